@@ -1,0 +1,34 @@
+# The newcomer's entry points. Each target installs what it needs first (idempotent).
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+PYTEST_ARGS ?= -n 2
+
+.PHONY: demo test ui lint install db-up db-down
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@echo "==> creating $(VENV) and installing costudy-pipelines (first run: about a minute)"
+	@test -x $(BIN)/python || python3 -m venv $(VENV)
+	@$(BIN)/pip install -q --disable-pip-version-check uv
+	@$(BIN)/uv pip install -q --python $(BIN)/python -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+demo: $(STAMP)
+	@$(BIN)/costudy demo
+
+test: $(STAMP)
+	@$(BIN)/pytest $(PYTEST_ARGS)
+
+ui: $(STAMP)
+	@$(BIN)/costudy ui
+
+lint: $(STAMP)
+	@$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+db-up: $(STAMP)
+	@$(BIN)/costudy db up
+
+db-down: $(STAMP)
+	@$(BIN)/costudy db down

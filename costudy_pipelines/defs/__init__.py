@@ -1,0 +1,1 @@
+"""Dagster objects only. Every module here exposes `defs`; definitions.py merges them all."""

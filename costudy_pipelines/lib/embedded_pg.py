@@ -1,0 +1,235 @@
+"""The embedded PostgreSQL: a real server from the `pgserver` wheel's binaries, run by the project.
+
+pgserver's own wrapper listens on a Unix socket only and stops the server when the Python
+process that started it exits; the project needs a server that outlives the command that
+started it (`costudy db up`, then `dagster dev`, then the tests) and answers on
+127.0.0.1:PORT like any other server. So we drive the same binaries with pg_ctl ourselves.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+with warnings.catch_warnings():
+    # pgserver's import asks platformdirs for a runtime dir we never use.
+    warnings.simplefilter("ignore")
+    from pgserver._commands import POSTGRES_BIN_PATH
+
+from costudy_pipelines.lib import pg
+from costudy_pipelines.lib.settings import EMBEDDED_PORT_VAR, HOME_VAR
+
+SERVICE_USER = "pgserver"  # postgres refuses to run as root; pgserver's convention
+SUPERUSER = "postgres"
+START_TIMEOUT_S = 60
+
+
+class EmbeddedPostgresError(RuntimeError):
+    """The embedded server cannot start or stop; the message names the path or port and the fix."""
+
+
+@dataclass(frozen=True)
+class EmbeddedStatus:
+    running: bool
+    pid: int | None
+    port: int | None
+    data_dir: Path
+
+
+def _run_as_service_user() -> dict[str, object]:
+    """subprocess kwargs that drop root privileges the way pgserver does."""
+    if os.name != "posix" or os.geteuid() != 0:
+        return {}
+    from pgserver.utils import ensure_user_exists
+
+    ensure_user_exists(SERVICE_USER)
+    return {"user": SERVICE_USER}
+
+
+def _prepare_root_permissions(data_dir: Path) -> None:
+    if os.name != "posix" or os.geteuid() != 0:
+        return
+    import pwd
+    import stat
+
+    from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions
+
+    entry = pwd.getpwnam(SERVICE_USER)
+    ensure_prefix_permissions(data_dir)
+    ensure_prefix_permissions(POSTGRES_BIN_PATH)
+    readable = stat.S_IRGRP | stat.S_IROTH
+    ensure_folder_permissions(POSTGRES_BIN_PATH, readable | stat.S_IXGRP | stat.S_IXOTH)
+    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", readable)
+    os.chown(data_dir, entry.pw_uid, entry.pw_gid)
+
+
+def _port_accepts_connections(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def binary(name: str) -> Path:
+    """A PostgreSQL client or server program shipped in the pgserver wheel (psql, pg_dump, …)."""
+    return POSTGRES_BIN_PATH / name
+
+
+class EmbeddedPostgres:
+    """One PostgreSQL cluster in `data_dir`, listening on 127.0.0.1:`port` (no Unix socket)."""
+
+    def __init__(self, data_dir: Path, port: int, *, auth: str = "trust") -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.port = port
+        self.auth = auth
+        self.log_file = self.data_dir / "server.log"
+
+    # -- state -----------------------------------------------------------------------------
+    def _postmaster(self) -> tuple[int, int | None] | None:
+        """(pid, port) from postmaster.pid when the process it names is a live postgres."""
+        pid_file = self.data_dir / "postmaster.pid"
+        try:
+            lines = pid_file.read_text().splitlines()
+        except (FileNotFoundError, PermissionError):
+            return None
+        try:
+            pid = int(lines[0])
+            port = int(lines[3]) if len(lines) > 3 and lines[3].strip() else None
+        except (ValueError, IndexError):
+            return None
+        try:
+            process = psutil.Process(pid)
+            if not process.is_running() or "postgres" not in process.name():
+                return None
+        except psutil.Error:
+            return None
+        return pid, port
+
+    def status(self) -> EmbeddedStatus:
+        running = self._postmaster()
+        if running is None:
+            return EmbeddedStatus(False, None, None, self.data_dir)
+        return EmbeddedStatus(True, running[0], running[1], self.data_dir)
+
+    def server_url(self, database: str = "postgres") -> str:
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _initdb(self, password_file: Path | None) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        _prepare_root_permissions(self.data_dir)
+        args = [
+            str(binary("initdb")),
+            "-D",
+            str(self.data_dir),
+            "-U",
+            SUPERUSER,
+            "--encoding=UTF8",
+            "--locale=C",
+            f"--auth-local={self.auth}",
+            f"--auth-host={self.auth}",
+        ]
+        if password_file is not None:
+            args.append(f"--pwfile={password_file}")
+        self._run(args, what=f"initialise the data directory {self.data_dir}")
+
+    def _run(self, args: list[str], *, what: str) -> None:
+        result = subprocess.run(
+            args, capture_output=True, text=True, timeout=START_TIMEOUT_S, **_run_as_service_user()
+        )
+        if result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+            raise EmbeddedPostgresError(
+                f"could not {what}: {' | '.join(detail)}" + self._log_tail()
+            )
+
+    def _log_tail(self) -> str:
+        try:
+            tail = self.log_file.read_text(errors="replace").strip().splitlines()[-5:]
+        except OSError:
+            return ""
+        return "\nlast lines of " + str(self.log_file) + ":\n  " + "\n  ".join(tail)
+
+    def start(self, *, password_file: Path | None = None) -> EmbeddedStatus:
+        """Start the server, or reuse the one already running on this data directory."""
+        initialised = (self.data_dir / "PG_VERSION").exists()
+        if not initialised and self.data_dir.exists() and any(self.data_dir.iterdir()):
+            raise EmbeddedPostgresError(
+                f"{self.data_dir} exists but is not a PostgreSQL data directory: "
+                f"move it away or point {HOME_VAR} at another folder"
+            )
+        if not initialised:
+            self._initdb(password_file)
+
+        current = self.status()
+        if current.running:
+            if current.port != self.port:
+                raise EmbeddedPostgresError(
+                    f"the embedded server in {self.data_dir} already runs on port {current.port}, "
+                    f"but {EMBEDDED_PORT_VAR} asks for {self.port}: run `costudy db down` first"
+                )
+            return current
+
+        if _port_accepts_connections(self.port):
+            raise EmbeddedPostgresError(
+                f"port {self.port} on 127.0.0.1 is already taken by another process: "
+                f"set {EMBEDDED_PORT_VAR} to a free port"
+            )
+        options = " ".join(
+            [
+                "-h 127.0.0.1",
+                f"-p {self.port}",
+                "-c unix_socket_directories=''",
+                "-c max_connections=300",
+                # A local development server: trade crash durability of the last commits
+                # for speed. The data directory still survives a clean stop.
+                "-c synchronous_commit=off",
+            ]
+        )
+        self._run(
+            [
+                str(binary("pg_ctl")),
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                str(START_TIMEOUT_S),
+                "start",
+            ],
+            what=f"start PostgreSQL on 127.0.0.1:{self.port} from {self.data_dir}",
+        )
+        started = self.status()
+        if not started.running:
+            raise EmbeddedPostgresError(
+                f"PostgreSQL in {self.data_dir} did not stay up" + self._log_tail()
+            )
+        return started
+
+    def stop(self) -> bool:
+        """Stop the server; False when it was not running."""
+        if not self.status().running:
+            return False
+        self._run(
+            [str(binary("pg_ctl")), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
+            what=f"stop PostgreSQL in {self.data_dir}",
+        )
+        return True
+
+    def ensure_databases(self, names: list[str]) -> list[str]:
+        """Create the databases that do not exist yet; return the ones created."""
+        created = []
+        with pg.admin_connection(self.server_url(), source="the embedded server") as conn:
+            for name in names:
+                if not pg.database_exists(conn, name):
+                    pg.create_database(conn, name)
+                    created.append(name)
+        return created

@@ -1,0 +1,59 @@
+"""Where the project keeps its local state, and which database each environment variable names.
+
+Every connection comes from the environment. When a database variable is unset, the embedded
+PostgreSQL (see ``embedded_pg``) serves that database instead.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+HOME_VAR = "COSTUDY_HOME"
+EMBEDDED_PORT_VAR = "COSTUDY_PG_PORT"
+DEFAULT_EMBEDDED_PORT = 54329
+
+
+@dataclass(frozen=True)
+class DatabaseSpec:
+    """One logical database: the variable that names it, and its name on the embedded server."""
+
+    env_var: str
+    embedded_name: str
+    purpose: str
+
+
+# One server, separate databases: Dagster's own storage never shares the warehouse database.
+DATABASES: tuple[DatabaseSpec, ...] = (
+    DatabaseSpec("DAGSTER_PG_URL", "dagster", "Dagster instance storage (runs, events, schedules)"),
+    DatabaseSpec("WAREHOUSE_DB_URL", "warehouse", "the unified warehouse (dev)"),
+    DatabaseSpec("WAREHOUSE_PROD_DB_URL", "warehouse_prod", "the unified warehouse (prod)"),
+    DatabaseSpec("WEBSITE_DB_URL", "website", "the marketing website database"),
+    DatabaseSpec("PLATFORM_DB_URL", "platform", "the product platform database (dev)"),
+    DatabaseSpec("PLATFORM_PROD_DB_URL", "platform_prod", "the product platform database (prod)"),
+    DatabaseSpec("COURSE_DB_URL", "course", "the course platform core database"),
+)
+
+
+def costudy_home() -> Path:
+    """The folder for local state: embedded data directory, sandbox files, Dagster artifacts."""
+    return Path(os.environ.get(HOME_VAR) or PROJECT_ROOT / ".costudy").resolve()
+
+
+def embedded_port() -> int:
+    raw = os.environ.get(EMBEDDED_PORT_VAR) or str(DEFAULT_EMBEDDED_PORT)
+    try:
+        port = int(raw)
+    except ValueError:
+        raise ValueError(f"{EMBEDDED_PORT_VAR}={raw!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise ValueError(f"{EMBEDDED_PORT_VAR}={port} is outside 1..65535")
+    return port
+
+
+def unset_databases() -> list[DatabaseSpec]:
+    """The databases no environment variable names: the embedded server must serve these."""
+    return [spec for spec in DATABASES if not os.environ.get(spec.env_var)]

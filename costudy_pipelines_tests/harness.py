@@ -1,0 +1,88 @@
+"""Real PostgreSQL for the tests: the embedded server by default, or the server a variable names.
+
+COSTUDY_TEST_PG_URL names an existing server (any database on it; the tests create their own
+databases there). Unset, the tests start an embedded server of their own, beside the demo's.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from costudy_pipelines.lib import pg
+from costudy_pipelines.lib.embedded_pg import EmbeddedPostgres
+from costudy_pipelines.lib.settings import costudy_home
+
+TEST_URL_VAR = "COSTUDY_TEST_PG_URL"
+TEST_PORT_VAR = "COSTUDY_TEST_PG_PORT"
+DEFAULT_TEST_PORT = 54339
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Serialise across pytest-xdist workers (each has its own session fixtures)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def test_server_url() -> str:
+    """The admin URL of the server the tests use; starts the embedded one when none is named."""
+    configured = os.environ.get(TEST_URL_VAR)
+    if configured:
+        pg.check_connection(configured, source=TEST_URL_VAR)
+        return pg.url_for_database(configured, "postgres")
+    home = costudy_home()
+    server = EmbeddedPostgres(
+        home / "test-pgdata", int(os.environ.get(TEST_PORT_VAR) or DEFAULT_TEST_PORT)
+    )
+    with file_lock(home / "test-pgdata.lock"):
+        server.start()
+    return server.server_url()
+
+
+class DatabaseFactory:
+    """Creates throwaway databases on the test server, copying templates so setup is paid once."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server_url = server_url
+        self.created: list[str] = []
+
+    def template(self, name: str, build: Callable[[str], None]) -> str:
+        """A template database, built once per server and reused by every worker and run.
+
+        `name` must change whenever what `build` produces changes (include a content hash).
+        """
+        with file_lock(costudy_home() / "locks" / f"{name}.lock"):
+            with pg.admin_connection(self.server_url, source=TEST_URL_VAR) as conn:
+                if pg.database_exists(conn, name):
+                    return name
+                building = f"{name}_building"
+                pg.drop_database(conn, building)
+                pg.create_database(conn, building)
+            build(pg.url_for_database(self.server_url, building))
+            with pg.admin_connection(self.server_url, source=TEST_URL_VAR) as conn:
+                conn.execute(f'alter database "{building}" rename to "{name}"')
+        return name
+
+    def create(self, template: str | None = None) -> str:
+        """A new empty (or template-copied) database; returns its URL."""
+        name = f"t_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{uuid.uuid4().hex[:10]}"
+        with pg.admin_connection(self.server_url, source=TEST_URL_VAR) as conn:
+            pg.create_database(conn, name, template=template)
+        self.created.append(name)
+        return pg.url_for_database(self.server_url, name)
+
+    def drop_all(self) -> None:
+        with pg.admin_connection(self.server_url, source=TEST_URL_VAR) as conn:
+            for name in self.created:
+                pg.drop_database(conn, name)
+        self.created.clear()
