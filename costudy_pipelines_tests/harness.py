@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +21,13 @@ from costudy_pipelines.lib.settings import costudy_home
 TEST_URL_VAR = "COSTUDY_TEST_PG_URL"
 TEST_PORT_VAR = "COSTUDY_TEST_PG_PORT"
 DEFAULT_TEST_PORT = 54339
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @contextmanager
@@ -86,3 +94,19 @@ class DatabaseFactory:
             for name in self.created:
                 pg.drop_database(conn, name)
         self.created.clear()
+
+
+def project_environment(factory: DatabaseFactory, home: Path) -> dict[str, str]:
+    """A process environment where every database variable names a fresh test database.
+
+    With every variable set, nothing starts the embedded server: the commands under test use
+    exactly these databases, and COSTUDY_HOME keeps their local files out of the work tree.
+    """
+    from costudy_pipelines.lib.settings import DATABASES
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith("DAGSTER_")}
+    for spec in DATABASES:
+        env[spec.env_var] = factory.create()
+    env["COSTUDY_HOME"] = str(home)
+    env["COSTUDY_ARTIFACTS"] = str(home / "dagster")
+    return env
