@@ -38,7 +38,9 @@ def run_demo(progress: Callable[[str], None]) -> DemoSummary:
     job = defs.resolve_job_def("main")
     progress(f"running job 'main' ({len(job.asset_layer.selected_asset_keys)} assets)")
     started = time.monotonic()
-    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    # INFO: the assets' own progress lines, without Dagster's per-event DEBUG stream.
+    run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
     summary = DemoSummary(result.run_id, result.success, time.monotonic() - started)
     for event in result.all_events:
         if event.is_step_materialization:

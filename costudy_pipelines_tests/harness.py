@@ -42,17 +42,19 @@ def file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def embedded_test_server() -> EmbeddedPostgres:
+    port = int(os.environ.get(TEST_PORT_VAR) or DEFAULT_TEST_PORT)
+    return EmbeddedPostgres(costudy_home() / "test-pgdata", port)
+
+
 def test_server_url() -> str:
     """The admin URL of the server the tests use; starts the embedded one when none is named."""
     configured = os.environ.get(TEST_URL_VAR)
     if configured:
         pg.check_connection(configured, source=TEST_URL_VAR)
         return pg.url_for_database(configured, "postgres")
-    home = costudy_home()
-    server = EmbeddedPostgres(
-        home / "test-pgdata", int(os.environ.get(TEST_PORT_VAR) or DEFAULT_TEST_PORT)
-    )
-    with file_lock(home / "test-pgdata.lock"):
+    server = embedded_test_server()
+    with file_lock(costudy_home() / "test-pgdata.lock"):
         server.start()
     return server.server_url()
 
@@ -110,3 +112,11 @@ def project_environment(factory: DatabaseFactory, home: Path) -> dict[str, str]:
     env["COSTUDY_HOME"] = str(home)
     env["COSTUDY_ARTIFACTS"] = str(home / "dagster")
     return env
+
+
+if __name__ == "__main__":
+    # `python -m costudy_pipelines_tests.harness stop`: CI's cleanup of the tests' server.
+    import sys
+
+    if sys.argv[1:] == ["stop"]:
+        embedded_test_server().stop()
