@@ -5,13 +5,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from costudy_pipelines.lib import pg
-from costudy_pipelines_tests.harness import TEST_URL_VAR, DatabaseFactory
+from costudy_pipelines_tests.harness import DatabaseFactory
 from costudy_pipelines_tests.platform_schema.migrations import apply_file, content_digest, up_files
-
-
-def connect(url: str) -> psycopg.Connection:
-    return psycopg.connect(pg.libpq_dsn(url, source=TEST_URL_VAR), autocommit=True)
+from costudy_pipelines_tests.platform_schema.support import connect
 
 
 def build_platform(url: str) -> None:

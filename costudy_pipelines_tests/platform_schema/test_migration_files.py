@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
-from costudy_pipelines_tests.platform_schema.conftest import connect
 from costudy_pipelines_tests.platform_schema.migrations import apply_file, down_file, up_files
+from costudy_pipelines_tests.platform_schema.support import connect
 
 # Everything a migration can leave behind in the public schema, one text line per object.
 CATALOG = """

@@ -70,6 +70,13 @@ as $$
 declare
     refused record;
 begin
+    -- Lock the callers first, in id order (no deadlocks between concurrent batches): from here
+    -- on their counters cannot change under us, so neither the check below nor a month
+    -- roll-over can be raced past. Each later statement reads with a fresh snapshot.
+    perform 1 from users where id in (select user_id from new_calls)
+    order by id
+    for no key update;
+
     insert into monthly_usage_summary as s (
         user_id, period_start, request_count, total_payload_bytes, total_response_time_ms,
         max_response_time_ms, first_call_at, last_call_at
@@ -86,10 +93,6 @@ begin
         first_call_at = least(s.first_call_at, excluded.first_call_at),
         last_call_at = greatest(s.last_call_at, excluded.last_call_at),
         updated_at = now();
-
-    -- Lock the callers (in id order, so concurrent batches cannot deadlock); from here on their
-    -- counters cannot change under us, so the check below cannot be raced past.
-    perform 1 from users where id in (select user_id from new_calls) order by id for update;
 
     -- Calls of the user's current period add to its counter, calls of a later period start a
     -- new one; calls of a closed period are history only (summary, not the limit). The counters
@@ -174,7 +177,10 @@ select
     u.total_referrals,
     effective_request_limit(u) as effective_request_limit,
     counted.requests_used,
-    greatest(effective_request_limit(u) - counted.requests_used, 0) as requests_remaining,
+    -- NULL for unlimited plans (greatest() would turn NULL into 0)
+    case when effective_request_limit(u) is not null
+         then greatest(effective_request_limit(u) - counted.requests_used, 0)
+    end as requests_remaining,
     counted.payload_bytes_used,
     coalesce(s.request_count, 0) as requests_recorded,
     s.total_response_time_ms / nullif(s.request_count, 0) as avg_response_time_ms,

@@ -49,7 +49,7 @@ declare
     earlier user_referrals;
 begin
     -- locked: concurrent referrals of one referrer add up from the value read here
-    select * into referrer from users u where u.referral_code = code for update;
+    select * into referrer from users u where u.referral_code = code for no key update;
     if not found then
         raise exception using
             errcode = 'no_data_found',

@@ -50,7 +50,7 @@ as $$
 declare
     found_user users;
 begin
-    select * into found_user from users u where u.id = p_user_id for update;
+    select * into found_user from users u where u.id = p_user_id for no key update;
     if not found then
         raise exception using
             errcode = 'no_data_found',

@@ -1,0 +1,228 @@
+"""api_usage: the monthly summary kept by trigger, limits enforced, counters reset monthly."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import date
+from decimal import Decimal
+
+import psycopg
+import pytest
+
+from costudy_pipelines_tests.platform_schema.support import (
+    add_user,
+    connect,
+    one,
+    record_calls,
+    usage_stats,
+)
+
+JANUARY = "2024-01-01"
+
+
+def summary(conn: psycopg.Connection, user_id: object) -> dict[date, int]:
+    rows = conn.execute(
+        "select period_start, request_count from monthly_usage_summary where user_id = %s",
+        (user_id,),
+    ).fetchall()
+    return dict(rows)
+
+
+def counters(conn: psycopg.Connection, user_id: object) -> dict[str, object]:
+    return one(
+        conn,
+        "select usage_period_start, period_request_count, period_payload_bytes "
+        "from users where id = %s",
+        (user_id,),
+    )
+
+
+def test_summary_adds_up_every_insert_per_user_and_month(platform: psycopg.Connection) -> None:
+    user = add_user(platform, "caller@example.com", usage_period_start=JANUARY)
+    bystander = add_user(platform, "bystander@example.com")
+    record_calls(platform, user, 2, called_at="2024-01-03 10:00Z", response_time_ms=30)
+    record_calls(
+        platform,
+        user,
+        1,
+        called_at="2024-01-31 23:30Z",
+        response_time_ms=90,
+        payload_size_bytes=5000,
+    )
+    record_calls(platform, user, 1, called_at="2024-02-01 00:30Z")
+
+    january = one(
+        platform,
+        "select * from monthly_usage_summary where user_id = %s and period_start = %s",
+        (user, JANUARY),
+    )
+    assert january["request_count"] == 3
+    assert january["total_payload_bytes"] == 100 + 100 + 5000
+    assert january["total_response_time_ms"] == 30 + 30 + 90
+    assert january["max_response_time_ms"] == 90
+    assert january["first_call_at"].isoformat() == "2024-01-03T10:00:00+00:00"
+    assert january["last_call_at"].isoformat() == "2024-01-31T23:30:00+00:00"
+    assert summary(platform, user) == {date(2024, 1, 1): 3, date(2024, 2, 1): 1}
+    assert summary(platform, bystander) == {}
+
+
+def test_months_are_utc_whatever_the_session_time_zone(platform: psycopg.Connection) -> None:
+    platform.execute("set time zone 'America/Los_Angeles'")
+    user = add_user(platform, "pacific@example.com", usage_period_start=JANUARY)
+    # 17:00 on 31 January in Los Angeles is already February in UTC
+    record_calls(platform, user, 1, called_at="2024-01-31 17:00-08")
+    assert summary(platform, user) == {date(2024, 2, 1): 1}
+
+
+def test_limit_is_enforced_and_resets_with_the_next_month(platform: psycopg.Connection) -> None:
+    user = add_user(
+        platform, "capped@example.com", monthly_request_limit_override=3, usage_period_start=JANUARY
+    )
+    record_calls(platform, user, 3, called_at="2024-01-10Z")
+
+    with pytest.raises(psycopg.errors.ProgramLimitExceeded) as refused:
+        record_calls(platform, user, 1, called_at="2024-01-20Z")
+    message = str(refused.value)
+    assert "capped@example.com" in message and "4 requests" in message and "limit 3" in message
+    assert summary(platform, user) == {date(2024, 1, 1): 3}
+
+    record_calls(platform, user, 2, called_at="2024-02-02Z")
+    assert counters(platform, user) == {
+        "usage_period_start": date(2024, 2, 1),
+        "period_request_count": 2,
+        "period_payload_bytes": 200,
+    }
+    assert summary(platform, user) == {date(2024, 1, 1): 3, date(2024, 2, 1): 2}
+
+
+def test_a_batch_that_crosses_the_limit_records_nothing(platform: psycopg.Connection) -> None:
+    user = add_user(platform, "batch@example.com", monthly_request_limit_override=3)
+    record_calls(platform, user, 1)
+    with pytest.raises(psycopg.errors.ProgramLimitExceeded):
+        record_calls(platform, user, 3)
+    assert platform.execute("select count(*) from api_usage").fetchone()[0] == 1
+    assert usage_stats(platform, user)["requests_used"] == 1
+    assert usage_stats(platform, user)["requests_recorded"] == 1
+
+
+def test_multiplier_and_bonus_credits_raise_the_limit(platform: psycopg.Connection) -> None:
+    user = add_user(
+        platform,
+        "bonus@example.com",
+        monthly_request_limit_override=10,
+        usage_multiplier=Decimal("1.50"),
+        bonus_credits=2,
+    )
+    record_calls(platform, user, 17)  # 10 x 1.5 + 2
+    with pytest.raises(psycopg.errors.ProgramLimitExceeded, match="limit 17"):
+        record_calls(platform, user, 1)
+    stats = usage_stats(platform, user)
+    assert (stats["effective_request_limit"], stats["requests_used"]) == (17, 17)
+    assert stats["requests_remaining"] == 0
+
+
+def test_unlimited_plan_is_never_refused(platform: psycopg.Connection) -> None:
+    user = add_user(platform, "big@example.com", plan="enterprise")
+    record_calls(platform, user, 2500)
+    stats = usage_stats(platform, user)
+    assert stats["effective_request_limit"] is None and stats["requests_remaining"] is None
+    assert stats["requests_used"] == 2500
+
+
+def test_late_calls_of_a_closed_month_are_history_not_usage(platform: psycopg.Connection) -> None:
+    user = add_user(
+        platform, "late@example.com", monthly_request_limit_override=2, usage_period_start=JANUARY
+    )
+    record_calls(platform, user, 2, called_at="2024-02-05Z")
+    record_calls(platform, user, 5, called_at="2024-01-30Z")  # January is over: not refused
+    assert summary(platform, user) == {date(2024, 1, 1): 5, date(2024, 2, 1): 2}
+    assert counters(platform, user)["period_request_count"] == 2
+
+
+def test_stats_read_last_months_counters_as_zero(platform: psycopg.Connection) -> None:
+    """No job resets the counters: reads in a new month must not show last month's usage."""
+    user = add_user(platform, "returning@example.com", usage_period_start=JANUARY)
+    record_calls(platform, user, 7, called_at="2024-01-15Z")
+    stats = usage_stats(platform, user)
+    assert (stats["requests_used"], stats["requests_remaining"], stats["requests_recorded"]) == (
+        0,
+        1000,
+        0,
+    )
+    record_calls(platform, user, 2, response_time_ms=40)
+    stats = usage_stats(platform, user)
+    assert (stats["requests_used"], stats["requests_recorded"]) == (2, 2)
+    assert stats["avg_response_time_ms"] == 40
+    assert stats["payload_bytes_used"] == 200
+
+
+def test_stats_for_an_unknown_user_raise(platform: psycopg.Connection) -> None:
+    with pytest.raises(psycopg.errors.NoDataFound, match="no user with id"):
+        usage_stats(platform, "00000000-0000-0000-0000-000000000000")
+
+
+def test_calls_cannot_be_edited(platform: psycopg.Connection) -> None:
+    user = add_user(platform, "editor@example.com")
+    record_calls(platform, user, 1)
+    with pytest.raises(psycopg.errors.FeatureNotSupported, match="append-only"):
+        platform.execute("update api_usage set response_time_ms = 0")
+
+
+@pytest.mark.parametrize(
+    ("second_call_at", "second_is_refused"),
+    [
+        pytest.param("2024-02-20Z", True, id="same-month-over-the-limit"),
+        pytest.param("2024-01-20Z", False, id="closed-month-is-history"),
+    ],
+)
+def test_concurrent_callers_see_each_others_calls(
+    platform_url: str, second_call_at: str, second_is_refused: bool
+) -> None:
+    """The second caller waits for the first, then counts from its committed state: it cannot
+    race past the limit, nor undo the first caller's roll-over into a new month."""
+    with connect(platform_url) as setup:
+        user = add_user(
+            setup, "racer@example.com", monthly_request_limit_override=3, usage_period_start=JANUARY
+        )
+    outcome: list[psycopg.Error | None] = []
+
+    def second_caller() -> None:
+        with connect(platform_url) as conn:
+            try:
+                record_calls(conn, user, 1, called_at=second_call_at)
+                outcome.append(None)
+            except psycopg.Error as exc:
+                outcome.append(exc)
+
+    with connect(platform_url) as first:
+        with first.transaction():
+            record_calls(first, user, 3, called_at="2024-02-10Z")
+            racer = threading.Thread(target=second_caller)
+            racer.start()
+            wait_until_blocked(platform_url)
+        racer.join(timeout=30)
+
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], psycopg.errors.ProgramLimitExceeded) is second_is_refused
+    with connect(platform_url) as conn:
+        assert counters(conn, user) == {
+            "usage_period_start": date(2024, 2, 1),
+            "period_request_count": 3,
+            "period_payload_bytes": 300,
+        }
+
+
+def wait_until_blocked(url: str, timeout_s: float = 10) -> None:
+    """Until a session of this database waits for a lock (the first caller's user row)."""
+    deadline = time.monotonic() + timeout_s
+    with connect(url) as observer:
+        while time.monotonic() < deadline:
+            waiting = observer.execute(
+                "select count(*) from pg_stat_activity "
+                "where datname = current_database() and wait_event_type = 'Lock'"
+            ).fetchone()[0]
+            if waiting:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the second caller never waited for the first one's lock")
