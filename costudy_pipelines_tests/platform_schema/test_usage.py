@@ -226,3 +226,14 @@ def wait_until_blocked(url: str, timeout_s: float = 10) -> None:
                 return
             time.sleep(0.02)
     raise AssertionError("the second caller never waited for the first one's lock")
+
+
+def test_metering_is_not_an_edit_of_the_user(platform: psycopg.Connection) -> None:
+    """Incremental readers of users (by updated_at) must not re-read a user per API call."""
+    user = add_user(platform, "busy@example.com")
+    platform.execute("update users set updated_at = '2024-01-01Z' where id = %s", (user,))
+    record_calls(platform, user, 3)
+    stamp = "select updated_at::text from users where id = %s"
+    assert platform.execute(stamp, (user,)).fetchone()[0] == "2024-01-01 00:00:00+00"
+    platform.execute("update users set name = 'Busy Bee' where id = %s", (user,))
+    assert platform.execute(stamp, (user,)).fetchone()[0] != "2024-01-01 00:00:00+00"

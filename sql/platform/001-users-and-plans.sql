@@ -110,5 +110,24 @@ comment on column users.period_request_count is
     'Requests counted against the limit in usage_period_start (kept by the api_usage trigger; '
     'admins may reset it, monthly_usage_summary keeps the full history).';
 
+-- Metering (the api_usage trigger, admin resets) writes only the usage counters: that is not an
+-- edit of the user, and stamping updated_at on every API call would make consumers that read
+-- users incrementally by updated_at re-read every active user all day.
+create function users_set_updated_at() returns trigger
+    language plpgsql
+as $$
+declare
+    metering constant text[] := array[
+        'usage_period_start', 'period_request_count', 'period_payload_bytes', 'last_api_call_at',
+        'updated_at'
+    ];
+begin
+    if to_jsonb(new) - metering is distinct from to_jsonb(old) - metering then
+        new.updated_at := now();
+    end if;
+    return new;
+end
+$$;
+
 create trigger users_updated_at before update on users
-    for each row execute function set_updated_at();
+    for each row execute function users_set_updated_at();
