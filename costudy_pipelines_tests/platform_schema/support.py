@@ -47,6 +47,18 @@ def record_calls(
     )
 
 
+def admit(
+    conn: psycopg.Connection, user_id: UUID, count: int, *, at: datetime | str | None = None
+) -> list[int | None]:
+    """`count` admissions in one statement; the requests left after each."""
+    rows = conn.execute(
+        "select admit_api_call(%s, coalesce(%s::timestamptz, now())) "
+        "from generate_series(1, %s) order by 1 desc",
+        (user_id, at, count),
+    ).fetchall()
+    return [left for (left,) in rows]
+
+
 def one(conn: psycopg.Connection, query: str, params: tuple[object, ...] = ()) -> dict[str, Any]:
     """The single row of `query` as a dict."""
     with conn.cursor(row_factory=dict_row) as cur:

@@ -9,6 +9,7 @@ import pytest
 
 from costudy_pipelines_tests.platform_schema.support import (
     add_user,
+    admit,
     one,
     record_calls,
     usage_stats,
@@ -38,7 +39,7 @@ def test_callers_outside_the_admins_table_are_refused(
     platform: psycopg.Connection, admin: str, call: str
 ) -> None:
     user = add_user(platform, "someone@example.com", monthly_request_limit_override=5)
-    record_calls(platform, user, 2)
+    admit(platform, user, 2)
     for caller in ("someone@example.com", "", None):
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="is not an admin"):
             platform.execute(call, {"user": user, "caller": caller})
@@ -61,12 +62,14 @@ def test_reset_lets_a_capped_user_call_again_and_keeps_history(
     platform: psycopg.Connection, admin: str
 ) -> None:
     user = add_user(platform, "capped@example.com", monthly_request_limit_override=3)
+    admit(platform, user, 3)
     record_calls(platform, user, 3)
     with pytest.raises(psycopg.errors.ProgramLimitExceeded):
-        record_calls(platform, user, 1)
+        admit(platform, user, 1)
 
     cleared = platform.execute("select admin_reset_user_usage(%s, %s)", (user, admin)).fetchone()[0]
     assert cleared == 3
+    assert admit(platform, user, 2) == [2, 1]
     record_calls(platform, user, 2)
     stats = usage_stats(platform, user)
     assert (stats["requests_used"], stats["requests_recorded"]) == (2, 5)
@@ -77,14 +80,14 @@ def test_reset_lets_a_capped_user_call_again_and_keeps_history(
 
 def test_bonus_credits_raise_the_limit(platform: psycopg.Connection, admin: str) -> None:
     user = add_user(platform, "grateful@example.com", monthly_request_limit_override=2)
-    record_calls(platform, user, 2)
+    admit(platform, user, 2)
     total = platform.execute("select admin_add_bonus_credits(%s, 3, %s)", (user, admin)).fetchone()[
         0
     ]
     assert total == 3
-    record_calls(platform, user, 3)
-    with pytest.raises(psycopg.errors.ProgramLimitExceeded, match="limit 5"):
-        record_calls(platform, user, 1)
+    assert admit(platform, user, 3) == [2, 1, 0]
+    with pytest.raises(psycopg.errors.ProgramLimitExceeded, match="5 of 5"):
+        admit(platform, user, 1)
     assert audit_trail(platform) == [(admin, "add_bonus_credits")]
 
 
@@ -122,15 +125,17 @@ def test_admin_user_overview(platform: psycopg.Connection, admin: str) -> None:
             "values (%s, %s, %s, %s, 'k-test')",
             (user, provider, b"\x01" * 40, b"\x02" * 12),
         )
-    record_calls(platform, user, 4)
+    admit(platform, user, 4)
+    record_calls(platform, user, 1)
 
     row = one(platform, "select * from admin_user_overview where user_id = %s", (user,))
     assert row["name"] == "Mem Ber" and row["referred_by"] == referrer
     assert (row["active_sessions"], row["token_providers"]) == (1, ["github", "openai"])
-    assert (row["requests_used"], row["effective_request_limit"], row["is_admin"]) == (
+    assert (row["requests_used"], row["requests_recorded"], row["effective_request_limit"]) == (
         4,
+        1,
         1000,
-        False,
     )
+    assert row["last_call_at"] is not None
     flags = dict(platform.execute("select email, is_admin from admin_user_overview").fetchall())
     assert flags == {"referrer@example.com": False, "member@example.com": False, admin: True}

@@ -1,4 +1,5 @@
-"""api_usage: the monthly summary kept by trigger, limits enforced, counters reset monthly."""
+"""API usage: admission enforces the monthly limit and resets with the month; every recorded
+call reaches the monthly summary by trigger."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from costudy_pipelines_tests.platform_schema.support import (
     add_user,
+    admit,
     connect,
     one,
     record_calls,
@@ -29,17 +31,14 @@ def summary(conn: psycopg.Connection, user_id: object) -> dict[date, int]:
     return dict(rows)
 
 
-def counters(conn: psycopg.Connection, user_id: object) -> dict[str, object]:
-    return one(
-        conn,
-        "select usage_period_start, period_request_count, period_payload_bytes "
-        "from users where id = %s",
-        (user_id,),
-    )
+def counter(conn: psycopg.Connection, user_id: object) -> tuple[date, int]:
+    return conn.execute(
+        "select usage_period_start, period_request_count from users where id = %s", (user_id,)
+    ).fetchone()
 
 
 def test_summary_adds_up_every_insert_per_user_and_month(platform: psycopg.Connection) -> None:
-    user = add_user(platform, "caller@example.com", usage_period_start=JANUARY)
+    user = add_user(platform, "caller@example.com")
     bystander = add_user(platform, "bystander@example.com")
     record_calls(platform, user, 2, called_at="2024-01-03 10:00Z", response_time_ms=30)
     record_calls(
@@ -69,41 +68,46 @@ def test_summary_adds_up_every_insert_per_user_and_month(platform: psycopg.Conne
 
 def test_months_are_utc_whatever_the_session_time_zone(platform: psycopg.Connection) -> None:
     platform.execute("set time zone 'America/Los_Angeles'")
-    user = add_user(platform, "pacific@example.com", usage_period_start=JANUARY)
+    user = add_user(platform, "pacific@example.com")
     # 17:00 on 31 January in Los Angeles is already February in UTC
     record_calls(platform, user, 1, called_at="2024-01-31 17:00-08")
     assert summary(platform, user) == {date(2024, 2, 1): 1}
+
+
+def test_recording_is_never_refused_so_no_served_call_is_lost(
+    platform: psycopg.Connection,
+) -> None:
+    user = add_user(platform, "served@example.com", monthly_request_limit_override=1)
+    record_calls(platform, user, 5, response_time_ms=40)
+    stats = usage_stats(platform, user)
+    assert (stats["requests_recorded"], stats["payload_bytes_recorded"]) == (5, 500)
+    assert (stats["avg_response_time_ms"], stats["requests_used"]) == (40, 0)
 
 
 def test_limit_is_enforced_and_resets_with_the_next_month(platform: psycopg.Connection) -> None:
     user = add_user(
         platform, "capped@example.com", monthly_request_limit_override=3, usage_period_start=JANUARY
     )
-    record_calls(platform, user, 3, called_at="2024-01-10Z")
+    assert admit(platform, user, 3, at="2024-01-10Z") == [2, 1, 0]
 
     with pytest.raises(psycopg.errors.ProgramLimitExceeded) as refused:
-        record_calls(platform, user, 1, called_at="2024-01-20Z")
+        admit(platform, user, 1, at="2024-01-31 23:59Z")
     message = str(refused.value)
-    assert "capped@example.com" in message and "4 requests" in message and "limit 3" in message
-    assert summary(platform, user) == {date(2024, 1, 1): 3}
+    assert "capped@example.com" in message and "3 of 3 requests" in message
+    assert counter(platform, user) == (date(2024, 1, 1), 3)
 
-    record_calls(platform, user, 2, called_at="2024-02-02Z")
-    assert counters(platform, user) == {
-        "usage_period_start": date(2024, 2, 1),
-        "period_request_count": 2,
-        "period_payload_bytes": 200,
-    }
-    assert summary(platform, user) == {date(2024, 1, 1): 3, date(2024, 2, 1): 2}
+    assert admit(platform, user, 2, at="2024-02-01 00:00Z") == [2, 1]
+    assert counter(platform, user) == (date(2024, 2, 1), 2)
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="closed period"):
+        admit(platform, user, 1, at="2024-01-31Z")
 
 
-def test_a_batch_that_crosses_the_limit_records_nothing(platform: psycopg.Connection) -> None:
+def test_a_refused_admission_counts_nothing(platform: psycopg.Connection) -> None:
     user = add_user(platform, "batch@example.com", monthly_request_limit_override=3)
-    record_calls(platform, user, 1)
+    admit(platform, user, 1)
     with pytest.raises(psycopg.errors.ProgramLimitExceeded):
-        record_calls(platform, user, 3)
-    assert platform.execute("select count(*) from api_usage").fetchone()[0] == 1
+        admit(platform, user, 3)  # one statement: the third would be the fourth request
     assert usage_stats(platform, user)["requests_used"] == 1
-    assert usage_stats(platform, user)["requests_recorded"] == 1
 
 
 def test_multiplier_and_bonus_credits_raise_the_limit(platform: psycopg.Connection) -> None:
@@ -114,9 +118,9 @@ def test_multiplier_and_bonus_credits_raise_the_limit(platform: psycopg.Connecti
         usage_multiplier=Decimal("1.50"),
         bonus_credits=2,
     )
-    record_calls(platform, user, 17)  # 10 x 1.5 + 2
-    with pytest.raises(psycopg.errors.ProgramLimitExceeded, match="limit 17"):
-        record_calls(platform, user, 1)
+    assert admit(platform, user, 17)[-1] == 0  # 10 x 1.5 + 2
+    with pytest.raises(psycopg.errors.ProgramLimitExceeded, match="17 of 17"):
+        admit(platform, user, 1)
     stats = usage_stats(platform, user)
     assert (stats["effective_request_limit"], stats["requests_used"]) == (17, 17)
     assert stats["requests_remaining"] == 0
@@ -124,25 +128,17 @@ def test_multiplier_and_bonus_credits_raise_the_limit(platform: psycopg.Connecti
 
 def test_unlimited_plan_is_never_refused(platform: psycopg.Connection) -> None:
     user = add_user(platform, "big@example.com", plan="enterprise")
-    record_calls(platform, user, 2500)
+    assert set(admit(platform, user, 1500)) == {None}
     stats = usage_stats(platform, user)
     assert stats["effective_request_limit"] is None and stats["requests_remaining"] is None
-    assert stats["requests_used"] == 2500
+    assert stats["requests_used"] == 1500
 
 
-def test_late_calls_of_a_closed_month_are_history_not_usage(platform: psycopg.Connection) -> None:
-    user = add_user(
-        platform, "late@example.com", monthly_request_limit_override=2, usage_period_start=JANUARY
-    )
-    record_calls(platform, user, 2, called_at="2024-02-05Z")
-    record_calls(platform, user, 5, called_at="2024-01-30Z")  # January is over: not refused
-    assert summary(platform, user) == {date(2024, 1, 1): 5, date(2024, 2, 1): 2}
-    assert counters(platform, user)["period_request_count"] == 2
-
-
-def test_stats_read_last_months_counters_as_zero(platform: psycopg.Connection) -> None:
-    """No job resets the counters: reads in a new month must not show last month's usage."""
+def test_reads_in_a_new_month_see_no_usage_without_any_reset(
+    platform: psycopg.Connection,
+) -> None:
     user = add_user(platform, "returning@example.com", usage_period_start=JANUARY)
+    admit(platform, user, 7, at="2024-01-15Z")
     record_calls(platform, user, 7, called_at="2024-01-15Z")
     stats = usage_stats(platform, user)
     assert (stats["requests_used"], stats["requests_remaining"], stats["requests_recorded"]) == (
@@ -150,16 +146,16 @@ def test_stats_read_last_months_counters_as_zero(platform: psycopg.Connection) -
         1000,
         0,
     )
-    record_calls(platform, user, 2, response_time_ms=40)
-    stats = usage_stats(platform, user)
-    assert (stats["requests_used"], stats["requests_recorded"]) == (2, 2)
-    assert stats["avg_response_time_ms"] == 40
-    assert stats["payload_bytes_used"] == 200
+    assert admit(platform, user, 2) == [999, 998]
+    assert usage_stats(platform, user)["requests_used"] == 2
 
 
-def test_stats_for_an_unknown_user_raise(platform: psycopg.Connection) -> None:
-    with pytest.raises(psycopg.errors.NoDataFound, match="no user with id"):
-        usage_stats(platform, "00000000-0000-0000-0000-000000000000")
+def test_unknown_users_are_refused(platform: psycopg.Connection) -> None:
+    nobody = "00000000-0000-0000-0000-000000000000"
+    with pytest.raises(psycopg.errors.NoDataFound, match="get_user_usage_stats: no user"):
+        usage_stats(platform, nobody)
+    with pytest.raises(psycopg.errors.NoDataFound, match="admit_api_call: no user"):
+        admit(platform, nobody, 1)
 
 
 def test_calls_cannot_be_edited(platform: psycopg.Connection) -> None:
@@ -169,18 +165,29 @@ def test_calls_cannot_be_edited(platform: psycopg.Connection) -> None:
         platform.execute("update api_usage set response_time_ms = 0")
 
 
+def test_metering_is_not_an_edit_of_the_user(platform: psycopg.Connection) -> None:
+    """Incremental readers of users (by updated_at) must not re-read a user per API call."""
+    user = add_user(platform, "busy@example.com")
+    platform.execute("update users set updated_at = '2024-01-01Z' where id = %s", (user,))
+    admit(platform, user, 3)
+    stamp = "select updated_at::text from users where id = %s"
+    assert platform.execute(stamp, (user,)).fetchone()[0] == "2024-01-01 00:00:00+00"
+    platform.execute("update users set name = 'Busy Bee' where id = %s", (user,))
+    assert platform.execute(stamp, (user,)).fetchone()[0] != "2024-01-01 00:00:00+00"
+
+
 @pytest.mark.parametrize(
-    ("second_call_at", "second_is_refused"),
+    ("second_at", "refusal"),
     [
-        pytest.param("2024-02-20Z", True, id="same-month-over-the-limit"),
-        pytest.param("2024-01-20Z", False, id="closed-month-is-history"),
+        pytest.param("2024-02-20Z", psycopg.errors.ProgramLimitExceeded, id="over-the-limit"),
+        pytest.param("2024-01-20Z", psycopg.errors.InvalidParameterValue, id="month-rolled-over"),
     ],
 )
-def test_concurrent_callers_see_each_others_calls(
-    platform_url: str, second_call_at: str, second_is_refused: bool
+def test_concurrent_admissions_see_each_other(
+    platform_url: str, second_at: str, refusal: type[psycopg.Error]
 ) -> None:
-    """The second caller waits for the first, then counts from its committed state: it cannot
-    race past the limit, nor undo the first caller's roll-over into a new month."""
+    """The second admission waits for the first, then counts from its committed state: it can
+    neither race past the limit nor undo the first one's roll-over into a new month."""
     with connect(platform_url) as setup:
         user = add_user(
             setup, "racer@example.com", monthly_request_limit_override=3, usage_period_start=JANUARY
@@ -190,27 +197,22 @@ def test_concurrent_callers_see_each_others_calls(
     def second_caller() -> None:
         with connect(platform_url) as conn:
             try:
-                record_calls(conn, user, 1, called_at=second_call_at)
+                admit(conn, user, 1, at=second_at)
                 outcome.append(None)
             except psycopg.Error as exc:
                 outcome.append(exc)
 
     with connect(platform_url) as first:
         with first.transaction():
-            record_calls(first, user, 3, called_at="2024-02-10Z")
+            admit(first, user, 3, at="2024-02-10Z")
             racer = threading.Thread(target=second_caller)
             racer.start()
             wait_until_blocked(platform_url)
         racer.join(timeout=30)
 
-    assert len(outcome) == 1
-    assert isinstance(outcome[0], psycopg.errors.ProgramLimitExceeded) is second_is_refused
+    assert len(outcome) == 1 and isinstance(outcome[0], refusal)
     with connect(platform_url) as conn:
-        assert counters(conn, user) == {
-            "usage_period_start": date(2024, 2, 1),
-            "period_request_count": 3,
-            "period_payload_bytes": 300,
-        }
+        assert counter(conn, user) == (date(2024, 2, 1), 3)
 
 
 def wait_until_blocked(url: str, timeout_s: float = 10) -> None:
@@ -226,14 +228,3 @@ def wait_until_blocked(url: str, timeout_s: float = 10) -> None:
                 return
             time.sleep(0.02)
     raise AssertionError("the second caller never waited for the first one's lock")
-
-
-def test_metering_is_not_an_edit_of_the_user(platform: psycopg.Connection) -> None:
-    """Incremental readers of users (by updated_at) must not re-read a user per API call."""
-    user = add_user(platform, "busy@example.com")
-    platform.execute("update users set updated_at = '2024-01-01Z' where id = %s", (user,))
-    record_calls(platform, user, 3)
-    stamp = "select updated_at::text from users where id = %s"
-    assert platform.execute(stamp, (user,)).fetchone()[0] == "2024-01-01 00:00:00+00"
-    platform.execute("update users set name = 'Busy Bee' where id = %s", (user,))
-    assert platform.execute(stamp, (user,)).fetchone()[0] != "2024-01-01 00:00:00+00"

@@ -86,9 +86,6 @@ create table users (
             check (extract(day from usage_period_start) = 1),
     period_request_count integer not null default 0
         constraint users_period_request_count_non_negative check (period_request_count >= 0),
-    period_payload_bytes bigint not null default 0
-        constraint users_period_payload_bytes_non_negative check (period_payload_bytes >= 0),
-    last_api_call_at timestamptz,
     created_at timestamptz not null default now(),
     updated_at timestamptz not null default now()
 );
@@ -104,23 +101,20 @@ comment on column users.bonus_credits is
 comment on column users.monthly_request_limit_override is
     'Replaces the plan''s monthly_request_limit for this user (negotiated deals); NULL: the plan''s.';
 comment on column users.usage_period_start is
-    'The period period_request_count and period_payload_bytes belong to; a read in a later '
-    'period must treat them as zero (see user_usage_overview): no cron job resets them.';
+    'The period period_request_count belongs to; a read in a later period must treat it as '
+    'zero (see user_usage_overview): no cron job resets it.';
 comment on column users.period_request_count is
-    'Requests counted against the limit in usage_period_start (kept by the api_usage trigger; '
-    'admins may reset it, monthly_usage_summary keeps the full history).';
+    'Requests admitted by admit_api_call in usage_period_start, counted against the limit '
+    '(admins may reset it; monthly_usage_summary keeps what was recorded).';
 
--- Metering (the api_usage trigger, admin resets) writes only the usage counters: that is not an
--- edit of the user, and stamping updated_at on every API call would make consumers that read
--- users incrementally by updated_at re-read every active user all day.
+-- Metering (admit_api_call, admin resets) writes only the usage counters: that is not an edit
+-- of the user, and stamping updated_at on every API call would make consumers that read users
+-- incrementally by updated_at re-read every active user all day.
 create function users_set_updated_at() returns trigger
     language plpgsql
 as $$
 declare
-    metering constant text[] := array[
-        'usage_period_start', 'period_request_count', 'period_payload_bytes', 'last_api_call_at',
-        'updated_at'
-    ];
+    metering constant text[] := array['usage_period_start', 'period_request_count', 'updated_at'];
 begin
     if to_jsonb(new) - metering is distinct from to_jsonb(old) - metering then
         new.updated_at := now();

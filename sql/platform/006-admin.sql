@@ -43,36 +43,16 @@ begin
 end
 $$;
 
--- Locks and returns the user, or raises no_data_found naming the calling function.
-create function locked_user(p_user_id uuid, p_caller text) returns users
-    language plpgsql
-as $$
-declare
-    found_user users;
-begin
-    select * into found_user from users u where u.id = p_user_id for no key update;
-    if not found then
-        raise exception using
-            errcode = 'no_data_found',
-            message = format('%s: no user with id %s', p_caller, p_user_id);
-    end if;
-    return found_user;
-end
-$$;
-
 create function admin_reset_user_usage(p_user_id uuid, p_admin_email text) returns integer
     language plpgsql
 as $$
 declare
     caller constant text := assert_admin(p_admin_email);
-    target users := locked_user(p_user_id, 'admin_reset_user_usage');
-    cleared integer := case when target.usage_period_start = usage_period_of(now())
-                            then target.period_request_count else 0 end;
+    target constant users := locked_user(p_user_id, 'admin_reset_user_usage');
+    cleared constant integer := case when target.usage_period_start = usage_period_of(now())
+                                     then target.period_request_count else 0 end;
 begin
-    update users u set
-        usage_period_start = usage_period_of(now()),
-        period_request_count = 0,
-        period_payload_bytes = 0
+    update users u set usage_period_start = usage_period_of(now()), period_request_count = 0
     where u.id = p_user_id;
     insert into admin_actions (admin_email, action, user_id, details)
     values (caller, 'reset_usage', p_user_id,
@@ -129,7 +109,7 @@ select
     usage.requests_used,
     usage.requests_remaining,
     usage.requests_recorded,
-    u.last_api_call_at,
+    usage.last_call_at,
     u.referral_code,
     u.total_referrals,
     u.bonus_credits,
