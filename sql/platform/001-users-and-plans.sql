@@ -92,6 +92,8 @@ create table users (
 
 create unique index users_username_key on users (lower(username));
 create index users_plan on users (plan);
+-- incremental readers (the warehouse sync) page through users by updated_at
+create index users_updated_at on users (updated_at);
 
 comment on table users is 'Platform users, one per normalised e-mail.';
 comment on column users.usage_multiplier is
