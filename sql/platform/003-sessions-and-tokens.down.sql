@@ -1,0 +1,2 @@
+drop table user_tokens;
+drop table user_sessions;

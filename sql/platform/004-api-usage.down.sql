@@ -1,0 +1,10 @@
+drop function get_user_usage_stats(uuid);
+drop view user_usage_overview;
+drop function admit_api_call(uuid, timestamptz);
+drop function locked_user(uuid, text);
+drop function effective_request_limit(users);
+drop function base_request_limit(users);
+drop table api_usage;
+drop function refuse_update();
+drop function api_usage_summarise();
+drop table monthly_usage_summary;

@@ -1,0 +1,2 @@
+drop function complete_referral(uuid, text);
+drop table user_referrals;
