@@ -44,7 +44,7 @@ def file_lock(path: Path) -> Iterator[None]:
 
 def embedded_test_server() -> EmbeddedPostgres:
     port = int(os.environ.get(TEST_PORT_VAR) or DEFAULT_TEST_PORT)
-    return EmbeddedPostgres(costudy_home() / "test-pgdata", port)
+    return EmbeddedPostgres(costudy_home() / "test-pgdata", port, port_var=TEST_PORT_VAR)
 
 
 def test_server_url() -> str:

@@ -83,10 +83,13 @@ def binary(name: str) -> Path:
 class EmbeddedPostgres:
     """One PostgreSQL cluster in `data_dir`, listening on 127.0.0.1:`port` (no Unix socket)."""
 
-    def __init__(self, data_dir: Path, port: int, *, auth: str = "trust") -> None:
+    def __init__(
+        self, data_dir: Path, port: int, *, auth: str = "trust", port_var: str = EMBEDDED_PORT_VAR
+    ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port
         self.auth = auth
+        self.port_var = port_var  # the variable an operator changes to pick another port
         self.log_file = self.data_dir / "server.log"
 
     # -- state -----------------------------------------------------------------------------
@@ -171,14 +174,14 @@ class EmbeddedPostgres:
             if current.port != self.port:
                 raise EmbeddedPostgresError(
                     f"the embedded server in {self.data_dir} already runs on port {current.port}, "
-                    f"but {EMBEDDED_PORT_VAR} asks for {self.port}: run `costudy db down` first"
+                    f"but {self.port_var} asks for {self.port}: run `costudy db down` first"
                 )
             return current
 
         if _port_accepts_connections(self.port):
             raise EmbeddedPostgresError(
                 f"port {self.port} on 127.0.0.1 is already taken by another process: "
-                f"set {EMBEDDED_PORT_VAR} to a free port"
+                f"set {self.port_var} to a free port"
             )
         options = " ".join(
             [

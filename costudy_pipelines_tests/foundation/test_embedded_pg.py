@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -13,7 +16,21 @@ import pytest
 
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.embedded_pg import EmbeddedPostgres, EmbeddedPostgresError
+from costudy_pipelines.lib.settings import costudy_home
 from costudy_pipelines_tests.harness import free_port
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    """A folder the server's unprivileged user can reach.
+
+    pytest keeps its own temp root at mode 0700 (and resets it as each xdist worker starts),
+    which the `pgserver` service user cannot traverse when the tests run as root.
+    """
+    folder = costudy_home() / "scratch" / uuid.uuid4().hex[:12]
+    folder.mkdir(parents=True)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
