@@ -27,6 +27,8 @@ Key = tuple[int, str]
 # Records whose time cannot be read (the world has ~1 % malformed records) sort first, at the
 # epoch: they are still served, so that the product's validation sees and rejects them.
 UNDATED = 0
+COMMA = ord(",")
+_RELEASED: tuple[Key, bytes] = ((UNDATED, ""), b"")
 
 
 class CursorError(ValueError):
@@ -71,13 +73,13 @@ def encode_cursor(key: Key) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def decode_cursor(cursor: str) -> Key:
+def decode_cursor(cursor: str, parameter: str = "cursor") -> Key:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         moment, record_id = raw.split(":", 1)
         return int(moment), record_id
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise CursorError(f"invalid cursor {cursor!r}") from None
+        raise CursorError(f"{parameter}: invalid cursor {cursor!r}") from None
 
 
 class RecordIndex:
@@ -85,6 +87,8 @@ class RecordIndex:
     so a request in flight keeps a consistent view while the data is replaced."""
 
     def __init__(self, entries: list[tuple[Key, bytes]]) -> None:
+        """Takes over `entries` (sorts it, then empties it as each record is copied, so that at a
+        million records the serialised data is not held twice)."""
         entries.sort(key=lambda entry: entry[0])
         self.keys: list[Key] = [key for key, _ in entries]
         self._offsets = array("Q", [0])
@@ -92,7 +96,14 @@ class RecordIndex:
         for _, blob in entries:
             position += len(blob) + 1
             self._offsets.append(position)
-        self._buffer = b"".join(blob + b"," for _, blob in entries)
+        self._buffer = bytearray(position)
+        for number, (_, blob) in enumerate(entries):
+            start = self._offsets[number]
+            self._buffer[start : start + len(blob)] = blob
+            self._buffer[start + len(blob)] = COMMA
+            entries[number] = _RELEASED
+        entries.clear()
+        self._view = memoryview(self._buffer)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -101,10 +112,10 @@ class RecordIndex:
         """Records start..stop-1 as the inside of a JSON array (comma separated)."""
         if stop <= start:
             return b""
-        return self._buffer[self._offsets[start] : self._offsets[stop] - 1]
+        return bytes(self._view[self._offsets[start] : self._offsets[stop] - 1])
 
     def record_json(self, position: int) -> bytes:
-        return self._buffer[self._offsets[position] : self._offsets[position + 1] - 1]
+        return bytes(self._view[self._offsets[position] : self._offsets[position + 1] - 1])
 
     def record(self, position: int) -> dict[str, Any]:
         return json.loads(self.record_json(position))
@@ -162,9 +173,13 @@ class RecordCollection:
         for number, record in enumerate(records):
             partition, record_id, entry = self._entry(number, record)
             grouped.setdefault(partition, {})[record_id] = entry
-        self._partitions = {
-            part: RecordIndex(list(by_id.values())) for part, by_id in grouped.items()
-        }
+        partitions = {}
+        while grouped:  # pop each group: only the index's entry list holds its records
+            partition, by_id = grouped.popitem()
+            entries = list(by_id.values())
+            by_id.clear()
+            partitions[partition] = RecordIndex(entries)
+        self._partitions = partitions
 
     def upsert(self, records: Iterable[Record]) -> None:
         changed: dict[str | None, dict[str, tuple[Key, bytes]]] = {}

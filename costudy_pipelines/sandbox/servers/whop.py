@@ -41,6 +41,9 @@ V2_COLLECTIONS = ("payments", "memberships")  # v2 lists no users (it has member
 V1_DEFAULT_PAGE = 10  # undocumented; 10 is the SDKs' usual default
 V2_DEFAULT_PER, V2_MAX_PER = 10, 50  # documented: "a limit of 50 results per page"
 # v1 statuses v2 does not know, mapped to the nearest v2 one (draft/open/paid/uncollectible/void).
+MONEY_FIELDS = frozenset(
+    {"usd_total", "total", "subtotal", "final_amount", "refunded_amount", "amount_after_fees"}
+)
 V2_PAYMENT_STATUS = {"pending": "open", "authorized": "open", "unresolved": "uncollectible"}
 
 Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
@@ -151,8 +154,8 @@ class WhopServer(RecordServer):
                 parse_moment("created_after", query.get("created_after")),
                 parse_moment("created_before", query.get("created_before")),
             ),
-            after=decode_cursor(after) if after else None,
-            before=decode_cursor(before) if before else None,
+            after=decode_cursor(after, "after") if after else None,
+            before=decode_cursor(before, "before") if before else None,
             first=first,
             last=last,
             descending=direction == "desc",
@@ -215,6 +218,8 @@ def _as_v2(record: dict[str, Any], collection: str) -> dict[str, Any]:
     for key, value in record.items():
         if isinstance(value, dict) and "amount" in value and "currency" in value:
             converted[key] = _float_or_none(value["amount"])
+        elif key in MONEY_FIELDS and isinstance(value, int | float | str):
+            converted[key] = _float_or_none(value)
         elif isinstance(value, dict) and "id" in value:
             converted[key] = value["id"]
         elif key.endswith("_at") and isinstance(value, str):
