@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -19,22 +19,9 @@ from costudy_pipelines.sandbox.servers import (
     SheetsServer,
     WhopServer,
 )
-from costudy_pipelines_tests.sandbox_servers.factory import whop_memberships, whop_payments
+from costudy_pipelines_tests.sandbox_servers.factory import whop_payments
 
-PAYMENTS = whop_payments(95)
-
-
-@pytest.fixture
-def whop(api_key: str) -> Iterator[WhopServer]:
-    with WhopServer(api_key=api_key, payments=PAYMENTS, memberships=whop_memberships(5)) as server:
-        yield server
-
-
-@pytest.fixture
-def client(whop: WhopServer, api_key: str) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {api_key}"}
-    with httpx.Client(base_url=whop.base_url, headers=headers, timeout=5) as http:
-        yield http
+PAYMENTS = whop_payments(40)
 
 
 def statuses(client: httpx.Client, count: int, path: str = "/api/v1/payments") -> list[int]:
@@ -153,7 +140,7 @@ def test_malformed_page(whop: WhopServer, client: httpx.Client, mode: str) -> No
 
 
 def test_repeated_page_serves_the_same_cursor_page_twice(
-    whop: WhopServer, client: httpx.Client
+    whop: WhopServer, client: httpx.Client, payments: list[dict[str, Any]]
 ) -> None:
     whop.add_fault(Fault("repeat", path="/api/v1/payments", skip=1, count=1))
     pages: list[dict[str, Any]] = []
@@ -166,8 +153,8 @@ def test_repeated_page_serves_the_same_cursor_page_twice(
         params["after"] = page["page_info"]["end_cursor"]
     assert pages[1] == pages[0]  # same records, same end_cursor
     ids = [p["id"] for page in pages for p in page["data"]]
-    assert len(ids) == len(PAYMENTS) + 20  # one page seen twice ...
-    assert sorted(set(ids)) == [p["id"] for p in PAYMENTS]  # ... and nothing lost
+    assert len(ids) == len(payments) + 20  # one page seen twice ...
+    assert sorted(set(ids)) == [p["id"] for p in payments]  # ... and nothing lost
 
 
 def test_faults_changed_while_running_over_http(whop: WhopServer, client: httpx.Client) -> None:

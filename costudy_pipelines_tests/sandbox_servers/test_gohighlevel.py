@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from costudy_pipelines.sandbox.servers import FaultPlan, GoHighLevelServer, RateLimit
+from costudy_pipelines_tests.sandbox_servers.conftest import api_client
 from costudy_pipelines_tests.sandbox_servers.factory import ghl_contacts
 
 VERSION = {"Version": "2021-07-28"}
@@ -28,8 +29,7 @@ def ghl(api_key: str, contacts: list[dict[str, Any]]) -> Iterator[GoHighLevelSer
 
 @pytest.fixture
 def client(ghl: GoHighLevelServer, api_key: str) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {api_key}", **VERSION}
-    with httpx.Client(base_url=ghl.base_url, headers=headers, timeout=5) as http:
+    with api_client(ghl, api_key, **VERSION) as http:
         yield http
 
 

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from costudy_pipelines.sandbox.servers import Fault, PlatformApiServer
+from costudy_pipelines_tests.sandbox_servers.conftest import api_client
 
 ENDPOINTS = {
     "leads": "/api/v1/leads",
@@ -23,8 +24,7 @@ def platform(api_key: str) -> Iterator[PlatformApiServer]:
 
 @pytest.fixture
 def client(platform: PlatformApiServer, api_key: str) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {api_key}"}
-    with httpx.Client(base_url=platform.base_url, headers=headers, timeout=5) as http:
+    with api_client(platform, api_key) as http:
         yield http
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,27 +13,8 @@ from costudy_pipelines.sandbox.servers import FaultPlan, RateLimit, WhopServer
 from costudy_pipelines_tests.sandbox_servers.factory import (
     START,
     iso,
-    whop_memberships,
     whop_payments,
 )
-
-
-@pytest.fixture
-def payments() -> list[dict[str, Any]]:
-    return whop_payments(237)
-
-
-@pytest.fixture
-def whop(api_key: str, payments: list[dict[str, Any]]) -> Iterator[WhopServer]:
-    with WhopServer(api_key=api_key, payments=payments, memberships=whop_memberships(30)) as server:
-        yield server
-
-
-@pytest.fixture
-def client(whop: WhopServer, api_key: str) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {api_key}"}
-    with httpx.Client(base_url=whop.base_url, headers=headers, timeout=5) as http:
-        yield http
 
 
 def collect(client: httpx.Client, collection: str, **params: Any) -> list[dict[str, Any]]:

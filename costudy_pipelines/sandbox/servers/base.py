@@ -64,6 +64,13 @@ class _TrackedHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
         super().connection_lost(exc)
 
 
+def expected_authorization(secret: str, owner: str) -> str:
+    """The Authorization header a request must carry to pass a bearer check."""
+    if not secret:
+        raise ValueError(f"{owner} needs a secret to check bearer tokens against")
+    return f"Bearer {secret}"
+
+
 def json_response(status: int, body: object, headers: dict[str, str] | None = None) -> Response:
     return Response(dump_json(body), status, headers=headers, media_type="application/json")
 

@@ -17,7 +17,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from costudy_pipelines.sandbox.servers.base import Headers, json_response, read_json
+from costudy_pipelines.sandbox.servers.base import (
+    Headers,
+    expected_authorization,
+    json_response,
+    read_json,
+)
 from costudy_pipelines.sandbox.servers.faults import FaultPlan, LimitState, RateLimit
 from costudy_pipelines.sandbox.servers.paging import parse_count
 from costudy_pipelines.sandbox.servers.record_server import RecordServer
@@ -59,9 +64,7 @@ class GoHighLevelServer(RecordServer):
         port: int = 0,
         faults: FaultPlan | None = None,
     ) -> None:
-        if not token:
-            raise ValueError("GoHighLevelServer needs a token to check bearer tokens against")
-        self._authorization = f"Bearer {token}"
+        self._authorization = expected_authorization(token, "GoHighLevelServer")
         self.location_ids = None if location_ids is None else frozenset(location_ids)
         contacts_collection = RecordCollection(
             "contacts", time_field="dateAdded", partition_field="locationId", time_unit_us=1000

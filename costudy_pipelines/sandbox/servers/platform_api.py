@@ -20,7 +20,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from costudy_pipelines.sandbox.servers.base import SandboxServer, json_response, read_json
+from costudy_pipelines.sandbox.servers.base import (
+    SandboxServer,
+    expected_authorization,
+    json_response,
+    read_json,
+)
 from costudy_pipelines.sandbox.servers.faults import FaultPlan, LimitState, RateLimit
 from costudy_pipelines.sandbox.servers.records import dump_json
 
@@ -57,9 +62,7 @@ class PlatformApiServer(SandboxServer):
         port: int = 0,
         faults: FaultPlan | None = None,
     ) -> None:
-        if not token:
-            raise ValueError("PlatformApiServer needs a token to check bearer tokens against")
-        self._authorization = f"Bearer {token}"
+        self._authorization = expected_authorization(token, "PlatformApiServer")
         self._lock = threading.Lock()
         self._created: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
         self._idempotent: dict[str, _Remembered] = {}

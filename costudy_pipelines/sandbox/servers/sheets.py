@@ -20,7 +20,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from costudy_pipelines.sandbox.servers.base import SandboxServer, json_response, read_json
+from costudy_pipelines.sandbox.servers.base import (
+    SandboxServer,
+    expected_authorization,
+    json_response,
+    read_json,
+)
 from costudy_pipelines.sandbox.servers.faults import FaultPlan, LimitState, RateLimit
 from costudy_pipelines.sandbox.servers.records import dump_json
 
@@ -151,7 +156,9 @@ class SheetsServer(SandboxServer):
         port: int = 0,
         faults: FaultPlan | None = None,
     ) -> None:
-        self._token = token
+        self._authorization = (
+            None if token is None else expected_authorization(token, "SheetsServer")
+        )
         self._lock = threading.Lock()
         self._spreadsheets: dict[str, Spreadsheet] = {}
         self._source: Callable[[], Spreadsheets] | None = None
@@ -193,7 +200,7 @@ class SheetsServer(SandboxServer):
 
     # ------------------------------------------------------------ system error shapes
     def authorize(self, method: str, path: str, headers: dict[str, str]) -> Response | None:
-        if self._token is None or headers.get("authorization") == f"Bearer {self._token}":
+        if self._authorization is None or headers.get("authorization") == self._authorization:
             return None
         message = (
             "Request had invalid authentication credentials. Expected OAuth 2 access token, "

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from costudy_pipelines.sandbox.servers.base import json_response
+from costudy_pipelines.sandbox.servers.base import expected_authorization, json_response
 from costudy_pipelines.sandbox.servers.faults import FaultPlan, LimitState, RateLimit
 from costudy_pipelines.sandbox.servers.paging import (
     Page,
@@ -73,9 +73,7 @@ class WhopServer(RecordServer):
         port: int = 0,
         faults: FaultPlan | None = None,
     ) -> None:
-        if not api_key:
-            raise ValueError("WhopServer needs an api_key to check bearer tokens against")
-        self._authorization = f"Bearer {api_key}"
+        self._authorization = expected_authorization(api_key, "WhopServer")
         self.company_id = company_id
         self.max_page_size = max_page_size
         super().__init__(
