@@ -2,7 +2,8 @@
 
 Each server runs in a process of its own (as `costudy sandbox up` can run it) holding N records;
 this process pages through all of them with httpx the way a sync does, and prints JSON:
-records/s per server, seconds to load and index the data, and the server's peak RSS.
+records/s per server (wall clock, and per CPU second the server spent), seconds to load and
+index the data, and the server's peak RSS.
 
     .venv/bin/python benchmarks/sandbox_serving.py              # 1,000,000 records each
     .venv/bin/python benchmarks/sandbox_serving.py --records 100000 --servers whop
@@ -170,17 +171,24 @@ def bench(system: str, records: int) -> dict[str, Any]:
     try:
         _wait_ready(base_url, process)
         results = []
+        server_process = psutil.Process(process.pid)
         with httpx.Client(base_url=base_url, headers=HEADERS, timeout=120) as client:
             for name, run in CLIENTS[system]:
+                cpu_before = _cpu_seconds(server_process)
                 started = time.perf_counter()
                 served = run(client)
                 elapsed = time.perf_counter() - started
+                server_cpu = _cpu_seconds(server_process) - cpu_before
                 results.append(
                     {
                         "client": name,
                         "records": served,
                         "seconds": round(elapsed, 2),
                         "records_per_second": round(served / elapsed),
+                        # What the server could serve on one core of its own: the client and
+                        # other processes on a shared machine slow the wall-clock figure.
+                        "server_cpu_seconds": round(server_cpu, 2),
+                        "records_per_server_cpu_second": round(served / max(server_cpu, 1e-9)),
                     }
                 )
                 if served != records:
@@ -208,6 +216,11 @@ def _wait_ready(base_url: str, process: multiprocessing.process.BaseProcess) -> 
         except httpx.HTTPError:
             time.sleep(0.2)
     raise SystemExit("server did not come up in 600 s")
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
 
 
 def _peak_rss(pid: int) -> int:

@@ -44,6 +44,7 @@ def test_a_taken_port_fails_clearly() -> None:
         SheetsServer({}, port=first.port).start()
 
 
+@pytest.mark.slow
 def test_several_servers_in_one_process_until_sigterm() -> None:
     script = textwrap.dedent(
         """

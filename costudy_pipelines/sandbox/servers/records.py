@@ -60,11 +60,13 @@ def _json_default(value: object) -> str:
     raise TypeError(f"cannot serialise {type(value).__name__} as JSON")
 
 
+# One encoder for every record: json.dumps with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+
 def dump_json(value: object) -> bytes:
     """Compact UTF-8 JSON, the way the servers answer."""
-    return json.dumps(
-        value, ensure_ascii=False, separators=(",", ":"), default=_json_default
-    ).encode()
+    return _ENCODER.encode(value).encode()
 
 
 def encode_cursor(key: Key) -> str:
