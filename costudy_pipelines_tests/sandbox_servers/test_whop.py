@@ -157,7 +157,7 @@ def test_rate_limit_answers_429_with_retry_after_then_recovers(
     scaled = WhopServer.V2_RATE_LIMIT.scaled(0.02)  # the documented limit, 50x faster
     assert (scaled.max_requests, scaled.window_seconds) == (100, pytest.approx(0.2))
     assert scaled.cooldown_seconds == pytest.approx(1.2)
-    plan = FaultPlan(rate_limit=RateLimit(max_requests=3, window_seconds=0.2, cooldown_seconds=0.4))
+    plan = FaultPlan(rate_limit=RateLimit(max_requests=3, window_seconds=5, cooldown_seconds=0.4))
     with WhopServer(api_key=api_key, payments=payments, faults=plan) as server:
         headers = {"Authorization": f"Bearer {api_key}"}
         with httpx.Client(base_url=server.base_url, headers=headers) as http:

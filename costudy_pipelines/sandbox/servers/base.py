@@ -255,12 +255,14 @@ class SandboxServer:
         self.request_log.append(entry)
         send = _recording_status(send, entry)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        state = self._state
+        bucket = self.rate_limit_bucket(path)
         refusal = self.authorize(method, path, headers)
         if refusal is not None:
-            await refusal(scope, receive, send)
+            limit_headers = self.rate_limit_headers(state.limiter.peek(bucket))
+            await refusal(scope, receive, _adding_headers(send, limit_headers))
             return
-        state = self._state
-        limit = state.limiter.admit(self.rate_limit_bucket(path))
+        limit = state.limiter.admit(bucket)
         extra = self.rate_limit_headers(limit)
         if limit.retry_after is not None:
             body = self.rate_limited_body(limit, path)

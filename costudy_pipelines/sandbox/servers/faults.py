@@ -80,7 +80,8 @@ class Fault:
 class RateLimit:
     """At most `max_requests` per sliding `window_seconds` (per bucket: an endpoint or a whole
     API, as the system counts). Once over, every request is refused for `cooldown_seconds`
-    (Whop's documented 60 s), or until the window has room again when it is None."""
+    (Whop's documented 60 s) and a fresh window starts after it; with no cooldown, requests
+    are refused until the window has room again. `daily_max` caps a rolling day."""
 
     max_requests: int
     window_seconds: float
@@ -147,17 +148,29 @@ class RateLimiter:
         self._day_count = 0
 
     def admit(self, bucket: str) -> LimitState:
+        """Count a request (unless refused) and say whether it may go on."""
         now = self._clock()
-        limit = self.limit
-        if now - self._day_started >= DAY_SECONDS:
-            self._day_started, self._day_count = now, 0
-        window = self._windows.setdefault(bucket, deque())
-        while window and window[0] <= now - limit.window_seconds:
-            window.popleft()
+        window = self._current_window(bucket, now)
         refused_for = self._refusal(bucket, window, now) if self.enforce else None
         if refused_for is None:
             window.append(now)
             self._day_count += 1
+        return self._state(window, refused_for)
+
+    def peek(self, bucket: str) -> LimitState:
+        """The state without counting a request (for answers refused before the limit)."""
+        return self._state(self._current_window(bucket, self._clock()), None)
+
+    def _current_window(self, bucket: str, now: float) -> deque[float]:
+        if now - self._day_started >= DAY_SECONDS:
+            self._day_started, self._day_count = now, 0
+        window = self._windows.setdefault(bucket, deque())
+        while window and window[0] <= now - self.limit.window_seconds:
+            window.popleft()
+        return window
+
+    def _state(self, window: deque[float], refused_for: float | None) -> LimitState:
+        limit = self.limit
         daily_left = None if limit.daily_max is None else max(0, limit.daily_max - self._day_count)
         remaining = max(0, limit.max_requests - len(window))
         return LimitState(limit, remaining, daily_left, refused_for)
@@ -174,6 +187,8 @@ class RateLimiter:
         wait = limit.cooldown_seconds
         if wait is None:
             wait = window[0] + limit.window_seconds - now
+        else:
+            window.clear()  # after a cooldown the client starts a fresh window
         self._blocked_until[bucket] = now + wait
         return wait
 
