@@ -228,19 +228,24 @@ class _AddedOrder:
         self._last: datetime | None = None
 
     def take(self, contacts: list[dict[str, Any]]) -> tuple[Page, bool]:
-        """The contacts inside the window, and whether the window's end has been passed."""
+        """The contacts inside the window, and whether the window's end has been passed.
+
+        The whole page is checked for order before anything is trimmed: a descending list
+        would otherwise end the read at its first (newest) contact without a word.
+        """
         if self._window is None:
             return contacts, False
+        added = [parse_timestamp(contact.get("dateAdded")) for contact in contacts]
+        for contact, moment in zip(contacts, added, strict=True):
+            if moment is not None:
+                self._check_order(contact, moment)
         page: Page = []
-        for contact in contacts:
-            added = parse_timestamp(contact.get("dateAdded"))
-            if added is None:
+        for contact, moment in zip(contacts, added, strict=True):
+            if moment is None:
                 page.append(contact)  # kept: validation rejects it with its reason
-                continue
-            self._check_order(contact, added)
-            if added >= self._window.end:
+            elif moment >= self._window.end:
                 return page, True
-            if added >= self._window.start:
+            elif moment >= self._window.start:
                 page.append(contact)
         return page, False
 

@@ -179,13 +179,14 @@ def records_from_values(source: SheetSource, values: list[list[str]]) -> Iterato
     Short (ragged) rows get "" for their missing cells, as Sheets shows them. A header that
     cannot key the rows is a SheetLayoutError naming the worksheet and the cells.
     """
-    if len(values) < source.header_row:
+    header = values[source.header_row - 1] if len(values) >= source.header_row else []
+    if not any(str(cell).strip() for cell in header):
         raise SheetLayoutError(
-            f"{source}: header row {source.header_row} is missing (the worksheet has "
-            f"{len(values)} non-empty row(s))"
+            f"{source}: header row {source.header_row} is empty (the worksheet has "
+            f"{len(values)} row(s) of values)"
         )
     data = values[source.header_row :]
-    columns = header_columns(source, values[source.header_row - 1], data)
+    columns = header_columns(source, header, data)
     for row_number, row in enumerate(data, start=source.header_row + 1):
         if not any(str(cell).strip() for cell in row):
             continue
