@@ -186,12 +186,12 @@ def test_a_list_out_of_date_order_is_an_error_not_missing_data() -> None:
 
 
 def test_rate_limit_headers_slow_the_client_down_before_a_429() -> None:
-    server = GhlServer(contacts(), rate_max=3, rate_interval_ms=400)
+    server = GhlServer(contacts(), rate_max=4, rate_interval_ms=200)
     with serve(server.app()) as url:
         with client(url, page_size=2) as ghl:
             assert ids(list(ghl.contacts())) == [r["id"] for r in server.rows]
             assert ghl.counters.rate_limited == 0
-        time.sleep(0.45)
+        time.sleep(0.25)
         # The same reads with the header check switched off do run into the limit.
         with client(url, page_size=2, rate_header_reserve=-1) as careless:
             list(careless.contacts())

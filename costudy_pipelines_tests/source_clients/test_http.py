@@ -121,12 +121,12 @@ def test_client_errors_fail_at_once_with_a_hint() -> None:
 
 
 def test_a_hanging_server_times_out_and_is_retried() -> None:
-    script = Script(hang(2.0), OK)
+    script = Script(hang(1.0), OK)
     timeouts = Timeouts(connect_s=1.0, read_s=0.3)
     with serve(script.app()) as url, client_for(url, timeouts=timeouts) as client:
         started = time.monotonic()
         assert client.get("/items") == {"data": [1, 2, 3]}
-        assert time.monotonic() - started < 1.5
+        assert time.monotonic() - started < 0.9
         assert (client.counters.timeouts, client.counters.retries) == (1, 1)
 
 
@@ -183,23 +183,24 @@ def test_shared_rate_limiter_spaces_requests_of_every_client_measured_by_the_ser
             worker.join()
     times = sorted(hit.at for hit in script.hits)
     assert len(times) == 12
-    assert min(b - a for a, b in pairwise(times)) >= 0.07
-    for start in times:  # no 0.4 s window (less scheduling slack) holds more than 4 requests
-        assert sum(start <= t < start + 0.37 for t in times) <= 4
+    # Unthrottled, these would arrive about a millisecond apart; the slack is for a busy CPU.
+    assert min(b - a for a, b in pairwise(times)) >= 0.05
+    for start in times:  # no 0.4 s window (less the slack) holds more than 4 requests
+        assert sum(start <= t < start + 0.35 for t in times) <= 4
     assert times[-1] - times[0] >= 1.0
     with pytest.raises(ValueError, match="already exists"):
         shared_rate_limiter(key, RateLimit(requests=5, per_seconds=0.4))
 
 
 def test_rate_limiter_burst_then_steady_rate_stays_inside_the_window() -> None:
-    limiter = RateLimiter(RateLimit(requests=5, per_seconds=0.5, burst=3))
+    limiter = RateLimiter(RateLimit(requests=5, per_seconds=0.25, burst=3))
     times = []
     for _ in range(9):
         limiter.acquire()
         times.append(time.monotonic())
     assert times[2] - times[0] < 0.05  # the burst goes back to back
     for start in times:
-        assert sum(start <= t < start + 0.48 for t in times) <= 5
+        assert sum(start <= t < start + 0.24 for t in times) <= 5
 
 
 def test_page_guard_stops_a_cursor_that_does_not_advance() -> None:
