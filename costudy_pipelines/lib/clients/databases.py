@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
+from typing import Protocol
 
 import sqlalchemy as sa
 from psycopg import sql
@@ -26,6 +27,15 @@ from psycopg.types.json import set_json_loads
 from costudy_pipelines.lib.clients.base import Page, TimeWindow
 
 DEFAULT_CHUNK_SIZE = 5000
+
+
+class Extract(Protocol):
+    """What `extract_pages` runs: a name (for the cursor) and one query per window."""
+
+    @property
+    def name(self) -> str: ...
+
+    def query(self, window: TimeWindow | None) -> sql.Composed: ...
 
 
 @dataclass(frozen=True)
@@ -77,8 +87,6 @@ class OrdersExtract:
             id=sql.Identifier(self.id_column),
         )
 
-
-Extract = TableExtract | OrdersExtract
 
 # Website DB: the people behind each kind of marketing event (tables: id, email, name,
 # created_at, plus whatever else the website stores, which rides along in the raw row).

@@ -34,8 +34,8 @@ from costudy_pipelines.lib.clients.base import (
     parse_timestamp,
 )
 from costudy_pipelines.lib.clients.http import (
-    ApiCounters,
     ApiError,
+    ApiReader,
     JsonApiClient,
     PageGuard,
     RateLimit,
@@ -88,7 +88,7 @@ def _int_header(response: httpx.Response, name: str) -> int | None:
         return None
 
 
-class GhlClient:
+class GhlClient(ApiReader):
     """Pages of raw GoHighLevel contacts for one location; `counters` for asset metadata."""
 
     def __init__(
@@ -125,19 +125,6 @@ class GhlClient:
             rate_limiter=limiter,
             on_response=rate_header_observer(limiter, rate_header_reserve),
         )
-
-    @property
-    def counters(self) -> ApiCounters:
-        return self.api.counters
-
-    def close(self) -> None:
-        self.api.close()
-
-    def __enter__(self) -> GhlClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def contacts(self, window: TimeWindow | None = None) -> Iterator[Page]:
         """All contacts (added within `window`, if given) through `GET /contacts/`."""

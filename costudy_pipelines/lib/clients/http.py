@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from hashlib import blake2b
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlencode
 
 import httpx
@@ -236,6 +236,19 @@ class AttemptFailure:
         )
 
 
+def status_failure(
+    status: int, headers: Mapping[str, str], counters: ApiCounters
+) -> AttemptFailure | None:
+    """A retryable failure for 429 (rate limited) and 5xx answers, counted; None otherwise."""
+    if status != 429 and status < 500:
+        return None
+    if status == 429:
+        counters.rate_limited += 1
+    else:
+        counters.server_errors += 1
+    return AttemptFailure(f"HTTP {status}", status, retry_after=parse_retry_after(headers))
+
+
 def retry_loop(
     attempt: Callable[[], Any],
     policy: RetryPolicy,
@@ -386,15 +399,12 @@ class JsonApiClient:
         check: EnvelopeCheck | None,
     ) -> Any:
         status = response.status_code
-        if status == 429 or status >= 500:
-            retry_after = parse_retry_after(response.headers)
-            if status == 429:
-                self.counters.rate_limited += 1
-                if self.rate_limiter is not None and retry_after:
-                    self.rate_limiter.pause_for(retry_after)
-            else:
-                self.counters.server_errors += 1
-            return AttemptFailure(f"HTTP {status}", status, self._excerpt(response), retry_after)
+        failure = status_failure(status, response.headers, self.counters)
+        if failure is not None:
+            failure.body = self._excerpt(response)
+            if status == 429 and self.rate_limiter is not None and failure.retry_after:
+                self.rate_limiter.pause_for(failure.retry_after)
+            return failure
         if status >= 400:
             hint = " (check the API credentials)" if status in (401, 403) else ""
             raise ApiError(
@@ -426,6 +436,25 @@ class JsonApiClient:
         return excerpt or "<empty body>"
 
 
+class ApiReader:
+    """Base of the per-API readers: owns one JsonApiClient, closes it, exposes its counters."""
+
+    api: JsonApiClient
+
+    @property
+    def counters(self) -> ApiCounters:
+        return self.api.counters
+
+    def close(self) -> None:
+        self.api.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 class PageGuard:
     """Turns a paginator that stopped advancing into a clear error instead of an endless loop.
 
@@ -448,7 +477,7 @@ class PageGuard:
                 self._fail(f"the cursor did not advance ({next_cursor!r} was handed out before)")
             self._cursors.add(next_cursor)
         ids = tuple(ids)
-        if ids:
+        if ids and None not in ids:  # records without ids cannot be compared
             digest = blake2b(repr(ids).encode(), digest_size=16).digest()
             if digest in self._pages:
                 self._fail(

@@ -33,9 +33,9 @@ from costudy_pipelines.lib.clients.http import (
     RetryBudget,
     RetryPolicy,
     Timeouts,
-    parse_retry_after,
     retry_loop,
     shared_rate_limiter,
+    status_failure,
 )
 
 API_NAME = "Google Sheets"
@@ -116,13 +116,7 @@ class SheetsReader:
 
         def give_up(failure: AttemptFailure, budget: RetryBudget) -> ApiError:
             kind = MalformedResponseError if failure.malformed else ApiError
-            return kind(
-                f"{API_NAME} {source}: {failure.summary(budget)}",
-                api=API_NAME,
-                method="GET",
-                path=source.spreadsheet_key,
-                status=failure.status,
-            )
+            return sheet_error(source, failure.summary(budget), failure.status, kind)
 
         return retry_loop(attempt, self.retry, self.counters, give_up)
 
@@ -131,37 +125,16 @@ class SheetsReader:
         if isinstance(exc, gspread.exceptions.APIError):
             status = exc.response.status_code
             message = " ".join(str(exc.error.get("message", ""))[:EXCERPT_CHARS].split())
-            if status == 429 or status >= 500:
-                if status == 429:
-                    self.counters.rate_limited += 1
-                else:
-                    self.counters.server_errors += 1
-                retry_after = parse_retry_after(exc.response.headers)
-                return AttemptFailure(f"HTTP {status}", status, message, retry_after)
-            raise ApiError(
-                f"{API_NAME} {source}: HTTP {status}: {message}",
-                api=API_NAME,
-                method="GET",
-                path=source.spreadsheet_key,
-                status=status,
-            ) from None
+            failure = status_failure(status, exc.response.headers, self.counters)
+            if failure is None:
+                raise sheet_error(source, f"HTTP {status}: {message}", status) from None
+            failure.body = message
+            return failure
         if isinstance(exc, gspread.exceptions.SpreadsheetNotFound):
-            raise ApiError(
-                f"{API_NAME} {source}: the spreadsheet does not exist or is not shared with "
-                "the service account",
-                api=API_NAME,
-                method="GET",
-                path=source.spreadsheet_key,
-                status=404,
-            ) from None
+            what = "the spreadsheet does not exist or is not shared with the service account"
+            raise sheet_error(source, what, 404) from None
         if isinstance(exc, gspread.exceptions.WorksheetNotFound):
-            raise ApiError(
-                f"{API_NAME} {source}: the spreadsheet has no worksheet with that title",
-                api=API_NAME,
-                method="GET",
-                path=source.spreadsheet_key,
-                status=404,
-            ) from None
+            raise sheet_error(source, "the spreadsheet has no worksheet with that title", 404)
         if isinstance(exc, requests.exceptions.Timeout):
             self.counters.timeouts += 1
             return AttemptFailure(f"timed out ({type(exc).__name__})")
@@ -171,6 +144,18 @@ class SheetsReader:
             self.counters.malformed += 1
             return AttemptFailure("invalid JSON", malformed=True)
         raise exc
+
+
+def sheet_error(
+    source: SheetSource, what: str, status: int | None, kind: type[ApiError] = ApiError
+) -> ApiError:
+    return kind(
+        f"{API_NAME} {source}: {what}",
+        api=API_NAME,
+        method="GET",
+        path=source.spreadsheet_key,
+        status=status,
+    )
 
 
 def records_from_values(source: SheetSource, values: list[list[str]]) -> Iterator[Record]:

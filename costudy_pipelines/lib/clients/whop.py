@@ -13,7 +13,7 @@ from typing import Any
 
 from costudy_pipelines.lib.clients.base import Page, TimeWindow, in_window
 from costudy_pipelines.lib.clients.http import (
-    ApiCounters,
+    ApiReader,
     JsonApiClient,
     PageGuard,
     RateLimit,
@@ -48,7 +48,7 @@ def check_cursor_page(payload: Any) -> str | None:
     return None
 
 
-class WhopClient:
+class WhopClient(ApiReader):
     """Pages of raw Whop v1 records; one client per sync, `counters` for asset metadata."""
 
     def __init__(
@@ -74,19 +74,6 @@ class WhopClient:
             retry=retry or RetryPolicy(),
             rate_limiter=shared_rate_limiter(f"Whop {base_url}", rate_limit),
         )
-
-    @property
-    def counters(self) -> ApiCounters:
-        return self.api.counters
-
-    def close(self) -> None:
-        self.api.close()
-
-    def __enter__(self) -> WhopClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def payments(self, window: TimeWindow | None = None) -> Iterator[Page]:
         return self.pages("payments", window)
