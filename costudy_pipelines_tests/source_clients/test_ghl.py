@@ -59,6 +59,7 @@ class GhlServer:
     rate_interval_ms: int = 1000
     honour_filters: bool = True
     search_depth: int = 10_000
+    list_cap: int = 100  # a server may serve fewer than the limit asked for
     recorder: Recorder = field(default_factory=Recorder)
     _window: list[float] = field(default_factory=list)
 
@@ -110,10 +111,12 @@ class GhlServer:
                 rows = [r for r in rows if order_key(r) > (after, query["startAfterId"])]
             else:
                 rows = [r for r in rows if order_key(r)[0] > after]
-        page = rows[:limit]
-        meta: dict[str, Any] = {"total": len(self.rows)}
+        page = rows[: min(limit, self.list_cap)]
+        meta: dict[str, Any] = {"total": len(self.rows), "nextPageUrl": None}
         if page:
             meta |= {"startAfter": order_key(page[-1])[0], "startAfterId": page[-1]["id"]}
+        if len(rows) > len(page):
+            meta["nextPageUrl"] = f"/contacts/?startAfter={meta['startAfter']}"
         body = {"contacts": page, "count": len(page), "meta": meta}
         return JSONResponse(body, headers=self.rate_headers())
 
@@ -152,7 +155,7 @@ def in_day(rows: list[dict[str, Any]]) -> list[str]:
     return [r["id"] for r in rows if DAY.contains(datetime.fromisoformat(r["dateAdded"]))]
 
 
-def test_list_pages_feed_back_start_after_until_a_short_page() -> None:
+def test_list_pages_feed_back_start_after_to_the_end() -> None:
     server = GhlServer(contacts())
     with serve(server.app()) as url, client(url, page_size=4) as ghl:
         pages = list(ghl.contacts())
@@ -161,6 +164,14 @@ def test_list_pages_feed_back_start_after_until_a_short_page() -> None:
     second = server.recorder.hits[1].params
     assert (int(second["startAfter"]), second["startAfterId"]) == order_key(server.rows[3])
     assert all(hit.headers["version"] == "2021-07-28" for hit in server.recorder.hits)
+
+
+def test_next_page_url_keeps_paging_when_the_server_serves_less_than_asked() -> None:
+    server = GhlServer(contacts(), list_cap=3)
+    with serve(server.app()) as url, client(url, page_size=5) as ghl:
+        pages = list(ghl.contacts())
+    assert [len(page) for page in pages] == [3, 3, 3, 3, 3, 2]
+    assert [row for page in pages for row in page] == server.rows
 
 
 def test_a_daily_window_seeks_to_its_start_and_stops_at_its_end() -> None:

@@ -61,8 +61,10 @@ class TableExtract:
 class OrdersExtract:
     """Course orders, each with its items as a JSON array `order_items` (ordered by item id).
 
-    One query: the items come from a correlated subquery per order on the server, so there
-    is no per-order round trip and an order never arrives without its items.
+    One query: the items come from a correlated subquery per order on the server (an index
+    lookup per order, which suits daily windows), so there is no per-order round trip and an
+    order never arrives without its items. `json` rather than `jsonb`: cheaper to build, and
+    the client parses it the same way.
     """
 
     name: str = "course_orders"
@@ -75,8 +77,8 @@ class OrdersExtract:
 
     def query(self, window: TimeWindow | None) -> sql.Composed:
         return sql.SQL(
-            "select t.*, coalesce((select jsonb_agg(to_jsonb(i) order by i.{id}) "
-            "from {items} as i where i.{order_fk} = t.{id}), '[]'::jsonb) as order_items "
+            "select t.*, coalesce((select json_agg(i order by i.{id}) "
+            "from {items} as i where i.{order_fk} = t.{id}), '[]'::json) as order_items "
             "from {orders} as t {where} order by t.{created}, t.{id}"
         ).format(
             orders=_qualified(self.schema, self.orders_table),

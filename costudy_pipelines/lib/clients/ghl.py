@@ -136,18 +136,18 @@ class GhlClient(ApiReader):
         while True:
             payload = self.api.get(LIST_PATH, params=params, check=check_contacts_payload)
             contacts, meta = payload["contacts"], payload.get("meta") or {}
-            full = len(contacts) >= self.page_size
+            more = _list_has_more(contacts, meta, self.page_size)
             cursor = (meta.get("startAfter"), meta.get("startAfterId"))
-            guard.check(cursor if full else None, (c.get("id") for c in contacts))
+            guard.check(cursor if more else None, (c.get("id") for c in contacts))
             page, past_end = order.take(contacts)
             if page:
                 yield page
-            if past_end or not full:
+            if past_end or not more:
                 return
             if None in cursor:
                 raise ApiError(
-                    f"{self.api.describe('GET', LIST_PATH, params)}: a full page without "
-                    "meta.startAfter/startAfterId: cannot continue",
+                    f"{self.api.describe('GET', LIST_PATH, params)}: more contacts follow but "
+                    "meta.startAfter/startAfterId are missing: cannot continue",
                     api=self.api.api,
                     method="GET",
                     path=LIST_PATH,
@@ -204,6 +204,16 @@ class GhlClient(ApiReader):
                 path=SEARCH_PATH,
             )
         return cursor
+
+
+def _list_has_more(contacts: list[dict[str, Any]], meta: dict[str, Any], limit: int) -> bool:
+    """Whether another list page follows. `meta.nextPageUrl` says so where the server sends it
+    (a server that caps `limit` lower still pages on); otherwise a full page means maybe."""
+    if not contacts:
+        return False
+    if "nextPageUrl" in meta:
+        return bool(meta["nextPageUrl"])
+    return len(contacts) >= limit
 
 
 class _AddedOrder:
