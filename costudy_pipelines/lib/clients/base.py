@@ -44,9 +44,6 @@ class TimeWindow:
     def contains(self, moment: datetime) -> bool:
         return self.start <= moment < self.end
 
-    def __str__(self) -> str:
-        return f"[{self.start.isoformat()}, {self.end.isoformat()})"
-
 
 def parse_timestamp(value: object) -> datetime | None:
     """An aware UTC datetime from an ISO-8601 string (``Z`` allowed) or Unix epoch seconds/ms.
