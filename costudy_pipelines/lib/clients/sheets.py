@@ -1,0 +1,221 @@
+"""Google Sheets: rows of configured worksheets through a ready gspread client.
+
+Each worksheet costs three requests (spreadsheet metadata, worksheet lookup, and one
+`get_all_values`), whatever its size. Rows come back as dicts keyed by the header row's
+cells, with the cell text exactly as the sheet shows it (gspread's default FORMATTED_VALUE;
+no numericising: validation decides what a value means), plus where they came from:
+`_spreadsheet`, `_worksheet` and `_row` (the 1-based sheet row number).
+
+Retries: gspread only retries with its opt-in BackOffHTTPClient, and the client here is made
+elsewhere (see `sheets_transport`), so every request is wrapped in the same retry loop,
+budget and counters as the HTTP clients: 429/5xx (honouring Retry-After), timeouts and
+dropped connections are retried; other API errors fail at once with a clear message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import gspread
+import requests
+from gspread.utils import rowcol_to_a1
+
+from costudy_pipelines.lib.clients.base import Page, Record, chunked
+from costudy_pipelines.lib.clients.http import (
+    ApiCounters,
+    ApiError,
+    AttemptFailure,
+    MalformedResponseError,
+    RateLimit,
+    RateLimiter,
+    RetryBudget,
+    RetryPolicy,
+    Timeouts,
+    retry_loop,
+    shared_rate_limiter,
+    status_failure,
+)
+
+API_NAME = "Google Sheets"
+# Google's documented default quota: 60 read requests per minute per user.
+SHEETS_RATE_LIMIT = RateLimit(requests=60, per_seconds=60.0, burst=10)
+PROVENANCE_KEYS = ("_spreadsheet", "_worksheet", "_row")
+EXCERPT_CHARS = 300
+
+
+class SheetLayoutError(ValueError):
+    """A worksheet whose header cannot key its rows (duplicate, blank or reserved names)."""
+
+
+@dataclass(frozen=True)
+class SheetSource:
+    """One configured worksheet: which spreadsheet, which tab, and where its header is."""
+
+    spreadsheet_key: str
+    worksheet: str
+    header_row: int = 1
+
+    def __post_init__(self) -> None:
+        if self.header_row < 1:
+            raise ValueError(f"{self}: header_row must be 1 or more, not {self.header_row}")
+
+    def __str__(self) -> str:
+        return f"worksheet {self.worksheet!r} of spreadsheet {self.spreadsheet_key}"
+
+
+ClientSource = gspread.Client | Callable[[], gspread.Client]
+
+
+@dataclass
+class SheetsReader:
+    """Reads configured worksheets in chunks of dict rows; `counters` for asset metadata."""
+
+    client: ClientSource
+    chunk_size: int = 1000
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    rate_limiter: RateLimiter = field(
+        default_factory=lambda: shared_rate_limiter(API_NAME, SHEETS_RATE_LIMIT)
+    )
+    counters: ApiCounters = field(default_factory=ApiCounters)
+
+    def __post_init__(self) -> None:
+        self._client: gspread.Client | None = None
+
+    def rows(self, source: SheetSource) -> Iterator[Page]:
+        """The data rows below `source`'s header, in chunks of at most `chunk_size`."""
+        values = self.values(source)
+        yield from chunked(records_from_values(source, values), self.chunk_size)
+
+    def values(self, source: SheetSource) -> list[list[str]]:
+        """The worksheet as gspread returns it: a list of rows, each a list of cell strings."""
+        client = self._gspread()
+        spreadsheet = self._call(source, lambda: client.open_by_key(source.spreadsheet_key))
+        worksheet = self._call(source, lambda: spreadsheet.worksheet(source.worksheet))
+        return self._call(source, worksheet.get_all_values)
+
+    def _gspread(self) -> gspread.Client:
+        if self._client is None:
+            client = self.client if isinstance(self.client, gspread.Client) else self.client()
+            client.set_timeout((self.timeouts.connect_s, self.timeouts.read_s))
+            self._client = client
+        return self._client
+
+    def _call(self, source: SheetSource, request: Callable[[], Any]) -> Any:
+        """One gspread request, retried like every other API call."""
+
+        def attempt() -> Any:
+            self.counters.waited_s += self.rate_limiter.acquire()
+            self.counters.requests += 1
+            try:
+                return request()
+            except Exception as exc:
+                return self._retryable(source, exc)
+
+        def give_up(failure: AttemptFailure, budget: RetryBudget) -> ApiError:
+            kind = MalformedResponseError if failure.malformed else ApiError
+            return sheet_error(source, failure.summary(budget), failure.status, kind)
+
+        return retry_loop(attempt, self.retry, self.counters, give_up)
+
+    def _retryable(self, source: SheetSource, exc: Exception) -> AttemptFailure:
+        """The failure to retry, or raise at once when retrying cannot help."""
+        if isinstance(exc, gspread.exceptions.APIError):
+            status = exc.response.status_code
+            message = " ".join(str(exc.error.get("message", ""))[:EXCERPT_CHARS].split())
+            failure = status_failure(status, exc.response.headers, self.counters)
+            if failure is None:
+                raise sheet_error(source, f"HTTP {status}: {message}", status) from None
+            failure.body = message
+            return failure
+        if isinstance(exc, gspread.exceptions.SpreadsheetNotFound):
+            what = "the spreadsheet does not exist or is not shared with the service account"
+            raise sheet_error(source, what, 404) from None
+        if isinstance(exc, gspread.exceptions.WorksheetNotFound):
+            raise sheet_error(source, "the spreadsheet has no worksheet with that title", 404)
+        if isinstance(exc, requests.exceptions.Timeout):
+            self.counters.timeouts += 1
+            return AttemptFailure(f"timed out ({type(exc).__name__})")
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            return AttemptFailure(f"connection failed ({type(exc).__name__})")
+        if isinstance(exc, ValueError):  # requests' JSONDecodeError: not JSON
+            self.counters.malformed += 1
+            return AttemptFailure("invalid JSON", malformed=True)
+        raise exc
+
+
+def sheet_error(
+    source: SheetSource, what: str, status: int | None, kind: type[ApiError] = ApiError
+) -> ApiError:
+    return kind(
+        f"{API_NAME} {source}: {what}",
+        api=API_NAME,
+        method="GET",
+        path=source.spreadsheet_key,
+        status=status,
+    )
+
+
+def records_from_values(source: SheetSource, values: list[list[str]]) -> Iterator[Record]:
+    """Dict rows from a worksheet's values; entirely blank rows are skipped.
+
+    Short (ragged) rows get "" for their missing cells, as Sheets shows them. A header that
+    cannot key the rows is a SheetLayoutError naming the worksheet and the cells.
+    """
+    header = values[source.header_row - 1] if len(values) >= source.header_row else []
+    if not any(str(cell).strip() for cell in header):
+        raise SheetLayoutError(
+            f"{source}: header row {source.header_row} is empty (the worksheet has "
+            f"{len(values)} row(s) of values)"
+        )
+    data = values[source.header_row :]
+    columns = header_columns(source, header, data)
+    for row_number, row in enumerate(data, start=source.header_row + 1):
+        if not any(str(cell).strip() for cell in row):
+            continue
+        record: Record = {
+            "_spreadsheet": source.spreadsheet_key,
+            "_worksheet": source.worksheet,
+            "_row": row_number,
+        }
+        for index, name in columns:
+            record[name] = row[index] if index < len(row) else ""
+        yield record
+
+
+def header_columns(
+    source: SheetSource, header: list[str], data: list[list[str]]
+) -> list[tuple[int, str]]:
+    """(column index, name) for every named column; raises on names that cannot key a dict.
+
+    A column with a blank header is ignored when it is empty all the way down (stray
+    formatting), and an error when it holds data, which would otherwise be lost.
+    """
+    width = max([len(header), *(len(row) for row in data)])
+    columns: list[tuple[int, str]] = []
+    seen: dict[str, int] = {}
+    for index in range(width):
+        name = str(header[index]).strip() if index < len(header) else ""
+        cell = rowcol_to_a1(source.header_row, index + 1)
+        if not name:
+            _check_blank_column(source, cell, index, data)
+            continue
+        if name in seen:
+            first = rowcol_to_a1(source.header_row, seen[name] + 1)
+            raise SheetLayoutError(f"{source}: header {name!r} appears twice ({first} and {cell})")
+        if name in PROVENANCE_KEYS:
+            raise SheetLayoutError(f"{source}: header {cell} is {name!r}, a reserved name")
+        seen[name] = index
+        columns.append((index, name))
+    return columns
+
+
+def _check_blank_column(source: SheetSource, cell: str, index: int, data: list[list[str]]) -> None:
+    for row_number, row in enumerate(data, start=source.header_row + 1):
+        if index < len(row) and str(row[index]).strip():
+            raise SheetLayoutError(
+                f"{source}: header cell {cell} is blank but the column holds data "
+                f"(first at {rowcol_to_a1(row_number, index + 1)}); name the column"
+            )

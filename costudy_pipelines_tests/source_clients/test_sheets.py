@@ -1,0 +1,166 @@
+"""The Sheets reader through real gspread against a minimal Sheets v4 server on 127.0.0.1."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gspread
+import pytest
+import requests
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from costudy_pipelines.lib.clients.http import ApiError, RateLimit, RateLimiter, RetryPolicy
+from costudy_pipelines.lib.clients.sheets import SheetLayoutError, SheetSource, SheetsReader
+from costudy_pipelines_tests.source_clients.live import Recorder, serve
+
+KEY = "1CE41E_Ixiqessy_IQn0O9XfhLDmQKucskRB3evPVbKI"
+GOOGLE = "https://sheets.googleapis.com"
+FAST = RetryPolicy(max_attempts=3, initial_backoff_s=0.01, max_backoff_s=0.05)
+
+
+class LocalSession(requests.Session):
+    """Sends gspread's Google URLs to the local server (the sandbox's transport does this
+    for real; see sheets_transport once merged)."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__()
+        self.base_url = base_url
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
+        return super().request(method, url.replace(GOOGLE, self.base_url, 1), *args, **kwargs)
+
+
+def sheets_app(worksheets: dict[str, list[list[str]]], recorder: Recorder, failures: list[Any]):
+    """Metadata and values endpoints as gspread 6 calls them; `failures` are served first."""
+
+    def fail_first() -> Response | None:
+        if failures:
+            status, headers = failures.pop(0)
+            error = {"error": {"code": status, "message": "quota", "status": "X"}}
+            return JSONResponse(error, status_code=status, headers=headers)
+        return None
+
+    async def metadata(request: Request) -> Response:
+        await recorder.record(request)
+        if failed := fail_first():
+            return failed
+        sheets = [
+            {"properties": {"sheetId": i, "title": title, "index": i, "sheetType": "GRID"}}
+            for i, title in enumerate(worksheets)
+        ]
+        body = {"spreadsheetId": KEY, "properties": {"title": "Payments"}, "sheets": sheets}
+        return JSONResponse(body)
+
+    async def values(request: Request) -> Response:
+        await recorder.record(request)
+        if failed := fail_first():
+            return failed
+        title = request.path_params["range"].strip("'")
+        rows = worksheets[title]
+        body: dict[str, Any] = {"range": f"{title}!A1:Z{len(rows)}", "majorDimension": "ROWS"}
+        if rows:
+            body["values"] = rows
+        return JSONResponse(body)
+
+    return Starlette(
+        routes=[
+            Route("/v4/spreadsheets/{key}", metadata),
+            Route("/v4/spreadsheets/{key}/values/{range:path}", values),
+        ]
+    )
+
+
+def read(worksheets: dict[str, list[list[str]]], source: SheetSource, failures=(), **options):
+    recorder = Recorder()
+    with serve(sheets_app(worksheets, recorder, list(failures))) as url:
+        reader = SheetsReader(
+            lambda: gspread.Client(auth=None, session=LocalSession(url)),  # type: ignore[arg-type]
+            retry=FAST,
+            rate_limiter=RateLimiter(RateLimit(requests=1000, per_seconds=1.0)),
+            **options,
+        )
+        chunks = list(reader.rows(source))
+    return chunks, reader.counters, recorder
+
+
+PAYMENTS = [
+    ["Email", "Name", "Amount", "Date"],
+    ["Zoë@Example.com ", "Zoë Ünal", "10.50", "2025-03-02"],
+    ["bob@example.com", "Bob; DROP TABLE users"],  # ragged: trailing cells trimmed by Sheets
+    [],  # a blank row inside the data
+    ["", "", "", ""],
+    ["carol@example.com", "Carol", "7", "2025-03-03"],
+]
+
+
+def test_rows_are_dicts_keyed_by_header_with_row_numbers_in_chunks() -> None:
+    source = SheetSource(KEY, "Sheet One")
+    chunks, counters, recorder = read({"Sheet One": PAYMENTS}, source, chunk_size=2)
+    assert [len(chunk) for chunk in chunks] == [2, 1]
+    rows = [row for chunk in chunks for row in chunk]
+    assert rows[0] == {
+        "_spreadsheet": KEY,
+        "_worksheet": "Sheet One",
+        "_row": 2,
+        "Email": "Zoë@Example.com ",
+        "Name": "Zoë Ünal",
+        "Amount": "10.50",
+        "Date": "2025-03-02",
+    }
+    assert rows[1]["Name"] == "Bob; DROP TABLE users" and rows[1]["Amount"] == ""
+    assert [row["_row"] for row in rows] == [2, 3, 6]
+    assert counters.requests == 3
+    assert recorder.hits[-1].path == "/v4/spreadsheets/" + KEY + "/values/'Sheet One'"
+
+
+def test_header_row_below_a_title_row() -> None:
+    titled = [["Payments export"], *PAYMENTS]
+    chunks, _, _ = read({"Data": titled}, SheetSource(KEY, "Data", header_row=2))
+    rows = chunks[0]
+    assert rows[0]["Email"] == "Zoë@Example.com " and rows[0]["_row"] == 3
+
+
+def test_duplicate_headers_are_a_clear_error_naming_the_sheet() -> None:
+    sheet = [["Email", "Name", "Email"], ["a@b.co", "A", "x"]]
+    with pytest.raises(
+        SheetLayoutError, match=r"worksheet 'Dup'.*'Email' appears twice \(A1 and C1\)"
+    ):
+        read({"Dup": sheet}, SheetSource(KEY, "Dup"))
+
+
+def test_a_blank_header_is_an_error_only_when_its_column_holds_data() -> None:
+    empty_column = [["Email", "", "Name"], ["a@b.co", "", "A"]]
+    chunks, _, _ = read({"S": empty_column}, SheetSource(KEY, "S"))
+    assert set(chunks[0][0]) == {"_spreadsheet", "_worksheet", "_row", "Email", "Name"}
+    lost_column = [["Email", "Name"], ["a@b.co", "A"], ["b@b.co", "B", "note"]]
+    with pytest.raises(SheetLayoutError, match=r"header cell C1 is blank .*first at C3"):
+        read({"S": lost_column}, SheetSource(KEY, "S"))
+
+
+def test_an_empty_worksheet_has_no_header_and_says_so() -> None:
+    with pytest.raises(SheetLayoutError, match="header row 1 is empty"):
+        read({"Empty": []}, SheetSource(KEY, "Empty"))
+
+
+def test_quota_errors_are_retried_honouring_retry_after() -> None:
+    failures = [(429, {"Retry-After": "0.2"}), (503, {})]
+    chunks, counters, recorder = read({"S": PAYMENTS}, SheetSource(KEY, "S"), failures)
+    assert len(chunks[0]) == 3
+    assert (counters.rate_limited, counters.server_errors, counters.retries) == (1, 1, 2)
+    assert recorder.hits[1].at - recorder.hits[0].at >= 0.19
+
+
+def test_persistent_server_errors_end_in_an_error_naming_the_worksheet() -> None:
+    failures = [(500, {})] * 5
+    with pytest.raises(
+        ApiError, match=r"Google Sheets worksheet 'S' of spreadsheet .*HTTP 500 after 3"
+    ):
+        read({"S": PAYMENTS}, SheetSource(KEY, "S"), failures)
+
+
+def test_a_missing_worksheet_is_named() -> None:
+    with pytest.raises(ApiError, match=r"worksheet 'Nope'.*no worksheet with that title"):
+        read({"S": PAYMENTS}, SheetSource(KEY, "Nope"))
