@@ -102,3 +102,24 @@ ACCOUNTS = {
         drop function account_total(bigint);
     """,
 }
+
+
+def write_config(tmp_path: Path, folder: Path) -> Path:
+    """An environments file: one database (`folder`), dev and prod read the platform variables."""
+    path = tmp_path / "environments.toml"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            backup_dir = "backups"
+            lock_timeout_seconds = 5
+
+            [databases.app]
+            folder = "{folder.relative_to(tmp_path)}"
+            environments = [
+                {{ name = "dev", url_env = "PLATFORM_DB_URL" }},
+                {{ name = "prod", url_env = "PLATFORM_PROD_DB_URL", production = true }},
+            ]
+            """
+        )
+    )
+    return path

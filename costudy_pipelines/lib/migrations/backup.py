@@ -7,6 +7,7 @@ The password travels in PGPASSWORD, never on the command line (visible in `ps`).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -39,6 +40,7 @@ def client_candidates(name: str) -> list[Path]:
     return [path for path in dict.fromkeys(found) if path.is_file() and os.access(path, os.X_OK)]
 
 
+@functools.cache
 def _major(path: Path) -> int | None:
     try:
         result = subprocess.run(
