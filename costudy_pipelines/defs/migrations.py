@@ -114,7 +114,7 @@ def _schema_asset(config: MigrationConfig, database: DatabaseMigrations, environ
         options = RunOptions(
             lock_timeout_s=config.lock_timeout_s,
             backup_dir=config.backup_dir,
-            actor=f"dagster run {context.run_id[:8]} ({default_actor()})",
+            actor=f"dagster run {context.run.run_id[:8]} ({default_actor()})",
             upstream=_target(context, database, upstream) if upstream else None,
             progress=context.log.info,
         )

@@ -81,7 +81,7 @@ def test_status_exit_code_says_whether_anything_is_wrong(cli: Cli, folder: Path)
     execute(cli.prod, "alter table orders add column note text")
     drifted = cli("status")
     assert drifted.exit_code == 1
-    assert "column public.orders.note exists only in prod: text" in drifted.output
+    assert "catalog: column public.orders.note: exists only in prod: text" in drifted.output
 
 
 def test_dry_run_prints_the_plan_and_sql_and_changes_nothing(cli: Cli):

@@ -57,15 +57,13 @@ def test_manual_changes_in_prod_are_reported_precisely(dev_and_prod: tuple[str, 
     )
 
     assert _drift(dev, prod, folder) == [
-        "catalog: column public.accounts.email: column public.accounts.email differs: "
+        "catalog: column public.accounts.email: differs: "
         "dev 'text not null', prod 'character varying(100) not null'",
-        "catalog: column public.accounts.nickname: column public.accounts.nickname exists "
-        "only in prod: text",
-        "catalog: function public.account_total(p_account bigint): function "
-        "public.account_total(p_account bigint) differs: "
+        "catalog: column public.accounts.nickname: exists only in prod: text",
+        "catalog: function public.account_total(p_account bigint): differs: "
         + "dev {!r}, prod {!r}".format(*_function_definitions(dev, prod)),
-        "catalog: index public.accounts_created_idx: index public.accounts_created_idx exists "
-        "only in dev: CREATE INDEX accounts_created_idx ON public.accounts USING btree "
+        "catalog: index public.accounts_created_idx: exists only in dev: "
+        "CREATE INDEX accounts_created_idx ON public.accounts USING btree "
         "(created_at)",
     ]
 

@@ -88,13 +88,10 @@ class CatalogDifference:
 
     def describe(self, left_label: str, right_label: str) -> str:
         if self.left is None:
-            return f"{self.kind} {self.name} exists only in {right_label}: {self.right}"
+            return f"exists only in {right_label}: {self.right}"
         if self.right is None:
-            return f"{self.kind} {self.name} exists only in {left_label}: {self.left}"
-        return (
-            f"{self.kind} {self.name} differs: {left_label} {self.left!r}, "
-            f"{right_label} {self.right!r}"
-        )
+            return f"exists only in {left_label}: {self.left}"
+        return f"differs: {left_label} {self.left!r}, {right_label} {self.right!r}"
 
 
 Catalog = dict[tuple[str, str], str]
