@@ -15,6 +15,8 @@ file's timing in the metadata. Checks: `up_to_date` and `no_edited_files` on eve
 Other assets that need a schema depend on `schema_asset_key(database, environment)`.
 """
 
+from collections.abc import Callable
+
 import dagster as dg
 
 from costudy_pipelines.defs.resources import PostgresResource, database_resource_key
@@ -26,7 +28,6 @@ from costudy_pipelines.lib.migrations import (
     EnvironmentStatus,
     MigrationConfig,
     MigrationError,
-    MigrationSet,
     RunOptions,
     State,
     Target,
@@ -68,30 +69,27 @@ def _target(
     )
 
 
-def _timings(report: ApplyReport) -> dg.MetadataValue:
+def _table(records: list[dict], columns: dict[str, str]) -> dg.MetadataValue:
+    """A metadata table from plain rows; `columns` maps each name to its Dagster type."""
     return dg.MetadataValue.table(
-        [
-            dg.TableRecord(
-                {
-                    "version": applied.version,
-                    "file": applied.name,
-                    "mode": str(applied.mode),
-                    "statements": applied.statements,
-                    "ms": applied.execution_ms,
-                }
-            )
-            for applied in report.applied
-        ],
-        schema=dg.TableSchema(
-            columns=[
-                dg.TableColumn("version", "int"),
-                dg.TableColumn("file", "string"),
-                dg.TableColumn("mode", "string"),
-                dg.TableColumn("statements", "int"),
-                dg.TableColumn("ms", "float"),
-            ]
-        ),
+        [dg.TableRecord(record) for record in records],
+        schema=dg.TableSchema(columns=[dg.TableColumn(n, t) for n, t in columns.items()]),
     )
+
+
+def _timings(report: ApplyReport) -> dg.MetadataValue:
+    rows = [
+        {
+            "version": applied.version,
+            "file": applied.name,
+            "mode": str(applied.mode),
+            "statements": applied.statements,
+            "ms": applied.execution_ms,
+        }
+        for applied in report.applied
+    ]
+    columns = {"version": "int", "file": "string", "mode": "string", "statements": "int"}
+    return _table(rows, columns | {"ms": "float"})
 
 
 def _schema_asset(config: MigrationConfig, database: DatabaseMigrations, environment: Environment):
@@ -145,70 +143,67 @@ def _inspected(
     environment: Environment,
     *,
     with_catalog: bool = False,
-) -> tuple[EnvironmentStatus | None, MigrationSet | None, str | None]:
+) -> EnvironmentStatus:
+    """The environment's state; a folder that cannot be read shows as the status's error."""
+    target = _target(context, database, environment)
     try:
         migrations = discover(database.folder, database=database.name)
     except MigrationError as exc:
-        return None, None, str(exc)
-    status = inspect(_target(context, database, environment), migrations, with_catalog=with_catalog)
-    return status, migrations, status.error
+        return EnvironmentStatus(target, error=str(exc))
+    return inspect(target, migrations, with_catalog=with_catalog)
 
 
-def _listed(states: list) -> str:
-    return ", ".join(state.name for state in states) or "none"
+def _names(status: EnvironmentStatus, *states: State) -> str:
+    return ", ".join(s.name for s in status.states if s.state in states) or "none"
 
 
-def _state_checks(database: DatabaseMigrations, environment: Environment) -> list:
-    key = schema_asset_key(database.name, environment.name)
-    resources = {resource_key(environment)}
+def _up_to_date(status: EnvironmentStatus) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=not status.count(State.PENDING, State.OUT_OF_ORDER, State.DIRTY),
+        metadata={
+            "version": status.current_version if status.current_version else "none",
+            "files": sum(1 for s in status.states if s.migration is not None),
+            "pending": _names(status, State.PENDING, State.OUT_OF_ORDER),
+            "dirty": _names(status, State.DIRTY),
+        },
+    )
+
+
+def _no_edited_files(status: EnvironmentStatus) -> dg.AssetCheckResult:
+    changed = [s for s in status.states if s.state in (State.EDITED, State.MISSING_FILE)]
+    details = "\n".join(f"- {s.problem(status.current_version)}" for s in changed)
+    return dg.AssetCheckResult(
+        passed=not changed,
+        metadata={
+            "edited": _names(status, State.EDITED),
+            "missing_files": _names(status, State.MISSING_FILE),
+            "details": dg.MetadataValue.md(details or "none"),
+        },
+    )
+
+
+STATE_CHECKS: dict[str, tuple[str, Callable[[EnvironmentStatus], dg.AssetCheckResult]]] = {
+    "up_to_date": ("Every file is applied; none is pending or dirty.", _up_to_date),
+    "no_edited_files": ("No applied file was edited or deleted since.", _no_edited_files),
+}
+
+
+def _state_check(database: DatabaseMigrations, environment: Environment, name: str):
+    description, evaluate = STATE_CHECKS[name]
 
     @dg.asset_check(
-        asset=key,
-        name="up_to_date",
-        required_resource_keys=resources,
-        description="Every file is applied; none is pending or dirty.",
+        asset=schema_asset_key(database.name, environment.name),
+        name=name,
+        required_resource_keys={resource_key(environment)},
+        description=description,
     )
-    def up_to_date(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        status, migrations, error = _inspected(context, database, environment)
-        if error or status is None or migrations is None:
-            return dg.AssetCheckResult(passed=False, metadata={"error": error or "unknown"})
-        pending = [s for s in status.states if s.state in (State.PENDING, State.OUT_OF_ORDER)]
-        dirty = [s for s in status.states if s.state is State.DIRTY]
-        return dg.AssetCheckResult(
-            passed=not pending and not dirty,
-            metadata={
-                "version": status.current_version if status.current_version else "none",
-                "files": len(migrations),
-                "pending": _listed(pending),
-                "dirty": _listed(dirty),
-            },
-        )
+    def check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        status = _inspected(context, database, environment)
+        if status.error:
+            return dg.AssetCheckResult(passed=False, metadata={"error": status.error})
+        return evaluate(status)
 
-    @dg.asset_check(
-        asset=key,
-        name="no_edited_files",
-        required_resource_keys=resources,
-        description="No applied file was edited or deleted since it was applied.",
-    )
-    def no_edited_files(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        status, _, error = _inspected(context, database, environment)
-        if error or status is None:
-            return dg.AssetCheckResult(passed=False, metadata={"error": error or "unknown"})
-        edited = [s for s in status.states if s.state is State.EDITED]
-        missing = [s for s in status.states if s.state is State.MISSING_FILE]
-        return dg.AssetCheckResult(
-            passed=not edited and not missing,
-            metadata={
-                "edited": _listed(edited),
-                "missing_files": _listed(missing),
-                "details": dg.MetadataValue.md(
-                    "\n".join(f"- {s.problem(status.current_version)}" for s in edited + missing)
-                    or "none"
-                ),
-            },
-        )
-
-    return [up_to_date, no_edited_files]
+    return check
 
 
 def _drift_check(database: DatabaseMigrations):
@@ -222,31 +217,20 @@ def _drift_check(database: DatabaseMigrations):
         description=f"{labels}: same applied files, and the same live catalog at the same version.",
     )
     def environments_agree(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        inspected = [
+        statuses = [
             _inspected(context, database, environment, with_catalog=True)
             for environment in database.environments
         ]
-        errors = [error for _, _, error in inspected if error]
+        errors = [status.error for status in statuses if status.error]
         if errors:
             return dg.AssetCheckResult(passed=False, metadata={"error": "; ".join(errors)})
-        drift = drift_across([status for status, _, _ in inspected if status is not None])
+        drift = drift_across(statuses)
+        rows = [{"kind": d.kind, "object": d.subject, "detail": d.detail} for d in drift]
         return dg.AssetCheckResult(
             passed=not drift,
             metadata={
                 "differences": len(drift),
-                "drift": dg.MetadataValue.table(
-                    [
-                        dg.TableRecord({"kind": d.kind, "object": d.subject, "detail": d.detail})
-                        for d in drift
-                    ],
-                    schema=dg.TableSchema(
-                        columns=[
-                            dg.TableColumn("kind", "string"),
-                            dg.TableColumn("object", "string"),
-                            dg.TableColumn("detail", "string"),
-                        ]
-                    ),
-                ),
+                "drift": _table(rows, {"kind": "string", "object": "string", "detail": "string"}),
             },
         )
 
@@ -259,7 +243,7 @@ def build_migration_defs(config: MigrationConfig) -> dg.Definitions:
     for database in config.databases:
         for environment in database.environments:
             assets.append(_schema_asset(config, database, environment))
-            checks += _state_checks(database, environment)
+            checks += [_state_check(database, environment, name) for name in STATE_CHECKS]
         if len(database.environments) > 1:
             checks.append(_drift_check(database))
     return dg.Definitions(assets=assets, asset_checks=checks)

@@ -385,3 +385,32 @@ def test_destructive_statement_needs_the_allow_directive_in_production(
 
     assert [a.version for a in report.applied] == [1, 2, 3, 4]
     assert report.backup is not None and report.backup.exists()
+
+
+def test_session_settings_of_one_file_do_not_leak_into_the_next(fresh_db_url: str, folder: Path):
+    write_files(
+        folder,
+        {
+            "001-elsewhere.sql": "create schema elsewhere; set search_path = elsewhere;",
+            "002-table.sql": "create table where_am_i (id int);",
+        },
+    )
+
+    apply_pending(fresh_db_url, folder)
+
+    assert query(fresh_db_url, "select to_regclass('public.where_am_i') is not null") == [(True,)]
+
+
+def test_no_transaction_file_that_never_commits_is_rolled_back_and_dirty(
+    fresh_db_url: str, folder: Path
+):
+    write_files(
+        folder,
+        {"001-open.sql": "-- costudy:no-transaction\nbegin;\ncreate table half (id int);\n"},
+    )
+
+    with pytest.raises(MigrationFailed, match="opened a transaction and never committed it"):
+        apply_pending(fresh_db_url, folder)
+
+    assert not table_exists(fresh_db_url, "half")
+    assert query(fresh_db_url, "select status from schema_migrations") == [("dirty",)]

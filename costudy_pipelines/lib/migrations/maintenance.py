@@ -15,23 +15,19 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
-
 from costudy_pipelines.lib.migrations import tracking
 from costudy_pipelines.lib.migrations.analysis import Mode, analyse
 from costudy_pipelines.lib.migrations.discovery import Migration, MigrationSet
 from costudy_pipelines.lib.migrations.errors import MigrationError, PlanRefused
-from costudy_pipelines.lib.migrations.lock import migration_lock
 from costudy_pipelines.lib.migrations.runner import (
     AppliedFile,
     RunOptions,
+    Session,
     State,
     Status,
     VersionState,
-    history_entry,
+    locked_session,
     ms_since,
-    production_backup,
-    run_file_sql,
     version_states,
 )
 from costudy_pipelines.lib.migrations.target import Target
@@ -82,39 +78,32 @@ def rollback(
 ) -> RollbackReport:
     """Undo `version` and every later applied version with their down files, atomically."""
     options = options or RunOptions()
-    with target.connect() as conn, migration_lock(target, timeout_s=options.lock_timeout_s):
-        applied = tracking.read_applied(conn)
+    with locked_session(target, options) as session:
+        applied = tracking.read_applied(session.conn)
         plan = _rollback_plan(target, migrations, applied, version)
         if options.dry_run:
             return RollbackReport(target.label, planned=tuple(plan), dry_run=True)
-        backup_path = production_backup(conn, target, max(applied), options, "rolling back")
+        session.backup(max(applied), "rolling back")
         done = []
-        with conn.transaction():
+        with session.conn.transaction():
             for migration in plan:
                 options.say(f"{target.label}: rolling back {migration.name}")
-                analysis = analyse(migration.down_sql or "")
-                started = time.perf_counter()
-                count = run_file_sql(
-                    conn, target, migration.down_name, migration.down_sql, analysis
-                )
-                elapsed = ms_since(started)
-                tracking.forget_version(conn, migration.version)
-                entry = history_entry(
-                    target,
-                    options,
-                    "rollback",
-                    migration,
-                    execution_ms=elapsed,
-                    backup_path=str(backup_path) if backup_path else None,
-                    detail=f"ran {migration.down_name}",
-                )
-                tracking.record_history(conn, entry)
-                done.append(
-                    AppliedFile(
-                        migration.version, migration.down_name, analysis.mode, elapsed, count
-                    )
-                )
-    return RollbackReport(target.label, tuple(done), tuple(plan), backup_path)
+                done.append(_roll_back(session, migration))
+    return RollbackReport(target.label, tuple(done), tuple(plan), session.backup_path)
+
+
+def _roll_back(session: Session, migration: Migration) -> AppliedFile:
+    """Run one down file and forget its version (inside the caller's transaction)."""
+    down_sql = migration.down_sql or ""
+    analysis = analyse(down_sql)
+    started = time.perf_counter()
+    count = session.run_file_sql(migration.down_name, down_sql, analysis)
+    elapsed = ms_since(started)
+    tracking.forget_version(session.conn, migration.version)
+    session.history(
+        "rollback", migration, execution_ms=elapsed, detail=f"ran {migration.down_name}"
+    )
+    return AppliedFile(migration.version, migration.down_name, analysis.mode, elapsed, count)
 
 
 @dataclass(frozen=True)
@@ -136,8 +125,8 @@ def repair(
     options = options or RunOptions()
     if dirty is not None and dirty not in DIRTY_RESOLUTIONS:
         raise MigrationError(f"dirty versions resolve to one of {DIRTY_RESOLUTIONS}, not {dirty!r}")
-    with target.connect() as conn, migration_lock(target, timeout_s=options.lock_timeout_s):
-        applied = tracking.read_applied(conn)
+    with locked_session(target, options) as session:
+        applied = tracking.read_applied(session.conn)
         unknown = sorted(set(versions) - applied.keys())
         if unknown:
             raise MigrationError(
@@ -157,26 +146,20 @@ def repair(
                 "should run again"
             )
         actions = []
-        with conn.transaction():
+        with session.conn.transaction():
             for state in states:
-                action = _repair_one(conn, target, state, dirty, reason, options)
+                action = _repair_one(session, state, dirty, reason)
                 if action:
                     actions.append(action)
     return RepairReport(target.label, tuple(actions))
 
 
 def _repair_one(
-    conn: psycopg.Connection,
-    target: Target,
-    state: VersionState,
-    dirty: str | None,
-    reason: str | None,
-    options: RunOptions,
+    session: Session, state: VersionState, dirty: str | None, reason: str | None
 ) -> str | None:
     """Repair one recorded version if it needs it; the action taken, for the report."""
-    recorded, migration = state.recorded, state.migration
+    conn, recorded, migration = session.conn, state.recorded, state.migration
     assert recorded is not None  # repair only looks at recorded versions
-    detail = f"reason: {reason}" if reason else "no reason given"
     if state.state is State.EDITED and migration is not None:
         tracking.accept_checksum(conn, state.version, migration.name, migration.checksum)
         action = (
@@ -193,17 +176,14 @@ def _repair_one(
         action = f"marked dirty {state.name} as pending (it runs again on the next apply)"
     else:
         return None
-    entry = history_entry(
-        target,
-        options,
+    session.history(
         "repair",
         version=state.version,
         name=state.name,
         checksum=migration.checksum if migration else None,
         previous_checksum=recorded.checksum,
-        detail=f"{action}; {detail}",
+        detail=f"{action}; " + (f"reason: {reason}" if reason else "no reason given"),
     )
-    tracking.record_history(conn, entry)
     return action
 
 
@@ -215,11 +195,11 @@ def baseline(
 ) -> list[int]:
     """Create the tracking tables; with `version`, record files up to it as already applied."""
     options = options or RunOptions()
-    with target.connect() as conn, migration_lock(target, timeout_s=options.lock_timeout_s):
-        tracking.ensure_tracking(conn)
+    with locked_session(target, options) as session:
+        tracking.ensure_tracking(session.conn)
         if version is None:
             return []
-        applied = tracking.read_applied(conn)
+        applied = tracking.read_applied(session.conn)
         if applied:
             raise MigrationError(
                 f"{target.label} already tracks {len(applied)} versions (up to {max(applied)}): "
@@ -231,21 +211,8 @@ def baseline(
                 f"{target.label}: no file with version {version} in {migrations.folder}"
             )
         baselined = [migration for v, migration in sorted(files.items()) if v <= version]
-        with conn.transaction():
+        with session.conn.transaction():
             for migration in baselined:
-                tracking.record_version(
-                    conn,
-                    version=migration.version,
-                    name=migration.name,
-                    checksum=migration.checksum,
-                    status=Status.BASELINE,
-                    transactional=True,
-                    actor=options.actor,
-                )
-                tracking.record_history(
-                    conn,
-                    history_entry(
-                        target, options, "baseline", migration, detail=f"baseline at {version}"
-                    ),
-                )
+                session.record(migration, Status.BASELINE, transactional=True)
+                session.history("baseline", migration, detail=f"baseline at {version}")
     return [migration.version for migration in baselined]

@@ -16,7 +16,8 @@ from __future__ import annotations
 import getpass
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -257,213 +258,159 @@ def ms_since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
 
 
-def history_entry(
-    target: Target,
-    options: RunOptions,
-    action: str,
-    migration: Migration | None = None,
-    **fields: object,
-) -> HistoryEntry:
-    if migration is not None:
-        fields = {
-            "version": migration.version,
-            "name": migration.name,
-            "checksum": migration.checksum,
-            **fields,
-        }
-    return HistoryEntry(
-        action=action, environment=target.environment, actor=options.actor, **fields
-    )
+@dataclass
+class Session:
+    """One locked run against one target: its connection, options, and the backup taken."""
 
+    conn: psycopg.Connection
+    target: Target
+    options: RunOptions
+    backup_path: Path | None = None
 
-def _record_failure(
-    conn: psycopg.Connection,
-    target: Target,
-    options: RunOptions,
-    migration: Migration,
-    message: str,
-) -> None:
-    """A failure goes to the history in its own transaction, after the file's was rolled back."""
-    with conn.transaction():
-        tracking.record_history(
-            conn, history_entry(target, options, "fail", migration, detail=message)
+    def history(self, action: str, migration: Migration | None = None, **fields: object) -> None:
+        """Append to the history (inside the caller's transaction, or on its own)."""
+        if migration is not None:
+            fields = {
+                "version": migration.version,
+                "name": migration.name,
+                "checksum": migration.checksum,
+                **fields,
+            }
+        if self.backup_path is not None:
+            fields.setdefault("backup_path", str(self.backup_path))
+        entry = HistoryEntry(
+            action=action, environment=self.target.environment, actor=self.options.actor, **fields
+        )
+        tracking.record_history(self.conn, entry)
+
+    def record(self, migration: Migration, status: Status, **fields: object) -> None:
+        tracking.record_version(
+            self.conn, migration, status=status, actor=self.options.actor, **fields
         )
 
+    def backup(self, version: int | None, action: str) -> None:
+        """pg_dump a production target before `action` (unless the operator skips it)."""
+        target, options = self.target, self.options
+        if not target.production:
+            return
+        if options.skip_backup:
+            options.say(f"{target.label}: production backup skipped at the operator's request")
+            return
+        if options.backup_dir is None:
+            raise MigrationError(f"{target.label} is production and no backup directory is set")
+        self.backup_path = backup.backup(
+            target,
+            options.backup_dir,
+            server_major=self.conn.info.server_version // 10000,
+            version=version,
+        )
+        options.say(f"{target.label}: backed up to {self.backup_path} before {action}")
 
-def run_file_sql(
-    conn: psycopg.Connection, target: Target, name: str, source: str, analysis: FileAnalysis
-) -> int:
-    """Run a file's text in one execute (inside the caller's transaction); failures explained."""
-    if not analysis.statements:
-        return 0
-    try:
-        return run_script(conn, analysis.executable)
-    except ScriptError as failure:
-        statement = failed_statement(analysis.executed_statements, failure)
-        raise MigrationFailed(
-            f"{target.label}: "
-            + describe_failure(
+    def run_file_sql(self, name: str, source: str, analysis: FileAnalysis) -> int:
+        """Run a file in one execute (inside the caller's transaction); failures explained."""
+        if not analysis.statements:
+            return 0
+        try:
+            return run_script(self.conn, analysis.executable)
+        except ScriptError as failure:
+            statement = failed_statement(analysis.executed_statements, failure)
+            explained = describe_failure(
                 name,
                 source,
                 statement,
                 failure,
                 consequence="Rolled back whole: nothing from it is applied or recorded.",
             )
-        ) from None
+            raise MigrationFailed(f"{self.target.label}: {explained}") from None
 
-
-def _apply_in_transaction(
-    conn: psycopg.Connection,
-    target: Target,
-    planned: PlannedFile,
-    options: RunOptions,
-    backup_path: Path | None,
-) -> AppliedFile:
-    migration, analysis = planned.migration, planned.analysis
-    started = time.perf_counter()
-    try:
-        with conn.transaction():
-            count = run_file_sql(conn, target, migration.name, migration.sql, analysis)
-            if conn.info.transaction_status != TransactionStatus.INTRANS:
-                raise MigrationError(
-                    f"{target.label}: {migration.name} ended the runner's transaction itself; "
-                    "check the database by hand before anything else runs"
-                )
-            elapsed = ms_since(started)
-            tracking.record_version(
-                conn,
-                version=migration.version,
-                name=migration.name,
-                checksum=migration.checksum,
-                status=Status.APPLIED,
-                transactional=True,
-                actor=options.actor,
-                execution_ms=elapsed,
-            )
-            tracking.record_history(
-                conn,
-                history_entry(
-                    target,
-                    options,
-                    "apply",
-                    migration,
-                    execution_ms=elapsed,
-                    backup_path=str(backup_path) if backup_path else None,
-                    detail=f"{analysis.mode} mode, {count} statements",
-                ),
-            )
-    except MigrationFailed as failure:
-        _record_failure(conn, target, options, migration, str(failure))
-        raise
-    return AppliedFile(migration.version, migration.name, analysis.mode, elapsed, count)
-
-
-def _apply_statement_by_statement(
-    conn: psycopg.Connection,
-    target: Target,
-    planned: PlannedFile,
-    options: RunOptions,
-    backup_path: Path | None,
-) -> AppliedFile:
-    migration, statements = planned.migration, planned.analysis.statements
-    record = {
-        "version": migration.version,
-        "name": migration.name,
-        "checksum": migration.checksum,
-        "transactional": False,
-        "actor": options.actor,
-    }
-    # Dirty first, committed: if the process dies half-way, status shows it.
-    tracking.record_version(conn, status=Status.DIRTY, **record)
-    started = time.perf_counter()
-    for index, statement in enumerate(statements):
+    def apply_file(self, planned: PlannedFile) -> AppliedFile:
+        no_transaction = planned.analysis.mode is Mode.NO_TRANSACTION
         try:
-            run_script(conn, statement.text)
-        except ScriptError as failure:
-            if conn.info.transaction_status != TransactionStatus.IDLE:
-                conn.execute("rollback")  # the file's own transaction, aborted by the error
-            message = f"{target.label}: " + describe_failure(
-                migration.name,
-                migration.sql,
-                statement,
-                failure,
-                offset=statement.start,
-                consequence=(
-                    f"It runs outside a transaction: the {index} statement(s) before it stay "
-                    f"applied, and version {migration.version} is marked dirty."
-                ),
+            if no_transaction:
+                return self._statement_by_statement(planned)
+            return self._in_transaction(planned)
+        finally:
+            # Whatever a file did to its session (search_path, role, temp tables) ends with it.
+            conn = self.conn
+            if not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE:
+                conn.execute("discard all")
+
+    def _applied(self, planned: PlannedFile, *, elapsed: float, statements: int) -> AppliedFile:
+        """The file's row and its history entry, inside the caller's transaction."""
+        migration, mode = planned.migration, planned.analysis.mode
+        transactional = mode is not Mode.NO_TRANSACTION
+        self.record(migration, Status.APPLIED, transactional=transactional, execution_ms=elapsed)
+        detail = f"{mode} mode, {statements} statements"
+        self.history("apply", migration, execution_ms=elapsed, detail=detail)
+        return AppliedFile(migration.version, migration.name, mode, elapsed, statements)
+
+    def _failed(self, migration: Migration, message: str) -> None:
+        """A failure goes to the history in its own transaction, after the file's rollback."""
+        with self.conn.transaction():
+            self.history("fail", migration, detail=message)
+
+    def _in_transaction(self, planned: PlannedFile) -> AppliedFile:
+        migration, analysis = planned.migration, planned.analysis
+        started = time.perf_counter()
+        try:
+            with self.conn.transaction():
+                count = self.run_file_sql(migration.name, migration.sql, analysis)
+                if self.conn.info.transaction_status != TransactionStatus.INTRANS:
+                    raise MigrationError(
+                        f"{self.target.label}: {migration.name} ended the runner's transaction "
+                        "itself; check the database by hand before anything else runs"
+                    )
+                return self._applied(planned, elapsed=ms_since(started), statements=count)
+        except MigrationFailed as failure:
+            self._failed(migration, str(failure))
+            raise
+
+    def _left_dirty(self, migration: Migration, message: str) -> MigrationFailed:
+        """Record why a non-transactional file stopped; the error to raise."""
+        if self.conn.info.transaction_status != TransactionStatus.IDLE:
+            self.conn.execute("rollback")  # the file's own transaction, aborted or left open
+        self.record(migration, Status.DIRTY, transactional=False, error=message)
+        self._failed(migration, message)
+        return MigrationFailed(message)
+
+    def _statement_by_statement(self, planned: PlannedFile) -> AppliedFile:
+        migration, statements = planned.migration, planned.analysis.statements
+        label = self.target.label
+        # Dirty first, committed: if the process dies half-way, status shows it.
+        self.record(migration, Status.DIRTY, transactional=False)
+        started = time.perf_counter()
+        for index, statement in enumerate(statements):
+            try:
+                run_script(self.conn, statement.text)
+            except ScriptError as failure:
+                explained = describe_failure(
+                    migration.name,
+                    migration.sql,
+                    statement,
+                    failure,
+                    offset=statement.start,
+                    consequence=(
+                        f"It runs outside a transaction: the {index} statement(s) before it "
+                        f"stay applied, and version {migration.version} is marked dirty."
+                    ),
+                )
+                raise self._left_dirty(migration, f"{label}: {explained}") from None
+        if self.conn.info.transaction_status != TransactionStatus.IDLE:
+            message = (
+                f"{label}: {migration.name} opened a transaction and never committed it: "
+                f"that part was rolled back and version {migration.version} is marked dirty"
             )
-            tracking.record_version(conn, status=Status.DIRTY, error=message, **record)
-            _record_failure(conn, target, options, migration, message)
-            raise MigrationFailed(message) from None
-    if conn.info.transaction_status != TransactionStatus.IDLE:
-        conn.execute("rollback")
-        message = (
-            f"{target.label}: {migration.name} opened a transaction and never committed it: "
-            f"that part was rolled back and version {migration.version} is marked dirty"
-        )
-        tracking.record_version(conn, status=Status.DIRTY, error=message, **record)
-        _record_failure(conn, target, options, migration, message)
-        raise MigrationFailed(message)
-    elapsed = ms_since(started)
-    with conn.transaction():
-        tracking.record_version(conn, status=Status.APPLIED, execution_ms=elapsed, **record)
-        tracking.record_history(
-            conn,
-            history_entry(
-                target,
-                options,
-                "apply",
-                migration,
-                execution_ms=elapsed,
-                backup_path=str(backup_path) if backup_path else None,
-                detail=f"no-transaction mode, {len(statements)} statements",
-            ),
-        )
-    return AppliedFile(
-        migration.version, migration.name, Mode.NO_TRANSACTION, elapsed, len(statements)
-    )
+            raise self._left_dirty(migration, message)
+        elapsed = ms_since(started)
+        with self.conn.transaction():
+            return self._applied(planned, elapsed=elapsed, statements=len(statements))
 
 
-def _apply_file(
-    conn: psycopg.Connection,
-    target: Target,
-    planned: PlannedFile,
-    options: RunOptions,
-    backup_path: Path | None,
-) -> AppliedFile:
-    apply = (
-        _apply_statement_by_statement
-        if planned.analysis.mode is Mode.NO_TRANSACTION
-        else _apply_in_transaction
-    )
-    try:
-        return apply(conn, target, planned, options, backup_path)
-    finally:
-        # Whatever a file did to its session (search_path, role, temp tables) ends with it.
-        if not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE:
-            conn.execute("discard all")
-
-
-def production_backup(
-    conn: psycopg.Connection, target: Target, version: int | None, options: RunOptions, action: str
-) -> Path | None:
-    """A pg_dump of a production target before `action`; None elsewhere or when skipped."""
-    if not target.production:
-        return None
-    if options.skip_backup:
-        options.say(f"{target.label}: production backup skipped at the operator's request")
-        return None
-    if options.backup_dir is None:
-        raise MigrationError(f"{target.label} is production and no backup directory is configured")
-    path = backup.backup(
-        target,
-        options.backup_dir,
-        server_major=conn.info.server_version // 10000,
-        version=version,
-    )
-    options.say(f"{target.label}: backed up to {path} before {action}")
-    return path
+@contextmanager
+def locked_session(target: Target, options: RunOptions) -> Iterator[Session]:
+    """A connection to `target` holding its migration lock (the maintenance commands' start)."""
+    with target.connect() as conn, migration_lock(target, timeout_s=options.lock_timeout_s):
+        yield Session(conn, target, options)
 
 
 def apply(
@@ -485,19 +432,21 @@ def apply(
         with migration_lock(target, timeout_s=options.lock_timeout_s):
             tracking.ensure_tracking(conn)
             plan = _checked_plan(conn, target, migrations, options)
-            backup_path = (
-                production_backup(conn, target, plan.current_version, options, "applying")
-                if plan.pending
-                else None
-            )
+            session = Session(conn, target, options)
+            if plan.pending:
+                session.backup(plan.current_version, "applying")
             applied = []
             for planned in plan.pending:
                 options.say(
                     f"{target.label}: applying {planned.migration.name} ({planned.analysis.mode})"
                 )
-                applied.append(_apply_file(conn, target, planned, options, backup_path))
+                applied.append(session.apply_file(planned))
     return ApplyReport(
-        target.label, target.masked_url, tuple(applied), _applied_count(plan), backup=backup_path
+        target.label,
+        target.masked_url,
+        tuple(applied),
+        _applied_count(plan),
+        backup=session.backup_path,
     )
 
 

@@ -17,6 +17,8 @@ from enum import StrEnum
 import psycopg
 from psycopg.rows import class_row
 
+from costudy_pipelines.lib.migrations.discovery import Migration
+
 SCHEMA = "public"
 TABLE = "schema_migrations"
 HISTORY_TABLE = "schema_migrations_history"
@@ -124,17 +126,15 @@ def read_applied(conn: psycopg.Connection) -> dict[int, AppliedRow]:
 
 def record_version(
     conn: psycopg.Connection,
+    migration: Migration,
     *,
-    version: int,
-    name: str,
-    checksum: str,
     status: Status,
     transactional: bool,
     actor: str,
     execution_ms: float | None = None,
     error: str | None = None,
 ) -> None:
-    """Insert or overwrite the row of `version` (a dirty row becomes applied this way)."""
+    """Insert or overwrite the row of the migration's version (dirty becomes applied this way)."""
     conn.execute(
         f"""
         insert into {SCHEMA}.{TABLE}
@@ -146,7 +146,16 @@ def record_version(
             applied_by = excluded.applied_by, database_user = excluded.database_user,
             execution_ms = excluded.execution_ms, error = excluded.error
         """,
-        (version, name, checksum, status.value, transactional, actor, execution_ms, error),
+        (
+            migration.version,
+            migration.name,
+            migration.checksum,
+            status.value,
+            transactional,
+            actor,
+            execution_ms,
+            error,
+        ),
     )
 
 
