@@ -92,7 +92,9 @@ def _timings(report: ApplyReport) -> dg.MetadataValue:
     return _table(rows, columns | {"ms": "float"})
 
 
-def _schema_asset(config: MigrationConfig, database: DatabaseMigrations, environment: Environment):
+def _schema_asset(
+    config: MigrationConfig, database: DatabaseMigrations, environment: Environment
+) -> dg.AssetsDefinition:
     upstream = database.upstream(environment.name)
     resources = {resource_key(environment)} | ({resource_key(upstream)} if upstream else set())
 
@@ -188,7 +190,9 @@ STATE_CHECKS: dict[str, tuple[str, Callable[[EnvironmentStatus], dg.AssetCheckRe
 }
 
 
-def _state_check(database: DatabaseMigrations, environment: Environment, name: str):
+def _state_check(
+    database: DatabaseMigrations, environment: Environment, name: str
+) -> dg.AssetChecksDefinition:
     description, evaluate = STATE_CHECKS[name]
 
     @dg.asset_check(
@@ -206,7 +210,7 @@ def _state_check(database: DatabaseMigrations, environment: Environment, name: s
     return check
 
 
-def _drift_check(database: DatabaseMigrations):
+def _drift_check(database: DatabaseMigrations) -> dg.AssetChecksDefinition:
     last = database.environments[-1]
     labels = " → ".join(environment.name for environment in database.environments)
 

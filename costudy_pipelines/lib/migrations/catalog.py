@@ -105,7 +105,7 @@ def snapshot(conn: psycopg.Connection) -> Catalog:
     return {(kind, name): definition for kind, name, definition in rows}
 
 
-def compare(left: Catalog, right: Catalog) -> list[CatalogDifference]:
+def compare_catalogs(left: Catalog, right: Catalog) -> list[CatalogDifference]:
     """Objects missing on one side or defined differently, sorted by kind and name."""
     return [
         CatalogDifference(kind, name, left.get((kind, name)), right.get((kind, name)))

@@ -17,8 +17,9 @@ from dataclasses import dataclass, replace
 import psycopg
 
 from costudy_pipelines.lib import pg
-from costudy_pipelines.lib.migrations import catalog, tracking
+from costudy_pipelines.lib.migrations import tracking
 from costudy_pipelines.lib.migrations.analysis import Mode, analyse
+from costudy_pipelines.lib.migrations.catalog import Catalog, compare_catalogs, snapshot
 from costudy_pipelines.lib.migrations.config import DatabaseMigrations, MigrationConfig
 from costudy_pipelines.lib.migrations.discovery import MigrationSet, discover
 from costudy_pipelines.lib.migrations.errors import ConfigError, MigrationError
@@ -39,7 +40,7 @@ from costudy_pipelines.lib.migrations.target import Target
 class EnvironmentStatus:
     target: Target
     states: tuple[VersionState, ...] = ()
-    catalog: catalog.Catalog | None = None
+    catalog: Catalog | None = None
     tracked: bool = False
     error: str | None = None  # the database could not be read
 
@@ -71,11 +72,11 @@ def inspect(
         with target.connect() as conn:
             tracked = tracking.tracking_exists(conn)
             applied = tracking.read_applied(conn)
-            snapshot = catalog.snapshot(conn) if with_catalog else None
+            live = snapshot(conn) if with_catalog else None
     except (pg.DatabaseConfigError, psycopg.Error) as exc:
         return EnvironmentStatus(target, error=f"{target.label}: {exc}")
     return EnvironmentStatus(
-        target, tuple(version_states(migrations, applied)), snapshot, tracked=tracked
+        target, tuple(version_states(migrations, applied)), live, tracked=tracked
     )
 
 
@@ -115,7 +116,7 @@ def drift_between(upstream: EnvironmentStatus, downstream: EnvironmentStatus) ->
     ):
         found += [
             Drift("catalog", f"{difference.kind} {difference.name}", difference.describe(up, down))
-            for difference in catalog.compare(upstream.catalog, downstream.catalog)
+            for difference in compare_catalogs(upstream.catalog, downstream.catalog)
         ]
     return found
 
