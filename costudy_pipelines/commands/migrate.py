@@ -1,0 +1,391 @@
+"""`costudy migrate`: numbered SQL files per database, promoted dev → prod, checked for drift.
+
+Every command first resolves the database variables (unset ones are served by the embedded
+PostgreSQL), then reads sql/environments.toml (or --config) for the databases and their
+environments in promotion order.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from costudy_pipelines.lib import pg
+from costudy_pipelines.lib.embedded_pg import EmbeddedPostgresError
+from costudy_pipelines.lib.environment import prepare_environment
+from costudy_pipelines.lib.migrations import (
+    ApplyReport,
+    DatabaseMigrations,
+    DatabaseStatus,
+    EnvironmentStatus,
+    MigrationConfig,
+    MigrationError,
+    MigrationSet,
+    RunOptions,
+    State,
+    Target,
+    baseline,
+    database_status,
+    discover,
+    load_config,
+    promote,
+    repair,
+    rollback,
+)
+from costudy_pipelines.lib.migrations.config import CONFIG_VAR
+from costudy_pipelines.lib.migrations.maintenance import DIRTY_RESOLUTIONS
+from costudy_pipelines.lib.migrations.promotion import lint
+
+KNOWN_ERRORS = (MigrationError, pg.DatabaseConfigError, EmbeddedPostgresError, ValueError)
+STATE_COLOURS = {
+    State.APPLIED: "green",
+    State.BASELINE: "green",
+    State.PENDING: "yellow",
+}
+
+
+class _MigrateGroup(click.Group):
+    """Known failures (in any subcommand) print one clear message and exit 1, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KNOWN_ERRORS as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_MigrateGroup)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar=CONFIG_VAR,
+    help="Environments file (default sql/environments.toml).",
+)
+@click.pass_context
+def migrate(ctx: click.Context, config_path: Path | None) -> None:
+    """Schema migrations: sql/<database>/NNN-name.sql, applied dev first, prod last."""
+    prepare_environment()
+    ctx.obj = load_config(config_path)
+
+
+def _selection(command: Callable) -> Callable:
+    command = click.option(
+        "--env",
+        "-e",
+        "environments",
+        multiple=True,
+        help="Only this environment (repeatable); default: all, in promotion order.",
+    )(command)
+    return click.option(
+        "--database",
+        "-d",
+        "databases",
+        multiple=True,
+        help="Only this database (repeatable); default: all configured.",
+    )(command)
+
+
+def _lock_timeout(command: Callable) -> Callable:
+    return click.option(
+        "--lock-timeout",
+        type=float,
+        default=None,
+        help="Seconds to wait for another runner (default from the config).",
+    )(command)
+
+
+def _options(config: MigrationConfig, lock_timeout: float | None, **kwargs: Any) -> RunOptions:
+    return RunOptions(
+        lock_timeout_s=config.lock_timeout_s if lock_timeout is None else lock_timeout,
+        backup_dir=config.backup_dir,
+        progress=lambda message: click.echo(click.style("==> ", fg="cyan") + message, err=True),
+        **kwargs,
+    )
+
+
+def _one(
+    config: MigrationConfig, database: str | None, environment: str | None
+) -> tuple[DatabaseMigrations, Target, MigrationSet]:
+    """The single (database, environment) a maintenance command acts on."""
+    if database is None:
+        if len(config.databases) != 1:
+            names = ", ".join(db.name for db in config.databases)
+            raise click.UsageError(f"choose a database with --database ({names})")
+        database = config.databases[0].name
+    chosen = config.database(database)
+    if environment is None:
+        names = ", ".join(env.name for env in chosen.environments)
+        raise click.UsageError(f"choose an environment with --env ({names})")
+    return chosen, chosen.target(environment), discover(chosen.folder, database=chosen.name)
+
+
+# -- status ---------------------------------------------------------------------------------
+
+
+def _when(status_row: Any) -> str:
+    return f"{status_row.applied_at:%Y-%m-%d %H:%M:%S}" if status_row else ""
+
+
+def _print_environment(environment: EnvironmentStatus) -> None:
+    target = environment.target
+    click.echo(
+        f"  {click.style(target.environment, bold=True)}"
+        f"{' (production)' if target.production else ''}  {target.source}={target.masked_url}"
+    )
+    if environment.error:
+        click.echo(click.style(f"    unreachable: {environment.error}", fg="red"))
+        return
+    if not environment.tracked:
+        click.echo("    not tracked yet (no schema_migrations table)")
+    rows = [("VERSION", "FILE", "STATE", "APPLIED AT", "BY", "MS")]
+    for state in environment.states:
+        row = state.recorded
+        rows.append(
+            (
+                str(state.version),
+                state.name,
+                state.state.value,
+                _when(row),
+                row.applied_by if row else "",
+                str(row.execution_ms) if row and row.execution_ms is not None else "",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for index, row in enumerate(rows):
+        line = "    " + "  ".join(
+            cell.ljust(width) for cell, width in zip(row, widths, strict=True)
+        )
+        if index == 0:
+            click.echo(click.style(line.rstrip(), dim=True))
+        else:
+            colour = STATE_COLOURS.get(State(row[2]), "red")
+            click.echo(click.style(line.rstrip(), fg=colour))
+    applied = environment.count(State.APPLIED, State.BASELINE)
+    pending = environment.count(State.PENDING)
+    click.echo(
+        f"    version {environment.current_version or '-'}: {applied} applied, {pending} pending"
+    )
+
+
+def _print_status(status: DatabaseStatus) -> None:
+    click.echo(click.style(f"{status.database}", bold=True) + f"  ({status.files} files)")
+    if status.discovery_error:
+        click.echo(click.style(f"  {status.discovery_error}", fg="red"))
+    for environment in status.environments:
+        _print_environment(environment)
+    if len(status.environments) > 1:
+        label = " → ".join(env.target.environment for env in status.environments)
+        if status.drift:
+            click.echo(click.style(f"  drift ({label}): {len(status.drift)} differences", fg="red"))
+            for drift in status.drift:
+                click.echo(click.style(f"    {drift}", fg="red"))
+        else:
+            click.echo(f"  drift ({label}): none")
+    for problem in status.problems:
+        click.echo(click.style(f"  problem: {problem}", fg="red"), err=True)
+
+
+@migrate.command()
+@_selection
+@click.option("--fail-on-pending", is_flag=True, help="Exit 1 when anything is pending too.")
+@click.option("--no-catalog", is_flag=True, help="Skip the live catalog comparison.")
+@click.pass_obj
+def status(
+    config: MigrationConfig,
+    databases: tuple[str, ...],
+    environments: tuple[str, ...],
+    fail_on_pending: bool,
+    no_catalog: bool,
+) -> None:
+    """Applied, pending, edited, missing, dirty and drift, per environment.
+
+    Exits 1 when anything is wrong (with --fail-on-pending, also when anything is pending).
+    """
+    failed = False
+    for database in config.select(databases):
+        result = database_status(database, environments, with_catalog=not no_catalog)
+        _print_status(result)
+        failed = failed or bool(result.problems) or (fail_on_pending and result.pending > 0)
+    if failed:
+        sys.exit(1)
+
+
+# -- apply ----------------------------------------------------------------------------------
+
+
+def _print_report(report: ApplyReport) -> None:
+    if report.dry_run:
+        click.echo(click.style(f"{report.target}", bold=True) + f"  {report.url}  (dry run)")
+        if not report.planned:
+            click.echo("  up to date: nothing would be applied")
+        for planned in report.planned:
+            analysis = planned.analysis
+            flags = f"{analysis.mode}" + (", destructive" if analysis.destructive else "")
+            click.echo(
+                click.style(f"  would apply {planned.migration.name} ({flags})", fg="yellow")
+            )
+            click.echo("    " + planned.migration.sql.rstrip().replace("\n", "\n    "))
+        return
+    click.echo(
+        click.style(f"{report.target}", bold=True)
+        + f"  {report.url}: {len(report.applied)} applied, {report.already_applied} already"
+    )
+    if report.backup:
+        click.echo(f"  backup: {report.backup}")
+    for applied in report.applied:
+        click.echo(
+            f"  {applied.name}  {applied.mode}  {applied.statements} statements  "
+            f"{applied.execution_ms} ms"
+        )
+
+
+@click.command("apply")
+@_selection
+@click.option("--dry-run", is_flag=True, help="Print the plan and the SQL; change nothing.")
+@click.option("--skip-backup", is_flag=True, help="Apply to production without a pg_dump backup.")
+@_lock_timeout
+@click.pass_obj
+def apply_command(
+    config: MigrationConfig,
+    databases: tuple[str, ...],
+    environments: tuple[str, ...],
+    dry_run: bool,
+    skip_backup: bool,
+    lock_timeout: float | None,
+) -> None:
+    """Apply pending files to every environment in promotion order (dev first, prod last).
+
+    Stops at the first environment that fails; nothing after it is touched.
+    """
+    options = _options(config, lock_timeout, dry_run=dry_run, skip_backup=skip_backup)
+    for database in config.select(databases):
+        for report in promote(config, database, environments, options):
+            _print_report(report)
+
+
+migrate.add_command(apply_command, "apply")
+migrate.add_command(apply_command, "sync")
+
+
+# -- maintenance ----------------------------------------------------------------------------
+
+
+def _maintenance(command: Callable) -> Callable:
+    command = click.option("--env", "-e", "environment", help="The environment.")(command)
+    command = click.option("--database", "-d", "database", help="The database.")(command)
+    return _lock_timeout(command)
+
+
+@migrate.command("rollback")
+@click.argument("version", type=int)
+@_maintenance
+@click.option("--dry-run", is_flag=True, help="Print what would be rolled back and the SQL.")
+@click.pass_obj
+def rollback_command(
+    config: MigrationConfig,
+    version: int,
+    database: str | None,
+    environment: str | None,
+    lock_timeout: float | None,
+    dry_run: bool,
+) -> None:
+    """Undo VERSION and every later applied version (down files, newest first, one transaction)."""
+    _, target, migrations = _one(config, database, environment)
+    report = rollback(target, migrations, version, _options(config, lock_timeout, dry_run=dry_run))
+    verb = "would roll back" if dry_run else "rolled back"
+    for migration in report.planned:
+        click.echo(f"{report.target}: {verb} {migration.name} with {migration.down_name}")
+        if dry_run:
+            click.echo("    " + (migration.down_sql or "").rstrip().replace("\n", "\n    "))
+    if report.backup:
+        click.echo(f"  backup: {report.backup}")
+
+
+@migrate.command("repair")
+@_maintenance
+@click.option("--version", "versions", type=int, multiple=True, help="Only this version.")
+@click.option("--dirty", type=click.Choice(DIRTY_RESOLUTIONS), help="Resolve dirty versions as.")
+@click.option("--reason", help="Why: recorded in the history.")
+@click.pass_obj
+def repair_command(
+    config: MigrationConfig,
+    database: str | None,
+    environment: str | None,
+    lock_timeout: float | None,
+    versions: tuple[int, ...],
+    dirty: str | None,
+    reason: str | None,
+) -> None:
+    """Accept edited files' checksums deliberately, and resolve dirty versions (recorded)."""
+    _, target, migrations = _one(config, database, environment)
+    report = repair(
+        target,
+        migrations,
+        versions=versions,
+        dirty=dirty,
+        reason=reason,
+        options=_options(config, lock_timeout),
+    )
+    for action in report.actions or ("nothing to repair",):
+        click.echo(f"{report.target}: {action}")
+
+
+@migrate.command("init")
+@_selection
+@click.option(
+    "--baseline", "baseline_version", type=int, help="Record files up to VERSION as applied."
+)
+@_lock_timeout
+@click.pass_obj
+def init_command(
+    config: MigrationConfig,
+    databases: tuple[str, ...],
+    environments: tuple[str, ...],
+    baseline_version: int | None,
+    lock_timeout: float | None,
+) -> None:
+    """Start tracking: create schema_migrations; --baseline marks an existing schema's files."""
+    selected = config.select(databases)
+    if baseline_version is not None and len(selected) != 1:
+        raise click.UsageError("--baseline needs one --database: versions are per database")
+    for database in selected:
+        migrations = discover(database.folder, database=database.name)
+        for environment in _environments(database, environments):
+            target = database.target(environment)
+            marked = baseline(target, migrations, baseline_version, _options(config, lock_timeout))
+            done = f", baselined versions {marked[0]}–{marked[-1]}" if marked else ""
+            click.echo(f"{target.label}: tracking{done}")
+
+
+def _environments(database: DatabaseMigrations, names: tuple[str, ...]) -> list[str]:
+    return list(names) or [environment.name for environment in database.environments]
+
+
+@migrate.command("validate")
+@_selection
+@click.option("--offline", is_flag=True, help="Check the files only, not the databases.")
+@click.pass_obj
+def validate_command(
+    config: MigrationConfig,
+    databases: tuple[str, ...],
+    environments: tuple[str, ...],
+    offline: bool,
+) -> None:
+    """Check before deploying: file names, what the runner would refuse, destructive statements
+    without the allow directive, and (unless --offline) that applied files are unchanged."""
+    problems = []
+    for database in config.select(databases):
+        problems += lint(database)
+        if not offline:
+            result = database_status(database, environments, with_catalog=False)
+            problems += [problem for env in result.environments for problem in env.problems]
+    for problem in problems:
+        click.echo(click.style(f"problem: {problem}", fg="red"))
+    if problems:
+        sys.exit(1)
+    click.echo("valid")

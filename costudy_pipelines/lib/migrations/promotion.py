@@ -1,0 +1,237 @@
+"""Several environments of one database: status, drift between them, and promotion in order.
+
+Drift comes in two kinds:
+(a) the applied sets disagree: a later environment (prod) has a version the earlier one (dev)
+    does not, or the same version was applied from different file contents. An earlier
+    environment being *ahead* is not drift: that is the next promotion, shown as pending;
+(b) both are at the same versions (same checksums) but their live catalogs differ: somebody
+    changed one of them outside migrations.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+
+import psycopg
+
+from costudy_pipelines.lib import pg
+from costudy_pipelines.lib.migrations import tracking
+from costudy_pipelines.lib.migrations.analysis import Mode, analyse
+from costudy_pipelines.lib.migrations.catalog import Catalog, compare_catalogs, snapshot
+from costudy_pipelines.lib.migrations.config import DatabaseMigrations, MigrationConfig
+from costudy_pipelines.lib.migrations.discovery import MigrationSet, discover
+from costudy_pipelines.lib.migrations.errors import ConfigError, MigrationError
+from costudy_pipelines.lib.migrations.runner import (
+    PROBLEM_STATES,
+    ApplyReport,
+    RunOptions,
+    State,
+    VersionState,
+    apply,
+    file_problems,
+    version_states,
+)
+from costudy_pipelines.lib.migrations.target import Target
+
+
+@dataclass(frozen=True)
+class EnvironmentStatus:
+    target: Target
+    states: tuple[VersionState, ...] = ()
+    catalog: Catalog | None = None
+    tracked: bool = False
+    error: str | None = None  # the database could not be read
+
+    @property
+    def applied(self) -> dict[int, str]:
+        """version -> recorded checksum, for every recorded version."""
+        return {s.version: s.recorded.checksum for s in self.states if s.recorded is not None}
+
+    @property
+    def current_version(self) -> int | None:
+        return max(self.applied, default=None)
+
+    def count(self, *states: State) -> int:
+        return sum(1 for state in self.states if state.state in states)
+
+    @property
+    def problems(self) -> list[str]:
+        if self.error:
+            return [self.error]
+        highest = self.current_version
+        return [state.problem(highest) for state in self.states if state.state in PROBLEM_STATES]
+
+
+def inspect(
+    target: Target, migrations: MigrationSet, *, with_catalog: bool = True
+) -> EnvironmentStatus:
+    """Read-only: each version's state and (optionally) the live catalog."""
+    try:
+        with target.connect() as conn:
+            tracked = tracking.tracking_exists(conn)
+            applied = tracking.read_applied(conn)
+            live = snapshot(conn) if with_catalog else None
+    except (pg.DatabaseConfigError, psycopg.Error) as exc:
+        return EnvironmentStatus(target, error=f"{target.label}: {exc}")
+    return EnvironmentStatus(
+        target, tuple(version_states(migrations, applied)), live, tracked=tracked
+    )
+
+
+@dataclass(frozen=True)
+class Drift:
+    kind: str  # "applied set", "checksum", "catalog"
+    subject: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.subject}: {self.detail}"
+
+
+def drift_between(upstream: EnvironmentStatus, downstream: EnvironmentStatus) -> list[Drift]:
+    """How `downstream` (later in promotion) disagrees with `upstream`."""
+    if upstream.error or downstream.error:
+        return []
+    up, down = upstream.target.environment, downstream.target.environment
+    up_applied, down_applied = upstream.applied, downstream.applied
+    found = [
+        Drift("applied set", f"version {v}", f"applied in {down} but not in {up}")
+        for v in sorted(down_applied.keys() - up_applied.keys())
+    ]
+    found += [
+        Drift(
+            "checksum",
+            f"version {v}",
+            f"{up} applied checksum {up_applied[v]}, {down} applied {down_applied[v]}",
+        )
+        for v in sorted(down_applied.keys() & up_applied.keys())
+        if up_applied[v] != down_applied[v]
+    ]
+    if (
+        up_applied == down_applied
+        and upstream.catalog is not None
+        and downstream.catalog is not None
+    ):
+        found += [
+            Drift("catalog", f"{difference.kind} {difference.name}", difference.describe(up, down))
+            for difference in compare_catalogs(upstream.catalog, downstream.catalog)
+        ]
+    return found
+
+
+def drift_across(statuses: Sequence[EnvironmentStatus]) -> list[Drift]:
+    """Drift between each environment and the next one in promotion order."""
+    return [
+        drift
+        for upstream, downstream in itertools.pairwise(statuses)
+        for drift in drift_between(upstream, downstream)
+    ]
+
+
+@dataclass(frozen=True)
+class DatabaseStatus:
+    database: str
+    environments: tuple[EnvironmentStatus, ...]
+    drift: tuple[Drift, ...]
+    files: int = 0
+    discovery_error: str | None = None
+
+    @property
+    def problems(self) -> list[str]:
+        found = [self.discovery_error] if self.discovery_error else []
+        for environment in self.environments:
+            found += environment.problems
+        return found + [f"{self.database}: drift {drift}" for drift in self.drift]
+
+    @property
+    def pending(self) -> int:
+        return sum(environment.count(State.PENDING) for environment in self.environments)
+
+
+def _selected(database: DatabaseMigrations, environments: Sequence[str]) -> list[Target]:
+    chosen = [database.environment(name) for name in environments] or database.environments
+    targets = [
+        database.target(environment)
+        for environment in database.environments
+        if environment in chosen
+    ]
+    _refuse_shared_databases(targets)
+    return targets
+
+
+def _refuse_shared_databases(targets: list[Target]) -> None:
+    """Two environments on one database would make promotion and drift meaningless."""
+    seen: dict[tuple, Target] = {}
+    for target in targets:
+        url = pg.parse_url(target.url, source=target.source)
+        key = (url.host, url.port or 5432, url.database)
+        if key in seen:
+            raise ConfigError(
+                f"{seen[key].label} and {target.label} point at the same database "
+                f"({target.masked_url}): give each environment its own"
+            )
+        seen[key] = target
+
+
+def database_status(
+    database: DatabaseMigrations, environments: Sequence[str] = (), *, with_catalog: bool = True
+) -> DatabaseStatus:
+    """Every selected environment's state and the drift between consecutive ones."""
+    try:
+        migrations = discover(database.folder, database=database.name)
+    except MigrationError as exc:
+        # Without the files every applied version would look "missing": report the cause only.
+        return DatabaseStatus(database.name, (), (), discovery_error=str(exc))
+    statuses = tuple(
+        inspect(target, migrations, with_catalog=with_catalog)
+        for target in _selected(database, environments)
+    )
+    return DatabaseStatus(database.name, statuses, tuple(drift_across(statuses)), len(migrations))
+
+
+def promote(
+    config: MigrationConfig,
+    database: DatabaseMigrations,
+    environments: Sequence[str] = (),
+    options: RunOptions | None = None,
+) -> Iterator[ApplyReport]:
+    """Apply pending files environment by environment, in promotion order; the first failure
+    raises and stops everything after it."""
+    options = options or RunOptions(lock_timeout_s=config.lock_timeout_s)
+    migrations = discover(database.folder, database=database.name)
+    for target in _selected(database, environments):
+        upstream = database.upstream(target.environment)
+        yield apply(
+            target,
+            migrations,
+            replace(
+                options,
+                upstream=database.target(upstream) if upstream else None,
+                backup_dir=options.backup_dir or config.backup_dir,
+            ),
+        )
+
+
+def lint(database: DatabaseMigrations) -> list[str]:
+    """Problems in the files alone, before any database sees them: what CI runs pre-deploy.
+
+    Destructive statements count when the database has a production environment: every file
+    reaches production eventually.
+    """
+    try:
+        migrations = discover(database.folder, database=database.name)
+    except MigrationError as exc:
+        return [str(exc)]
+    production = next((env.name for env in database.environments if env.production), None)
+    label = f"{database.name}/{production}" if production else None
+    problems = []
+    for migration in migrations:
+        problems += file_problems(migration.name, analyse(migration.sql), production=label)
+        if migration.down_sql is not None:
+            down = analyse(migration.down_sql)
+            problems += [f"{migration.down_name} {finding}" for finding in down.refusals]
+            if down.mode is Mode.NO_TRANSACTION:
+                problems.append(f"{migration.down_name}: a down file always runs in a transaction")
+    return problems

@@ -1,0 +1,155 @@
+"""`costudy migrate` end to end through click, against real test databases."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from costudy_pipelines.cli import main
+from costudy_pipelines.lib.settings import DATABASES
+from costudy_pipelines_tests.migrations.conftest import (
+    ACCOUNTS,
+    applied_versions,
+    execute,
+    table_exists,
+    write_config,
+    write_files,
+)
+
+
+class Cli:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.dev = env["PLATFORM_DB_URL"]
+        self.prod = env["PLATFORM_PROD_DB_URL"]
+
+    def __call__(self, *args: str) -> Result:
+        return CliRunner().invoke(main, ["migrate", *args], env=self.env)
+
+
+@pytest.fixture
+def cli(databases, tmp_path: Path, folder: Path) -> Cli:
+    dev, prod = databases.create(), databases.create()
+    # Every database variable is set, so the CLI never starts an embedded server of its own.
+    env = {spec.env_var: dev for spec in DATABASES}
+    env |= {
+        "PLATFORM_DB_URL": dev,
+        "PLATFORM_PROD_DB_URL": prod,
+        "COSTUDY_MIGRATIONS_CONFIG": str(write_config(tmp_path, folder)),
+        "DAGSTER_HOME": str(tmp_path),
+        "COSTUDY_ARTIFACTS": str(tmp_path / "artifacts"),
+    }
+    write_files(folder, ACCOUNTS)
+    return Cli(env)
+
+
+def test_apply_promotes_dev_then_prod_with_a_prod_backup(cli: Cli, tmp_path: Path):
+    result = cli("apply")
+
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    dev_line = next(i for i, line in enumerate(lines) if line.startswith("app/dev"))
+    prod_line = next(i for i, line in enumerate(lines) if line.startswith("app/prod"))
+    assert dev_line < prod_line and "3 applied" in lines[prod_line]
+    [backup] = (tmp_path / "backups").glob("app-prod-*.dump")
+    assert f"backup: {backup}" in result.output
+    assert applied_versions(cli.dev) == applied_versions(cli.prod) == [1, 2, 3]
+
+
+def test_status_exit_code_says_whether_anything_is_wrong(cli: Cli, folder: Path):
+    pending = cli("status")
+    strict = cli("status", "--fail-on-pending")
+    assert pending.exit_code == 0 and "0 applied, 3 pending" in pending.output
+    assert strict.exit_code == 1
+
+    assert cli("sync").exit_code == 0
+    clean = cli("status")
+    assert clean.exit_code == 0, clean.output
+    assert "drift (dev → prod): none" in clean.output
+
+    original = (folder / "002-orders.sql").read_text()
+    (folder / "002-orders.sql").write_text(original + "-- edited\n")
+    edited = cli("status", "--env", "prod")
+    assert edited.exit_code == 1
+    assert re.search(r"002-orders.sql\s+edited", edited.output)
+    assert "was edited after it was applied" in edited.output
+
+    (folder / "002-orders.sql").write_text(original)
+    execute(cli.prod, "alter table orders add column note text")
+    drifted = cli("status")
+    assert drifted.exit_code == 1
+    assert "catalog: column public.orders.note: exists only in prod: text" in drifted.output
+
+
+def test_dry_run_prints_the_plan_and_sql_and_changes_nothing(cli: Cli):
+    result = cli("apply", "--dry-run")
+
+    assert result.exit_code == 0, result.output
+    assert "would apply 001-accounts.sql (transaction)" in result.output
+    assert "create index accounts_created_idx on accounts (created_at);" in result.output
+    assert not table_exists(cli.dev, "schema_migrations") and not table_exists(cli.prod, "accounts")
+
+
+def test_apply_stops_at_the_first_failing_environment(cli: Cli, folder: Path):
+    write_files(folder, {"004-broken.sql": "select 1;\nselect no_such_thing;\n"})
+
+    result = cli("apply")
+
+    assert result.exit_code == 1 and result.exception.__class__ is SystemExit
+    assert "Traceback" not in result.output
+    assert "Error: app/dev: 004-broken.sql failed at line 2" in result.output
+    assert applied_versions(cli.dev) == [1, 2, 3]
+    assert not table_exists(cli.prod, "accounts")
+
+
+def test_prod_alone_waits_for_dev(cli: Cli):
+    result = cli("apply", "--env", "prod")
+
+    assert result.exit_code == 1
+    assert "001-accounts.sql is not applied in app/dev yet" in result.output
+    assert not table_exists(cli.prod, "accounts")
+
+
+def test_rollback_and_repair_from_the_command_line(cli: Cli, folder: Path):
+    assert cli("apply", "--env", "dev").exit_code == 0
+
+    rolled = cli("rollback", "3", "--env", "dev")
+    (folder / "001-accounts.sql").write_text(ACCOUNTS["001-accounts.sql"] + "-- doc\n")
+    refused = cli("apply", "--env", "dev")
+    repaired = cli("repair", "--env", "dev", "--reason", "comment added")
+
+    assert rolled.exit_code == 0 and "rolled back 003-order-total.sql" in rolled.output
+    assert refused.exit_code == 1 and "was edited after it was applied" in refused.output
+    assert repaired.exit_code == 0 and "accepted the edited 001-accounts.sql" in repaired.output
+    assert cli("apply", "--env", "dev").exit_code == 0
+    assert applied_versions(cli.dev) == [1, 2, 3]
+
+
+def test_validate_refuses_destructive_files_bound_for_prod(cli: Cli, folder: Path):
+    write_files(folder, {"004-drop.sql": "alter table orders drop column amount;"})
+    refused = cli("validate", "--offline")
+    write_files(
+        folder,
+        {
+            "004-drop.sql": "-- costudy:allow-destructive\n"
+            + "alter table orders drop column amount;"
+        },
+    )
+    allowed = cli("validate")
+
+    assert refused.exit_code == 1
+    assert "004-drop.sql line 1: ALTER TABLE … DROP COLUMN" in refused.output
+    assert allowed.exit_code == 0 and allowed.output.strip() == "valid"
+
+
+def test_init_baselines_an_existing_database(cli: Cli):
+    execute(cli.dev, "create table accounts (id bigint primary key)")
+
+    result = cli("init", "--env", "dev", "--baseline", "1")
+
+    assert result.exit_code == 0 and "app/dev: tracking, baselined versions 1–1" in result.output
+    status = cli("status", "--env", "dev", "--no-catalog")
+    assert re.search(r"001-accounts.sql\s+baseline", status.output)
