@@ -11,7 +11,10 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from costudy_pipelines.lib import pg
+from costudy_pipelines.lib.settings import PROJECT_ROOT
 from costudy_pipelines_tests.harness import TEST_URL_VAR
+
+PLATFORM_SQL = PROJECT_ROOT / "sql" / "platform"
 
 
 def connect(url: str) -> psycopg.Connection:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import psycopg
 
-from costudy_pipelines_tests.platform_schema.migrations import apply_file, down_file, up_files
-from costudy_pipelines_tests.platform_schema.support import connect
+from costudy_pipelines.lib.migrations import Target, apply, discover, rollback
+from costudy_pipelines_tests.platform_schema.support import PLATFORM_SQL, connect
 
 # Everything a migration can leave behind in the public schema, one text line per object.
 CATALOG = """
@@ -43,34 +45,36 @@ from pg_class c where c.relkind = 'v' and c.relnamespace = 'public'::regnamespac
 
 
 def catalog(conn: psycopg.Connection) -> set[str]:
-    return {line for (line,) in conn.execute(CATALOG)}
+    """The public schema's objects, less the runner's own tracking tables."""
+    return {line for (line,) in conn.execute(CATALOG) if "schema_migration" not in line}
 
 
 def test_every_up_file_has_a_down_file() -> None:
-    ups = up_files()
-    assert [int(path.name.split("-")[0]) for path in ups] == list(range(1, len(ups) + 1))
-    assert [path.name for path in ups if not down_file(path).exists()] == []
+    migrations = discover(PLATFORM_SQL, database="platform")
+    assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
+    assert [m.name for m in migrations if m.down_sql is None] == []
 
 
 def test_each_down_file_undoes_its_up_file_and_the_chain_reapplies(fresh_db_url: str) -> None:
-    ups = up_files()
+    """Through the real runner: apply file by file, then roll back one version at a time."""
+    migrations = discover(PLATFORM_SQL, database="platform")
+    target = Target("platform", "test", fresh_db_url)
     with connect(fresh_db_url) as conn:
         states = [catalog(conn)]
         assert states[0] == set(), "a new database should have an empty public schema"
-        for up in ups:
-            apply_file(conn, up)
+        for count, migration in enumerate(migrations, start=1):
+            apply(target, replace(migrations, migrations=migrations.migrations[:count]))
             states.append(catalog(conn))
-            assert states[-1] != states[-2], f"{up.name} created nothing"
+            assert states[-1] != states[-2], f"{migration.name} created nothing"
 
-        for index in range(len(ups), 0, -1):
-            down = down_file(ups[index - 1])
-            apply_file(conn, down)
+        for index in range(len(migrations), 0, -1):
+            migration = migrations.migrations[index - 1]
+            rollback(target, migrations, migration.version)
             now = catalog(conn)
             assert now == states[index - 1], (
-                f"{down.name} left {sorted(now - states[index - 1])} "
+                f"{migration.down_name} left {sorted(now - states[index - 1])} "
                 f"and removed {sorted(states[index - 1] - now)}"
             )
 
-        for up in ups:
-            apply_file(conn, up)
+        apply(target, migrations)
         assert catalog(conn) == states[-1]
