@@ -70,8 +70,8 @@ def write_jsonl(records: Iterable[dict[str, Any]], path: Path) -> int:
 
 
 def write_sheets(world: World, folder: Path) -> int:
-    """One CSV per worksheet plus spreadsheets.json; returns the data rows written (blank,
-    cleared rows are written too, but are not records)."""
+    """One CSV per worksheet plus spreadsheets.json; returns the data rows written (cleared
+    rows in the middle are written as blank lines but are not records)."""
     metas = spreadsheet_metas(world)
     folder.mkdir(parents=True, exist_ok=True)
     listing = [asdict(meta) for meta in metas]
@@ -86,9 +86,13 @@ def write_sheets(world: World, folder: Path) -> int:
                 handle = stack.enter_context(path.open("w", encoding="utf-8", newline=""))
                 writers[meta.spreadsheet_id, tab.title] = csv.writer(handle)
                 writers[meta.spreadsheet_id, tab.title].writerow(tab.header)
+        blanks: dict[tuple[str, str], int] = {}  # held back: trailing blank rows are trimmed
         for sid, title, row in data_rows(world):
-            writers[sid, title].writerow(row)
-            written += bool(row)
+            if not row:
+                blanks[sid, title] = blanks.get((sid, title), 0) + 1
+                continue
+            writers[sid, title].writerows([[]] * blanks.pop((sid, title), 0) + [row])
+            written += 1
     return written
 
 
