@@ -36,8 +36,9 @@ DB_TABLES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
 )  # (folder, source, file/table name, columns)
 
 
-def dump_world(world: World, folder: Path) -> dict[str, Any]:
-    """Write every source under `folder`; returns (and writes) the manifest."""
+def dump_world(world: World, folder: Path, *, fingerprint: bool = True) -> dict[str, Any]:
+    """Write every source under `folder`; returns (and writes) the manifest. The fingerprint
+    is one more pass over the world: benchmarks that time the writing alone can skip it."""
     folder.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
     for source in API_SOURCES:
@@ -51,7 +52,7 @@ def dump_world(world: World, folder: Path) -> dict[str, Any]:
         "config": world.config.to_dict(),
         "day": world.day,
         "end_date": world.end_date.isoformat(),
-        "fingerprint": world.fingerprint(),
+        "fingerprint": world.fingerprint() if fingerprint else None,
         "records": counts,
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))

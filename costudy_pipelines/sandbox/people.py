@@ -42,6 +42,7 @@ def base36(number: int) -> str:
             return digits
 
 
+@lru_cache(maxsize=1024)
 def ascii_slug(text: str) -> str:
     """Lower-case ASCII letters and digits only (for email local parts and usernames)."""
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()

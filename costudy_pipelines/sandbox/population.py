@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from costudy_pipelines.sandbox.draw import Draw, Weighted
+from costudy_pipelines.sandbox.draw import Draw, Weighted, mix
 
 FAMILIES = ("ghl", "whop", "sheets", "elective", "website", "course", "platform")
 # The family a person is first seen in; about half of the people also appear in 1-2 others.
@@ -115,8 +115,11 @@ class Population:
         self.blocks: list[Block] = [Block(0, people, start_ms, span_ms / people)]
         self._block_firsts = [0]
         self.members: dict[str, array] = {family: array("q") for family in FAMILIES}
+        # per source: where each member's records start (member position -> first index),
+        # and the indices of records that are exact copies of the record before them
+        self.offsets: dict[str, array] = {source: array("q", [0]) for source in SOURCE_FAMILY}
+        self.duplicates: dict[str, set[int]] = {source: set() for source in DUPLICABLE}
         self.profile = lru_cache(maxsize=16384)(self._profile)
-        self.joined_ms = lru_cache(maxsize=16384)(self._joined_ms)
         self._enrol(range(people))
 
     @property
@@ -136,22 +139,29 @@ class Population:
     def block_of(self, index: int) -> Block:
         return self.blocks[bisect_right(self._block_firsts, index) - 1]
 
-    def _joined_ms(self, index: int) -> int:
-        """When the person first appears; strictly increasing with the index."""
-        block = self.block_of(index)
-        jitter = Draw(self.seed, "joined", index).unit() * 0.45
-        return block.start_ms + int((index - block.first + jitter) * block.step_ms)
-
     def record_ms(self, index: int, ordinal: int) -> int:
-        """The time of a person's `ordinal`-th record in a source; records never overtake the
-        next person's, so every source is sorted by time in index order."""
-        step = self.block_of(index).step_ms
-        return self.joined_ms(index) + int((ordinal + 1) * step / 32)
+        """The time of a person's `ordinal`-th record in a source. People join in index order
+        (a step apart, jittered within the first half of the step) and their records follow
+        1/32 step apart, never overtaking the next person: every source is sorted by time in
+        index order."""
+        block = self.block_of(index)
+        jitter = (mix(self.seed, index) & 0xFFFFFFFF) / 2**32 * 0.45
+        joined = block.start_ms + int((index - block.first + jitter) * block.step_ms)
+        return joined + int((ordinal + 1) * block.step_ms / 32)
 
     def _enrol(self, indices: Iterable[int]) -> None:
+        """Append people to their families and their records to every source's index space."""
         for index in indices:
-            for family in self.profile(index).families:
+            profile = self.profile(index)
+            for family in FAMILIES:
+                if family not in profile.families:
+                    continue
                 self.members[family].append(index)
+                for source in FAMILY_SOURCES[family]:
+                    offsets = self.offsets[source]
+                    offsets.append(offsets[-1] + profile.counts.get(source, 0))
+                    if source in profile.duplicated:
+                        self.duplicates[source].add(offsets[-1] - 1)
 
     def _profile(self, index: int) -> Profile:
         draw = Draw(self.seed, "profile", index)

@@ -60,7 +60,7 @@ def data_rows(world: World) -> Iterator[tuple[str, str, list[str]]]:
     for index, person_index, ordinal in table.walk():
         if index in deleted:
             if Draw(world.seed, "cleared", index).chance(CLEARED_SHARE):
-                content = world.content_ordinal(SOURCE, person_index, ordinal)
+                content = world.content_ordinal(SOURCE, index, ordinal)
                 sheet, tab = place(world.seed, person_index, content)
                 yield spreadsheet_id(world.seed, sheet), tab.title, []
             continue

@@ -4,7 +4,6 @@ new ones at the end), so they double as database ids and server cursors."""
 
 from __future__ import annotations
 
-from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,18 +25,9 @@ class PersonTable:
 
     def __init__(self, spec: SourceSpec, family: str, population: Population) -> None:
         self.spec = spec
-        self.population = population
-        self.members = population.members[family]
-        self.offsets = array("q", [0])
+        self.members = population.members[family]  # both grow as newcomers enrol
+        self.offsets = population.offsets[spec.name]
         self.overlay = Overlay()
-        self.extend()
-
-    def extend(self) -> None:
-        """Account for members enrolled since the last call (advance_day's newcomers)."""
-        counts = self.population.profile
-        for position in range(len(self.offsets) - 1, len(self.members)):
-            own = counts(self.members[position]).counts.get(self.spec.name, 0)
-            self.offsets.append(self.offsets[-1] + own)
 
     @property
     def count(self) -> int:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from costudy_pipelines.sandbox.changes import ChangeReport, snapshot_diff
-from costudy_pipelines.sandbox.draw import Draw
+from costudy_pipelines.sandbox.draw import Draw, mix
 from costudy_pipelines.sandbox.people import person
 from costudy_pipelines.sandbox.population import (
     DUPLICABLE,
@@ -37,6 +38,7 @@ from costudy_pipelines.sandbox.sources.ghl import location_ids
 from costudy_pipelines.sandbox.tables import CatalogTable, PersonTable, Table
 
 MoneyFormat = Literal["float", "money", "mixed"]
+SOURCE_CODES = {name: zlib.crc32(name.encode()) for name in SOURCE_NAMES}  # stable numbers
 # Families whose sources show a name the warehouse ranks (GHL > Whop > Sheet); a rename on
 # an advanced day changes the person's last name in one of them.
 NAMED_FAMILIES = ("ghl", "whop", "sheets")
@@ -210,23 +212,21 @@ class World:
         digest.update(canonical({"config": self.config.to_dict(), "day": self.day}).encode())
         for source in self.sources:
             digest.update(f"\n#{source}\n".encode())
-            for found in self.entries(source):
-                digest.update(f"{found.key}\t{canonical(found.record)}\n".encode())
+            for found in self.entries(source):  # records are built in a fixed key order
+                line = json.dumps(found.record, ensure_ascii=False, separators=(",", ":"))
+                digest.update(f"{found.key}\t{line}\n".encode())
         return digest.hexdigest()
 
     # ---- building one record -------------------------------------------------------------
-    def content_ordinal(self, source: str, person_index: int | None, ordinal: int) -> int:
+    def content_ordinal(self, source: str, index: int, ordinal: int) -> int:
         """The ordinal whose content a record shows: the one before, for an exact duplicate."""
-        if person_index is None or source not in DUPLICABLE:
-            return ordinal
-        profile = self.population.profile(person_index)
-        last = profile.counts[source] - 1
-        return ordinal - 1 if source in profile.duplicated and ordinal == last else ordinal
+        copies = self.population.duplicates.get(source)
+        return ordinal - 1 if copies and index in copies else ordinal
 
     def _created_ms(self, table: Table, index: int, person_index: int | None, ordinal: int) -> int:
         if person_index is None:
             return table.spec.catalog.time_ms(self, index)
-        content = self.content_ordinal(table.spec.name, person_index, ordinal)
+        content = self.content_ordinal(table.spec.name, index, ordinal)
         return self.population.record_ms(person_index, content)
 
     def _entry(self, table: Table, index: int, person_index: int | None, ordinal: int) -> Entry:
@@ -236,7 +236,7 @@ class World:
             index=index,
             person=person(self.seed, person_index) if person_index is not None else None,
             ordinal=ordinal,
-            content_ordinal=self.content_ordinal(spec.name, person_index, ordinal),
+            content_ordinal=self.content_ordinal(spec.name, index, ordinal),
             created_ms=self._created_ms(table, index, person_index, ordinal),
             epoch=self._epoch(spec.name, person_index),
         )
@@ -259,14 +259,15 @@ class World:
         spec = SPEC_BY_NAME[slot.source]
         if spec.corrupt is None:
             return None
-        draw = slot.draw(self.seed, "malformed")
-        if not draw.chance(self.config.malformed_rate):
+        owner = slot.person.index if slot.person else -1
+        dice = mix(self.seed, SOURCE_CODES[slot.source], owner, slot.content_ordinal)
+        if (dice & 0xFFFFFFFF) / 2**32 >= self.config.malformed_rate:
             return None
         kinds = spec.corruptions(record)
         if not kinds:
             return None
-        kind = draw.choice(kinds)
-        spec.corrupt(record, kind, draw)
+        kind = kinds[(dice >> 32) % len(kinds)]
+        spec.corrupt(record, kind, slot.draw(self.seed, "malformed"))
         return kind
 
     # ---- advancing -----------------------------------------------------------------------
@@ -362,9 +363,7 @@ class World:
         newcomers = max(len(FAMILIES), round(self.config.people * self.config.newcomer_rate))
         self.population.add_block(newcomers, self.day_start_ms(day), MS_PER_DAY)
         for table in self.tables.values():
-            if isinstance(table, PersonTable):
-                table.extend()
-            else:
+            if isinstance(table, CatalogTable):
                 table.added += 1
 
     def _snapshot(self, source: str, indices: Iterable[int]) -> dict[str, Record]:

@@ -29,7 +29,6 @@ from costudy_pipelines_tests.harness import DatabaseFactory
 TIMESTAMPS = {"created_at", "updated_at", "completed_at", "valid_until"}
 NUMERICS = {"price", "amount", "unit_price", "percent_off"}
 MINIMAL_PLATFORM_USERS = """
-create extension if not exists pgcrypto;
 create table users (
     id uuid primary key default gen_random_uuid(),
     email text not null unique,

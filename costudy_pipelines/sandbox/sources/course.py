@@ -203,23 +203,20 @@ def coupon_base(world: World) -> int:
     return len(COUPON_CODES)
 
 
+def _catalog(name: str, build, base_count: Callable[[World], int], offset_days: int):
+    return SourceSpec(
+        name=name,
+        build=build,
+        key=by_id,
+        change=change_row,
+        catalog=Catalog(base=base_count, time_ms=catalog_time(base_count, offset_days)),
+        deletable=False,
+    )
+
+
 SPECS = (
-    SourceSpec(
-        name="courses",
-        build=build_course,
-        key=by_id,
-        change=change_row,
-        catalog=Catalog(base=course_base, time_ms=catalog_time(course_base, 0)),
-        deletable=False,
-    ),
-    SourceSpec(
-        name="coupons",
-        build=build_coupon,
-        key=by_id,
-        change=change_row,
-        catalog=Catalog(base=coupon_base, time_ms=catalog_time(coupon_base, 1)),
-        deletable=False,
-    ),
+    _catalog("courses", build_course, course_base, 0),
+    _catalog("coupons", build_coupon, coupon_base, 1),
     SourceSpec(
         name="enrollments",
         build=build_enrollment,

@@ -179,7 +179,7 @@ def uses_money_object(world: World, draw: Draw) -> bool:
 
 def build_payment(world: World, slot: Slot) -> Record:
     who, draw, seed = slot.person, slot.draw(world.seed), world.seed
-    memberships = world.population.profile(who.index).counts["whop_memberships"]
+    memberships = len(world.tables["whop_memberships"].person_range(who.index))
     membership = slot.content_ordinal % memberships
     number = membership_product(seed, who.index, membership)
     currency = person_currency(seed, who)
