@@ -186,3 +186,29 @@ def corrupt_value(kind: Kind, draw: Draw) -> str | None:
 
 def by_id(record: Record) -> str:
     return str(record["id"])
+
+
+def email_row_spec(
+    name: str,
+    build: Callable[[World, Slot], Record],
+    change: Callable[[World, Slot, Record, int, int], None],
+    *,
+    column: str = "email",
+    money: Callable[[Record], Money | None] | None = None,
+) -> SourceSpec:
+    """A database table keyed by id whose rows carry a person's email in `column` (the only
+    field that can be malformed: the database types the rest)."""
+
+    def corrupt(record: Record, kind: Kind, draw: Draw) -> None:
+        record[column] = corrupt_value(kind, draw)
+
+    return SourceSpec(
+        name=name,
+        build=build,
+        key=by_id,
+        change=change,
+        corruptions=lambda record: EMAIL_KINDS,
+        corrupt=corrupt,
+        email=lambda record: record[column],
+        money=money,
+    )

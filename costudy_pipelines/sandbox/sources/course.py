@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from costudy_pipelines.sandbox.draw import Draw, Weighted
 from costudy_pipelines.sandbox.people import email_variant
 from costudy_pipelines.sandbox.sources.base import (
-    EMAIL_KINDS,
     Catalog,
     Money,
     Record,
@@ -22,12 +21,12 @@ from costudy_pipelines.sandbox.sources.base import (
     SourceSpec,
     by_id,
     cents,
+    email_row_spec,
     in_currency,
     in_day,
     iso_db,
     person_currency,
 )
-from costudy_pipelines.sandbox.sources.website import corrupt_email
 
 if TYPE_CHECKING:
     from costudy_pipelines.sandbox.world import World
@@ -217,24 +216,7 @@ def _catalog(name: str, build, base_count: Callable[[World], int], offset_days: 
 SPECS = (
     _catalog("courses", build_course, course_base, 0),
     _catalog("coupons", build_coupon, coupon_base, 1),
-    SourceSpec(
-        name="enrollments",
-        build=build_enrollment,
-        key=by_id,
-        change=change_row,
-        corruptions=lambda record: EMAIL_KINDS,
-        corrupt=lambda record, kind, draw: corrupt_email(record, kind, draw, "user_email"),
-        email=lambda record: record["user_email"],
-    ),
-    SourceSpec(
-        name="orders",
-        build=build_order,
-        key=by_id,
-        change=change_row,
-        corruptions=lambda record: EMAIL_KINDS,
-        corrupt=lambda record, kind, draw: corrupt_email(record, kind, draw, "user_email"),
-        email=lambda record: record["user_email"],
-        money=order_money,
-    ),
+    email_row_spec("enrollments", build_enrollment, change_row, column="user_email"),
+    email_row_spec("orders", build_order, change_row, column="user_email", money=order_money),
     SourceSpec(name="order_items", build=build_order_item, key=by_id, change=change_row),
 )

@@ -8,14 +8,12 @@ from typing import TYPE_CHECKING
 from costudy_pipelines.sandbox.draw import Draw
 from costudy_pipelines.sandbox.people import email_variant
 from costudy_pipelines.sandbox.sources.base import (
-    EMAIL_KINDS,
     Catalog,
-    Kind,
     Record,
     Slot,
     SourceSpec,
     by_id,
-    corrupt_value,
+    email_row_spec,
     in_day,
     iso_db,
 )
@@ -155,10 +153,6 @@ def change_row(world: World, slot: Slot, record: Record, day_ms: int, change: in
     record["updated_at"] = iso_db(in_day(day_ms, slot.draw(world.seed, "changed", change)))
 
 
-def corrupt_email(record: Record, kind: Kind, draw: Draw, column: str = "email") -> None:
-    record[column] = corrupt_value(kind, draw)
-
-
 def release_base(world: World) -> int:
     return world.config.days // 7 + 1
 
@@ -169,24 +163,12 @@ def release_time(world: World, index: int) -> int:
     return world.catalog_added_ms(index - release_base(world))
 
 
-def _person_table(name: str, build) -> SourceSpec:
-    return SourceSpec(
-        name=name,
-        build=build,
-        key=by_id,
-        change=change_row,
-        corruptions=lambda record: EMAIL_KINDS,
-        corrupt=corrupt_email,
-        email=lambda record: record["email"],
-    )
-
-
 SPECS = (
-    _person_table("votes", build_vote),
-    _person_table("demo_requests", build_demo_request),
-    _person_table("email_subscriptions", build_subscription),
-    _person_table("contact_submissions", build_contact_submission),
-    _person_table("analytics_events", build_event),
+    email_row_spec("votes", build_vote, change_row),
+    email_row_spec("demo_requests", build_demo_request, change_row),
+    email_row_spec("email_subscriptions", build_subscription, change_row),
+    email_row_spec("contact_submissions", build_contact_submission, change_row),
+    email_row_spec("analytics_events", build_event, change_row),
     SourceSpec(
         name="releases",
         build=build_release,
