@@ -12,6 +12,7 @@ from typing import ParamSpec, TypeVar
 import click
 
 from costudy_pipelines.commands.migrate import migrate
+from costudy_pipelines.commands.sandbox import sandbox
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.embedded_pg import EmbeddedPostgresError
 from costudy_pipelines.lib.environment import embedded_server, load_dotenv_file, prepare_environment
@@ -120,6 +121,7 @@ def ui(port: int) -> None:
 
 
 main.add_command(migrate)
+main.add_command(sandbox)
 
 if __name__ == "__main__":
     main()

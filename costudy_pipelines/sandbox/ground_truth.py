@@ -1,0 +1,121 @@
+"""What a correct sync of the world must end up with, computed from the world's own knowledge
+(which records it malformed and why), never by re-validating records.
+
+    truth = ground_truth(world)
+    truth.users()                     # distinct normalised emails the warehouse must hold
+    truth.keys["whop_payments"]       # external ids (row hashes) that must be stored
+    truth.rejects["sheet_rows"]       # key -> reason ("missing_email", "invalid_email", ...)
+    truth.names["zoe.obrien.1a@example.com"]  # NameChoice(name, family) by GHL > Whop > Sheet
+    truth.revenue[("whop_payments", "USD", "paid")]  # Totals(amount, refunded, count)
+
+Rules, stated so the sync tests and the sync agree on them:
+- A record is rejected iff the world malformed it; rejected records count nowhere else.
+- Elective rows from an export without an email column are valid but cannot be tied to a
+  person: they are listed under `unattributed`, not under `keys`, and add no revenue.
+- Row-hashed sources (sheets, Elective) are keyed by `row_hash(values)` unless a `row_key`
+  is given; exact duplicates therefore collapse to one key (and count once in revenue).
+- Names: for each email, the first family in `priority` that has a valid record with a
+  non-empty name wins; within a family the latest record (creation time, then index) wins.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from costudy_pipelines.sandbox.people import normalise_email
+from costudy_pipelines.sandbox.population import SOURCE_FAMILY
+from costudy_pipelines.sandbox.sources import PEOPLE_SOURCES, SPEC_BY_NAME
+from costudy_pipelines.sandbox.sources.base import NO_EMAIL_FIELD, Kind, Record
+from costudy_pipelines.sandbox.world import Entry, World
+
+DEFAULT_PRIORITY = ("ghl", "whop", "sheets")
+
+
+@dataclass(frozen=True)
+class NameChoice:
+    name: str
+    family: str  # "ghl", "whop" or "sheets": the source family that won
+
+
+@dataclass
+class Totals:
+    amount: Decimal = Decimal(0)
+    refunded: Decimal = Decimal(0)
+    count: int = 0
+
+
+@dataclass
+class GroundTruth:
+    keys: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    rejects: dict[str, dict[str, Kind]] = field(default_factory=lambda: defaultdict(dict))
+    unattributed: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    emails: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    names: dict[str, NameChoice] = field(default_factory=dict)
+    revenue: dict[tuple[str, str, str], Totals] = field(default_factory=lambda: defaultdict(Totals))
+    records: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def users(self, sources: Iterable[str] = PEOPLE_SOURCES) -> set[str]:
+        """Distinct normalised emails over the given sources (default: all that carry email)."""
+        found: set[str] = set()
+        for source in sources:
+            found |= self.emails[source]
+        return found
+
+    def reject_count(self) -> int:
+        return sum(len(rejects) for rejects in self.rejects.values())
+
+
+def ground_truth(
+    world: World,
+    *,
+    priority: tuple[str, ...] = DEFAULT_PRIORITY,
+    row_key: Callable[[Record], str] | None = None,
+) -> GroundTruth:
+    """One streaming pass over every live record of the world."""
+    truth = GroundTruth()
+    latest: dict[tuple[str, str], tuple[int, int, str]] = {}
+    for source in world.sources:
+        spec = SPEC_BY_NAME[source]
+        for entry in world.entries(source):
+            key = row_key(entry.record) if row_key and spec.row_hashed else entry.key
+            truth.records[source] += 1
+            if key not in truth.keys[source]:  # an exact duplicate is stored (and counted) once
+                _account(truth, latest, entry, key)
+    for email in sorted({email for email, _ in latest}):
+        for family in priority:
+            if (email, family) in latest:
+                truth.names[email] = NameChoice(latest[email, family][2], family)
+                break
+    return truth
+
+
+def _account(
+    truth: GroundTruth, latest: dict[tuple[str, str], tuple[int, int, str]], entry: Entry, key: str
+) -> None:
+    spec = SPEC_BY_NAME[entry.source]
+    if entry.reject:
+        truth.rejects[entry.source][key] = entry.reject
+        return
+    raw = spec.email(entry.record) if spec.email else NO_EMAIL_FIELD
+    if raw is NO_EMAIL_FIELD and spec.email:
+        truth.unattributed[entry.source].add(key)
+        return  # no person, so no user, name or per-user revenue
+    truth.keys[entry.source].add(key)
+    if isinstance(raw, str):
+        email = normalise_email(raw)
+        truth.emails[entry.source].add(email)
+        name = spec.name_of(entry.record) if spec.name_of else None
+        family = SOURCE_FAMILY.get(entry.source)
+        if name and family:
+            rank = (entry.created_ms, entry.index, name)
+            if rank > latest.get((email, family), (-1, -1, "")):
+                latest[email, family] = rank
+    money = spec.money(entry.record) if spec.money else None
+    if money:
+        totals = truth.revenue[entry.source, money.currency, money.status]
+        totals.amount += money.amount
+        totals.refunded += money.refunded
+        totals.count += 1
