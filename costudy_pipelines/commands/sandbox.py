@@ -18,6 +18,9 @@ import click
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.embedded_pg import EmbeddedPostgresError
 from costudy_pipelines.lib.environment import prepare_environment
+from costudy_pipelines.lib.migrations import MigrationError
+from costudy_pipelines.lib.settings import env_file
+from costudy_pipelines.sandbox import stack
 from costudy_pipelines.sandbox.dump import dump_world
 from costudy_pipelines.sandbox.seed import (
     platform_users_table_exists,
@@ -27,7 +30,14 @@ from costudy_pipelines.sandbox.seed import (
 )
 from costudy_pipelines.sandbox.world import World, WorldConfig
 
-KNOWN_ERRORS = (pg.DatabaseConfigError, EmbeddedPostgresError, ValueError, OSError)
+KNOWN_ERRORS = (
+    pg.DatabaseConfigError,
+    EmbeddedPostgresError,
+    stack.SandboxError,
+    MigrationError,
+    ValueError,
+    OSError,
+)
 
 
 class SandboxGroup(click.Group):
@@ -136,3 +146,41 @@ def seed(**options: Any) -> None:
         click.echo(f"platform: users {seed_platform_users(platform_url, world)}")
     else:
         click.echo("platform: skipped (no users table: apply the platform migrations first)")
+
+
+def _database_urls() -> dict[str, str]:
+    prepare_environment()
+    return {var: os.environ[var] for var in ("WEBSITE_DB_URL", "COURSE_DB_URL", "PLATFORM_DB_URL")}
+
+
+@sandbox.command("up")
+@world_options
+def up(**options: Any) -> None:
+    """Start every emulated system on 127.0.0.1, seed the databases and files, write .env."""
+    advance = options.pop("advance_days")
+    config = build_world(**options, advance_days=0).config
+    state = stack.up(config, database_urls=_database_urls())
+    for _ in range(max(0, advance - state.day)):
+        stack.advance_day(database_urls=_database_urls())
+    state = stack.read_state()
+    click.echo(f"sandbox up (pid {state.pid}, day {state.day}); variables written to {env_file()}")
+    for key, value in stack.sandbox_environment(state).items():
+        shown = "***" if key.endswith(("_KEY", "_TOKEN")) else value
+        click.echo(f"  {key:<22} {shown}")
+
+
+@sandbox.command("down")
+def down() -> None:
+    """Stop the sandbox servers (databases and files stay)."""
+    click.echo("stopped" if stack.down() else "not running")
+
+
+@sandbox.command("advance-day")
+def advance_day() -> None:
+    """One day passes in every source; prints what was added, changed and deleted."""
+    report = stack.advance_day(database_urls=_database_urls())
+    click.echo(f"day {report.day} ({report.date}):")
+    for source, changes in report.sources.items():
+        counts = (len(changes.added), len(changes.changed), len(changes.deleted))
+        if any(counts):
+            click.echo(f"  {source:<22} +{counts[0]} ~{counts[1]} -{counts[2]}")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from dotenv import load_dotenv
 
@@ -19,6 +18,7 @@ from costudy_pipelines.lib.settings import (
     PROJECT_ROOT,
     costudy_home,
     embedded_port,
+    env_file,
     unset_databases,
 )
 
@@ -38,9 +38,9 @@ def embedded_server() -> EmbeddedPostgres:
     return EmbeddedPostgres(costudy_home() / "pgdata", embedded_port())
 
 
-def load_dotenv_file(path: Path | None = None) -> None:
+def load_dotenv_file() -> None:
     """Read `.env` (never overriding variables the shell already set)."""
-    load_dotenv(path or PROJECT_ROOT / ".env", override=False)
+    load_dotenv(env_file(), override=False)
 
 
 def prepare_environment() -> list[ResolvedDatabase]:

@@ -13,6 +13,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 HOME_VAR = "COSTUDY_HOME"
+ENV_FILE_VAR = "COSTUDY_ENV_FILE"
 EMBEDDED_PORT_VAR = "COSTUDY_PG_PORT"
 DEFAULT_EMBEDDED_PORT = 54329
 
@@ -57,3 +58,8 @@ def embedded_port() -> int:
 def unset_databases() -> list[DatabaseSpec]:
     """The databases no environment variable names: the embedded server must serve these."""
     return [spec for spec in DATABASES if not os.environ.get(spec.env_var)]
+
+
+def env_file() -> Path:
+    """The dotenv file read at start (and where `costudy sandbox up` writes its block)."""
+    return Path(os.environ.get(ENV_FILE_VAR) or PROJECT_ROOT / ".env")

@@ -1,0 +1,292 @@
+"""The running sandbox: every emulated system up at once, and the env block that points at it.
+
+`up()` starts the Whop, GoHighLevel, Sheets and platform API servers in a process of their own
+(they outlive the command, like the embedded PostgreSQL), seeds the website, course and
+platform databases, drops the Elective exports into a folder, and writes the variables the
+product's resources read. The world is (config, day): the server process rebuilds it from
+`state.json`, so `advance_day()` is "day + 1, restart the servers on the same ports, replay the
+day into the databases and files".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import psutil
+
+from costudy_pipelines.lib.migrations import apply_pending
+from costudy_pipelines.lib.settings import PROJECT_ROOT, costudy_home, env_file
+from costudy_pipelines.sandbox.changes import ChangeReport
+from costudy_pipelines.sandbox.elective_files import write_elective_exports
+from costudy_pipelines.sandbox.seed import (
+    apply_changes,
+    seed_course,
+    seed_platform_users,
+    seed_website,
+)
+from costudy_pipelines.sandbox.servers import (
+    GoHighLevelServer,
+    PlatformApiServer,
+    SandboxServer,
+    SheetsServer,
+    WhopServer,
+    run_until_signalled,
+)
+from costudy_pipelines.sandbox.spreadsheets import spreadsheets
+from costudy_pipelines.sandbox.world import World, WorldConfig
+
+SERVICES = ("whop", "ghl", "sheets", "platform")
+READY_TIMEOUT_S = 120
+ENV_BLOCK_START = "# >>> costudy sandbox (written by `costudy sandbox up`; do not edit inside)"
+ENV_BLOCK_END = "# <<< costudy sandbox"
+
+
+class SandboxError(RuntimeError):
+    """The sandbox cannot start or is not running; the message says what to do."""
+
+
+@dataclass
+class SandboxState:
+    world: dict
+    day: int = 0
+    tokens: dict[str, str] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+    ghl_locations: list[str] = field(default_factory=list)
+    pid: int | None = None
+
+    def build_world(self) -> World:
+        world = World(WorldConfig.from_dict(self.world))
+        for _ in range(self.day):
+            world.advance_day()
+        return world
+
+    def base_url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+
+def sandbox_dir() -> Path:
+    return costudy_home() / "sandbox"
+
+
+def state_path() -> Path:
+    return sandbox_dir() / "state.json"
+
+
+def elective_dir() -> Path:
+    return sandbox_dir() / "elective"
+
+
+def read_state() -> SandboxState | None:
+    try:
+        return SandboxState(**json.loads(state_path().read_text()))
+    except FileNotFoundError:
+        return None
+
+
+def write_state(state: SandboxState) -> None:
+    state_path().parent.mkdir(parents=True, exist_ok=True)
+    temporary = state_path().with_suffix(".tmp")
+    temporary.write_text(json.dumps(asdict(state), indent=2))
+    temporary.chmod(0o600)  # holds the sandbox's API tokens
+    temporary.replace(state_path())
+
+
+def is_running(state: SandboxState | None) -> bool:
+    if state is None or state.pid is None:
+        return False
+    try:
+        process = psutil.Process(state.pid)
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+# -- the server process ---------------------------------------------------------------------
+def build_servers(world: World, state: SandboxState) -> list[SandboxServer]:
+    ports, tokens = state.ports, state.tokens
+    return [
+        WhopServer(
+            api_key=tokens["whop"],
+            payments=list(world.records("whop_payments")),
+            memberships=list(world.records("whop_memberships")),
+            users=list(world.records("whop_users")),
+            port=ports.get("whop", 0),
+        ),
+        GoHighLevelServer(
+            token=tokens["ghl"],
+            contacts=list(world.records("ghl_contacts")),
+            location_ids=world.ghl_locations,
+            port=ports.get("ghl", 0),
+        ),
+        SheetsServer(spreadsheets(world), token=tokens["sheets"], port=ports.get("sheets", 0)),
+        PlatformApiServer(token=tokens["platform"], port=ports.get("platform", 0)),
+    ]
+
+
+def serve() -> None:
+    """Entry point of the server process: serve the world of state.json until signalled."""
+    state = read_state()
+    if state is None:
+        raise SandboxError(f"no sandbox state at {state_path()}")
+    servers = build_servers(state.build_world(), state)
+
+    def record_ports(started: Sequence[SandboxServer]) -> None:
+        ports = {
+            name: int(server.base_url.rsplit(":", 1)[1])
+            for name, server in zip(SERVICES, started, strict=True)
+        }
+        ready = sandbox_dir() / "ready.json"
+        ready.write_text(json.dumps({"pid": os.getpid(), "ports": ports}))
+
+    run_until_signalled(servers, on_ready=record_ports)
+
+
+def _spawn(state: SandboxState) -> SandboxState:
+    ready = sandbox_dir() / "ready.json"
+    ready.unlink(missing_ok=True)
+    log = (sandbox_dir() / "servers.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "costudy_pipelines.sandbox.stack"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # outlives `costudy sandbox up`
+        env={**os.environ, "COSTUDY_HOME": str(costudy_home())},
+    )
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not ready.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            tail = (sandbox_dir() / "servers.log").read_text(errors="replace")[-1500:]
+            raise SandboxError(f"the sandbox servers did not start:\n{tail}")
+        time.sleep(0.1)
+    answer = json.loads(ready.read_text())
+    state.pid, state.ports = answer["pid"], answer["ports"]
+    write_state(state)
+    return state
+
+
+def _stop_process(state: SandboxState) -> bool:
+    if not is_running(state):
+        return False
+    process = psutil.Process(state.pid)
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except psutil.TimeoutExpired:
+        process.kill()
+    return True
+
+
+# -- the commands -----------------------------------------------------------------------------
+def up(config: WorldConfig, *, database_urls: dict[str, str]) -> SandboxState:
+    """Start (or reuse) the sandbox for `config`; seed databases and files; write the env block.
+
+    database_urls: WEBSITE_DB_URL, COURSE_DB_URL, PLATFORM_DB_URL already resolved.
+    A running sandbox of the same world is reused as it is (its day included).
+    """
+    current = read_state()
+    if is_running(current) and current.world == config.to_dict():
+        write_env_block(current)
+        return current
+    if current is not None:
+        _stop_process(current)
+    world = World(config)
+    state = SandboxState(
+        world=config.to_dict(),
+        tokens={service: secrets.token_urlsafe(24) for service in SERVICES},
+        ghl_locations=list(world.ghl_locations),
+    )
+    write_state(state)
+    state = _spawn(state)
+    seed_website(database_urls["WEBSITE_DB_URL"], world)
+    seed_course(database_urls["COURSE_DB_URL"], world)
+    platform_url = database_urls["PLATFORM_DB_URL"]
+    # The platform's users table comes from its migrations: apply them (tracked, so the
+    # platform_schema_dev asset later finds them applied) before seeding its users.
+    apply_pending(
+        platform_url, PROJECT_ROOT / "sql" / "platform", env_name="dev", source="PLATFORM_DB_URL"
+    )
+    seed_platform_users(platform_url, world)
+    write_elective_exports(world, elective_dir())
+    write_env_block(state)
+    return state
+
+
+def down() -> bool:
+    """Stop the sandbox servers; the databases and files stay."""
+    state = read_state()
+    stopped = _stop_process(state) if state else False
+    if state is not None:
+        state.pid = None
+        write_state(state)
+    return stopped
+
+
+def advance_day(*, database_urls: dict[str, str]) -> ChangeReport:
+    """One day passes in every source: servers restarted on their ports, databases and files
+    replayed. Returns what changed (the ground truth a sync is compared against)."""
+    state = read_state()
+    if not is_running(state):
+        raise SandboxError("the sandbox is not running: `costudy sandbox up` first")
+    world = state.build_world()
+    report = world.advance_day()
+    _stop_process(state)
+    state.day += 1
+    write_state(state)
+    _spawn(state)
+    apply_changes(
+        database_urls["WEBSITE_DB_URL"], world, report, "website", source="WEBSITE_DB_URL"
+    )
+    apply_changes(database_urls["COURSE_DB_URL"], world, report, "course", source="COURSE_DB_URL")
+    apply_changes(
+        database_urls["PLATFORM_DB_URL"], world, report, "platform", source="PLATFORM_DB_URL"
+    )
+    write_elective_exports(world, elective_dir())
+    return report
+
+
+# -- what the product reads ---------------------------------------------------------------------
+def sandbox_environment(state: SandboxState) -> dict[str, str]:
+    """The variables that point every external-system resource at the running sandbox."""
+    return {
+        "WHOP_API_URL": state.base_url("whop") + "/api/v1",
+        "WHOP_API_KEY": state.tokens["whop"],
+        "GHL_API_URL": state.base_url("ghl"),
+        "GHL_TOKEN": state.tokens["ghl"],
+        "GHL_LOCATION_IDS": ",".join(state.ghl_locations),
+        "GOOGLE_SHEETS_API_URL": state.base_url("sheets"),
+        "GOOGLE_SHEETS_TOKEN": state.tokens["sheets"],
+        "ELECTIVE_DROP_DIR": str(elective_dir()),
+        "PLATFORM_API_URL": state.base_url("platform") + "/api/v1",
+        "PLATFORM_API_TOKEN": state.tokens["platform"],
+    }
+
+
+def write_env_block(state: SandboxState) -> Path:
+    """Replace the sandbox block of the env file, keeping every line the user wrote."""
+    path = env_file()
+    lines = path.read_text().splitlines() if path.exists() else []
+    if ENV_BLOCK_START in lines:
+        start = lines.index(ENV_BLOCK_START)
+        end = lines.index(ENV_BLOCK_END, start) if ENV_BLOCK_END in lines[start:] else start
+        lines = lines[:start] + lines[end + 1 :]
+    block = [ENV_BLOCK_START]
+    block += [f"{key}={value}" for key, value in sandbox_environment(state).items()]
+    block.append(ENV_BLOCK_END)
+    path.write_text("\n".join([*lines, *block]) + "\n")
+    path.chmod(0o600)
+    return path
+
+
+if __name__ == "__main__":
+    serve()
