@@ -1,0 +1,414 @@
+"""The load engine: stream validated records into the warehouse, set-based, in one transaction.
+
+Per chunk (bounded memory): validate and serialise in the calling thread, while a loader
+thread COPYs the previous chunk into a temporary staging table and applies it with a handful
+of set-based statements (users by email with field priority, source rows by key, written only
+when their content hash changed). A partition's whole session is ONE transaction: a crash
+leaves nothing half-written; sync_log records the session either way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from costudy_pipelines.lib.loading import sync_log
+from costudy_pipelines.lib.loading.canonical import (
+    UnstorableRecord,
+    canonical_json,
+    scope_prefix,
+    sha256,
+    storable_reject_json,
+)
+from costudy_pipelines.lib.loading.report import FAILED, PARTIAL, SUCCESS, SyncFailed, SyncReport
+from costudy_pipelines.lib.loading.spec import DEFAULT_OPTIONS, KeyKind, LoadOptions, SourceSpec
+from costudy_pipelines.lib.loading.statements import (
+    RESOLVE_REJECTS,
+    UPSERT_REJECTS,
+    SessionStatements,
+    build_statements,
+    user_params,
+)
+from costudy_pipelines.lib.validation import Reject, ValidRecord, validate
+
+ConnectionSource = str | Callable[[], psycopg.Connection]
+# (fingerprint of a replayed reject or None, raw record)
+_Item = tuple[bytes | None, Any]
+
+
+def open_connection(connect: ConnectionSource) -> psycopg.Connection:
+    """A connection from a libpq URL/DSN or a factory (which must not return autocommit)."""
+    return psycopg.connect(connect) if isinstance(connect, str) else connect()
+
+
+def sync_session(
+    connect: ConnectionSource,
+    spec: SourceSpec,
+    records: Iterable[Mapping[str, Any]],
+    *,
+    partition: str | None = None,
+    run_id: str | None = None,
+    full: bool = False,
+    force_delete: bool = False,
+    max_delete_share: float | None = None,
+    options: LoadOptions = DEFAULT_OPTIONS,
+) -> SyncReport:
+    """Load one partition (or one full extract) of a source; returns the session's report.
+
+    records: the raw records exactly as the source returned them, streamed (any iterable;
+    flatten pages with itertools.chain.from_iterable). An exception raised by the iterable
+    fails the session like any other error.
+    full: the records are the source's complete content (within spec.scope): rows not seen
+    are soft-deleted, unless the extract was empty, everything was rejected, or more than
+    max_delete_share (default options.max_delete_share, 10 %) of the live rows would go and
+    force_delete is not set; a refusal is reported (status PARTIAL) with counts and why.
+    Raises SyncFailed (after recording FAILED in sync_log) when anything fails; then nothing
+    of the session was written.
+    """
+    report = SyncReport(spec.name, spec.table, partition, run_id, full)
+    share = options.max_delete_share if max_delete_share is None else max_delete_share
+    session = SyncSession(
+        connect, spec, options, report, force_delete=force_delete, max_share=share
+    )
+    return session.run((None, raw) for raw in records)
+
+
+@dataclass
+class _Chunk:
+    """One chunk, validated and serialised, ready for COPY and the set-based statements."""
+
+    stage_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    user_rows: list[list[Any]] = field(default_factory=list)
+    reject_fingerprints: list[bytes] = field(default_factory=list)
+    reject_keys: list[str | None] = field(default_factory=list)
+    reject_raws: list[str] = field(default_factory=list)
+    reject_reasons: list[str] = field(default_factory=list)
+    seen_reject_keys: list[Any] = field(default_factory=list)
+    resolved: list[bytes] = field(default_factory=list)
+    rejected: int = 0
+
+
+def _replaces(observed: datetime | None, current_observed: datetime | None) -> bool:
+    """Within one chunk: a dated value beats an undated one; among dated ones the newest."""
+    if observed is None:
+        return current_observed is None
+    return current_observed is None or observed >= current_observed
+
+
+class SyncSession:
+    def __init__(
+        self,
+        connect: ConnectionSource,
+        spec: SourceSpec,
+        options: LoadOptions,
+        report: SyncReport,
+        *,
+        force_delete: bool = False,
+        max_share: float = 0.10,
+        replay: bool = False,
+    ) -> None:
+        self.connect = connect
+        self.spec = spec
+        self.options = options
+        self.report = report
+        self.force_delete = force_delete
+        self.max_share = max_share
+        self.replay = replay
+        self.statements: SessionStatements = build_statements(spec)
+        self.scope_json = dict(spec.scope)
+        self.scope_params = {f"scope_{name}": value for name, value in spec.scope.items()}
+        self.row_hash_prefix = (
+            scope_prefix(spec.scope) if spec.key_kind is KeyKind.ROW_HASH else b""
+        )
+        self.user_params = user_params(spec, options)
+        self.timings = {"prepare_s": 0.0, "load_s": 0.0, "soft_delete_s": 0.0}
+
+    # -- the session ------------------------------------------------------------------------
+
+    def run(self, items: Iterable[_Item]) -> SyncReport:
+        started = time.perf_counter()
+        conn = open_connection(self.connect)
+        try:
+            self.report.sync_log_id = sync_log.start(conn, self.report, self.spec.scope)
+            try:
+                with conn.transaction():
+                    self._lock(conn)
+                    for statement in self.statements.create_temp:
+                        conn.execute(statement)
+                    self._stream(conn, items)
+                    if self.report.full:
+                        self._soft_delete(conn)
+                    self.report.status = (
+                        PARTIAL
+                        if self.report.rejected or self.report.soft_delete_refused
+                        else SUCCESS
+                    )
+                    self._record_timings(started)
+                    sync_log.finish(conn, self.report, self._details())
+            except BaseException as exc:
+                self._record_failure(conn, exc, started)
+                raise SyncFailed(
+                    f"sync of {self.spec.name} (partition {self.report.partition}) failed and "
+                    f"wrote nothing: {self.report.error}",
+                    self.report,
+                ) from exc
+        finally:
+            conn.close()
+        self._record_timings(started)
+        return self.report
+
+    def _lock(self, conn: psycopg.Connection) -> None:
+        """Serialise what must not overlap: a full sync excludes every other session of its
+        slice (its soft delete must see their rows); partitions of a slice run side by side
+        but one session per partition at a time."""
+        slice_name = f"{self.spec.table}|{canonical_json(self.scope_json).decode()}"
+        if self.report.full:
+            conn.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (slice_name,))
+            return
+        conn.execute("select pg_advisory_xact_lock_shared(hashtextextended(%s, 0))", (slice_name,))
+        conn.execute(
+            "select pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            (f"{slice_name}|{self.report.partition or ''}",),
+        )
+
+    def _stream(self, conn: psycopg.Connection, items: Iterable[_Item]) -> None:
+        """Prepare chunk N+1 while the loader thread applies chunk N (at most two in memory)."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-loader") as loader:
+            pending: Future[None] | None = None
+            try:
+                for chunk in self._chunks(items):
+                    if pending is not None:
+                        pending.result()
+                    pending = loader.submit(self._load, conn, chunk)
+                if pending is not None:
+                    pending.result()
+            finally:
+                if pending is not None and not pending.done():
+                    pending.exception()  # wait: the connection must be idle before rollback
+
+    # -- preparing chunks (calling thread) --------------------------------------------------
+
+    def _chunks(self, items: Iterable[_Item]) -> Iterator[_Chunk]:
+        iterator = iter(items)
+        while True:
+            started = time.perf_counter()
+            batch = list(islice(iterator, self.options.chunk_size))
+            if not batch:
+                return
+            chunk = self._prepare(batch)
+            self.timings["prepare_s"] += time.perf_counter() - started
+            yield chunk
+
+    def _prepare(self, batch: list[_Item]) -> _Chunk:
+        chunk = _Chunk()
+        validator = self.spec.validator
+        by_key: dict[Any, tuple[ValidRecord, bytes, bytes]] = {}
+        for fingerprint, raw in batch:
+            result = validate(validator, raw)
+            if isinstance(result, Reject):
+                self._reject(chunk, fingerprint, result)
+                continue
+            try:
+                text = canonical_json(raw)
+            except UnstorableRecord as exc:
+                self._reject(chunk, fingerprint, Reject(str(exc), raw, result.key))
+                continue
+            content_hash = sha256(text)
+            if self.replay:
+                chunk.resolved.append(fingerprint or content_hash)
+            key = result.key if result.key is not None else sha256(self.row_hash_prefix + text)
+            by_key[key] = (result, content_hash, text)  # same key twice in a chunk: last wins
+        self.report.records_in += len(batch)
+        self.report.duplicates += len(batch) - chunk.rejected - len(by_key)
+        chunk.stage_rows = [
+            (key, record.email, content_hash, text.decode(), *record.values)
+            for key, (record, content_hash, text) in by_key.items()
+        ]
+        chunk.user_rows = self._user_candidates(by_key)
+        return chunk
+
+    def _user_candidates(self, by_key: dict[Any, tuple[ValidRecord, bytes, bytes]]) -> list:
+        """One candidate per email: the chunk's best name and username, with provenance."""
+        table = self.spec.table
+        candidates: dict[str, list[Any]] = {}
+        for key, (record, _, _) in by_key.items():
+            slot = candidates.get(record.email)
+            if slot is None:
+                reference = f"{table}:{key if isinstance(key, str) else key.hex()}"
+                slot = candidates[record.email] = [record.email, reference, None, None, None]
+                slot += [None, None, None]
+            for value, offset in ((record.name, 2), (record.username, 5)):
+                if value is not None and (
+                    slot[offset] is None or _replaces(record.observed_at, slot[offset + 2])
+                ):
+                    reference = f"{table}:{key if isinstance(key, str) else key.hex()}"
+                    slot[offset : offset + 3] = (value, reference, record.observed_at)
+        return list(candidates.values())
+
+    def _reject(self, chunk: _Chunk, fingerprint: bytes | None, reject: Reject) -> None:
+        stored = storable_reject_json(reject.raw)
+        fingerprint = fingerprint or sha256(stored)
+        chunk.rejected += 1
+        self.report.rejected += 1
+        if len(self.report.reject_samples) < self.options.reject_samples:
+            self.report.reject_samples.append({"key": reject.key, "reason": reject.reason})
+        seen_key = self._seen_key(reject, stored)
+        if seen_key is not None:
+            chunk.seen_reject_keys.append(seen_key)
+        if fingerprint in chunk.reject_fingerprints:
+            return  # the same bad record twice in one chunk: one reject row
+        chunk.reject_fingerprints.append(fingerprint)
+        chunk.reject_keys.append(reject.key)
+        chunk.reject_raws.append(stored.decode())
+        chunk.reject_reasons.append(reject.reason)
+
+    def _seen_key(self, reject: Reject, stored: bytes) -> Any:
+        """A rejected record still exists at the source: a full sync must not delete its row."""
+        if self.spec.key_kind is KeyKind.ROW_HASH:
+            return sha256(self.row_hash_prefix + stored)
+        return reject.key
+
+    # -- loading chunks (loader thread) -----------------------------------------------------
+
+    def _load(self, conn: psycopg.Connection, chunk: _Chunk) -> None:
+        started = time.perf_counter()
+        statements = self.statements
+        with conn.cursor() as cur:
+            cur.execute(statements.truncate)
+            with cur.copy(statements.copy_stage) as copy:
+                for row in chunk.stage_rows:
+                    copy.write_row(row)
+            with cur.copy(statements.copy_users) as copy:
+                for row in chunk.user_rows:
+                    copy.write_row(row)
+            created, changed = _counts(cur.execute(statements.upsert_users, self.user_params))
+            self.report.users_created += created
+            self.report.users_updated += changed
+            inserted, updated = _counts(cur.execute(statements.upsert_rows, self.scope_params))
+            self.report.inserted += inserted
+            self.report.updated += updated
+            self.report.unchanged += len(chunk.stage_rows) - inserted - updated
+            if self.report.full:
+                cur.execute(statements.remember_seen)
+                if chunk.seen_reject_keys:
+                    cur.execute(statements.remember_seen_keys, (chunk.seen_reject_keys,))
+            if chunk.reject_fingerprints:
+                cur.execute(UPSERT_REJECTS, self._reject_params(chunk))
+            if chunk.resolved:
+                cur.execute(RESOLVE_REJECTS, self._resolve_params(chunk))
+                self.report.resolved_rejects += cur.rowcount
+        self.timings["load_s"] += time.perf_counter() - started
+
+    def _reject_params(self, chunk: _Chunk) -> dict[str, Any]:
+        return {
+            "source": self.spec.name,
+            "scope": Jsonb(self.scope_json),
+            "partition": self.report.partition,
+            "run_id": self.report.run_id,
+            "log_id": self.report.sync_log_id,
+            "fingerprints": chunk.reject_fingerprints,
+            "keys": chunk.reject_keys,
+            "raws": chunk.reject_raws,
+            "reasons": chunk.reject_reasons,
+        }
+
+    def _resolve_params(self, chunk: _Chunk) -> dict[str, Any]:
+        return {
+            "run_id": self.report.run_id,
+            "source": self.spec.name,
+            "scope": Jsonb(self.scope_json),
+            "fingerprints": chunk.resolved,
+        }
+
+    # -- soft delete (full syncs) -----------------------------------------------------------
+
+    def _soft_delete(self, conn: psycopg.Connection) -> None:
+        started = time.perf_counter()
+        refusal = self._delete_refusal(conn)
+        if refusal is None:
+            cur = conn.execute(self.statements.soft_delete, self.scope_params)
+            self.report.soft_deleted = cur.rowcount
+        else:
+            self.report.soft_delete_refused = refusal
+        self.timings["soft_delete_s"] = time.perf_counter() - started
+
+    def _delete_refusal(self, conn: psycopg.Connection) -> str | None:
+        """Why this full sync must not soft-delete, or None when it may."""
+        report = self.report
+        where = f"{report.table}{f' {self.scope_json}' if self.scope_json else ''}"
+        if report.records_in == 0:
+            return (
+                f"refused to soft-delete in {where}: the extract returned no records, which is "
+                "more likely a failed or filtered extract than an emptied source"
+            )
+        if report.rejected == report.records_in:
+            return (
+                f"refused to soft-delete in {where}: all {report.records_in} records were "
+                "rejected, so this sync cannot tell which rows still exist"
+            )
+        conn.execute(self.statements.analyze_seen)  # a temp table has no statistics otherwise
+        live = _scalar(conn.execute(self.statements.count_live, self.scope_params))
+        unseen = _scalar(conn.execute(self.statements.count_unseen, self.scope_params))
+        if unseen == 0 or self.force_delete or unseen <= self.max_share * live:
+            return None
+        return (
+            f"refused to soft-delete {unseen} of {live} live rows ({unseen / live:.1%}) in "
+            f"{where}: more than the allowed {self.max_share:.0%} are missing from this full "
+            "sync; if the source really dropped them, rerun with force_delete"
+        )
+
+    # -- outcome ----------------------------------------------------------------------------
+
+    def _record_timings(self, started: float) -> None:
+        self.report.timings = {
+            **{name: round(value, 3) for name, value in self.timings.items()},
+            "total_s": round(time.perf_counter() - started, 3),
+        }
+
+    def _details(self) -> dict[str, Any]:
+        return {
+            "reject_samples": self.report.reject_samples,
+            "soft_delete_refused": self.report.soft_delete_refused,
+            "resolved_rejects": self.report.resolved_rejects,
+            "timings": self.report.timings,
+        }
+
+    def _record_failure(self, conn: psycopg.Connection, exc: BaseException, started: float) -> None:
+        """Mark the session FAILED in its own transaction; nothing else of it was committed."""
+        report = self.report
+        report.status = FAILED
+        report.error = f"{type(exc).__name__}: {exc}".strip()[: sync_log.MAX_ERROR_CHARS]
+        for name in ("inserted", "updated", "unchanged", "soft_deleted"):
+            setattr(report, name, 0)
+        report.users_created = report.users_updated = report.resolved_rejects = 0
+        self._record_timings(started)
+        if report.sync_log_id is None:
+            return
+        try:
+            target = conn if not conn.broken else open_connection(self.connect)
+            with target.transaction():
+                sync_log.finish(target, report, self._details())
+            if target is not conn:
+                target.close()
+        except psycopg.Error as log_error:  # the warehouse itself is gone: say so, keep the cause
+            report.error += f" (and sync_log could not be updated: {log_error})"
+
+
+def _counts(cur: psycopg.Cursor) -> tuple[int, int]:
+    row = cur.fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def _scalar(cur: psycopg.Cursor) -> int:
+    row = cur.fetchone()
+    assert row is not None
+    return int(row[0])

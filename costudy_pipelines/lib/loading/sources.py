@@ -1,0 +1,94 @@
+"""The warehouse's sources: one SourceSpec factory per source record type.
+
+Adding a source is a validator (costudy_pipelines.lib.validation), a table (sql/warehouse)
+and one entry here.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from costudy_pipelines.lib.loading.spec import KeyKind, SourceSpec
+from costudy_pipelines.lib.validation import (
+    CourseEnrollment,
+    CourseOrder,
+    ElectiveColumns,
+    GhlContact,
+    ModelValidator,
+    PlatformUser,
+    SheetColumns,
+    WebsitePersonValidator,
+    WhopMembership,
+    WhopPayment,
+    WhopUser,
+    elective_row_validator,
+    sheet_row_validator,
+)
+
+
+def whop_payments() -> SourceSpec:
+    return SourceSpec("whop_payments", "whop_payments", "whop", ModelValidator(WhopPayment))
+
+
+def whop_memberships() -> SourceSpec:
+    return SourceSpec(
+        "whop_memberships", "whop_memberships", "whop", ModelValidator(WhopMembership)
+    )
+
+
+def whop_users() -> SourceSpec:
+    return SourceSpec("whop_users", "whop_users", "whop", ModelValidator(WhopUser))
+
+
+def ghl_contacts() -> SourceSpec:
+    return SourceSpec("ghl_contacts", "ghl_contacts", "ghl", ModelValidator(GhlContact))
+
+
+def sheet_rows(
+    spreadsheet_id: str, worksheet: str, columns: SheetColumns | None = None
+) -> SourceSpec:
+    """One worksheet of one spreadsheet: its own scope of sheet_rows."""
+    return SourceSpec(
+        "sheet_rows",
+        "sheet_rows",
+        "sheet",
+        sheet_row_validator(spreadsheet_id, worksheet, columns),
+        key_kind=KeyKind.ROW_HASH,
+        scope=MappingProxyType({"spreadsheet_id": spreadsheet_id, "worksheet": worksheet}),
+    )
+
+
+def elective_rows(columns: ElectiveColumns | None = None) -> SourceSpec:
+    """All Elective exports of the folder together: overlapping exports collapse by row hash."""
+    return SourceSpec(
+        "elective_rows",
+        "elective_rows",
+        "elective",
+        elective_row_validator(columns),
+        key_kind=KeyKind.ROW_HASH,
+    )
+
+
+def website_people(event_kind: str) -> SourceSpec:
+    """People behind one kind of website event (demo_request, vote, ...)."""
+    return SourceSpec(
+        f"website_{event_kind}",
+        "website_people",
+        "website",
+        WebsitePersonValidator(event_kind),
+        scope=MappingProxyType({"event_kind": event_kind}),
+    )
+
+
+def platform_users() -> SourceSpec:
+    return SourceSpec("platform_users", "platform_users", "platform", ModelValidator(PlatformUser))
+
+
+def course_orders() -> SourceSpec:
+    return SourceSpec("course_orders", "course_orders", "course", ModelValidator(CourseOrder))
+
+
+def course_enrollments() -> SourceSpec:
+    return SourceSpec(
+        "course_enrollments", "course_enrollments", "course", ModelValidator(CourseEnrollment)
+    )
