@@ -33,6 +33,7 @@ from costudy_pipelines.lib.loading.spec import DEFAULT_OPTIONS, KeyKind, LoadOpt
 from costudy_pipelines.lib.loading.statements import (
     RESOLVE_REJECTS,
     UPSERT_REJECTS,
+    USER_CANDIDATE_TYPES,
     SessionStatements,
     build_statements,
     user_params,
@@ -83,17 +84,27 @@ def sync_session(
 
 @dataclass
 class _Chunk:
-    """One chunk, validated and serialised, ready for COPY and the set-based statements."""
+    """One chunk, probed, validated and serialised, ready for COPY and the set-based statements."""
 
     stage_rows: list[tuple[Any, ...]] = field(default_factory=list)
     user_rows: list[list[Any]] = field(default_factory=list)
+    seen_keys: list[Any] = field(default_factory=list)
     reject_fingerprints: list[bytes] = field(default_factory=list)
     reject_keys: list[str | None] = field(default_factory=list)
     reject_raws: list[str] = field(default_factory=list)
     reject_reasons: list[str] = field(default_factory=list)
-    seen_reject_keys: list[Any] = field(default_factory=list)
     resolved: list[bytes] = field(default_factory=list)
-    rejected: int = 0
+    rejected_fingerprints: set[bytes] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _Entry:
+    """A record with its identity and content hash, before validation."""
+
+    fingerprint: bytes | None
+    raw: Any
+    text: bytes
+    content_hash: bytes
 
 
 def _replaces(observed: datetime | None, current_observed: datetime | None) -> bool:
@@ -104,6 +115,14 @@ def _replaces(observed: datetime | None, current_observed: datetime | None) -> b
 
 
 class SyncSession:
+    """One session: a RUNNING sync_log row, then one transaction that loads every chunk.
+
+    Per chunk: canonical JSON and content hash of every record; one probe query (on a second,
+    autocommit connection, so it overlaps the loader) returns the keys that are new, changed
+    or soft-deleted; only those are validated, staged and written. A re-sync without changes
+    therefore validates nothing and writes nothing.
+    """
+
     def __init__(
         self,
         connect: ConnectionSource,
@@ -125,11 +144,13 @@ class SyncSession:
         self.statements: SessionStatements = build_statements(spec)
         self.scope_json = dict(spec.scope)
         self.scope_params = {f"scope_{name}": value for name, value in spec.scope.items()}
-        self.row_hash_prefix = (
-            scope_prefix(spec.scope) if spec.key_kind is KeyKind.ROW_HASH else b""
-        )
+        row_hashed = spec.key_kind is KeyKind.ROW_HASH
+        self.row_hash_prefix = scope_prefix(spec.scope) if row_hashed else None
         self.user_params = user_params(spec, options)
-        self.timings = {"prepare_s": 0.0, "load_s": 0.0, "soft_delete_s": 0.0}
+        self.timings = {"prepare_s": 0.0, "probe_s": 0.0, "load_s": 0.0, "soft_delete_s": 0.0}
+        # counted by the preparing thread and the loader thread separately, summed at the end
+        self._unchanged_by_probe = 0
+        self._unchanged_by_upsert = 0
 
     # -- the session ------------------------------------------------------------------------
 
@@ -139,18 +160,16 @@ class SyncSession:
         try:
             self.report.sync_log_id = sync_log.start(conn, self.report, self.spec.scope)
             try:
-                with conn.transaction():
+                with conn.transaction(), open_connection(self.connect) as probe:
+                    probe.autocommit = True
                     self._lock(conn)
                     for statement in self.statements.create_temp:
                         conn.execute(statement)
-                    self._stream(conn, items)
+                    self._stream(conn, probe, items)
                     if self.report.full:
                         self._soft_delete(conn)
-                    self.report.status = (
-                        PARTIAL
-                        if self.report.rejected or self.report.soft_delete_refused
-                        else SUCCESS
-                    )
+                    incomplete = self.report.rejected or self.report.soft_delete_refused
+                    self.report.status = PARTIAL if incomplete else SUCCESS
                     self._record_timings(started)
                     sync_log.finish(conn, self.report, self._details())
             except BaseException as exc:
@@ -179,12 +198,15 @@ class SyncSession:
             (f"{slice_name}|{self.report.partition or ''}",),
         )
 
-    def _stream(self, conn: psycopg.Connection, items: Iterable[_Item]) -> None:
+    def _stream(
+        self, conn: psycopg.Connection, probe: psycopg.Connection, items: Iterable[_Item]
+    ) -> None:
         """Prepare chunk N+1 while the loader thread applies chunk N (at most two in memory)."""
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-loader") as loader:
             pending: Future[None] | None = None
             try:
-                for chunk in self._chunks(items):
+                for batch in self._batches(items):
+                    chunk = self._prepare(batch, probe)
                     if pending is not None:
                         pending.result()
                     pending = loader.submit(self._load, conn, chunk)
@@ -194,87 +216,121 @@ class SyncSession:
                 if pending is not None and not pending.done():
                     pending.exception()  # wait: the connection must be idle before rollback
 
+    def _batches(self, items: Iterable[_Item]) -> Iterator[list[_Item]]:
+        iterator = iter(items)
+        while batch := list(islice(iterator, self.options.chunk_size)):
+            yield batch
+
     # -- preparing chunks (calling thread) --------------------------------------------------
 
-    def _chunks(self, items: Iterable[_Item]) -> Iterator[_Chunk]:
-        iterator = iter(items)
-        while True:
-            started = time.perf_counter()
-            batch = list(islice(iterator, self.options.chunk_size))
-            if not batch:
-                return
-            chunk = self._prepare(batch)
-            self.timings["prepare_s"] += time.perf_counter() - started
-            yield chunk
-
-    def _prepare(self, batch: list[_Item]) -> _Chunk:
+    def _prepare(self, batch: list[_Item], probe: psycopg.Connection) -> _Chunk:
+        started = time.perf_counter()
         chunk = _Chunk()
-        validator = self.spec.validator
-        by_key: dict[Any, tuple[ValidRecord, bytes, bytes]] = {}
+        entries, unkeyed = self._identify(batch, chunk)
+        changed = self._probe(probe, entries)
+        self._unchanged_by_probe += len(entries) - len(changed)
+        to_validate = [(key, entries[key]) for key in changed] + unkeyed
+        by_key = self._validate(to_validate, chunk)
+        chunk.seen_keys = [(key,) for key in entries]
+        chunk.seen_keys += [(key,) for key in by_key if key not in entries]
+        chunk.stage_rows = [
+            (key, record.email, entry.content_hash, entry.text, *record.values)
+            for key, (record, entry) in by_key.items()
+        ]
+        chunk.user_rows = self._user_candidates(by_key)
+        self.report.records_in += len(batch)
+        self.timings["prepare_s"] += time.perf_counter() - started
+        return chunk
+
+    def _identify(
+        self, batch: list[_Item], chunk: _Chunk
+    ) -> tuple[dict[Any, _Entry], list[tuple[None, _Entry]]]:
+        """Canonical JSON, content hash and key of every record; the same key twice: last wins."""
+        entries: dict[Any, _Entry] = {}
+        unkeyed: list[tuple[None, _Entry]] = []
+        key_of = self.spec.validator.key
+        prefix = self.row_hash_prefix
+        unstorable = 0
         for fingerprint, raw in batch:
-            result = validate(validator, raw)
-            if isinstance(result, Reject):
-                self._reject(chunk, fingerprint, result)
-                continue
             try:
                 text = canonical_json(raw)
             except UnstorableRecord as exc:
-                self._reject(chunk, fingerprint, Reject(str(exc), raw, result.key))
+                self._reject(chunk, fingerprint, Reject(str(exc), raw, _lenient_key(key_of, raw)))
+                unstorable += 1
                 continue
-            content_hash = sha256(text)
-            if self.replay:
-                chunk.resolved.append(fingerprint or content_hash)
-            key = result.key if result.key is not None else sha256(self.row_hash_prefix + text)
-            by_key[key] = (result, content_hash, text)  # same key twice in a chunk: last wins
-        self.report.records_in += len(batch)
-        self.report.duplicates += len(batch) - chunk.rejected - len(by_key)
-        chunk.stage_rows = [
-            (key, record.email, content_hash, text.decode(), *record.values)
-            for key, (record, content_hash, text) in by_key.items()
-        ]
-        chunk.user_rows = self._user_candidates(by_key)
-        return chunk
+            entry = _Entry(fingerprint, raw, text, sha256(text))
+            key = sha256(prefix + text) if prefix is not None else _lenient_key(key_of, raw)
+            if key is None:
+                unkeyed.append((None, entry))  # validation will say what is missing
+            else:
+                entries[key] = entry
+        self.report.duplicates += len(batch) - unstorable - len(unkeyed) - len(entries)
+        return entries, unkeyed
 
-    def _user_candidates(self, by_key: dict[Any, tuple[ValidRecord, bytes, bytes]]) -> list:
+    def _probe(self, probe: psycopg.Connection, entries: dict[Any, _Entry]) -> list[Any]:
+        """The keys whose row is missing, different or soft-deleted (one query per chunk)."""
+        if not entries:
+            return []
+        started = time.perf_counter()
+        hashes = [entry.content_hash for entry in entries.values()]
+        rows = probe.execute(self.statements.probe, (list(entries), hashes)).fetchall()
+        self.timings["probe_s"] += time.perf_counter() - started
+        return [row[0] for row in rows]
+
+    def _validate(
+        self, candidates: list[tuple[Any, _Entry]], chunk: _Chunk
+    ) -> dict[Any, tuple[ValidRecord, _Entry]]:
+        validator = self.spec.validator
+        prefix = self.row_hash_prefix
+        by_key: dict[Any, tuple[ValidRecord, _Entry]] = {}
+        for key, entry in candidates:
+            result = validate(validator, entry.raw)
+            if isinstance(result, Reject):
+                self._reject(chunk, entry.fingerprint, result, entry.text)
+                continue
+            if self.replay:
+                chunk.resolved.append(entry.fingerprint or entry.content_hash)
+            if prefix is None:
+                key = result.key
+            by_key[key] = (result, entry)
+        return by_key
+
+    def _user_candidates(self, by_key: dict[Any, tuple[ValidRecord, _Entry]]) -> list:
         """One candidate per email: the chunk's best name and username, with provenance."""
         table = self.spec.table
         candidates: dict[str, list[Any]] = {}
-        for key, (record, _, _) in by_key.items():
+        for key, (record, _) in by_key.items():
+            reference = f"{table}:{key if isinstance(key, str) else key.hex()}"
             slot = candidates.get(record.email)
             if slot is None:
-                reference = f"{table}:{key if isinstance(key, str) else key.hex()}"
-                slot = candidates[record.email] = [record.email, reference, None, None, None]
-                slot += [None, None, None]
+                slot = [record.email, reference, None, None, None, None, None, None]
+                candidates[record.email] = slot
             for value, offset in ((record.name, 2), (record.username, 5)):
                 if value is not None and (
                     slot[offset] is None or _replaces(record.observed_at, slot[offset + 2])
                 ):
-                    reference = f"{table}:{key if isinstance(key, str) else key.hex()}"
                     slot[offset : offset + 3] = (value, reference, record.observed_at)
         return list(candidates.values())
 
-    def _reject(self, chunk: _Chunk, fingerprint: bytes | None, reject: Reject) -> None:
-        stored = storable_reject_json(reject.raw)
+    def _reject(
+        self,
+        chunk: _Chunk,
+        fingerprint: bytes | None,
+        reject: Reject,
+        text: bytes | None = None,
+    ) -> None:
+        stored = text if text is not None else storable_reject_json(reject.raw)
         fingerprint = fingerprint or sha256(stored)
-        chunk.rejected += 1
         self.report.rejected += 1
         if len(self.report.reject_samples) < self.options.reject_samples:
             self.report.reject_samples.append({"key": reject.key, "reason": reject.reason})
-        seen_key = self._seen_key(reject, stored)
-        if seen_key is not None:
-            chunk.seen_reject_keys.append(seen_key)
-        if fingerprint in chunk.reject_fingerprints:
+        if fingerprint in chunk.rejected_fingerprints:
             return  # the same bad record twice in one chunk: one reject row
+        chunk.rejected_fingerprints.add(fingerprint)
         chunk.reject_fingerprints.append(fingerprint)
         chunk.reject_keys.append(reject.key)
         chunk.reject_raws.append(stored.decode())
         chunk.reject_reasons.append(reject.reason)
-
-    def _seen_key(self, reject: Reject, stored: bytes) -> Any:
-        """A rejected record still exists at the source: a full sync must not delete its row."""
-        if self.spec.key_kind is KeyKind.ROW_HASH:
-            return sha256(self.row_hash_prefix + stored)
-        return reject.key
 
     # -- loading chunks (loader thread) -----------------------------------------------------
 
@@ -282,24 +338,19 @@ class SyncSession:
         started = time.perf_counter()
         statements = self.statements
         with conn.cursor() as cur:
-            cur.execute(statements.truncate)
-            with cur.copy(statements.copy_stage) as copy:
-                for row in chunk.stage_rows:
-                    copy.write_row(row)
-            with cur.copy(statements.copy_users) as copy:
-                for row in chunk.user_rows:
-                    copy.write_row(row)
-            created, changed = _counts(cur.execute(statements.upsert_users, self.user_params))
-            self.report.users_created += created
-            self.report.users_updated += changed
-            inserted, updated = _counts(cur.execute(statements.upsert_rows, self.scope_params))
-            self.report.inserted += inserted
-            self.report.updated += updated
-            self.report.unchanged += len(chunk.stage_rows) - inserted - updated
-            if self.report.full:
-                cur.execute(statements.remember_seen)
-                if chunk.seen_reject_keys:
-                    cur.execute(statements.remember_seen_keys, (chunk.seen_reject_keys,))
+            if chunk.stage_rows:
+                cur.execute(statements.truncate)
+                _copy(cur, statements.copy_stage, statements.stage_types, chunk.stage_rows)
+                _copy(cur, statements.copy_users, USER_CANDIDATE_TYPES, chunk.user_rows)
+                created, changed = _counts(cur.execute(statements.upsert_users, self.user_params))
+                self.report.users_created += created
+                self.report.users_updated += changed
+                inserted, updated = _counts(cur.execute(statements.upsert_rows, self.scope_params))
+                self.report.inserted += inserted
+                self.report.updated += updated
+                self._unchanged_by_upsert += len(chunk.stage_rows) - inserted - updated
+            if self.report.full and chunk.seen_keys:
+                _copy(cur, statements.copy_seen, (self.spec.key_sql_type,), chunk.seen_keys)
             if chunk.reject_fingerprints:
                 cur.execute(UPSERT_REJECTS, self._reject_params(chunk))
             if chunk.resolved:
@@ -368,6 +419,7 @@ class SyncSession:
     # -- outcome ----------------------------------------------------------------------------
 
     def _record_timings(self, started: float) -> None:
+        self.report.unchanged = self._unchanged_by_probe + self._unchanged_by_upsert
         self.report.timings = {
             **{name: round(value, 3) for name, value in self.timings.items()},
             "total_s": round(time.perf_counter() - started, 3),
@@ -386,8 +438,9 @@ class SyncSession:
         report = self.report
         report.status = FAILED
         report.error = f"{type(exc).__name__}: {exc}".strip()[: sync_log.MAX_ERROR_CHARS]
-        for name in ("inserted", "updated", "unchanged", "soft_deleted"):
+        for name in ("inserted", "updated", "soft_deleted"):
             setattr(report, name, 0)
+        self._unchanged_by_probe = self._unchanged_by_upsert = 0
         report.users_created = report.users_updated = report.resolved_rejects = 0
         self._record_timings(started)
         if report.sync_log_id is None:
@@ -400,6 +453,20 @@ class SyncSession:
                 target.close()
         except psycopg.Error as log_error:  # the warehouse itself is gone: say so, keep the cause
             report.error += f" (and sync_log could not be updated: {log_error})"
+
+
+def _lenient_key(key_of: Callable[[Any], Any], raw: Any) -> Any:
+    try:
+        return key_of(raw)
+    except Exception:  # a record too broken to read an id from: validation will reject it
+        return None
+
+
+def _copy(cur: psycopg.Cursor, statement: Any, types: tuple[str, ...], rows: Iterable[Any]) -> None:
+    with cur.copy(statement) as copy:
+        copy.set_types(list(types))
+        for row in rows:
+            copy.write_row(row)
 
 
 def _counts(cur: psycopg.Cursor) -> tuple[int, int]:

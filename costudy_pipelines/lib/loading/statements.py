@@ -17,7 +17,7 @@ STAGE_USERS = sql.Identifier("_sync_stage_users")
 SEEN = sql.Identifier("_sync_seen")
 
 # Columns of the per-chunk user candidates, in COPY order.
-USER_CANDIDATE_COLUMNS = (
+USER_CANDIDATE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("email", "text"),
     ("first_record", "text"),
     ("name", "text"),
@@ -27,6 +27,7 @@ USER_CANDIDATE_COLUMNS = (
     ("username_record", "text"),
     ("username_observed_at", "timestamptz"),
 )
+USER_CANDIDATE_TYPES = tuple(sql_type for _, sql_type in USER_CANDIDATE_COLUMNS)
 PROVENANCED_FIELDS = ("name", "username")
 
 
@@ -67,13 +68,14 @@ class SessionStatements:
     """Every statement a session runs for one SourceSpec."""
 
     create_temp: tuple[sql.Composed, ...]
+    probe: sql.Composed
     truncate: sql.Composed
     copy_stage: sql.Composed
+    stage_types: tuple[str, ...]
     copy_users: sql.Composed
+    copy_seen: sql.Composed
     upsert_users: sql.Composed
     upsert_rows: sql.Composed
-    remember_seen: sql.Composed
-    remember_seen_keys: sql.Composed
     analyze_seen: sql.Composed
     count_live: sql.Composed
     count_unseen: sql.Composed
@@ -118,15 +120,25 @@ def build_statements(spec: SourceSpec) -> SessionStatements:
                 SEEN, sql.SQL(spec.key_sql_type)
             ),
         ),
+        probe=sql.SQL(
+            "select p.key from unnest(%b::{key_type}[], %b::bytea[]) as p(key, hash)"
+            " where not exists (select 1 from {table} t where t.{key} = p.key"
+            " and t.content_hash = p.hash and t.deleted_at is null)"
+        ).format(key_type=sql.SQL(spec.key_sql_type), table=table, key=key),
         truncate=sql.SQL("truncate {}, {}").format(STAGE, STAGE_USERS),
-        copy_stage=sql.SQL("copy {} from stdin").format(STAGE),
-        copy_users=sql.SQL("copy {} from stdin").format(STAGE_USERS),
+        copy_stage=sql.SQL("copy {} from stdin (format binary)").format(STAGE),
+        # raw travels as the UTF-8 bytes orjson made: binary text and bytea share a wire format
+        stage_types=(
+            spec.key_sql_type,
+            "text",
+            "bytea",
+            "bytea",
+            *(c.sql_type for c in spec.columns),
+        ),
+        copy_users=sql.SQL("copy {} from stdin (format binary)").format(STAGE_USERS),
+        copy_seen=sql.SQL("copy {} from stdin (format binary)").format(SEEN),
         upsert_users=_upsert_users(),
         upsert_rows=_upsert_rows(table, key, typed, scope_columns, scope_values),
-        remember_seen=sql.SQL("insert into {} select key from {}").format(SEEN, STAGE),
-        remember_seen_keys=sql.SQL("insert into {} select unnest(%s::{}[])").format(
-            SEEN, sql.SQL(spec.key_sql_type)
-        ),
         analyze_seen=sql.SQL("analyze {}").format(SEEN),
         count_live=sql.SQL("select count(*) from {} t where t.deleted_at is null{}").format(
             table, in_scope
@@ -206,8 +218,8 @@ def _upsert_rows(
     scope_columns: list[sql.Identifier],
     scope_values: list[sql.Placeholder],
 ) -> sql.Composed:
-    """Insert new rows, rewrite changed or revived ones; unchanged rows are neither written
-    nor locked (the anti-join filters them before ON CONFLICT sees them)."""
+    """Insert new rows, rewrite changed or revived ones. The stage holds only rows the probe
+    found new or changed; a key staged twice in one session is settled by ON CONFLICT."""
     insert_columns = [key, *map(sql.Identifier, ("user_id", "email", "content_hash")), *typed]
     select_values = [
         sql.SQL("s.key"),
@@ -222,8 +234,6 @@ def _upsert_rows(
         " insert into {table} as t ({columns}, raw{scope_columns})"
         " select {values}, s.raw::jsonb{scope_values}"
         " from {stage} s join users u on u.email = s.email"
-        " left join {table} e on e.{key} = s.key"
-        " where e.id is null or e.content_hash <> s.content_hash or e.deleted_at is not null"
         " order by s.key"
         " on conflict ({key}) do update set {assignments}, last_synced = now(), deleted_at = null"
         " where t.content_hash <> excluded.content_hash or t.deleted_at is not null"

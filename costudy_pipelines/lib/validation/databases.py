@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
+from decimal import Decimal
 from typing import ClassVar
 
 from pydantic import AliasChoices, Field
@@ -23,8 +24,8 @@ from costudy_pipelines.lib.validation.types import (
     ExternalId,
     Money,
     OptionalTimestamp,
-    Text,
     join_name,
+    money_amount,
 )
 
 EMAIL_NAMES = AliasChoices("email", "user_email", "customer_email")
@@ -33,10 +34,10 @@ CREATED_NAMES = ("created_at", "submitted_at", "subscribed_at", "enrolled_at", "
 
 class _DatabasePerson(SourceModel):
     id: ExternalId
-    email: Text = Field(default=None, validation_alias=EMAIL_NAMES)
-    name: Text = Field(default=None, validation_alias=AliasChoices("name", "full_name"))
-    first_name: Text = None
-    last_name: Text = None
+    email: str | None = Field(default=None, validation_alias=EMAIL_NAMES)
+    name: str | None = Field(default=None, validation_alias=AliasChoices("name", "full_name"))
+    first_name: str | None = None
+    last_name: str | None = None
     occurred_at: OptionalTimestamp = Field(
         default=None, validation_alias=AliasChoices(*CREATED_NAMES)
     )
@@ -94,7 +95,7 @@ class PlatformUser(_DatabasePerson):
         Column("source_updated_at", "timestamptz"),
     )
 
-    username: Text = None
+    username: str | None = None
     source_updated_at: OptionalTimestamp = Field(default=None, alias="updated_at")
 
     @property
@@ -114,11 +115,15 @@ class CourseOrder(_DatabasePerson):
         Column("occurred_at", "timestamptz"),
     )
 
-    status: Text = None
-    currency: Text = None
-    amount: Money = Field(
+    status: str | None = None
+    currency: str | None = None
+    money: Money = Field(
         default=None, validation_alias=AliasChoices("total", "total_amount", "amount")
     )
+
+    @property
+    def amount(self) -> Decimal | None:
+        return money_amount(self.money, "total")
 
 
 class CourseEnrollment(_DatabasePerson):
@@ -128,5 +133,5 @@ class CourseEnrollment(_DatabasePerson):
         Column("occurred_at", "timestamptz"),
     )
 
-    course_id: Text = None
-    status: Text = None
+    course_id: str | None = None
+    status: str | None = None

@@ -22,7 +22,7 @@ from costudy_pipelines.lib.validation.mapped import (
     MappedValidator,
 )
 from costudy_pipelines.lib.validation.records import Column
-from costudy_pipelines.lib.validation.types import Text, TextAmount
+from costudy_pipelines.lib.validation.types import CellAmount, CellText
 
 
 @dataclass(frozen=True)
@@ -54,15 +54,15 @@ class ElectiveRow(MappedModel):
         Column("occurred_at", "timestamptz"),
     )
 
-    email: Text = None
-    name: Text = None
-    product: Text = None
-    currency: Text = None
-    amount: TextAmount = None
-    net_amount: TextAmount = None
-    fees: TextAmount = None
-    status: Text = None
-    order_type: Text = None
+    email: CellText = None
+    name: CellText = None
+    product: CellText = None
+    currency: CellText = None
+    amount: CellAmount = None
+    net_amount: CellAmount = None
+    fees: CellAmount = None
+    status: CellText = None
+    order_type: CellText = None
 
     @property
     def email_value(self) -> str | None:

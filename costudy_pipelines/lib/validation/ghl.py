@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, ClassVar
+from typing import ClassVar
 
-from pydantic import BeforeValidator, Field
+from pydantic import Field
 
 from costudy_pipelines.lib.validation.records import Column, SourceModel
-from costudy_pipelines.lib.validation.types import ExternalId, OptionalTimestamp, Text, join_name
-
-
-def _tags(value: Any) -> Any:
-    """Tags are a list of strings; some exports send one comma-separated string."""
-    if isinstance(value, str):
-        return [tag.strip() for tag in value.split(",") if tag.strip()]
-    return value
+from costudy_pipelines.lib.validation.types import ExternalId, OptionalTimestamp, join_name
 
 
 class GhlContact(SourceModel):
@@ -32,20 +25,27 @@ class GhlContact(SourceModel):
 
     id: ExternalId
     location_id: ExternalId = Field(alias="locationId")
-    email: Text = None
-    first_name: Text = Field(default=None, alias="firstName")
-    last_name: Text = Field(default=None, alias="lastName")
-    full_name: Text = Field(default=None, alias="name")
-    contact_name: Text = Field(default=None, alias="contactName")
-    phone: Text = None
-    tags: Annotated[list[str] | None, BeforeValidator(_tags)] = None
-    contact_source: Text = Field(default=None, alias="source")
+    email: str | None = None
+    first_name: str | None = Field(default=None, alias="firstName")
+    last_name: str | None = Field(default=None, alias="lastName")
+    full_name: str | None = Field(default=None, alias="name")
+    contact_name: str | None = Field(default=None, alias="contactName")
+    phone: str | None = None
+    tag_list: list[str] | str | None = Field(default=None, alias="tags")
+    contact_source: str | None = Field(default=None, alias="source")
     occurred_at: OptionalTimestamp = Field(default=None, alias="dateAdded")
     source_updated_at: OptionalTimestamp = Field(default=None, alias="dateUpdated")
 
     @property
     def record_key(self) -> str:
         return self.id
+
+    @property
+    def tags(self) -> list[str] | None:
+        """A list of strings; some exports send one comma-separated string."""
+        if isinstance(self.tag_list, str):
+            return [tag.strip() for tag in self.tag_list.split(",") if tag.strip()]
+        return self.tag_list
 
     @property
     def email_value(self) -> str | None:

@@ -8,9 +8,10 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any, ClassVar, Protocol
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from costudy_pipelines.lib.validation.emails import InvalidEmail, normalise_email
+from costudy_pipelines.lib.validation.types import SOURCE_MODEL_CONFIG, RecordRejected
 
 RawRecord = Mapping[str, Any]
 
@@ -49,10 +50,6 @@ class Reject:
     key: str | None = None
 
 
-class RecordRejected(ValueError):
-    """Raised by a validator for a record that cannot be loaded; the message is the reason."""
-
-
 class RecordValidator(Protocol):
     """Turns one raw source record into a ValidRecord, or raises (RecordRejected, ValueError)."""
 
@@ -72,7 +69,7 @@ class SourceModel(BaseModel):
     name) and provide the person: `email_value`, `display_name`, `user_name`, `observed_at`.
     """
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = SOURCE_MODEL_CONFIG
 
     COLUMNS: ClassVar[tuple[Column, ...]] = ()
 
@@ -139,10 +136,15 @@ class ModelValidator:
         return to_valid_record(self.model.model_validate(raw), self._values)
 
     def key(self, raw: RawRecord) -> str | None:
+        """The id as the model will read it (numbers as text, trimmed), without validating."""
         if self.id_field is None:
             return None
         value = raw.get(self.id_field)
-        return None if value is None or value == "" else str(value)
+        if isinstance(value, str):
+            return value.strip() or None
+        return (
+            str(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        )
 
 
 def describe_validation_error(exc: ValidationError) -> str:

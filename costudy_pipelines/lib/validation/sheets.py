@@ -12,7 +12,7 @@ from costudy_pipelines.lib.validation.mapped import (
     MappedValidator,
 )
 from costudy_pipelines.lib.validation.records import Column
-from costudy_pipelines.lib.validation.types import Text, TextAmount, join_name
+from costudy_pipelines.lib.validation.types import CellAmount, CellText, join_name
 
 
 @dataclass(frozen=True)
@@ -35,12 +35,12 @@ class SheetRow(MappedModel):
         Column("source_url", "text"),
     )
 
-    email: Text = None
-    name: Text = None
-    first_name: Text = None
-    last_name: Text = None
-    amount: TextAmount = None
-    source_url: Text = None
+    email: CellText = None
+    name: CellText = None
+    first_name: CellText = None
+    last_name: CellText = None
+    amount: CellAmount = None
+    source_url: CellText = None
 
     @property
     def email_value(self) -> str | None:

@@ -2,7 +2,7 @@
 
 v2 timestamps are Unix seconds, v1 ISO-8601; v1 money is a float or a Money object; the
 payer's email is under user.email (v1, or v2 with expand=user), customer_email (v1),
-user_email (v5) or email (memberships).
+user_email (v5) or email (memberships); references are ids or expanded objects.
 """
 
 from __future__ import annotations
@@ -11,70 +11,66 @@ from datetime import datetime
 from decimal import Decimal
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from costudy_pipelines.lib.validation.records import Column, SourceModel
 from costudy_pipelines.lib.validation.types import (
+    SOURCE_MODEL_CONFIG,
     ExternalId,
     Money,
     OptionalTimestamp,
     RefId,
-    Text,
     Timestamp,
     join_name,
+    money_amount,
+    ref_id,
 )
 
 
 class WhopUserRef(BaseModel):
     """An expanded user object inside a payment or membership."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = SOURCE_MODEL_CONFIG
 
-    id: Text = None
-    email: Text = None
-    name: Text = None
-    username: Text = None
-
-
-def _first(*values: str | None) -> str | None:
-    return next((value for value in values if value), None)
+    id: str | None = None
+    email: str | None = None
+    name: str | None = None
+    username: str | None = None
 
 
 class _WhopOwned(SourceModel):
     """Fields every Whop record that belongs to a user shares."""
 
     id: ExternalId
-    user: WhopUserRef | Text = None
-    user_id: Text = None
-    email: Text = None
-    user_email: Text = None
-    customer_email: Text = None
-    status: Text = None
+    user: WhopUserRef | str | None = None
+    user_id: str | None = None
+    email: str | None = None
+    user_email: str | None = None
+    customer_email: str | None = None
+    status: str | None = None
     product: RefId = None
-    product_id_v5: Text = Field(default=None, alias="product_id")
+    product_id_v5: str | None = Field(default=None, alias="product_id")
     created_at: Timestamp
 
     @property
     def record_key(self) -> str:
         return self.id
 
-    @property
-    def _user_ref(self) -> WhopUserRef | None:
-        return self.user if isinstance(self.user, WhopUserRef) else None
-
+    # `a or b or None` rather than a helper: these run for every record of the hottest sources.
     @property
     def email_value(self) -> str | None:
-        ref = self._user_ref
-        return _first(ref.email if ref else None, self.customer_email, self.user_email, self.email)
+        user = self.user
+        nested = user.email if isinstance(user, WhopUserRef) else None
+        return nested or self.customer_email or self.user_email or self.email or None
 
     @property
     def whop_user_id(self) -> str | None:
-        ref = self._user_ref
-        return _first(ref.id if ref else self.user, self.user_id)
+        user = self.user
+        return (user.id if isinstance(user, WhopUserRef) else user) or self.user_id or None
 
     @property
     def product_id(self) -> str | None:
-        return _first(self.product, self.product_id_v5)
+        return ref_id(self.product) or self.product_id_v5 or None
 
     @property
     def occurred_at(self) -> datetime:
@@ -86,13 +82,13 @@ class _WhopOwned(SourceModel):
 
     @property
     def display_name(self) -> str | None:
-        ref = self._user_ref
-        return ref.name if ref else None
+        user = self.user
+        return (user.name or None) if isinstance(user, WhopUserRef) else None
 
     @property
     def user_name(self) -> str | None:
-        ref = self._user_ref
-        return ref.username if ref else None
+        user = self.user
+        return (user.username or None) if isinstance(user, WhopUserRef) else None
 
 
 class WhopPayment(_WhopOwned):
@@ -110,19 +106,19 @@ class WhopPayment(_WhopOwned):
     )
 
     membership: RefId = None
-    membership_id_v5: Text = Field(default=None, alias="membership_id")
-    currency_code: Text = Field(default=None, alias="currency")
+    membership_id_v5: str | None = Field(default=None, alias="membership_id")
+    currency_code: str | None = Field(default=None, alias="currency")
     usd_total: Money = None
     total: Money = None
     final_amount: Money = None
-    refunded_amount: Money = None
+    refunded: Money = Field(default=None, alias="refunded_amount")
     paid_at: OptionalTimestamp = None
-    billing_first_name: Text = None
-    billing_last_name: Text = None
+    billing_first_name: str | None = None
+    billing_last_name: str | None = None
 
     @property
     def membership_id(self) -> str | None:
-        return _first(self.membership, self.membership_id_v5)
+        return ref_id(self.membership) or self.membership_id_v5 or None
 
     @property
     def currency(self) -> str | None:
@@ -131,13 +127,19 @@ class WhopPayment(_WhopOwned):
     @property
     def amount(self) -> Decimal | None:
         """What the payer was charged, in the payment's currency (v2/v5 final_amount, v1 total)."""
-        return self.final_amount if self.final_amount is not None else self.total
+        final = money_amount(self.final_amount, "final_amount")
+        return final if final is not None else money_amount(self.total, "total")
 
     @property
     def amount_usd(self) -> Decimal | None:
-        if self.usd_total is not None:
-            return self.usd_total
+        usd = money_amount(self.usd_total, "usd_total")
+        if usd is not None:
+            return usd
         return self.amount if self.currency == "usd" else None
+
+    @property
+    def refunded_amount(self) -> Decimal | None:
+        return money_amount(self.refunded, "refunded_amount")
 
     @property
     def display_name(self) -> str | None:
@@ -155,26 +157,26 @@ class WhopMembership(_WhopOwned):
     )
 
     plan: RefId = None
-    plan_id_v5: Text = Field(default=None, alias="plan_id")
-    expires_at_raw: OptionalTimestamp = Field(default=None, alias="expires_at")
+    plan_id_v5: str | None = Field(default=None, alias="plan_id")
+    expires: OptionalTimestamp = Field(default=None, alias="expires_at")
     renewal_period_end: OptionalTimestamp = None
 
     @property
     def plan_id(self) -> str | None:
-        return _first(self.plan, self.plan_id_v5)
+        return ref_id(self.plan) or self.plan_id_v5 or None
 
     @property
     def expires_at(self) -> datetime | None:
-        return self.expires_at_raw or self.renewal_period_end
+        return self.expires or self.renewal_period_end
 
 
 class WhopUser(SourceModel):
     COLUMNS: ClassVar = (Column("username", "text"), Column("occurred_at", "timestamptz"))
 
     id: ExternalId
-    email: Text = None
-    name: Text = None
-    username: Text = None
+    email: str | None = None
+    name: str | None = None
+    username: str | None = None
     created_at: OptionalTimestamp = None
 
     @property
@@ -187,11 +189,11 @@ class WhopUser(SourceModel):
 
     @property
     def display_name(self) -> str | None:
-        return self.name
+        return self.name or None
 
     @property
     def user_name(self) -> str | None:
-        return self.username
+        return self.username or None
 
     @property
     def occurred_at(self) -> datetime | None:
