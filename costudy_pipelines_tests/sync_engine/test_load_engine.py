@@ -386,3 +386,24 @@ def test_a_killed_session_is_marked_abandoned_by_the_next(warehouse_url):
     log = query(warehouse_url, "select status, error_message from sync_log order by id")
     assert log[0][0] == FAILED and log[0][1].startswith("abandoned")
     assert log[1][0] == SUCCESS
+
+
+def test_a_record_that_loads_resolves_the_rejects_of_its_key(warehouse_url):
+    sync_session(warehouse_url, PAYMENTS, [whop_payment("pay_1", "broken")], run_id="r1")
+    report = sync_session(warehouse_url, PAYMENTS, [whop_payment("pay_1", "ok@x.io")], run_id="r2")
+    assert (report.inserted, report.resolved_rejects) == (1, 1)
+    assert query(warehouse_url, "select record_key, resolved_by_run from sync_rejects") == [
+        ("pay_1", "r2")
+    ]
+
+
+def test_replay_resolves_rejects_whose_rows_a_later_sync_already_stored(warehouse_url):
+    row = {"Purchase Date (UTC)": "2025-01-02", "Order Total": "10", "Buyer E-mail": "bo@x.io"}
+    sync_session(warehouse_url, sources.elective_rows(), [row], full=True)
+    fixed = sources.elective_rows(ElectiveColumns(email=("Buyer E-mail",)))
+    assert sync_session(warehouse_url, fixed, [row], full=True).inserted == 1
+
+    replay = replay_rejects(warehouse_url, fixed, run_id="replay-2")
+    assert (replay.records_in, replay.inserted, replay.unchanged) == (1, 0, 1)
+    assert replay.resolved_rejects == 1
+    assert query(warehouse_url, "select resolved_by_run from sync_rejects") == [("replay-2",)]

@@ -11,10 +11,10 @@ from email_validator import EmailNotValidError, validate_email
 from costudy_pipelines.lib.loading import sources
 from costudy_pipelines.lib.validation import (
     ElectiveColumns,
+    ElectiveRowValidator,
     InvalidEmail,
     Reject,
     ValidRecord,
-    elective_row_validator,
     normalise_email,
     validate,
 )
@@ -176,7 +176,7 @@ OLDER_LAYOUT = {
 
 @pytest.mark.parametrize("layout", [CURRENT_LAYOUT, OLDER_LAYOUT])
 def test_elective_both_layouts_with_an_email_column(layout):
-    validator = elective_row_validator()
+    validator = ElectiveRowValidator()
     result = validate(validator, {**layout, "Email": "Bo@Li.io"})
     typed = values(result, validator)
     assert result.email == "bo@li.io" and result.name == "Bo Li"
@@ -184,16 +184,16 @@ def test_elective_both_layouts_with_an_email_column(layout):
 
 
 def test_elective_rows_without_email_are_rejected_with_the_policy_reason():
-    result = validate(elective_row_validator(), CURRENT_LAYOUT)
+    result = validate(ElectiveRowValidator(), CURRENT_LAYOUT)
     assert isinstance(result, Reject)
     assert "no email column" in result.reason and "cannot tie the row to a person" in result.reason
     assert "ElectiveColumns.email" in result.reason
-    empty_cell = validate(elective_row_validator(), {**CURRENT_LAYOUT, "Email": " "})
+    empty_cell = validate(ElectiveRowValidator(), {**CURRENT_LAYOUT, "Email": " "})
     assert "no email; cannot tie the record to a person" in empty_cell.reason
 
 
 def test_elective_mapping_names_a_custom_email_column():
-    validator = elective_row_validator(ElectiveColumns(email=("Buyer E-mail",)))
+    validator = ElectiveRowValidator(ElectiveColumns(email=("Buyer E-mail",)))
     assert validate(validator, {**OLDER_LAYOUT, "Buyer E-mail": "z@z.io"}).email == "z@z.io"
 
 

@@ -32,6 +32,7 @@ from costudy_pipelines.lib.loading.report import FAILED, PARTIAL, SUCCESS, SyncF
 from costudy_pipelines.lib.loading.spec import DEFAULT_OPTIONS, KeyKind, LoadOptions, SourceSpec
 from costudy_pipelines.lib.loading.statements import (
     RESOLVE_REJECTS,
+    RESOLVE_REJECTS_BY_KEY,
     UPSERT_REJECTS,
     USER_CANDIDATE_TYPES,
     SessionStatements,
@@ -162,6 +163,8 @@ class SyncSession:
             try:
                 with conn.transaction(), open_connection(self.connect) as probe:
                     probe.autocommit = True
+                    # hash joins of a chunk, and the soft delete's anti-join, stay in memory
+                    conn.execute("set local work_mem = '64MB'")
                     self._lock(conn)
                     for statement in self.statements.create_temp:
                         conn.execute(statement)
@@ -229,6 +232,9 @@ class SyncSession:
         entries, unkeyed = self._identify(batch, chunk)
         changed = self._probe(probe, entries)
         self._unchanged_by_probe += len(entries) - len(changed)
+        if self.replay:  # stored exactly as the reject holds it: nothing left to replay
+            unchanged = entries.keys() - set(changed)
+            chunk.resolved += [entries[k].fingerprint or entries[k].content_hash for k in unchanged]
         to_validate = [(key, entries[key]) for key in changed] + unkeyed
         by_key = self._validate(to_validate, chunk)
         chunk.seen_keys = [(key,) for key in entries]
@@ -349,6 +355,9 @@ class SyncSession:
                 self.report.inserted += inserted
                 self.report.updated += updated
                 self._unchanged_by_upsert += len(chunk.stage_rows) - inserted - updated
+                if self.spec.key_kind is KeyKind.EXTERNAL_ID:
+                    cur.execute(RESOLVE_REJECTS_BY_KEY, self._resolve_params(chunk))
+                    self.report.resolved_rejects += cur.rowcount
             if self.report.full and chunk.seen_keys:
                 _copy(cur, statements.copy_seen, (self.spec.key_sql_type,), chunk.seen_keys)
             if chunk.reject_fingerprints:

@@ -10,38 +10,35 @@ from types import MappingProxyType
 
 from costudy_pipelines.lib.loading.spec import KeyKind, SourceSpec
 from costudy_pipelines.lib.validation import (
-    CourseEnrollment,
-    CourseOrder,
+    CourseEnrollmentValidator,
+    CourseOrderValidator,
     ElectiveColumns,
-    GhlContact,
-    ModelValidator,
-    PlatformUser,
+    ElectiveRowValidator,
+    GhlContactValidator,
+    PlatformUserValidator,
     SheetColumns,
+    SheetRowValidator,
     WebsitePersonValidator,
-    WhopMembership,
-    WhopPayment,
-    WhopUser,
-    elective_row_validator,
-    sheet_row_validator,
+    WhopMembershipValidator,
+    WhopPaymentValidator,
+    WhopUserValidator,
 )
 
 
 def whop_payments() -> SourceSpec:
-    return SourceSpec("whop_payments", "whop_payments", "whop", ModelValidator(WhopPayment))
+    return SourceSpec("whop_payments", "whop_payments", "whop", WhopPaymentValidator())
 
 
 def whop_memberships() -> SourceSpec:
-    return SourceSpec(
-        "whop_memberships", "whop_memberships", "whop", ModelValidator(WhopMembership)
-    )
+    return SourceSpec("whop_memberships", "whop_memberships", "whop", WhopMembershipValidator())
 
 
 def whop_users() -> SourceSpec:
-    return SourceSpec("whop_users", "whop_users", "whop", ModelValidator(WhopUser))
+    return SourceSpec("whop_users", "whop_users", "whop", WhopUserValidator())
 
 
 def ghl_contacts() -> SourceSpec:
-    return SourceSpec("ghl_contacts", "ghl_contacts", "ghl", ModelValidator(GhlContact))
+    return SourceSpec("ghl_contacts", "ghl_contacts", "ghl", GhlContactValidator())
 
 
 def sheet_rows(
@@ -52,7 +49,7 @@ def sheet_rows(
         "sheet_rows",
         "sheet_rows",
         "sheet",
-        sheet_row_validator(spreadsheet_id, worksheet, columns),
+        SheetRowValidator(spreadsheet_id, worksheet, columns),
         key_kind=KeyKind.ROW_HASH,
         scope=MappingProxyType({"spreadsheet_id": spreadsheet_id, "worksheet": worksheet}),
     )
@@ -64,7 +61,7 @@ def elective_rows(columns: ElectiveColumns | None = None) -> SourceSpec:
         "elective_rows",
         "elective_rows",
         "elective",
-        elective_row_validator(columns),
+        ElectiveRowValidator(columns),
         key_kind=KeyKind.ROW_HASH,
     )
 
@@ -81,14 +78,14 @@ def website_people(event_kind: str) -> SourceSpec:
 
 
 def platform_users() -> SourceSpec:
-    return SourceSpec("platform_users", "platform_users", "platform", ModelValidator(PlatformUser))
+    return SourceSpec("platform_users", "platform_users", "platform", PlatformUserValidator())
 
 
 def course_orders() -> SourceSpec:
-    return SourceSpec("course_orders", "course_orders", "course", ModelValidator(CourseOrder))
+    return SourceSpec("course_orders", "course_orders", "course", CourseOrderValidator())
 
 
 def course_enrollments() -> SourceSpec:
     return SourceSpec(
-        "course_enrollments", "course_enrollments", "course", ModelValidator(CourseEnrollment)
+        "course_enrollments", "course_enrollments", "course", CourseEnrollmentValidator()
     )

@@ -234,7 +234,6 @@ def _upsert_rows(
         " insert into {table} as t ({columns}, raw{scope_columns})"
         " select {values}, s.raw::jsonb{scope_values}"
         " from {stage} s join users u on u.email = s.email"
-        " order by s.key"
         " on conflict ({key}) do update set {assignments}, last_synced = now(), deleted_at = null"
         " where t.content_hash <> excluded.content_hash or t.deleted_at is not null"
         " returning (xmax = 0) as created)"
@@ -265,6 +264,13 @@ UPSERT_REJECTS = sql.SQL(
     " partition_key = excluded.partition_key, run_id = excluded.run_id,"
     " sync_log_id = excluded.sync_log_id, resolved_at = null, resolved_by_run = null"
 )
+
+# A record that loads makes the unresolved rejects of its key obsolete (the source fixed it).
+RESOLVE_REJECTS_BY_KEY = sql.SQL(
+    "update sync_rejects r set resolved_at = now(), resolved_by_run = %(run_id)s"
+    " from {stage} s where r.source = %(source)s and r.scope = %(scope)s::jsonb"
+    " and r.resolved_at is null and r.record_key = s.key"
+).format(stage=STAGE)
 
 RESOLVE_REJECTS = sql.SQL(
     "update sync_rejects set resolved_at = now(), resolved_by_run = %(run_id)s"

@@ -1,4 +1,4 @@
-"""Validation of raw source records: pydantic models that accept each source's real variants.
+"""Validation of raw source records: pydantic schemas that accept each source's real variants.
 
 `validate(validator, raw)` returns a ValidRecord (normalised email, name, key, typed values)
 or a Reject (reason, raw); it never raises, so one bad record never stops a batch.
@@ -6,49 +6,53 @@ or a Reject (reason, raw); it never raises, so one bad record never stops a batc
 
 from costudy_pipelines.lib.validation.databases import (
     WEBSITE_EVENT_KINDS,
-    CourseEnrollment,
-    CourseOrder,
-    PlatformUser,
+    CourseEnrollmentValidator,
+    CourseOrderValidator,
+    PlatformUserValidator,
     WebsitePersonValidator,
 )
-from costudy_pipelines.lib.validation.elective import ElectiveColumns, elective_row_validator
+from costudy_pipelines.lib.validation.elective import ElectiveColumns, ElectiveRowValidator
 from costudy_pipelines.lib.validation.emails import InvalidEmail, normalise_email
-from costudy_pipelines.lib.validation.ghl import GhlContact
+from costudy_pipelines.lib.validation.ghl import GhlContactValidator
 from costudy_pipelines.lib.validation.records import (
     Column,
-    ModelValidator,
     RawRecord,
-    RecordRejected,
     RecordValidator,
     Reject,
+    SchemaValidator,
     ValidRecord,
     validate,
 )
-from costudy_pipelines.lib.validation.sheets import SheetColumns, sheet_row_validator
-from costudy_pipelines.lib.validation.whop import WhopMembership, WhopPayment, WhopUser
+from costudy_pipelines.lib.validation.sheets import SheetColumns, SheetRowValidator
+from costudy_pipelines.lib.validation.types import RecordRejected
+from costudy_pipelines.lib.validation.whop import (
+    WhopMembershipValidator,
+    WhopPaymentValidator,
+    WhopUserValidator,
+)
 
 __all__ = [
     "WEBSITE_EVENT_KINDS",
     "Column",
-    "CourseEnrollment",
-    "CourseOrder",
+    "CourseEnrollmentValidator",
+    "CourseOrderValidator",
     "ElectiveColumns",
-    "GhlContact",
+    "ElectiveRowValidator",
+    "GhlContactValidator",
     "InvalidEmail",
-    "ModelValidator",
-    "PlatformUser",
+    "PlatformUserValidator",
     "RawRecord",
     "RecordRejected",
     "RecordValidator",
     "Reject",
+    "SchemaValidator",
     "SheetColumns",
+    "SheetRowValidator",
     "ValidRecord",
     "WebsitePersonValidator",
-    "WhopMembership",
-    "WhopPayment",
-    "WhopUser",
-    "elective_row_validator",
+    "WhopMembershipValidator",
+    "WhopPaymentValidator",
+    "WhopUserValidator",
     "normalise_email",
-    "sheet_row_validator",
     "validate",
 ]

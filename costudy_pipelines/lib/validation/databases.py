@@ -7,18 +7,16 @@ Column names vary between schema versions, so each field accepts its known spell
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
-from decimal import Decimal
-from typing import ClassVar
+from typing import Any, Required
 
-from pydantic import AliasChoices, Field
+from typing_extensions import TypedDict
 
 from costudy_pipelines.lib.validation.records import (
     Column,
-    ModelValidator,
     RawRecord,
-    SourceModel,
+    SchemaValidator,
     ValidRecord,
+    valid_record,
 )
 from costudy_pipelines.lib.validation.types import (
     ExternalId,
@@ -26,57 +24,70 @@ from costudy_pipelines.lib.validation.types import (
     OptionalTimestamp,
     join_name,
     money_amount,
+    source_schema,
 )
 
-EMAIL_NAMES = AliasChoices("email", "user_email", "customer_email")
-CREATED_NAMES = ("created_at", "submitted_at", "subscribed_at", "enrolled_at", "voted_at")
+EMAIL_KEYS = ("email", "user_email", "customer_email")
+CREATED_KEYS = ("created_at", "submitted_at", "subscribed_at", "enrolled_at", "voted_at")
 
 
-class _DatabasePerson(SourceModel):
-    id: ExternalId
-    email: str | None = Field(default=None, validation_alias=EMAIL_NAMES)
-    name: str | None = Field(default=None, validation_alias=AliasChoices("name", "full_name"))
-    first_name: str | None = None
-    last_name: str | None = None
-    occurred_at: OptionalTimestamp = Field(
-        default=None, validation_alias=AliasChoices(*CREATED_NAMES)
-    )
-
-    @property
-    def record_key(self) -> str:
-        return self.id
-
-    @property
-    def email_value(self) -> str | None:
-        return self.email
-
-    @property
-    def display_name(self) -> str | None:
-        return self.name or join_name(self.first_name, self.last_name)
-
-    @property
-    def observed_at(self) -> datetime | None:
-        return self.occurred_at
+@source_schema
+class DatabasePersonSchema(TypedDict, total=False):
+    id: Required[ExternalId]
+    email: str | None
+    user_email: str | None
+    customer_email: str | None
+    name: str | None
+    full_name: str | None
+    first_name: str | None
+    last_name: str | None
+    created_at: OptionalTimestamp
+    submitted_at: OptionalTimestamp
+    subscribed_at: OptionalTimestamp
+    enrolled_at: OptionalTimestamp
+    voted_at: OptionalTimestamp
 
 
-class WebsitePerson(_DatabasePerson):
-    COLUMNS: ClassVar = (Column("source_id", "text"), Column("occurred_at", "timestamptz"))
+def _first(record: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    """The first present spelling (0 counts; None and '' do not)."""
+    return next((record[key] for key in keys if record.get(key) not in (None, "")), None)
 
-    @property
-    def source_id(self) -> str:
-        return self.id
+
+class DatabasePersonValidator(SchemaValidator):
+    """A person row: id, email (any known spelling), name or first/last, creation time."""
+
+    schema = DatabasePersonSchema
+    columns = (Column("source_id", "text"), Column("occurred_at", "timestamptz"))
+
+    def build(self, record: dict[str, Any]) -> ValidRecord:
+        occurred = _first(record, CREATED_KEYS)
+        return self.person(record, self.typed(record, occurred), occurred)
+
+    def typed(self, record: dict[str, Any], occurred: Any) -> tuple[Any, ...]:
+        return (record["id"], occurred)
+
+    def person(self, record: dict[str, Any], values: tuple, observed: Any) -> ValidRecord:
+        name = (
+            record.get("name")
+            or record.get("full_name")
+            or join_name(record.get("first_name"), record.get("last_name"))
+        )
+        return valid_record(
+            record["id"], _first(record, EMAIL_KEYS), values, name=name,
+            username=record.get("username"), observed_at=observed,
+        )  # fmt: skip
 
 
 WEBSITE_EVENT_KINDS = ("demo_request", "vote", "email_subscription", "contact_submission")
 
 
-class WebsitePersonValidator(ModelValidator):
+class WebsitePersonValidator(DatabasePersonValidator):
     """People behind one kind of website event; external id '<kind>:<row id>'."""
 
     def __init__(self, event_kind: str) -> None:
         if event_kind not in WEBSITE_EVENT_KINDS:
             raise ValueError(f"unknown website event kind {event_kind!r}: {WEBSITE_EVENT_KINDS}")
-        super().__init__(WebsitePerson)
+        super().__init__()
         self.event_kind = event_kind
 
     def __call__(self, raw: RawRecord) -> ValidRecord:
@@ -88,50 +99,63 @@ class WebsitePersonValidator(ModelValidator):
         return None if row_id is None else f"{self.event_kind}:{row_id}"
 
 
-class PlatformUser(_DatabasePerson):
-    COLUMNS: ClassVar = (
+@source_schema
+class PlatformUserSchema(DatabasePersonSchema, total=False):
+    username: str | None
+    updated_at: OptionalTimestamp
+
+
+class PlatformUserValidator(DatabasePersonValidator):
+    schema = PlatformUserSchema
+    columns = (
         Column("username", "text"),
         Column("occurred_at", "timestamptz"),
         Column("source_updated_at", "timestamptz"),
     )
 
-    username: str | None = None
-    source_updated_at: OptionalTimestamp = Field(default=None, alias="updated_at")
-
-    @property
-    def user_name(self) -> str | None:
-        return self.username
-
-    @property
-    def observed_at(self) -> datetime | None:
-        return self.source_updated_at or self.occurred_at
+    def build(self, record: dict[str, Any]) -> ValidRecord:
+        occurred, updated = _first(record, CREATED_KEYS), record.get("updated_at")
+        values = (record.get("username"), occurred, updated)
+        return self.person(record, values, updated or occurred)
 
 
-class CourseOrder(_DatabasePerson):
-    COLUMNS: ClassVar = (
+@source_schema
+class CourseOrderSchema(DatabasePersonSchema, total=False):
+    status: str | None
+    currency: str | None
+    total: Money
+    total_amount: Money
+    amount: Money
+
+
+class CourseOrderValidator(DatabasePersonValidator):
+    schema = CourseOrderSchema
+    columns = (
         Column("status", "text"),
         Column("currency", "text"),
         Column("amount", "numeric"),
         Column("occurred_at", "timestamptz"),
     )
 
-    status: str | None = None
-    currency: str | None = None
-    money: Money = Field(
-        default=None, validation_alias=AliasChoices("total", "total_amount", "amount")
-    )
-
-    @property
-    def amount(self) -> Decimal | None:
-        return money_amount(self.money, "total")
+    def typed(self, record: dict[str, Any], occurred: Any) -> tuple[Any, ...]:
+        money = _first(record, ("total", "total_amount", "amount"))
+        amount = money_amount(money, "total")
+        return (record.get("status"), record.get("currency"), amount, occurred)
 
 
-class CourseEnrollment(_DatabasePerson):
-    COLUMNS: ClassVar = (
+@source_schema
+class CourseEnrollmentSchema(DatabasePersonSchema, total=False):
+    course_id: str | None
+    status: str | None
+
+
+class CourseEnrollmentValidator(DatabasePersonValidator):
+    schema = CourseEnrollmentSchema
+    columns = (
         Column("course_id", "text"),
         Column("status", "text"),
         Column("occurred_at", "timestamptz"),
     )
 
-    course_id: str | None = None
-    status: str | None = None
+    def typed(self, record: dict[str, Any], occurred: Any) -> tuple[Any, ...]:
+        return (record.get("course_id"), record.get("status"), occurred)

@@ -14,15 +14,17 @@ attached to a guessed person by name.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any
+
+from typing_extensions import TypedDict
 
 from costudy_pipelines.lib.validation.mapped import (
     DEFAULT_DATE_FORMATS,
-    MappedModel,
+    HumanTime,
     MappedValidator,
 )
-from costudy_pipelines.lib.validation.records import Column
-from costudy_pipelines.lib.validation.types import CellAmount, CellText
+from costudy_pipelines.lib.validation.records import Column, ValidRecord, valid_record
+from costudy_pipelines.lib.validation.types import CellAmount, CellText, source_schema
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,35 @@ class ElectiveColumns:
     date_formats: tuple[str, ...] = DEFAULT_DATE_FORMATS
 
 
-class ElectiveRow(MappedModel):
-    COLUMNS: ClassVar = (
+@source_schema
+class ElectiveRowSchema(TypedDict, total=False):
+    email: CellText
+    name: CellText
+    product: CellText
+    currency: CellText
+    amount: CellAmount
+    net_amount: CellAmount
+    fees: CellAmount
+    status: CellText
+    order_type: CellText
+    occurred_at: HumanTime
+
+
+TEXT_AND_AMOUNT_FIELDS = (
+    "product",
+    "currency",
+    "amount",
+    "net_amount",
+    "fees",
+    "status",
+    "order_type",
+)
+TYPED_FIELDS = (*TEXT_AND_AMOUNT_FIELDS, "occurred_at")
+
+
+class ElectiveRowValidator(MappedValidator):
+    schema = ElectiveRowSchema
+    columns = (
         Column("product", "text"),
         Column("currency", "text"),
         Column("amount", "numeric"),
@@ -54,42 +83,18 @@ class ElectiveRow(MappedModel):
         Column("occurred_at", "timestamptz"),
     )
 
-    email: CellText = None
-    name: CellText = None
-    product: CellText = None
-    currency: CellText = None
-    amount: CellAmount = None
-    net_amount: CellAmount = None
-    fees: CellAmount = None
-    status: CellText = None
-    order_type: CellText = None
+    def __init__(self, columns: ElectiveColumns | None = None) -> None:
+        columns = columns or ElectiveColumns()
+        mapped = ("email", "name", *TEXT_AND_AMOUNT_FIELDS)
+        headers = {field: getattr(columns, field) for field in mapped}
+        headers["occurred_at"] = columns.purchased_at
+        super().__init__(
+            headers, date_formats=columns.date_formats, mapping_hint="ElectiveColumns.email"
+        )
 
-    @property
-    def email_value(self) -> str | None:
-        return self.email
-
-    @property
-    def display_name(self) -> str | None:
-        return self.name
-
-
-def elective_row_validator(columns: ElectiveColumns | None = None) -> MappedValidator:
-    columns = columns or ElectiveColumns()
-    headers = {
-        "email": columns.email,
-        "name": columns.name,
-        "product": columns.product,
-        "currency": columns.currency,
-        "amount": columns.amount,
-        "net_amount": columns.net_amount,
-        "fees": columns.fees,
-        "status": columns.status,
-        "order_type": columns.order_type,
-        "occurred_at": columns.purchased_at,
-    }
-    return MappedValidator(
-        ElectiveRow,
-        headers,
-        date_formats=columns.date_formats,
-        mapping_hint="ElectiveColumns.email",
-    )
+    def build(self, record: dict[str, Any]) -> ValidRecord:
+        values = tuple(record.get(field) for field in TYPED_FIELDS)
+        return valid_record(
+            None, record.get("email"), values, name=record.get("name"),
+            observed_at=record.get("occurred_at"),
+        )  # fmt: skip

@@ -2,17 +2,50 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import ClassVar
+from typing import Any, Required
 
-from pydantic import Field
+from typing_extensions import TypedDict
 
-from costudy_pipelines.lib.validation.records import Column, SourceModel
-from costudy_pipelines.lib.validation.types import ExternalId, OptionalTimestamp, join_name
+from costudy_pipelines.lib.validation.records import (
+    Column,
+    SchemaValidator,
+    ValidRecord,
+    valid_record,
+)
+from costudy_pipelines.lib.validation.types import (
+    ExternalId,
+    OptionalTimestamp,
+    join_name,
+    source_schema,
+)
 
 
-class GhlContact(SourceModel):
-    COLUMNS: ClassVar = (
+@source_schema
+class GhlContactSchema(TypedDict, total=False):
+    id: Required[ExternalId]
+    locationId: Required[ExternalId]
+    email: str | None
+    firstName: str | None
+    lastName: str | None
+    name: str | None
+    contactName: str | None
+    phone: str | None
+    tags: list[str] | str | None
+    source: str | None
+    dateAdded: OptionalTimestamp
+    dateUpdated: OptionalTimestamp
+
+
+def _tags(value: list[str] | str | None) -> list[str] | None:
+    """A list of strings; some exports send one comma-separated string."""
+    if isinstance(value, str):
+        return [tag.strip() for tag in value.split(",") if tag.strip()]
+    return value
+
+
+class GhlContactValidator(SchemaValidator):
+    schema = GhlContactSchema
+    columns = (
         Column("location_id", "text"),
         Column("first_name", "text"),
         Column("last_name", "text"),
@@ -23,38 +56,20 @@ class GhlContact(SourceModel):
         Column("source_updated_at", "timestamptz"),
     )
 
-    id: ExternalId
-    location_id: ExternalId = Field(alias="locationId")
-    email: str | None = None
-    first_name: str | None = Field(default=None, alias="firstName")
-    last_name: str | None = Field(default=None, alias="lastName")
-    full_name: str | None = Field(default=None, alias="name")
-    contact_name: str | None = Field(default=None, alias="contactName")
-    phone: str | None = None
-    tag_list: list[str] | str | None = Field(default=None, alias="tags")
-    contact_source: str | None = Field(default=None, alias="source")
-    occurred_at: OptionalTimestamp = Field(default=None, alias="dateAdded")
-    source_updated_at: OptionalTimestamp = Field(default=None, alias="dateUpdated")
-
-    @property
-    def record_key(self) -> str:
-        return self.id
-
-    @property
-    def tags(self) -> list[str] | None:
-        """A list of strings; some exports send one comma-separated string."""
-        if isinstance(self.tag_list, str):
-            return [tag.strip() for tag in self.tag_list.split(",") if tag.strip()]
-        return self.tag_list
-
-    @property
-    def email_value(self) -> str | None:
-        return self.email
-
-    @property
-    def display_name(self) -> str | None:
-        return join_name(self.first_name, self.last_name) or self.full_name or self.contact_name
-
-    @property
-    def observed_at(self) -> datetime | None:
-        return self.source_updated_at or self.occurred_at
+    def build(self, record: dict[str, Any]) -> ValidRecord:
+        first, last = record.get("firstName"), record.get("lastName")
+        added, updated = record.get("dateAdded"), record.get("dateUpdated")
+        values = (
+            record["locationId"],
+            first,
+            last,
+            record.get("phone"),
+            _tags(record.get("tags")),
+            record.get("source"),
+            added,
+            updated,
+        )
+        name = join_name(first, last) or record.get("name") or record.get("contactName")
+        return valid_record(
+            record["id"], record.get("email"), values, name=name, observed_at=updated or added
+        )

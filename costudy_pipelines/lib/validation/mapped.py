@@ -9,78 +9,58 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ValidationInfo, field_validator
+from pydantic import BeforeValidator, ValidationInfo
 
-from costudy_pipelines.lib.validation.records import (
-    RawRecord,
-    RecordRejected,
-    SourceModel,
-    ValidRecord,
-    to_valid_record,
-    values_getter,
-)
-from costudy_pipelines.lib.validation.types import parse_human_time
+from costudy_pipelines.lib.validation.records import RawRecord, SchemaValidator, ValidRecord
+from costudy_pipelines.lib.validation.types import RecordRejected, parse_human_time
 
 DEFAULT_DATE_FORMATS = ("%m/%d/%Y", "%m/%d/%Y %H:%M:%S", "%Y/%m/%d", "%d.%m.%Y")
 
 
-class MappedModel(SourceModel):
-    """A model fed by a header mapping; `occurred_at` is parsed with the configured formats."""
+def _human_time(value: Any, info: ValidationInfo) -> datetime | None:
+    formats = (info.context or {}).get("date_formats", DEFAULT_DATE_FORMATS)
+    return parse_human_time(value, formats)
 
-    occurred_at: datetime | None = None
 
-    @field_validator("occurred_at", mode="before")
-    @classmethod
-    def _human_time(cls, value: Any, info: ValidationInfo) -> datetime | None:
-        formats = (info.context or {}).get("date_formats", DEFAULT_DATE_FORMATS)
-        return parse_human_time(value, formats)
-
-    @property
-    def observed_at(self) -> datetime | None:
-        return self.occurred_at
+# A date typed by a person: ISO-8601, then the validator's configured formats.
+HumanTime = Annotated[datetime | None, BeforeValidator(_human_time)]
 
 
 def _fold(header: object) -> str:
     return str(header).strip().casefold()
 
 
-class MappedValidator:
+class MappedValidator(SchemaValidator):
     """Validates rows whose fields come from configured headers.
 
-    `headers` maps each model field to its candidate headers, first found wins. `constants`
+    `headers` maps each schema field to its candidate headers, first found wins. `constants`
     are fields every row gets (e.g. the sheet's URL). A row whose headers include none of the
     email candidates is rejected with a reason that says which headers were looked for.
     """
 
+    id_field = None
+
     def __init__(
         self,
-        model: type[MappedModel],
         headers: Mapping[str, tuple[str, ...]],
         *,
-        email_field: str = "email",
         constants: Mapping[str, Any] | None = None,
         date_formats: tuple[str, ...] = DEFAULT_DATE_FORMATS,
         mapping_hint: str,
     ) -> None:
-        self.model = model
-        self.columns = model.COLUMNS
+        super().__init__()
         self.headers = dict(headers)
-        self.email_field = email_field
         self.constants = dict(constants or {})
         self.context = {"date_formats": date_formats}
         self.mapping_hint = mapping_hint
-        self._values = values_getter(model.COLUMNS)
         self._layouts: dict[tuple[str, ...], dict[str, str]] = {}
-
-    def key(self, raw: RawRecord) -> str | None:
-        return None
 
     def __call__(self, raw: RawRecord) -> ValidRecord:
         layout = self._layout(raw)
-        if self.email_field not in layout:
-            looked_for = ", ".join(repr(h) for h in self.headers.get(self.email_field, ()))
+        if "email" not in layout:
+            looked_for = ", ".join(repr(h) for h in self.headers.get("email", ()))
             raise RecordRejected(
                 f"no email column (looked for {looked_for or 'nothing: none configured'}; "
                 f"the row has {', '.join(repr(k) for k in raw)}): cannot tie the row to a "
@@ -88,8 +68,7 @@ class MappedValidator:
             )
         data = {field: raw[header] for field, header in layout.items()}
         data.update(self.constants)
-        model = self.model.model_validate(data, context=self.context)
-        return to_valid_record(model, self._values)
+        return super().__call__(data)
 
     def _layout(self, raw: RawRecord) -> dict[str, str]:
         """Field → actual header for this row's header set, resolved once per layout."""

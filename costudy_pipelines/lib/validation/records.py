@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from operator import attrgetter
 from typing import Any, ClassVar, Protocol
 
-from pydantic import BaseModel, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from costudy_pipelines.lib.validation.emails import InvalidEmail, normalise_email
-from costudy_pipelines.lib.validation.types import SOURCE_MODEL_CONFIG, RecordRejected
+from costudy_pipelines.lib.validation.types import RecordRejected
 
 RawRecord = Mapping[str, Any]
 
@@ -62,89 +61,58 @@ class RecordValidator(Protocol):
         ...
 
 
-class SourceModel(BaseModel):
-    """A pydantic model of one source record type.
-
-    Subclasses declare COLUMNS (typed columns of their table, read from attributes of the same
-    name) and provide the person: `email_value`, `display_name`, `user_name`, `observed_at`.
-    """
-
-    model_config = SOURCE_MODEL_CONFIG
-
-    COLUMNS: ClassVar[tuple[Column, ...]] = ()
-
-    @property
-    def record_key(self) -> str | None:
-        return None
-
-    @property
-    def email_value(self) -> Any:
-        return None
-
-    @property
-    def display_name(self) -> str | None:
-        return None
-
-    @property
-    def user_name(self) -> str | None:
-        return None
-
-    @property
-    def observed_at(self) -> datetime | None:
-        return None
-
-
-def values_getter(columns: tuple[Column, ...]) -> Callable[[Any], tuple[Any, ...]]:
-    """Reads the typed column values off a model in one call (attrgetter is C-fast)."""
-    names = [column.name for column in columns]
-    if not names:
-        return lambda _model: ()
-    getter = attrgetter(*names)
-    if len(names) == 1:
-        return lambda model: (getter(model),)
-    return getter
-
-
-def to_valid_record(model: SourceModel, values: Callable[[Any], tuple[Any, ...]]) -> ValidRecord:
-    """The person and typed values of a validated model; rejects a record without usable email."""
-    raw_email = model.email_value
+def valid_record(
+    key: str | None,
+    raw_email: Any,
+    values: tuple[Any, ...],
+    *,
+    name: str | None = None,
+    username: str | None = None,
+    observed_at: datetime | None = None,
+) -> ValidRecord:
+    """The loader's record; rejects a record whose email cannot identify a person."""
     try:
         email = normalise_email(raw_email)
     except InvalidEmail as exc:
         raise RecordRejected(f"{exc}; cannot tie the record to a person") from None
-    return ValidRecord(
-        key=model.record_key,
-        email=email,
-        email_raw=raw_email,
-        name=model.display_name,
-        username=model.user_name,
-        observed_at=model.observed_at,
-        values=values(model),
-    )
+    return ValidRecord(key, email, raw_email, name or None, username or None, observed_at, values)
 
 
-class ModelValidator:
-    """A RecordValidator backed by a SourceModel; `id_field` names the raw identity field."""
+class SchemaValidator:
+    """A RecordValidator: pydantic checks the record against `schema`, `build` reads it.
 
-    def __init__(self, model: type[SourceModel], id_field: str | None = "id") -> None:
-        self.model = model
-        self.columns = model.COLUMNS
-        self.id_field = id_field
-        self._values = values_getter(model.COLUMNS)
+    Schemas are TypedDicts named by the source's own keys: pydantic validates them in Rust
+    about four times faster than BaseModel instances (no object per record), which matters
+    at a million records. Subclasses set `schema`, `columns`, and implement `build`.
+    """
+
+    schema: ClassVar[type]
+    columns: ClassVar[tuple[Column, ...]]
+    id_field: ClassVar[str | None] = "id"
+    _adapters: ClassVar[dict[type, TypeAdapter]] = {}
+
+    def __init__(self) -> None:
+        adapter = self._adapters.get(self.schema)
+        if adapter is None:
+            adapter = self._adapters[self.schema] = TypeAdapter(self.schema)
+        self._validate = adapter.validate_python
+        self.context: dict[str, Any] | None = None
 
     def __call__(self, raw: RawRecord) -> ValidRecord:
-        return to_valid_record(self.model.model_validate(raw), self._values)
+        return self.build(self._validate(raw, context=self.context))
+
+    def build(self, record: dict[str, Any]) -> ValidRecord:
+        raise NotImplementedError
 
     def key(self, raw: RawRecord) -> str | None:
-        """The id as the model will read it (numbers as text, trimmed), without validating."""
+        """The id as the schema will read it (numbers as text, trimmed), without validating."""
         if self.id_field is None:
             return None
         value = raw.get(self.id_field)
         if isinstance(value, str):
             return value.strip() or None
-        return (
-            str(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-        )
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        return str(value) if is_number else None
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any
 from urllib.parse import quote
+
+from typing_extensions import TypedDict
 
 from costudy_pipelines.lib.validation.mapped import (
     DEFAULT_DATE_FORMATS,
-    MappedModel,
+    HumanTime,
     MappedValidator,
 )
-from costudy_pipelines.lib.validation.records import Column
-from costudy_pipelines.lib.validation.types import CellAmount, CellText, join_name
+from costudy_pipelines.lib.validation.records import Column, ValidRecord, valid_record
+from costudy_pipelines.lib.validation.types import CellAmount, CellText, join_name, source_schema
 
 
 @dataclass(frozen=True)
@@ -28,27 +30,15 @@ class SheetColumns:
     date_formats: tuple[str, ...] = DEFAULT_DATE_FORMATS
 
 
-class SheetRow(MappedModel):
-    COLUMNS: ClassVar = (
-        Column("amount", "numeric"),
-        Column("occurred_at", "timestamptz"),
-        Column("source_url", "text"),
-    )
-
-    email: CellText = None
-    name: CellText = None
-    first_name: CellText = None
-    last_name: CellText = None
-    amount: CellAmount = None
-    source_url: CellText = None
-
-    @property
-    def email_value(self) -> str | None:
-        return self.email
-
-    @property
-    def display_name(self) -> str | None:
-        return self.name or join_name(self.first_name, self.last_name)
+@source_schema
+class SheetRowSchema(TypedDict, total=False):
+    email: CellText
+    name: CellText
+    first_name: CellText
+    last_name: CellText
+    amount: CellAmount
+    occurred_at: HumanTime
+    source_url: str
 
 
 def sheet_url(spreadsheet_id: str, worksheet: str) -> str:
@@ -58,26 +48,39 @@ def sheet_url(spreadsheet_id: str, worksheet: str) -> str:
     )
 
 
-def sheet_row_validator(
-    spreadsheet_id: str, worksheet: str, columns: SheetColumns | None = None
-) -> MappedValidator:
-    columns = columns or SheetColumns()
-    headers = {
-        field: (header,)
-        for field, header in (
-            ("email", columns.email),
-            ("name", columns.name),
-            ("first_name", columns.first_name),
-            ("last_name", columns.last_name),
-            ("amount", columns.amount),
-            ("occurred_at", columns.date),
-        )
-        if header
-    }
-    return MappedValidator(
-        SheetRow,
-        headers,
-        constants={"source_url": sheet_url(spreadsheet_id, worksheet)},
-        date_formats=columns.date_formats,
-        mapping_hint="SheetColumns.email",
+class SheetRowValidator(MappedValidator):
+    schema = SheetRowSchema
+    columns = (
+        Column("amount", "numeric"),
+        Column("occurred_at", "timestamptz"),
+        Column("source_url", "text"),
     )
+
+    def __init__(
+        self, spreadsheet_id: str, worksheet: str, columns: SheetColumns | None = None
+    ) -> None:
+        columns = columns or SheetColumns()
+        headers = {
+            field: (header,)
+            for field, header in (
+                ("email", columns.email),
+                ("name", columns.name),
+                ("first_name", columns.first_name),
+                ("last_name", columns.last_name),
+                ("amount", columns.amount),
+                ("occurred_at", columns.date),
+            )
+            if header
+        }
+        super().__init__(
+            headers,
+            constants={"source_url": sheet_url(spreadsheet_id, worksheet)},
+            date_formats=columns.date_formats,
+            mapping_hint="SheetColumns.email",
+        )
+
+    def build(self, record: dict[str, Any]) -> ValidRecord:
+        occurred = record.get("occurred_at")
+        values = (record.get("amount"), occurred, record.get("source_url"))
+        name = record.get("name") or join_name(record.get("first_name"), record.get("last_name"))
+        return valid_record(None, record.get("email"), values, name=name, observed_at=occurred)

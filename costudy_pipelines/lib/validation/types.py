@@ -12,17 +12,17 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, StringConstraints, with_config
+from typing_extensions import TypedDict
 
 
 class RecordRejected(ValueError):
     """Raised by a validator for a record that cannot be loaded; the message is the reason."""
 
 
-# Every source model: unknown fields ignored, text trimmed, numbers accepted as text (ids).
-SOURCE_MODEL_CONFIG = ConfigDict(
-    extra="ignore", populate_by_name=True, str_strip_whitespace=True, coerce_numbers_to_str=True
-)
+# Every source schema: unknown fields ignored, text trimmed, numbers accepted as text (ids).
+SOURCE_CONFIG = ConfigDict(extra="ignore", str_strip_whitespace=True, coerce_numbers_to_str=True)
+source_schema = with_config(SOURCE_CONFIG)
 
 
 def as_utc(value: datetime) -> datetime:
@@ -37,13 +37,11 @@ OptionalTimestamp = Annotated[datetime, AfterValidator(as_utc)] | None
 ExternalId = Annotated[str, StringConstraints(min_length=1)]
 
 
-class MoneyObject(BaseModel):
+@source_schema
+class MoneyObject(TypedDict):
     """Whop's later SDK money: {"amount": "<decimal string in major units>", "currency", ...}."""
 
-    model_config = SOURCE_MODEL_CONFIG
-
     amount: float | int | str
-    currency: str | None = None
 
 
 # A float, a decimal string, or a Money object, kept as sent and made exact by money_amount:
@@ -51,34 +49,33 @@ class MoneyObject(BaseModel):
 Money = float | int | str | MoneyObject | None
 
 
-def money_amount(value: float | int | str | MoneyObject | None, field: str) -> Decimal | None:
+def money_amount(value: Any, field: str) -> Decimal | None:
     """The exact amount (floats via their shortest repr: 19.99, not 19.989999999999998)."""
-    if isinstance(value, MoneyObject):
-        value = value.amount
+    if isinstance(value, dict):
+        value = value["amount"]
     if value is None:
         return None
     try:
         amount = Decimal(repr(value) if isinstance(value, float) else value)
-    except (InvalidOperation, ValueError):
+    except (InvalidOperation, ValueError, TypeError):
         raise RecordRejected(f"{field}: not a decimal amount (got {value!r})") from None
     if not amount.is_finite():
         raise RecordRejected(f"{field}: not a finite amount (got {value!r})")
     return amount
 
 
-class IdRef(BaseModel):
+@source_schema
+class IdRef(TypedDict, total=False):
     """An expanded reference ({"id": ..., ...}) where older APIs send the bare id."""
 
-    model_config = SOURCE_MODEL_CONFIG
-
-    id: str | None = None
+    id: str | None
 
 
 RefId = str | IdRef | None
 
 
-def ref_id(value: str | IdRef | None) -> str | None:
-    return value.id if isinstance(value, IdRef) else value
+def ref_id(value: str | dict | None) -> str | None:
+    return value.get("id") if isinstance(value, dict) else value
 
 
 def join_name(*parts: str | None) -> str | None:

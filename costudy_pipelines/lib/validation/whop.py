@@ -7,15 +7,17 @@ user_email (v5) or email (memberships); references are ids or expanded objects.
 
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal
-from typing import ClassVar
+from typing import Any, Required
 
-from pydantic import BaseModel, Field
+from typing_extensions import TypedDict
 
-from costudy_pipelines.lib.validation.records import Column, SourceModel
+from costudy_pipelines.lib.validation.records import (
+    Column,
+    SchemaValidator,
+    ValidRecord,
+    valid_record,
+)
 from costudy_pipelines.lib.validation.types import (
-    SOURCE_MODEL_CONFIG,
     ExternalId,
     Money,
     OptionalTimestamp,
@@ -24,75 +26,87 @@ from costudy_pipelines.lib.validation.types import (
     join_name,
     money_amount,
     ref_id,
+    source_schema,
 )
 
 
-class WhopUserRef(BaseModel):
+@source_schema
+class WhopUserRef(TypedDict, total=False):
     """An expanded user object inside a payment or membership."""
 
-    model_config = SOURCE_MODEL_CONFIG
-
-    id: str | None = None
-    email: str | None = None
-    name: str | None = None
-    username: str | None = None
+    id: str | None
+    email: str | None
+    name: str | None
+    username: str | None
 
 
-class _WhopOwned(SourceModel):
+@source_schema
+class WhopOwned(TypedDict, total=False):
     """Fields every Whop record that belongs to a user shares."""
 
-    id: ExternalId
-    user: WhopUserRef | str | None = None
-    user_id: str | None = None
-    email: str | None = None
-    user_email: str | None = None
-    customer_email: str | None = None
-    status: str | None = None
-    product: RefId = None
-    product_id_v5: str | None = Field(default=None, alias="product_id")
-    created_at: Timestamp
-
-    @property
-    def record_key(self) -> str:
-        return self.id
-
-    # `a or b or None` rather than a helper: these run for every record of the hottest sources.
-    @property
-    def email_value(self) -> str | None:
-        user = self.user
-        nested = user.email if isinstance(user, WhopUserRef) else None
-        return nested or self.customer_email or self.user_email or self.email or None
-
-    @property
-    def whop_user_id(self) -> str | None:
-        user = self.user
-        return (user.id if isinstance(user, WhopUserRef) else user) or self.user_id or None
-
-    @property
-    def product_id(self) -> str | None:
-        return ref_id(self.product) or self.product_id_v5 or None
-
-    @property
-    def occurred_at(self) -> datetime:
-        return self.created_at
-
-    @property
-    def observed_at(self) -> datetime:
-        return self.created_at
-
-    @property
-    def display_name(self) -> str | None:
-        user = self.user
-        return (user.name or None) if isinstance(user, WhopUserRef) else None
-
-    @property
-    def user_name(self) -> str | None:
-        user = self.user
-        return (user.username or None) if isinstance(user, WhopUserRef) else None
+    id: Required[ExternalId]
+    created_at: Required[Timestamp]
+    user: WhopUserRef | str | None
+    user_id: str | None
+    email: str | None
+    user_email: str | None
+    customer_email: str | None
+    status: str | None
+    product: RefId
+    product_id: str | None
 
 
-class WhopPayment(_WhopOwned):
-    COLUMNS: ClassVar = (
+@source_schema
+class WhopPaymentSchema(WhopOwned, total=False):
+    membership: RefId
+    membership_id: str | None
+    currency: str | None
+    usd_total: Money
+    total: Money
+    final_amount: Money
+    refunded_amount: Money
+    paid_at: OptionalTimestamp
+    billing_first_name: str | None
+    billing_last_name: str | None
+
+
+@source_schema
+class WhopMembershipSchema(WhopOwned, total=False):
+    plan: RefId
+    plan_id: str | None
+    expires_at: OptionalTimestamp
+    renewal_period_end: OptionalTimestamp
+
+
+@source_schema
+class WhopUserSchema(TypedDict, total=False):
+    id: Required[ExternalId]
+    email: str | None
+    name: str | None
+    username: str | None
+    created_at: OptionalTimestamp
+
+
+_NO_USER: dict[str, Any] = {}
+
+
+def _owner(record: dict[str, Any]) -> tuple[dict[str, Any], str | None, str | None]:
+    """The expanded user (or {}), the payer's email, and the Whop user id."""
+    user = record.get("user")
+    expanded = user if isinstance(user, dict) else _NO_USER
+    email = (
+        expanded.get("email")
+        or record.get("customer_email")
+        or record.get("user_email")
+        or record.get("email")
+    )
+    user_id = (expanded.get("id") if expanded else user) or record.get("user_id")
+    return expanded, email, user_id
+
+
+class WhopPaymentValidator(SchemaValidator):
+    schema = WhopPaymentSchema
+    columns = (
         Column("whop_user_id", "text"),
         Column("membership_id", "text"),
         Column("product_id", "text"),
@@ -105,49 +119,41 @@ class WhopPayment(_WhopOwned):
         Column("paid_at", "timestamptz"),
     )
 
-    membership: RefId = None
-    membership_id_v5: str | None = Field(default=None, alias="membership_id")
-    currency_code: str | None = Field(default=None, alias="currency")
-    usd_total: Money = None
-    total: Money = None
-    final_amount: Money = None
-    refunded: Money = Field(default=None, alias="refunded_amount")
-    paid_at: OptionalTimestamp = None
-    billing_first_name: str | None = None
-    billing_last_name: str | None = None
-
-    @property
-    def membership_id(self) -> str | None:
-        return ref_id(self.membership) or self.membership_id_v5 or None
-
-    @property
-    def currency(self) -> str | None:
-        return self.currency_code.lower() if self.currency_code else None
-
-    @property
-    def amount(self) -> Decimal | None:
-        """What the payer was charged, in the payment's currency (v2/v5 final_amount, v1 total)."""
-        final = money_amount(self.final_amount, "final_amount")
-        return final if final is not None else money_amount(self.total, "total")
-
-    @property
-    def amount_usd(self) -> Decimal | None:
-        usd = money_amount(self.usd_total, "usd_total")
-        if usd is not None:
-            return usd
-        return self.amount if self.currency == "usd" else None
-
-    @property
-    def refunded_amount(self) -> Decimal | None:
-        return money_amount(self.refunded, "refunded_amount")
-
-    @property
-    def display_name(self) -> str | None:
-        return super().display_name or join_name(self.billing_first_name, self.billing_last_name)
+    def build(self, record: dict[str, Any]) -> ValidRecord:
+        user, email, user_id = _owner(record)
+        currency = (record.get("currency") or "").lower() or None
+        # what the payer was charged, in the payment's currency (v2/v5 final_amount, v1 total)
+        amount = money_amount(record.get("final_amount"), "final_amount")
+        if amount is None:
+            amount = money_amount(record.get("total"), "total")
+        amount_usd = money_amount(record.get("usd_total"), "usd_total")
+        if amount_usd is None and currency == "usd":
+            amount_usd = amount
+        created = record["created_at"]
+        values = (
+            user_id,
+            ref_id(record.get("membership")) or record.get("membership_id"),
+            ref_id(record.get("product")) or record.get("product_id"),
+            record.get("status"),
+            currency,
+            amount,
+            amount_usd,
+            money_amount(record.get("refunded_amount"), "refunded_amount"),
+            created,
+            record.get("paid_at"),
+        )
+        name = user.get("name") or join_name(
+            record.get("billing_first_name"), record.get("billing_last_name")
+        )
+        return valid_record(
+            record["id"], email, values, name=name, username=user.get("username"),
+            observed_at=created,
+        )  # fmt: skip
 
 
-class WhopMembership(_WhopOwned):
-    COLUMNS: ClassVar = (
+class WhopMembershipValidator(SchemaValidator):
+    schema = WhopMembershipSchema
+    columns = (
         Column("whop_user_id", "text"),
         Column("product_id", "text"),
         Column("plan_id", "text"),
@@ -156,49 +162,31 @@ class WhopMembership(_WhopOwned):
         Column("expires_at", "timestamptz"),
     )
 
-    plan: RefId = None
-    plan_id_v5: str | None = Field(default=None, alias="plan_id")
-    expires: OptionalTimestamp = Field(default=None, alias="expires_at")
-    renewal_period_end: OptionalTimestamp = None
+    def build(self, record: dict[str, Any]) -> ValidRecord:
+        user, email, user_id = _owner(record)
+        created = record["created_at"]
+        values = (
+            user_id,
+            ref_id(record.get("product")) or record.get("product_id"),
+            ref_id(record.get("plan")) or record.get("plan_id"),
+            record.get("status"),
+            created,
+            record.get("expires_at") or record.get("renewal_period_end"),
+        )
+        return valid_record(
+            record["id"], email, values, name=user.get("name"), username=user.get("username"),
+            observed_at=created,
+        )  # fmt: skip
 
-    @property
-    def plan_id(self) -> str | None:
-        return ref_id(self.plan) or self.plan_id_v5 or None
 
-    @property
-    def expires_at(self) -> datetime | None:
-        return self.expires or self.renewal_period_end
+class WhopUserValidator(SchemaValidator):
+    schema = WhopUserSchema
+    columns = (Column("username", "text"), Column("occurred_at", "timestamptz"))
 
-
-class WhopUser(SourceModel):
-    COLUMNS: ClassVar = (Column("username", "text"), Column("occurred_at", "timestamptz"))
-
-    id: ExternalId
-    email: str | None = None
-    name: str | None = None
-    username: str | None = None
-    created_at: OptionalTimestamp = None
-
-    @property
-    def record_key(self) -> str:
-        return self.id
-
-    @property
-    def email_value(self) -> str | None:
-        return self.email
-
-    @property
-    def display_name(self) -> str | None:
-        return self.name or None
-
-    @property
-    def user_name(self) -> str | None:
-        return self.username or None
-
-    @property
-    def occurred_at(self) -> datetime | None:
-        return self.created_at
-
-    @property
-    def observed_at(self) -> datetime | None:
-        return self.created_at
+    def build(self, record: dict[str, Any]) -> ValidRecord:
+        created = record.get("created_at")
+        username = record.get("username")
+        return valid_record(
+            record["id"], record.get("email"), (username, created), name=record.get("name"),
+            username=username, observed_at=created,
+        )  # fmt: skip
