@@ -9,9 +9,11 @@ leaves nothing half-written; sync_log records the session either way.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
@@ -209,7 +211,8 @@ class SyncSession:
             pending: Future[None] | None = None
             try:
                 for batch in self._batches(items):
-                    chunk = self._prepare(batch, probe)
+                    with _young_collection_per_chunk():
+                        chunk = self._prepare(batch, probe)
                     if pending is not None:
                         pending.result()
                     pending = loader.submit(self._load, conn, chunk)
@@ -462,6 +465,24 @@ class SyncSession:
                 target.close()
         except psycopg.Error as log_error:  # the warehouse itself is gone: say so, keep the cause
             report.error += f" (and sync_log could not be updated: {log_error})"
+
+
+@contextmanager
+def _young_collection_per_chunk() -> Iterator[None]:
+    """Pause the cyclic GC while a chunk is prepared, then collect the young generation once.
+
+    Preparing allocates hundreds of thousands of containers; the automatic collector would
+    rescan the whole live chunk many times over (~30 % of the preparing time). Reference
+    counting still frees everything acyclic as it goes.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+            gc.collect(0)
 
 
 def _lenient_key(key_of: Callable[[Any], Any], raw: Any) -> Any:
