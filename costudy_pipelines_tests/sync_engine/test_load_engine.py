@@ -16,6 +16,7 @@ from costudy_pipelines.lib.loading import (
     SUCCESS,
     LoadOptions,
     SyncFailed,
+    connector,
     replay_rejects,
     sources,
     sync_session,
@@ -407,3 +408,12 @@ def test_replay_resolves_rejects_whose_rows_a_later_sync_already_stored(warehous
     assert (replay.records_in, replay.inserted, replay.unchanged) == (1, 0, 1)
     assert replay.resolved_rejects == 1
     assert query(warehouse_url, "select resolved_by_run from sync_rejects") == [("replay-2",)]
+
+
+def test_an_unreachable_warehouse_names_the_variable_and_hides_the_password():
+    from costudy_pipelines.lib.pg import DatabaseConfigError
+
+    url = "postgresql://loader:s3cret@127.0.0.1:1/warehouse"
+    with pytest.raises(DatabaseConfigError) as error:
+        sync_session(connector(url, source="WAREHOUSE_DB_URL"), PAYMENTS, payments(1))
+    assert "WAREHOUSE_DB_URL" in str(error.value) and "s3cret" not in str(error.value)

@@ -12,7 +12,7 @@ from costudy_pipelines.lib.loading.report import (
     SyncFailed,
     SyncReport,
 )
-from costudy_pipelines.lib.loading.session import ConnectionSource, sync_session
+from costudy_pipelines.lib.loading.session import ConnectionSource, connector, sync_session
 from costudy_pipelines.lib.loading.spec import (
     DEFAULT_NAME_PRIORITY,
     KeyKind,
@@ -31,6 +31,7 @@ __all__ = [
     "SourceSpec",
     "SyncFailed",
     "SyncReport",
+    "connector",
     "replay_rejects",
     "sources",
     "sync_session",

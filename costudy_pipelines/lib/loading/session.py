@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.loading import sync_log
 from costudy_pipelines.lib.loading.canonical import (
     UnstorableRecord,
@@ -51,6 +52,20 @@ _Item = tuple[bytes | None, Any]
 def open_connection(connect: ConnectionSource) -> psycopg.Connection:
     """A connection from a libpq URL/DSN or a factory (which must not return autocommit)."""
     return psycopg.connect(connect) if isinstance(connect, str) else connect()
+
+
+def connector(url: str, *, source: str) -> Callable[[], psycopg.Connection]:
+    """A ConnectionSource for a URL from the environment variable `source`: the project's TLS
+    policy, and connection failures as DatabaseConfigError naming the variable (URL masked)."""
+    dsn = pg.libpq_dsn(url, source=source)
+
+    def connect() -> psycopg.Connection:
+        try:
+            return psycopg.connect(dsn, connect_timeout=10)
+        except psycopg.OperationalError as exc:
+            raise pg.explain_connection_error(exc, url, source=source) from None
+
+    return connect
 
 
 def sync_session(
@@ -161,6 +176,9 @@ class SyncSession:
         started = time.perf_counter()
         conn = open_connection(self.connect)
         try:
+            # a chunk's staging table stays in memory (must precede the first temp table use)
+            conn.execute("set temp_buffers = '256MB'")
+            conn.commit()
             self.report.sync_log_id = sync_log.start(conn, self.report, self.spec.scope)
             try:
                 with conn.transaction(), open_connection(self.connect) as probe:
@@ -209,9 +227,13 @@ class SyncSession:
         """Prepare chunk N+1 while the loader thread applies chunk N (at most two in memory)."""
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-loader") as loader:
             pending: Future[None] | None = None
+            batches = self._batches(items)
             try:
-                for batch in self._batches(items):
-                    with _young_collection_per_chunk():
+                while True:
+                    with _young_collection_per_chunk():  # the source's parsing allocates too
+                        batch = next(batches, None)
+                        if batch is None:
+                            break
                         chunk = self._prepare(batch, probe)
                     if pending is not None:
                         pending.result()
@@ -469,11 +491,11 @@ class SyncSession:
 
 @contextmanager
 def _young_collection_per_chunk() -> Iterator[None]:
-    """Pause the cyclic GC while a chunk is prepared, then collect the young generation once.
+    """Pause the cyclic GC while a chunk is read and prepared, then collect young objects once.
 
-    Preparing allocates hundreds of thousands of containers; the automatic collector would
-    rescan the whole live chunk many times over (~30 % of the preparing time). Reference
-    counting still frees everything acyclic as it goes.
+    Reading and preparing allocate hundreds of thousands of containers; the automatic
+    collector would rescan the whole live chunk many times over (~30 % of the preparing
+    time). Reference counting still frees everything acyclic as it goes.
     """
     enabled = gc.isenabled()
     gc.disable()
