@@ -3,7 +3,9 @@ deletes and their guards, one user per email, name priority, rejects, atomicity,
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -417,3 +419,48 @@ def test_an_unreachable_warehouse_names_the_variable_and_hides_the_password():
     with pytest.raises(DatabaseConfigError) as error:
         sync_session(connector(url, source="WAREHOUSE_DB_URL"), PAYMENTS, payments(1))
     assert "WAREHOUSE_DB_URL" in str(error.value) and "s3cret" not in str(error.value)
+
+
+DRIVER_TIME = datetime(2025, 2, 3, 4, 5, 6, tzinfo=UTC)
+EVERY_SOURCE = [
+    (sources.whop_payments(), whop_payment("pay_1", "a@x.io", amount=money("5.00"))),
+    (
+        sources.whop_memberships(),
+        {"id": "mem_1", "user": "user_1", "email": "a@x.io", "product": "prod_1",
+         "plan": "plan_1", "status": "active", "created_at": 1735787045,
+         "renewal_period_end": 1738465445},
+    ),
+    (sources.whop_users(), {"id": "user_1", "email": "a@x.io", "name": "A", "username": "a"}),
+    (sources.ghl_contacts(), ghl_contact("c1", "a@x.io", first="A")),
+    (sources.sheet_rows("sheet", "Sheet1"), sheet_row("a@x.io", "A")),
+    (sources.elective_rows(), {"Email": "a@x.io", "Order Total": "$1,200.00",
+                               "Purchase Date (UTC)": "2025-01-02"}),
+    (sources.website_people("demo_request"), {"id": 7, "email": "a@x.io",
+                                              "created_at": DRIVER_TIME}),
+    (sources.website_people("vote"), {"id": 7, "email": "a@x.io", "voted_at": DRIVER_TIME}),
+    (
+        sources.platform_users(),
+        {"id": uuid.UUID(int=1), "email": "a@x.io", "username": "a", "created_at": DRIVER_TIME,
+         "updated_at": DRIVER_TIME},
+    ),
+    (
+        sources.course_orders(),
+        {"id": 3, "user_email": "a@x.io", "total": Decimal("19.90"), "currency": "USD",
+         "status": "paid", "created_at": DRIVER_TIME},
+    ),
+    (
+        sources.course_enrollments(),
+        {"id": 4, "email": "a@x.io", "course_id": 9, "enrolled_at": DRIVER_TIME},
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("spec", "record"), EVERY_SOURCE, ids=lambda v: getattr(v, "name", ""))
+def test_every_source_loads_into_its_table(warehouse_url, spec, record):
+    report = sync_session(warehouse_url, spec, [record], full=True)
+    assert (report.inserted, report.rejected, report.status) == (1, 0, SUCCESS), report
+    assert sync_session(warehouse_url, spec, [record], full=True).written == 0
+    columns = ", ".join(f"t.{column.name}" for column in spec.columns)
+    rows = query(warehouse_url, f"select u.email, {columns} from {spec.table} t join users u"
+                                f" on u.id = t.user_id")  # fmt: skip
+    assert rows[0][0] == "a@x.io" and any(value is not None for value in rows[0][1:])

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Protocol
 from pydantic import TypeAdapter, ValidationError
 
 from costudy_pipelines.lib.validation.emails import InvalidEmail, normalise_email
-from costudy_pipelines.lib.validation.types import RecordRejected
+from costudy_pipelines.lib.validation.types import RecordRejected, id_text
 
 RawRecord = Mapping[str, Any]
 
@@ -108,7 +108,7 @@ class SchemaValidator:
         """The id as the schema will read it (numbers as text, trimmed), without validating."""
         if self.id_field is None:
             return None
-        value = raw.get(self.id_field)
+        value = id_text(raw.get(self.id_field))
         if isinstance(value, str):
             return value.strip() or None
         is_number = isinstance(value, int | float) and not isinstance(value, bool)

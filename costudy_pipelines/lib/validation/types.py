@@ -11,6 +11,7 @@ import re
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
+from uuid import UUID
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, StringConstraints, with_config
 from typing_extensions import TypedDict
@@ -34,7 +35,14 @@ def as_utc(value: datetime) -> datetime:
 Timestamp = Annotated[datetime, AfterValidator(as_utc)]
 OptionalTimestamp = Annotated[datetime, AfterValidator(as_utc)] | None
 
-ExternalId = Annotated[str, StringConstraints(min_length=1)]
+
+def id_text(value: Any) -> Any:
+    """Ids as the source holds them, as text: database UUIDs become their canonical string."""
+    return str(value) if isinstance(value, UUID) else value
+
+
+# Numbers become text through the schema config; blank ids are refused.
+ExternalId = Annotated[str, BeforeValidator(id_text), StringConstraints(min_length=1)]
 
 
 @source_schema
