@@ -373,6 +373,7 @@ class SyncSession:
                 cur.execute(statements.truncate)
                 _copy(cur, statements.copy_stage, statements.stage_types, chunk.stage_rows)
                 _copy(cur, statements.copy_users, USER_CANDIDATE_TYPES, chunk.user_rows)
+                cur.execute(statements.analyze_users)
                 created, changed = _counts(cur.execute(statements.upsert_users, self.user_params))
                 self.report.users_created += created
                 self.report.users_updated += changed

@@ -73,6 +73,7 @@ class SessionStatements:
     copy_stage: sql.Composed
     stage_types: tuple[str, ...]
     copy_users: sql.Composed
+    analyze_users: sql.Composed
     copy_seen: sql.Composed
     upsert_users: sql.Composed
     upsert_rows: sql.Composed
@@ -136,6 +137,8 @@ def build_statements(spec: SourceSpec) -> SessionStatements:
             *(c.sql_type for c in spec.columns),
         ),
         copy_users=sql.SQL("copy {} from stdin (format binary)").format(STAGE_USERS),
+        # statistics let the planner probe users by index instead of hashing all of them
+        analyze_users=sql.SQL("analyze {}").format(STAGE_USERS),
         copy_seen=sql.SQL("copy {} from stdin (format binary)").format(SEEN),
         upsert_users=_upsert_users(),
         upsert_rows=_upsert_rows(table, key, typed, scope_columns, scope_values),
