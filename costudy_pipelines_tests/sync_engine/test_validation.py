@@ -201,3 +201,10 @@ def test_sheet_row_from_gspread_numericised_values():
     validator = sources.sheet_rows("s", "w").validator
     result = validate(validator, sheet_row("n@x.io", "Nia", amount=12.5))
     assert values(result, validator)["amount"] == Decimal("12.5")
+
+
+@pytest.mark.parametrize("pay_id", ["", "   ", "x" * 1001])
+def test_blank_or_oversized_ids_are_rejected(pay_id):
+    result = validate(WHOP, whop_payment(pay_id, "a@b.co"))
+    assert isinstance(result, Reject) and result.reason.startswith("id: ")
+    assert "should have" in result.reason

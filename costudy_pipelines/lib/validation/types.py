@@ -41,8 +41,12 @@ def id_text(value: Any) -> Any:
     return str(value) if isinstance(value, UUID) else value
 
 
-# Numbers become text through the schema config; blank ids are refused.
-ExternalId = Annotated[str, BeforeValidator(id_text), StringConstraints(min_length=1)]
+# Numbers become text through the schema config; blank ids are refused, and so are ids too
+# long for a unique index entry (which would fail the whole session instead of one record).
+MAX_ID_LENGTH = 1000
+ExternalId = Annotated[
+    str, BeforeValidator(id_text), StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)
+]
 
 
 @source_schema
