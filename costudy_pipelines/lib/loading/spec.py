@@ -1,0 +1,85 @@
+"""What the loader needs to know about a source: its table, identity, validator and scope."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+from costudy_pipelines.lib.validation import Column, RecordValidator
+
+
+class KeyKind(StrEnum):
+    EXTERNAL_ID = "external_id"  # the source's own id, unique in the table
+    ROW_HASH = "row_hash"  # SHA-256 of scope + canonical row content, for sources without ids
+
+
+# Field-level priority when sources disagree about a person's name or username (SPEC §3.2):
+# GoHighLevel, then Whop, then Sheets; the rest after them. Families not listed rank last.
+DEFAULT_NAME_PRIORITY: tuple[str, ...] = (
+    "ghl",
+    "whop",
+    "sheet",
+    "platform",
+    "elective",
+    "course",
+    "website",
+)
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One source record type and where it lands.
+
+    name: what sync_log and sync_rejects call it ("whop_payments", "sheet_rows", ...).
+    table: its warehouse table. family: its source for name priority ("whop").
+    scope: constant columns that identify this source's slice of a shared table (one sheet of
+    sheet_rows, one event kind of website_people); stored on every row, and a full sync only
+    soft-deletes inside its scope.
+    """
+
+    name: str
+    table: str
+    family: str
+    validator: RecordValidator
+    key_kind: KeyKind = KeyKind.EXTERNAL_ID
+    scope: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        return self.validator.columns
+
+    @property
+    def key_column(self) -> str:
+        return self.key_kind.value
+
+    @property
+    def key_sql_type(self) -> str:
+        return "bytea" if self.key_kind is KeyKind.ROW_HASH else "text"
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How a session loads: chunk size (bounded memory), name priority, delete guard, samples."""
+
+    chunk_size: int = 20_000
+    name_priority: tuple[str, ...] = DEFAULT_NAME_PRIORITY
+    max_delete_share: float = 0.10
+    reject_samples: int = 20
+
+    def __post_init__(self) -> None:
+        if self.chunk_size < 1:
+            raise ValueError(f"chunk_size must be positive, got {self.chunk_size}")
+        if not 0.0 <= self.max_delete_share <= 1.0:
+            raise ValueError(f"max_delete_share must be within 0..1, got {self.max_delete_share}")
+
+    def rank(self, family: str) -> int:
+        """1 for the first family in the priority list; families not listed rank after all."""
+        try:
+            return self.name_priority.index(family) + 1
+        except ValueError:
+            return len(self.name_priority) + 1
+
+
+DEFAULT_OPTIONS = LoadOptions()

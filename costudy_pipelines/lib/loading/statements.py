@@ -1,0 +1,282 @@
+"""The set-based SQL of a sync session, composed once per session with psycopg.sql.
+
+Values always travel as parameters; only identifiers (tables, columns from SourceSpec) are
+composed, through sql.Identifier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg import sql
+
+from costudy_pipelines.lib.loading.spec import LoadOptions, SourceSpec
+
+STAGE = sql.Identifier("_sync_stage")
+STAGE_USERS = sql.Identifier("_sync_stage_users")
+SEEN = sql.Identifier("_sync_seen")
+
+# Columns of the per-chunk user candidates, in COPY order.
+USER_CANDIDATE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("email", "text"),
+    ("first_record", "text"),
+    ("name", "text"),
+    ("name_record", "text"),
+    ("name_observed_at", "timestamptz"),
+    ("username", "text"),
+    ("username_record", "text"),
+    ("username_observed_at", "timestamptz"),
+)
+USER_CANDIDATE_TYPES = tuple(sql_type for _, sql_type in USER_CANDIDATE_COLUMNS)
+PROVENANCED_FIELDS = ("name", "username")
+
+
+def _columns_ddl(columns: list[tuple[str, str]]) -> sql.Composed:
+    return sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(sql_type))
+        for name, sql_type in columns
+    )
+
+
+def _wins(field: str, current: str, candidate: str) -> sql.Composed:
+    """Whether the candidate's value of `field` replaces the current one (SPEC §3.2).
+
+    A value beats null; a higher-priority family beats a lower one; within one family a
+    different value from a record at least as new wins. Undated never beats dated.
+    """
+    cur = sql.Identifier(current)
+    cand = sql.Identifier(candidate)
+    value = sql.Identifier(field)
+    current_rank = sql.SQL(
+        "coalesce(array_position(%(priority)s::text[], {cur}.{source}), %(unlisted)s)"
+    ).format(cur=cur, source=sql.Identifier(f"{field}_source"))
+    observed = sql.Identifier(f"{field}_observed_at")
+    return sql.SQL(
+        "({cand}.{value} is not null and ({cur}.{value} is null"
+        " or %(rank)s < {current_rank}"
+        " or (%(rank)s = {current_rank} and {cand}.{value} is distinct from {cur}.{value}"
+        " and ({cur}.{observed} is null or {cand}.{observed} >= {cur}.{observed}))))"
+    ).format(cand=cand, cur=cur, value=value, current_rank=current_rank, observed=observed)
+
+
+def _any_wins(current: str, candidate: str) -> sql.Composed:
+    return sql.SQL(" or ").join(_wins(f, current, candidate) for f in PROVENANCED_FIELDS)
+
+
+@dataclass(frozen=True)
+class SessionStatements:
+    """Every statement a session runs for one SourceSpec."""
+
+    create_temp: tuple[sql.Composed, ...]
+    probe: sql.Composed
+    truncate: sql.Composed
+    copy_stage: sql.Composed
+    stage_types: tuple[str, ...]
+    copy_users: sql.Composed
+    analyze_users: sql.Composed
+    copy_seen: sql.Composed
+    upsert_users: sql.Composed
+    upsert_rows: sql.Composed
+    analyze_seen: sql.Composed
+    count_live: sql.Composed
+    count_unseen: sql.Composed
+    soft_delete: sql.Composed
+
+
+def user_params(spec: SourceSpec, options: LoadOptions) -> dict[str, object]:
+    return {
+        "family": spec.family,
+        "priority": list(options.name_priority),
+        "unlisted": len(options.name_priority) + 1,
+        "rank": options.rank(spec.family),
+    }
+
+
+def build_statements(spec: SourceSpec) -> SessionStatements:
+    table = sql.Identifier(spec.table)
+    key = sql.Identifier(spec.key_column)
+    typed = [sql.Identifier(column.name) for column in spec.columns]
+    stage_columns = [
+        ("key", spec.key_sql_type),
+        ("email", "text"),
+        ("content_hash", "bytea"),
+        ("raw", "text"),  # cast to jsonb only for rows that are written
+        *[(column.name, column.sql_type) for column in spec.columns],
+    ]
+    scope_columns = [sql.Identifier(name) for name in spec.scope]
+    scope_values = [sql.Placeholder(f"scope_{name}") for name in spec.scope]
+    in_scope = sql.SQL("").join(
+        sql.SQL(" and t.{} = {}").format(column, value)
+        for column, value in zip(scope_columns, scope_values, strict=True)
+    )
+    return SessionStatements(
+        create_temp=(
+            sql.SQL("create temp table {} ({}) on commit drop").format(
+                STAGE, _columns_ddl(stage_columns)
+            ),
+            sql.SQL("create temp table {} ({}) on commit drop").format(
+                STAGE_USERS, _columns_ddl(list(USER_CANDIDATE_COLUMNS))
+            ),
+            sql.SQL("create temp table {} (key {}) on commit drop").format(
+                SEEN, sql.SQL(spec.key_sql_type)
+            ),
+        ),
+        probe=sql.SQL(
+            "select p.key from unnest(%b::{key_type}[], %b::bytea[]) as p(key, hash)"
+            " where not exists (select 1 from {table} t where t.{key} = p.key"
+            " and t.content_hash = p.hash and t.deleted_at is null)"
+        ).format(key_type=sql.SQL(spec.key_sql_type), table=table, key=key),
+        truncate=sql.SQL("truncate {}, {}").format(STAGE, STAGE_USERS),
+        copy_stage=sql.SQL("copy {} from stdin (format binary)").format(STAGE),
+        # raw travels as the UTF-8 bytes orjson made: binary text and bytea share a wire format
+        stage_types=(
+            spec.key_sql_type,
+            "text",
+            "bytea",
+            "bytea",
+            *(c.sql_type for c in spec.columns),
+        ),
+        copy_users=sql.SQL("copy {} from stdin (format binary)").format(STAGE_USERS),
+        # statistics let the planner probe users by index instead of hashing all of them
+        analyze_users=sql.SQL("analyze {}").format(STAGE_USERS),
+        copy_seen=sql.SQL("copy {} from stdin (format binary)").format(SEEN),
+        upsert_users=_upsert_users(),
+        upsert_rows=_upsert_rows(table, key, typed, scope_columns, scope_values),
+        analyze_seen=sql.SQL("analyze {}").format(SEEN),
+        count_live=sql.SQL("select count(*) from {} t where t.deleted_at is null{}").format(
+            table, in_scope
+        ),
+        count_unseen=sql.SQL(
+            "select count(*) from {table} t where t.deleted_at is null{in_scope}"
+            " and not exists (select 1 from {seen} s where s.key = t.{key})"
+        ).format(table=table, in_scope=in_scope, seen=SEEN, key=key),
+        soft_delete=sql.SQL(
+            "update {table} t set deleted_at = now() where t.deleted_at is null{in_scope}"
+            " and not exists (select 1 from {seen} s where s.key = t.{key})"
+        ).format(table=table, in_scope=in_scope, seen=SEEN, key=key),
+    )
+
+
+def _upsert_users() -> sql.Composed:
+    """Create missing users and apply winning field values; untouched users are not written.
+
+    Rows are locked in email order so concurrent sessions cannot deadlock on users.
+    """
+    provenance_insert = sql.SQL(", ").join(
+        sql.SQL(
+            "c.{f}, case when c.{f} is not null then %(family)s end, c.{rec},"
+            " c.{obs}, case when c.{f} is not null then now() end"
+        ).format(
+            f=sql.Identifier(f),
+            rec=sql.Identifier(f"{f}_record"),
+            obs=sql.Identifier(f"{f}_observed_at"),
+        )
+        for f in PROVENANCED_FIELDS
+    )
+    provenance_columns = sql.SQL(", ").join(
+        sql.Identifier(f"{f}{suffix}")
+        for f in PROVENANCED_FIELDS
+        for suffix in ("", "_source", "_source_record", "_observed_at", "_updated_at")
+    )
+    assignments = sql.SQL(", ").join(
+        sql.SQL("{target} = case when {wins} then {value} else u.{target} end").format(
+            target=sql.Identifier(f"{f}{suffix}"),
+            wins=_wins(f, "u", "excluded"),
+            value=value,
+        )
+        for f in PROVENANCED_FIELDS
+        for suffix, value in (
+            ("", sql.SQL("excluded.{}").format(sql.Identifier(f))),
+            ("_source", sql.SQL("%(family)s")),
+            ("_source_record", sql.SQL("excluded.{}").format(sql.Identifier(f"{f}_source_record"))),
+            ("_observed_at", sql.SQL("excluded.{}").format(sql.Identifier(f"{f}_observed_at"))),
+            ("_updated_at", sql.SQL("now()")),
+        )
+    )
+    return sql.SQL(
+        "with written as ("
+        " insert into users as u (email, email_source, email_source_record, {provenance_columns})"
+        " select c.email, %(family)s, c.first_record, {provenance_insert}"
+        " from {stage_users} c left join users e on e.email = c.email"
+        " where e.id is null or {any_wins_existing}"
+        " order by c.email"
+        " on conflict (email) do update set {assignments}, updated_at = now()"
+        " where {any_wins_conflict}"
+        " returning (xmax = 0) as created)"
+        " select count(*) filter (where created), count(*) filter (where not created) from written"
+    ).format(
+        provenance_columns=provenance_columns,
+        provenance_insert=provenance_insert,
+        stage_users=STAGE_USERS,
+        any_wins_existing=_any_wins("e", "c"),
+        assignments=assignments,
+        any_wins_conflict=_any_wins("u", "excluded"),
+    )
+
+
+def _upsert_rows(
+    table: sql.Identifier,
+    key: sql.Identifier,
+    typed: list[sql.Identifier],
+    scope_columns: list[sql.Identifier],
+    scope_values: list[sql.Placeholder],
+) -> sql.Composed:
+    """Insert new rows, rewrite changed or revived ones. The stage holds only rows the probe
+    found new or changed; a key staged twice in one session is settled by ON CONFLICT."""
+    insert_columns = [key, *map(sql.Identifier, ("user_id", "email", "content_hash")), *typed]
+    select_values = [
+        sql.SQL("s.key"),
+        sql.SQL("u.id"),
+        sql.SQL("s.email"),
+        sql.SQL("s.content_hash"),
+        *[sql.SQL("s.{}").format(column) for column in typed],
+    ]
+    updated = [*map(sql.Identifier, ("user_id", "email", "content_hash", "raw")), *typed]
+    return sql.SQL(
+        "with written as ("
+        " insert into {table} as t ({columns}, raw{scope_columns})"
+        " select {values}, s.raw::jsonb{scope_values}"
+        " from {stage} s join users u on u.email = s.email"
+        " on conflict ({key}) do update set {assignments}, last_synced = now(), deleted_at = null"
+        " where t.content_hash <> excluded.content_hash or t.deleted_at is not null"
+        " returning (xmax = 0) as created)"
+        " select count(*) filter (where created), count(*) filter (where not created) from written"
+    ).format(
+        table=table,
+        columns=sql.SQL(", ").join(insert_columns),
+        scope_columns=sql.SQL("").join(sql.SQL(", {}").format(c) for c in scope_columns),
+        values=sql.SQL(", ").join(select_values),
+        scope_values=sql.SQL("").join(sql.SQL(", {}").format(v) for v in scope_values),
+        stage=STAGE,
+        key=key,
+        assignments=sql.SQL(", ").join(
+            sql.SQL("{0} = excluded.{0}").format(column) for column in updated
+        ),
+    )
+
+
+UPSERT_REJECTS = sql.SQL(
+    "insert into sync_rejects as r (source, scope, fingerprint, record_key, partition_key,"
+    " run_id, sync_log_id, raw, reason)"
+    " select %(source)s, %(scope)s::jsonb, f, k, %(partition)s, %(run_id)s, %(log_id)s,"
+    " j::jsonb, reason"
+    " from unnest(%(fingerprints)s::bytea[], %(keys)s::text[], %(raws)s::text[],"
+    " %(reasons)s::text[]) as x(f, k, j, reason)"
+    " on conflict (source, scope, fingerprint) do update set"
+    " last_seen = now(), times_seen = r.times_seen + 1, reason = excluded.reason,"
+    " partition_key = excluded.partition_key, run_id = excluded.run_id,"
+    " sync_log_id = excluded.sync_log_id, resolved_at = null, resolved_by_run = null"
+)
+
+# A record that loads makes the unresolved rejects of its key obsolete (the source fixed it).
+RESOLVE_REJECTS_BY_KEY = sql.SQL(
+    "update sync_rejects r set resolved_at = now(), resolved_by_run = %(run_id)s"
+    " from {stage} s where r.source = %(source)s and r.scope = %(scope)s::jsonb"
+    " and r.resolved_at is null and r.record_key = s.key"
+).format(stage=STAGE)
+
+RESOLVE_REJECTS = sql.SQL(
+    "update sync_rejects set resolved_at = now(), resolved_by_run = %(run_id)s"
+    " where source = %(source)s and scope = %(scope)s::jsonb"
+    " and fingerprint = any(%(fingerprints)s::bytea[]) and resolved_at is null"
+)

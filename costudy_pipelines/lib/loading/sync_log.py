@@ -1,0 +1,76 @@
+"""sync_log bookkeeping: a RUNNING row before any data, the outcome after."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from costudy_pipelines.lib.loading.report import FAILED, RUNNING, SyncReport
+
+ABANDONED = (
+    "abandoned: its database session ended without recording an outcome "
+    "(process killed or connection lost); nothing of it was committed"
+)
+MAX_ERROR_CHARS = 4000
+
+
+def start(conn: psycopg.Connection, report: SyncReport, scope: Mapping[str, str]) -> int:
+    """Insert the RUNNING row and commit it, so even a crash leaves a trace.
+
+    Also closes RUNNING rows whose database session is gone (a killed sync).
+    """
+    with conn.transaction():
+        conn.execute(
+            "update sync_log l set status = %s, completed_at = clock_timestamp(),"
+            " error_message = %s where l.status = %s and not exists ("
+            " select 1 from pg_stat_activity a where a.pid = l.backend_pid"
+            " and (a.backend_start is null or a.backend_start = l.backend_start))",
+            (FAILED, ABANDONED, RUNNING),
+        )
+        row = conn.execute(
+            "insert into sync_log (run_id, source, target_table, scope, partition_key, full_sync,"
+            " status, backend_pid, backend_start)"
+            " select %s, %s, %s, %s, %s, %s, %s, pid, backend_start"
+            " from pg_stat_activity where pid = pg_backend_pid() returning id",
+            (
+                report.run_id,
+                report.source,
+                report.table,
+                Jsonb(dict(scope)),
+                report.partition,
+                report.full,
+                RUNNING,
+            ),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def finish(conn: psycopg.Connection, report: SyncReport, details: dict[str, Any]) -> None:
+    """Record the outcome (any status) with the report's counts."""
+    conn.execute(
+        "update sync_log set status = %(status)s, records_processed = %(records_in)s,"
+        " inserted = %(inserted)s, updated = %(updated)s, unchanged = %(unchanged)s,"
+        " duplicates = %(duplicates)s, rejected = %(rejected)s,"
+        " soft_deleted = %(soft_deleted)s, users_created = %(users_created)s,"
+        " users_updated = %(users_updated)s, error_message = %(error)s, details = %(details)s,"
+        " completed_at = clock_timestamp() where id = %(id)s",
+        {
+            "status": report.status,
+            "records_in": report.records_in,
+            "inserted": report.inserted,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "duplicates": report.duplicates,
+            "rejected": report.rejected,
+            "soft_deleted": report.soft_deleted,
+            "users_created": report.users_created,
+            "users_updated": report.users_updated,
+            "error": (report.error or report.soft_delete_refused or "")[:MAX_ERROR_CHARS] or None,
+            "details": Jsonb(details),
+            "id": report.sync_log_id,
+        },
+    )

@@ -1,0 +1,86 @@
+"""Rows of a configured Google Sheet (gspread get_all_records: header → value, numericised)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from typing_extensions import TypedDict
+
+from costudy_pipelines.lib.validation.mapped import (
+    DEFAULT_DATE_FORMATS,
+    HumanTime,
+    MappedValidator,
+)
+from costudy_pipelines.lib.validation.records import Column, ValidRecord, valid_record
+from costudy_pipelines.lib.validation.types import CellAmount, CellText, join_name, source_schema
+
+
+@dataclass(frozen=True)
+class SheetColumns:
+    """Which header holds which field. None = the sheet has no such column."""
+
+    email: str = "Email"
+    name: str | None = "Name"
+    first_name: str | None = None
+    last_name: str | None = None
+    amount: str | None = "Amount"
+    date: str | None = "Date"
+    date_formats: tuple[str, ...] = DEFAULT_DATE_FORMATS
+
+
+@source_schema
+class SheetRowSchema(TypedDict, total=False):
+    email: CellText
+    name: CellText
+    first_name: CellText
+    last_name: CellText
+    amount: CellAmount
+    occurred_at: HumanTime
+    source_url: str
+
+
+def sheet_url(spreadsheet_id: str, worksheet: str) -> str:
+    return (
+        f"https://docs.google.com/spreadsheets/d/{quote(spreadsheet_id, safe='')}/edit"
+        f"#range={quote(worksheet, safe='')}"
+    )
+
+
+class SheetRowValidator(MappedValidator):
+    schema = SheetRowSchema
+    columns = (
+        Column("amount", "numeric"),
+        Column("occurred_at", "timestamptz"),
+        Column("source_url", "text"),
+    )
+
+    def __init__(
+        self, spreadsheet_id: str, worksheet: str, columns: SheetColumns | None = None
+    ) -> None:
+        columns = columns or SheetColumns()
+        headers = {
+            field: (header,)
+            for field, header in (
+                ("email", columns.email),
+                ("name", columns.name),
+                ("first_name", columns.first_name),
+                ("last_name", columns.last_name),
+                ("amount", columns.amount),
+                ("occurred_at", columns.date),
+            )
+            if header
+        }
+        super().__init__(
+            headers,
+            constants={"source_url": sheet_url(spreadsheet_id, worksheet)},
+            date_formats=columns.date_formats,
+            mapping_hint="SheetColumns.email",
+        )
+
+    def build(self, record: dict[str, Any]) -> ValidRecord:
+        occurred = record.get("occurred_at")
+        values = (record.get("amount"), occurred, record.get("source_url"))
+        name = record.get("name") or join_name(record.get("first_name"), record.get("last_name"))
+        return valid_record(None, record.get("email"), values, name=name, observed_at=occurred)

@@ -1,0 +1,163 @@
+"""Field types shared by the source models: the real variants of money, time and text.
+
+API models use pydantic's native (Rust) parsing wherever it covers the variants — ISO-8601
+and epoch timestamps, float or decimal-string money, numbers as text — and keep Python
+validators for the human-typed sources (sheets, CSV), where volume is small.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, StringConstraints, with_config
+from typing_extensions import TypedDict
+
+
+class RecordRejected(ValueError):
+    """Raised by a validator for a record that cannot be loaded; the message is the reason."""
+
+
+# Every source schema: unknown fields ignored, text trimmed, numbers accepted as text (ids).
+SOURCE_CONFIG = ConfigDict(extra="ignore", str_strip_whitespace=True, coerce_numbers_to_str=True)
+source_schema = with_config(SOURCE_CONFIG)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Naive timestamps from the sources are UTC (Whop, GHL, the databases all say so)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+# pydantic parses ISO-8601 strings and epoch numbers (seconds, or milliseconds past 2e10).
+Timestamp = Annotated[datetime, AfterValidator(as_utc)]
+OptionalTimestamp = Annotated[datetime, AfterValidator(as_utc)] | None
+
+
+def id_text(value: Any) -> Any:
+    """Ids as the source holds them, as text: database UUIDs become their canonical string."""
+    return str(value) if isinstance(value, UUID) else value
+
+
+# Numbers become text through the schema config; blank ids are refused, and so are ids too
+# long for a unique index entry (which would fail the whole session instead of one record).
+MAX_ID_LENGTH = 1000
+ExternalId = Annotated[
+    str, BeforeValidator(id_text), StringConstraints(min_length=1, max_length=MAX_ID_LENGTH)
+]
+
+
+@source_schema
+class MoneyObject(TypedDict):
+    """Whop's later SDK money: {"amount": "<decimal string in major units>", "currency", ...}."""
+
+    amount: float | int | str
+
+
+# A float, a decimal string, or a Money object, kept as sent and made exact by money_amount:
+# pydantic's own Decimal costs ~3 µs a field, the conversion below a tenth of that.
+Money = float | int | str | MoneyObject | None
+
+
+def money_amount(value: Any, field: str) -> Decimal | None:
+    """The exact amount (floats via their shortest repr: 19.99, not 19.989999999999998)."""
+    if isinstance(value, dict):
+        value = value["amount"]
+    if value is None:
+        return None
+    try:
+        amount = Decimal(repr(value) if isinstance(value, float) else value)
+    except (InvalidOperation, ValueError, TypeError):
+        raise RecordRejected(f"{field}: not a decimal amount (got {value!r})") from None
+    if not amount.is_finite():
+        raise RecordRejected(f"{field}: not a finite amount (got {value!r})")
+    return amount
+
+
+@source_schema
+class IdRef(TypedDict, total=False):
+    """An expanded reference ({"id": ..., ...}) where older APIs send the bare id."""
+
+    id: str | None
+
+
+RefId = str | IdRef | None
+
+
+def ref_id(value: str | dict | None) -> str | None:
+    return value.get("id") if isinstance(value, dict) else value
+
+
+def join_name(*parts: str | None) -> str | None:
+    """'First' + 'Last' → 'First Last'; None when every part is empty."""
+    joined = " ".join(part for part in parts if part)
+    return joined or None
+
+
+# -- human-typed sources (Google Sheets, CSV exports) ---------------------------------------
+
+
+def _blank_to_none(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.strip() or None
+    return value
+
+
+# A cell: trimmed, blank → None, numbers (numericised by gspread) → text.
+CellText = Annotated[str | None, BeforeValidator(_blank_to_none)]
+
+_THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
+_CURRENCY_MARKS = str.maketrans("", "", "$€£¥ \u00a0")
+
+
+def parse_amount_text(value: Any) -> Decimal | None:
+    """Amounts typed by people: '49.99', '$1,234.50', '1 234.50', 49.99.
+
+    A comma is taken as a thousands separator only in the 1,234,567.89 pattern; anything else
+    ambiguous ('12,5') is refused rather than guessed.
+    """
+    if isinstance(value, bool):
+        raise ValueError("amount must be a number, not a boolean")
+    if value is None:
+        return None
+    if isinstance(value, float):
+        value = repr(value)
+    text = str(value).strip().translate(_CURRENCY_MARKS)
+    if not text:
+        return None
+    if _THOUSANDS.match(text):
+        text = text.replace(",", "")
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"not an amount: {value!r}") from None
+    if not amount.is_finite():
+        raise ValueError(f"not a finite amount: {value!r}")
+    return amount
+
+
+CellAmount = Annotated[Decimal | None, BeforeValidator(parse_amount_text)]
+
+
+def parse_human_time(value: Any, formats: tuple[str, ...]) -> datetime | None:
+    """Dates typed by people: ISO-8601 first, then the configured strptime formats."""
+    value = _blank_to_none(value)
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return as_utc(value)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    text = str(value)
+    try:
+        return as_utc(datetime.fromisoformat(text))
+    except ValueError:
+        pass
+    for fmt in formats:
+        try:
+            return as_utc(datetime.strptime(text, fmt))
+        except ValueError:
+            continue
+    raise ValueError(f"not a date: {value!r} (expected ISO-8601 or one of {', '.join(formats)})")

@@ -1,0 +1,210 @@
+"""Validators accept the real variants of each source and reject the rest with reasons."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from email_validator import EmailNotValidError, validate_email
+
+from costudy_pipelines.lib.loading import sources
+from costudy_pipelines.lib.validation import (
+    ElectiveColumns,
+    ElectiveRowValidator,
+    InvalidEmail,
+    Reject,
+    ValidRecord,
+    normalise_email,
+    validate,
+)
+from costudy_pipelines_tests.sync_engine.records import ghl_contact, money, sheet_row, whop_payment
+
+WHOP = sources.whop_payments().validator
+
+
+def values(record: ValidRecord | Reject, validator=WHOP) -> dict:
+    assert isinstance(record, ValidRecord), record
+    return dict(zip((c.name for c in validator.columns), record.values, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("amount", "expected"),
+    [(19.99, Decimal("19.99")), (money("19.99"), Decimal("19.99")), ("7.10", Decimal("7.10"))],
+)
+def test_whop_money_as_float_money_object_or_decimal_string(amount, expected):
+    typed = values(validate(WHOP, whop_payment("pay_1", "a@b.co", amount=amount)))
+    assert typed["amount"] == expected
+    assert typed["amount_usd"] == expected
+
+
+@pytest.mark.parametrize(
+    "created_at",
+    [1735787045, 1735787045000, "2025-01-02T03:04:05Z", "2025-01-02T04:04:05+01:00"],
+)
+def test_timestamps_iso_or_epoch_seconds_or_milliseconds(created_at):
+    typed = values(validate(WHOP, whop_payment("pay_1", "a@b.co", created_at=created_at)))
+    assert typed["occurred_at"] == datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def test_payer_email_under_user_customer_email_or_user_email():
+    v1_nested = whop_payment("pay_1", "Nested@X.io")
+    v1_customer = {**whop_payment("pay_2", "x"), "user": "user_9", "customer_email": "c@x.io"}
+    v5 = {"id": "pay_3", "created_at": 1735787045, "final_amount": 5, "user_email": "v5@x.io"}
+    emails = [validate(WHOP, raw).email for raw in (v1_nested, v1_customer, v5)]
+    assert emails == ["nested@x.io", "c@x.io", "v5@x.io"]
+    assert values(validate(WHOP, v1_customer))["whop_user_id"] == "user_9"
+
+
+def test_malformed_fields_are_rejected_with_every_reason():
+    raw = {"id": "pay_9", "created_at": "yesterday", "total": "12,5x", "user_email": "a@b.co"}
+    result = validate(WHOP, raw)
+    assert isinstance(result, Reject)
+    assert "created_at" in result.reason and "yesterday" in result.reason
+    assert result.key == "pay_9" and result.raw is raw
+
+
+def test_bad_money_string_is_rejected_not_guessed():
+    result = validate(WHOP, whop_payment("pay_1", "a@b.co", amount="12,5"))
+    assert isinstance(result, Reject)
+    assert "total: not a decimal amount" in result.reason
+
+
+@pytest.mark.parametrize(
+    ("email", "reason"),
+    [(None, "no email"), ("   ", "no email"), ("no-at-sign", "malformed email")],
+)
+def test_records_without_usable_email_are_rejected(email, reason):
+    result = validate(WHOP, whop_payment("pay_1", email))
+    assert isinstance(result, Reject)
+    assert reason in result.reason and "cannot tie the record to a person" in result.reason
+
+
+def test_email_normalisation_trims_lowercases_and_composes_unicode():
+    decomposed = "  Jose\u0301.Muller@Example.COM "
+    assert normalise_email(decomposed) == "jos\u00e9.muller@example.com"
+    assert normalise_email("ANA@EXAMPLE.COM") == normalise_email(" ana@example.com\t")
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "plain@example.com",
+        "a.b+tag@sub.example.co.uk",
+        "x@localhost",
+        "x@example.local",
+        "x@123.456",
+        "a..b@example.com",
+        ".a@example.com",
+        "a@-example.com",
+        "a@example-.com",
+        "a@exa_mple.com",
+        "a@example..com",
+        f"{'a' * 65}@example.com",
+        f"a@{'b' * 64}.com",
+        f"{'a' * 64}@{'b' * 63}.{'c' * 63}.{'d' * 63}.{'e' * 50}.com",
+        "a@xn--bcher-kva.de",
+        "a@b.c",
+        "user@[192.168.0.1]",
+        '"quoted"@example.com',
+        "josé@example.com",
+    ],
+)
+def test_email_fast_path_agrees_with_email_validator(email):
+    try:
+        validate_email(email, check_deliverability=False)
+        expected_valid = True
+    except EmailNotValidError:
+        expected_valid = False
+    try:
+        normalise_email(email)
+        valid = True
+    except InvalidEmail:
+        valid = False
+    assert valid == expected_valid
+
+
+def test_ghl_contact_name_parts_tags_and_location():
+    validator = sources.ghl_contacts().validator
+    result = validate(validator, ghl_contact("c1", "Ann@X.io", first="Ann", last="Lee"))
+    assert result.name == "Ann Lee" and result.email == "ann@x.io" and result.key == "c1"
+    typed = values(result, validator)
+    assert typed["location_id"] == "loc_1" and typed["tags"] == ["lead"]
+    missing_location = {k: v for k, v in ghl_contact("c2", "b@x.io").items() if k != "locationId"}
+    assert "locationId" in validate(validator, missing_location).reason
+
+
+def test_sheet_rows_use_configured_column_names():
+    from costudy_pipelines.lib.validation import SheetColumns
+
+    columns = SheetColumns(email="E-mail address", name=None, first_name="First", amount="Paid")
+    validator = sources.sheet_rows("sheet1", "Sheet1", columns).validator
+    row = {"e-mail ADDRESS ": "x@y.io", "First": "Bo", "Paid": "$1,234.50", "Date": "03/01/2025"}
+    result = validate(validator, row)
+    typed = values(result, validator)
+    assert result.name == "Bo" and typed["amount"] == Decimal("1234.50")
+    assert typed["occurred_at"] == datetime(2025, 3, 1, tzinfo=UTC)
+    assert "sheet1" in typed["source_url"]
+    assert "not an amount" in validate(validator, {**row, "Paid": "lots"}).reason
+
+
+CURRENT_LAYOUT = {
+    "Purchase Date (UTC)": "2025-01-02 10:00:00",
+    "Student Name": "Bo Li",
+    "Product Purchased": "Typing Pro",
+    "Currency": "USD",
+    "Order Total": "1,200.00",
+    "Term (months)": "12",
+    "First Payment": "100.00",
+    "Fees": "30.00",
+    "Net Amount": "1,170.00",
+    "Type": "Funding",
+    "Status": "Approved",
+}
+OLDER_LAYOUT = {
+    "Purchase Date (UTC)": "01/02/2025",
+    "Customer": "Bo Li",
+    "Checkout": "Typing Pro",
+    "Type": "In-House",
+    "Term": "12",
+    "Order Total": "1200",
+    "Fees": "30",
+    "Net Amount": "1170",
+    "Status": "Approved",
+}
+
+
+@pytest.mark.parametrize("layout", [CURRENT_LAYOUT, OLDER_LAYOUT])
+def test_elective_both_layouts_with_an_email_column(layout):
+    validator = ElectiveRowValidator()
+    result = validate(validator, {**layout, "Email": "Bo@Li.io"})
+    typed = values(result, validator)
+    assert result.email == "bo@li.io" and result.name == "Bo Li"
+    assert typed["product"] == "Typing Pro" and typed["amount"] == Decimal("1200")
+
+
+def test_elective_rows_without_email_are_rejected_with_the_policy_reason():
+    result = validate(ElectiveRowValidator(), CURRENT_LAYOUT)
+    assert isinstance(result, Reject)
+    assert "no email column" in result.reason and "cannot tie the row to a person" in result.reason
+    assert "ElectiveColumns.email" in result.reason
+    empty_cell = validate(ElectiveRowValidator(), {**CURRENT_LAYOUT, "Email": " "})
+    assert "no email; cannot tie the record to a person" in empty_cell.reason
+
+
+def test_elective_mapping_names_a_custom_email_column():
+    validator = ElectiveRowValidator(ElectiveColumns(email=("Buyer E-mail",)))
+    assert validate(validator, {**OLDER_LAYOUT, "Buyer E-mail": "z@z.io"}).email == "z@z.io"
+
+
+def test_sheet_row_from_gspread_numericised_values():
+    validator = sources.sheet_rows("s", "w").validator
+    result = validate(validator, sheet_row("n@x.io", "Nia", amount=12.5))
+    assert values(result, validator)["amount"] == Decimal("12.5")
+
+
+@pytest.mark.parametrize("pay_id", ["", "   ", "x" * 1001])
+def test_blank_or_oversized_ids_are_rejected(pay_id):
+    result = validate(WHOP, whop_payment(pay_id, "a@b.co"))
+    assert isinstance(result, Reject) and result.reason.startswith("id: ")
+    assert "should have" in result.reason

@@ -1,0 +1,3 @@
+drop table sync_rejects;
+drop table sync_log;
+drop table users;

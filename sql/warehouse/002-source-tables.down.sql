@@ -1,0 +1,10 @@
+drop table course_enrollments;
+drop table course_orders;
+drop table platform_users;
+drop table website_people;
+drop table elective_rows;
+drop table sheet_rows;
+drop table ghl_contacts;
+drop table whop_users;
+drop table whop_memberships;
+drop table whop_payments;
