@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import ParamSpec, TypeVar
 
 import click
@@ -17,11 +18,12 @@ from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.embedded_pg import EmbeddedPostgresError
 from costudy_pipelines.lib.environment import embedded_server, load_dotenv_file, prepare_environment
 from costudy_pipelines.lib.settings import DATABASES, PROJECT_ROOT
+from costudy_pipelines.sandbox.stack import SandboxError
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-OPERATOR_ERRORS = (pg.DatabaseConfigError, EmbeddedPostgresError, ValueError)
+OPERATOR_ERRORS = (pg.DatabaseConfigError, EmbeddedPostgresError, SandboxError, ValueError)
 
 
 def operator_errors(command: Callable[P, R]) -> Callable[P, R]:
@@ -95,14 +97,25 @@ def _print_databases(resolved: list) -> None:
 
 
 @main.command()
+@click.option("--people", default=1000, show_default=True, help="People in the sandbox world.")
+@click.option("--days", default=30, show_default=True, help="Days of history to sync.")
 @operator_errors
-def demo() -> None:
-    """Run the main job end to end on the configured (default: embedded) databases."""
+def demo(people: int, days: int) -> None:
+    """The main job end to end: sandbox up, every source synced, checks, on the configured
+    (default: embedded) databases."""
     from costudy_pipelines.demo import run_demo
+    from costudy_pipelines.sandbox import stack
+    from costudy_pipelines.sandbox.world import WorldConfig
 
     step("preparing databases")
-    _print_databases(prepare_environment())
-    summary = run_demo(progress=step)
+    resolved = prepare_environment()
+    _print_databases(resolved)
+    step(f"starting the sandbox ({people} people, {days} days) and seeding its databases")
+    config = WorldConfig(people=people, days=days)
+    state = stack.up(config, database_urls={db.env_var: db.url for db in resolved})
+    os.environ.update(stack.sandbox_environment(state))
+    last_day = config.start + timedelta(days=days - 1)
+    summary = run_demo(config.start, last_day, progress=step)
     click.echo(summary.render())
     if not summary.success:
         sys.exit(1)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 
 import dagster as dg
 
@@ -14,8 +16,8 @@ class DemoSummary:
     run_id: str
     success: bool
     seconds: float
-    materialized: list[str] = field(default_factory=list)
-    checks: list[tuple[str, bool]] = field(default_factory=list)
+    materialized: Counter[str] = field(default_factory=Counter)  # asset -> partitions
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)  # name, passed, severity
     failures: list[str] = field(default_factory=list)
 
     def render(self) -> str:
@@ -23,36 +25,46 @@ class DemoSummary:
             f"run {self.run_id}: {'SUCCESS' if self.success else 'FAILURE'} in {self.seconds:.1f}s",
             f"  assets materialized: {len(self.materialized)}",
         ]
-        lines += [f"    - {key}" for key in self.materialized]
-        passed = sum(1 for _, ok in self.checks if ok)
+        lines += [
+            f"    - {key}" + (f" ({count} partitions)" if count > 1 else "")
+            for key, count in sorted(self.materialized.items())
+        ]
+        passed = sum(1 for _, ok, _ in self.checks if ok)
         lines.append(f"  asset checks: {passed}/{len(self.checks)} passed")
-        lines += [f"    ! {name}" for name, ok in self.checks if not ok]
+        lines += [f"    ! {name} ({severity})" for name, ok, severity in self.checks if not ok]
         lines += [f"  failed: {failure}" for failure in self.failures]
         return "\n".join(lines)
 
 
-def run_demo(progress: Callable[[str], None]) -> DemoSummary:
+def run_demo(first_day: date, last_day: date, progress: Callable[[str], None]) -> DemoSummary:
+    """The main job in one run: every dated source over [first_day, last_day] (a single-run
+    backfill, one sync session per day), the full-sync sources, the schemas and checks."""
     from costudy_pipelines.definitions import defs
 
     instance = dg.DagsterInstance.get()
     job = defs.resolve_job_def("main")
-    progress(f"running job 'main' ({len(job.asset_layer.selected_asset_keys)} assets)")
+    progress(
+        f"running job 'main' ({len(job.asset_layer.selected_asset_keys)} assets, "
+        f"partitions {first_day} .. {last_day})"
+    )
     started = time.monotonic()
     # INFO: the assets' own progress lines, without Dagster's per-event DEBUG stream.
     run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
+    tags = {
+        "dagster/asset_partition_range_start": first_day.isoformat(),
+        "dagster/asset_partition_range_end": last_day.isoformat(),
+    }
+    result = job.execute_in_process(
+        run_config=run_config, instance=instance, tags=tags, raise_on_error=False
+    )
     summary = DemoSummary(result.run_id, result.success, time.monotonic() - started)
     for event in result.all_events:
         if event.is_step_materialization:
-            summary.materialized.append(event.asset_key.to_user_string())
+            summary.materialized[event.asset_key.to_user_string()] += 1
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
-            summary.checks.append(
-                (
-                    f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}",
-                    evaluation.passed,
-                )
-            )
+            name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+            summary.checks.append((name, evaluation.passed, evaluation.severity.value))
         elif event.is_step_failure:
             error = event.event_specific_data.error
             summary.failures.append(f"{event.step_key}: {error.message.strip() if error else ''}")

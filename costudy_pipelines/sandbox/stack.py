@@ -266,7 +266,10 @@ def sandbox_environment(state: SandboxState) -> dict[str, str]:
         "GHL_LOCATION_IDS": ",".join(state.ghl_locations),
         "GOOGLE_SHEETS_API_URL": state.base_url("sheets"),
         "GOOGLE_SHEETS_TOKEN": state.tokens["sheets"],
+        "GOOGLE_SERVICE_ACCOUNT_FILE": "",  # the sandbox takes its token instead
         "ELECTIVE_DROP_DIR": str(elective_dir()),
+        # The sandbox writes each export whole before a sync can start: no need to wait.
+        "ELECTIVE_SETTLE_SECONDS": "0",
         "PLATFORM_API_URL": state.base_url("platform") + "/api/v1",
         "PLATFORM_API_TOKEN": state.tokens["platform"],
     }

@@ -1,0 +1,98 @@
+"""Elective: CSV payment exports dropped into a folder, fully synced into elective_rows."""
+
+import os
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from costudy_pipelines.defs.resources import PostgresResource
+from costudy_pipelines.defs.sources.sync import (
+    WAREHOUSE_SCHEMA,
+    SyncConfig,
+    run_sync,
+    source_definitions,
+    sync_result,
+)
+from costudy_pipelines.lib.clients.elective import ElectiveReader
+from costudy_pipelines.lib.loading import sources
+from costudy_pipelines.lib.validation import ElectiveColumns
+
+# The reader maps every known layout onto these field names; the validator reads them.
+READER_COLUMNS = ElectiveColumns(
+    email=("email",),
+    name=("name",),
+    product=("product",),
+    currency=("currency",),
+    amount=("order_total",),
+    net_amount=("net_amount",),
+    fees=("fees",),
+    status=("status",),
+    order_type=("type",),
+    purchased_at=("purchased_at",),
+)
+POSITION_FIELDS = ("_file", "_line", "_layout")
+SPEC = sources.elective_rows(READER_COLUMNS)
+
+
+class ElectiveDropResource(dg.ConfigurableResource):
+    """ELECTIVE_DROP_DIR; a file younger than settle_seconds may still be being written."""
+
+    folder: str
+    settle_seconds: float = 30.0
+
+    def reader(self) -> ElectiveReader:
+        return ElectiveReader(Path(self.folder), settle_seconds=self.settle_seconds)
+
+
+@dg.asset(
+    deps=[WAREHOUSE_SCHEMA],
+    group_name="sources",
+    kinds={"csv", "postgres"},
+    tags={"costudy/source": "elective"},
+    description="Every Elective export in the drop folder. Rows with no email (an export "
+    "without an email column) are rejected with that reason, counted, and kept for replay.",
+)
+def elective_rows(
+    context: dg.AssetExecutionContext,
+    config: SyncConfig,
+    elective: ElectiveDropResource,
+    warehouse_db: PostgresResource,
+) -> dg.MaterializeResult:
+    started = time.monotonic()
+    reader = elective.reader()
+    scan = reader.scan()
+    for skipped in scan.skipped:
+        context.log.warning(f"not taken this time: {skipped.path.name}: {skipped.reason}")
+    rows = (
+        {key: value for key, value in row.items() if key not in POSITION_FIELDS}
+        for page in reader.pages(scan)
+        for row in page
+    )
+    # Only a scan that took every file is the whole source: only then may rows be soft-deleted.
+    report = run_sync(
+        context,
+        warehouse_db,
+        SPEC,
+        rows,
+        partition=None,
+        full=scan.complete,
+        force_delete=config.force_delete,
+    )
+    return sync_result(
+        [report],
+        started,
+        files=[path.name for path in scan.ready],
+        files_skipped=[f"{s.path.name}: {s.reason}" for s in scan.skipped],
+    )
+
+
+defs = source_definitions(
+    [(elective_rows, SPEC)],
+    resources={
+        "elective": ElectiveDropResource(
+            folder=dg.EnvVar("ELECTIVE_DROP_DIR"),
+            settle_seconds=float(os.environ.get("ELECTIVE_SETTLE_SECONDS") or 30),
+        )
+    },
+)

@@ -1,0 +1,261 @@
+"""What every source asset shares: the daily partitions, the run config, sync → metadata."""
+
+import time
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+from itertools import chain
+from typing import Any
+
+import dagster as dg
+import psycopg
+
+from costudy_pipelines.defs.migrations import schema_asset_key
+from costudy_pipelines.defs.resources import PostgresResource
+from costudy_pipelines.lib import pg, quality
+from costudy_pipelines.lib.clients.base import TimeWindow
+from costudy_pipelines.lib.loading import (
+    SourceSpec,
+    SyncFailed,
+    SyncReport,
+    connector,
+    sync_session,
+)
+from costudy_pipelines.lib.source_config import load_sources_config
+
+# BackfillPolicy is beta in Dagster 1.13; single-run backfills are what the sources need.
+warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
+
+SOURCES = load_sources_config()
+
+# One partitions definition for every dated source, so one run (and one backfill) can sync
+# them together; a source's own first day is `available_from` in sources.toml.
+DAILY = dg.DailyPartitionsDefinition(
+    start_date=SOURCES.partitions_start.isoformat(), timezone="UTC"
+)
+# Each partition is its own sync session and transaction, so a single-run backfill of many
+# days costs one run, not one per day.
+SINGLE_RUN = dg.BackfillPolicy.single_run()
+
+Records = Iterable[dict[str, Any]]
+
+# Every source table is created by the warehouse migrations (defs/migrations.py).
+WAREHOUSE_SCHEMA = schema_asset_key("warehouse", "dev")
+
+
+class SyncConfig(dg.Config):
+    force_delete: bool = False
+    """Let a full sync soft-delete more than sources.toml's max_delete_share of live rows."""
+
+
+def run_sync(
+    context: dg.AssetExecutionContext,
+    warehouse: PostgresResource,
+    spec: SourceSpec,
+    records: Records,
+    *,
+    partition: str | None,
+    full: bool,
+    force_delete: bool = False,
+) -> SyncReport:
+    """One sync session; a failure becomes a dg.Failure that says what and where."""
+    try:
+        report = sync_session(
+            connector(warehouse.url, source=warehouse.env_var),
+            spec,
+            records,
+            partition=partition,
+            run_id=context.run_id,
+            full=full,
+            force_delete=force_delete,
+            max_delete_share=SOURCES.max_delete_share,
+        )
+    except SyncFailed as failed:
+        raise dg.Failure(
+            description=f"{spec.name} {partition or '(full)'}: {failed}",
+            metadata=counts(failed.report),
+        ) from None
+    context.log.info(
+        f"{spec.name} {partition or '(full)'}: {report.records_in} in, {report.inserted} new, "
+        f"{report.updated} changed, {report.rejected} rejected, {report.soft_deleted} deleted"
+    )
+    if report.soft_delete_refused:
+        context.log.warning(f"{spec.name}: soft delete refused: {report.soft_delete_refused}")
+    return report
+
+
+def counts(report: SyncReport) -> dict[str, int]:
+    fields = ("records_in", "inserted", "updated", "unchanged", "duplicates", "rejected")
+    extra = ("soft_deleted", "users_created", "users_updated")
+    return {name: getattr(report, name) for name in (*fields, *extra)}
+
+
+def sync_result(reports: list[SyncReport], started: float, **extra: Any) -> dg.MaterializeResult:
+    """Operator metadata over one or many sessions: totals, per-partition table, reject sample."""
+    seconds = time.monotonic() - started
+    totals = {
+        name: sum(counts(r)[name] for r in reports)
+        for name in counts(SyncReport("", "", None, None, False))
+    }
+    samples = [sample for report in reports for sample in report.reject_samples][:20]
+    refused = [r.soft_delete_refused for r in reports if r.soft_delete_refused]
+    metadata: dict[str, Any] = {
+        **totals,
+        "dagster/row_count": totals["records_in"],
+        "sessions": len(reports),
+        "status": worst_status(reports),
+        "duration_s": round(seconds, 2),
+        "rows_per_s": round(totals["records_in"] / seconds, 1) if seconds else 0.0,
+        "reject_samples": dg.MetadataValue.json(samples),
+        **extra,
+    }
+    if refused:
+        metadata["soft_delete_refused"] = "; ".join(refused)
+    if len(reports) > 1:
+        metadata["partitions"] = partition_table(reports)
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def worst_status(reports: list[SyncReport]) -> str:
+    statuses = {report.status for report in reports}
+    return "PARTIAL" if "PARTIAL" in statuses else ("SUCCESS" if reports else "SKIPPED")
+
+
+def partition_table(reports: list[SyncReport]) -> dg.TableMetadataValue:
+    names = ("records_in", "inserted", "updated", "rejected")
+    return dg.MetadataValue.table(
+        [
+            dg.TableRecord(
+                {
+                    "partition": r.partition or "",
+                    "status": r.status,
+                    **{n: getattr(r, n) for n in names},
+                }
+            )
+            for r in reports
+        ],
+        schema=dg.TableSchema(
+            columns=[
+                dg.TableColumn("partition", "string"),
+                dg.TableColumn("status", "string"),
+                *(dg.TableColumn(name, "int") for name in names),
+            ]
+        ),
+    )
+
+
+def windows(context: dg.AssetExecutionContext, family: str) -> Iterator[tuple[str, TimeWindow]]:
+    """(partition key, window) of every partition of this run that the source has data for."""
+    first = datetime.combine(SOURCES.first_day(family), datetime.min.time()).date()
+    for key in context.partition_keys:
+        window = DAILY.time_window_for_partition_key(key)
+        if window.end.date() <= first:
+            continue
+        yield key, TimeWindow(window.start, window.end)
+
+
+def sync_daily(
+    context: dg.AssetExecutionContext,
+    warehouse: PostgresResource,
+    spec: SourceSpec,
+    family: str,
+    extract: Callable[[TimeWindow], Iterable[list[dict[str, Any]]]],
+) -> dg.MaterializeResult:
+    """Every partition of the run, one session (one transaction) each, pages streamed in."""
+    started = time.monotonic()
+    reports = [
+        run_sync(
+            context,
+            warehouse,
+            spec,
+            chain.from_iterable(extract(window)),
+            partition=key,
+            full=False,
+        )
+        for key, window in windows(context, family)
+    ]
+    return sync_result(reports, started)
+
+
+REJECT_RATE_WARN = 0.05
+
+
+def source_checks(asset_key: dg.AssetKey, spec: SourceSpec) -> list[dg.AssetChecksDefinition]:
+    """Integrity (keys unique, no orphans) and run accounting (in = stored + rejected) for one
+    source asset; blocking, so nothing downstream runs on a table that fails them."""
+    hashed = spec.key_sql_type == "bytea"
+
+    @dg.asset_check(asset=asset_key, name="integrity", blocking=True)
+    def integrity(warehouse_db: PostgresResource) -> dg.AssetCheckResult:
+        with psycopg.connect(pg.libpq_dsn(warehouse_db.url, source=warehouse_db.env_var)) as conn:
+            duplicates = quality.duplicate_keys(conn, spec.table, spec.key_column, hashed)
+            orphans = quality.orphan_rows(conn, spec.table, spec.key_column, hashed)
+        return dg.AssetCheckResult(
+            passed=duplicates.ok and orphans.ok,
+            metadata={
+                "duplicate_keys": duplicates.count,
+                "duplicate_key_samples": duplicates.samples,
+                "orphan_rows": orphans.count,
+                "orphan_samples": orphans.samples,
+            },
+        )
+
+    @dg.asset_check(asset=asset_key, name="run_accounting", blocking=True)
+    def run_accounting(
+        context: dg.AssetCheckExecutionContext, warehouse_db: PostgresResource
+    ) -> dg.AssetCheckResult:
+        """Every record of the latest materialization's run was stored, a duplicate, or rejected
+        with a reason recorded (ERROR); the reject rate stays under 5 % (WARN, own check)."""
+        event = context.instance.get_latest_materialization_event(asset_key)
+        if event is None:
+            return dg.AssetCheckResult(passed=True, metadata={"runs": 0})
+        with psycopg.connect(pg.libpq_dsn(warehouse_db.url, source=warehouse_db.env_var)) as conn:
+            run = quality.run_counts(conn, spec.name, event.run_id)
+        balanced = run.records_in == run.accounted and (run.rejected == 0) == (
+            run.rejects_recorded == 0
+        )
+        return dg.AssetCheckResult(
+            passed=balanced,
+            metadata={
+                "run_id": event.run_id,
+                "sessions": run.sessions,
+                "records_in": run.records_in,
+                "accounted": run.accounted,
+                "rejected": run.rejected,
+                "rejects_recorded": run.rejects_recorded,
+            },
+        )
+
+    @dg.asset_check(asset=asset_key, name="reject_rate")
+    def reject_rate(
+        context: dg.AssetCheckExecutionContext, warehouse_db: PostgresResource
+    ) -> dg.AssetCheckResult:
+        event = context.instance.get_latest_materialization_event(asset_key)
+        if event is None:
+            return dg.AssetCheckResult(passed=True, metadata={"runs": 0})
+        with psycopg.connect(pg.libpq_dsn(warehouse_db.url, source=warehouse_db.env_var)) as conn:
+            run = quality.run_counts(conn, spec.name, event.run_id)
+        return dg.AssetCheckResult(
+            passed=run.reject_rate <= REJECT_RATE_WARN,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "reject_rate": round(run.reject_rate, 4),
+                "threshold": REJECT_RATE_WARN,
+                "rejected": run.rejected,
+                "records_in": run.records_in,
+            },
+        )
+
+    return [integrity, run_accounting, reject_rate]
+
+
+def source_definitions(
+    synced: list[tuple[dg.AssetsDefinition, SourceSpec]],
+    resources: dict[str, Any] | None = None,
+) -> dg.Definitions:
+    """A source module's `defs`: its assets, each with its quality checks, and its resources."""
+    return dg.Definitions(
+        assets=[asset for asset, _ in synced],
+        asset_checks=[check for asset, spec in synced for check in source_checks(asset.key, spec)],
+        resources=resources or {},
+    )

@@ -1,0 +1,64 @@
+"""Whop: payments, memberships and users, read by day through the v1 cursor API."""
+
+import dagster as dg
+
+from costudy_pipelines.defs.resources import PostgresResource
+from costudy_pipelines.defs.sources.sync import (
+    DAILY,
+    SINGLE_RUN,
+    WAREHOUSE_SCHEMA,
+    source_definitions,
+    sync_daily,
+)
+from costudy_pipelines.lib.clients.whop import WHOP_V1_URL, WhopClient
+from costudy_pipelines.lib.loading import SourceSpec, sources
+
+
+class WhopResource(dg.ConfigurableResource):
+    """The Whop API. The key comes from WHOP_API_KEY; WHOP_API_URL points elsewhere (sandbox)."""
+
+    api_key: str
+    base_url: str = WHOP_V1_URL
+    company_id: str | None = None
+
+    def client(self) -> WhopClient:
+        return WhopClient(self.api_key, base_url=self.base_url, company_id=self.company_id)
+
+
+def whop_asset(resource: str, spec: SourceSpec) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=spec.name,
+        partitions_def=DAILY,
+        backfill_policy=SINGLE_RUN,
+        pool="whop_api",  # parallel partitions share the API's rate limit
+        deps=[WAREHOUSE_SCHEMA],
+        group_name="sources",
+        kinds={"whop", "postgres"},
+        tags={"costudy/source": "whop"},
+        description=f"Whop {resource} created on the partition's day, upserted into {spec.table}.",
+    )
+    def _asset(
+        context: dg.AssetExecutionContext, whop: WhopResource, warehouse_db: PostgresResource
+    ) -> dg.MaterializeResult:
+        with whop.client() as client:
+            result = sync_daily(
+                context, warehouse_db, spec, "whop", lambda window: client.pages(resource, window)
+            )
+            result.metadata.update(client.counters.as_metadata())
+        return result
+
+    return _asset
+
+
+SPECS = {
+    "payments": sources.whop_payments(),
+    "memberships": sources.whop_memberships(),
+    "users": sources.whop_users(),
+}
+
+defs = source_definitions(
+    [(whop_asset(resource, spec), spec) for resource, spec in SPECS.items()],
+    resources={
+        "whop": WhopResource(api_key=dg.EnvVar("WHOP_API_KEY"), base_url=dg.EnvVar("WHOP_API_URL"))
+    },
+)

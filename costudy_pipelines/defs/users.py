@@ -1,0 +1,50 @@
+"""The unified users table: one user per normalised email, fed by every source sync."""
+
+import dagster as dg
+import psycopg
+
+from costudy_pipelines.defs.resources import PostgresResource
+from costudy_pipelines.defs.sources import source_asset_keys
+from costudy_pipelines.lib import pg, quality
+
+
+def _connect(warehouse_db: PostgresResource) -> psycopg.Connection:
+    return psycopg.connect(pg.libpq_dsn(warehouse_db.url, source=warehouse_db.env_var))
+
+
+@dg.asset(
+    deps=source_asset_keys(),
+    group_name="warehouse",
+    kinds={"postgres"},
+    description="One row per normalised email. Every source sync upserts it (names by source "
+    "priority GHL > Whop > Sheet, with provenance); this asset reports on it after them.",
+)
+def users(warehouse_db: PostgresResource) -> dg.MaterializeResult:
+    with _connect(warehouse_db) as conn:
+        summary = quality.user_summary(conn)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": summary["users"],
+            "name_won_by_source": dg.MetadataValue.json(summary["name_source"]),
+        }
+    )
+
+
+@dg.asset_check(asset=users, blocking=True)
+def one_user_per_email(warehouse_db: PostgresResource) -> dg.AssetCheckResult:
+    """No two users share an email once normalised, and every stored email is normalised."""
+    with _connect(warehouse_db) as conn:
+        duplicates = quality.duplicate_emails(conn)
+        unnormalised = quality.unnormalised_emails(conn)
+    return dg.AssetCheckResult(
+        passed=duplicates.ok and unnormalised.ok,
+        metadata={
+            "duplicate_emails": duplicates.count,
+            "duplicate_samples": duplicates.samples,
+            "unnormalised_emails": unnormalised.count,
+            "unnormalised_samples": unnormalised.samples,
+        },
+    )
+
+
+defs = dg.Definitions(assets=[users], asset_checks=[one_user_per_email])

@@ -1,0 +1,138 @@
+"""Data-quality queries over the warehouse: each returns a count and up to 20 sample keys.
+
+Set-based SQL only; nothing pulls a table into Python. Table names come from SourceSpec
+(code, not input) and are quoted as identifiers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import sql
+
+SAMPLES = 20
+
+
+@dataclass
+class Finding:
+    count: int
+    samples: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.count == 0
+
+
+def _finding(
+    conn: psycopg.Connection, query: sql.Composable, params: dict | None = None
+) -> Finding:
+    rows = conn.execute(query, params or {}).fetchall()
+    total = rows[0][0] if rows else 0
+    return Finding(int(total or 0), [str(row[1]) for row in rows if row[1] is not None][:SAMPLES])
+
+
+def duplicate_emails(conn: psycopg.Connection) -> Finding:
+    """Users whose emails are equal once normalised (lower-case, trimmed): must be none."""
+    return _finding(
+        conn,
+        sql.SQL(
+            """
+            with normalised as (
+                select lower(btrim(email)) as email, count(*) as n from users group by 1
+            )
+            select count(*) over (), email from normalised where n > 1 limit {limit}
+            """
+        ).format(limit=sql.Literal(SAMPLES)),
+    )
+
+
+def unnormalised_emails(conn: psycopg.Connection) -> Finding:
+    return _finding(
+        conn,
+        sql.SQL(
+            "select count(*) over (), email from users where email <> lower(btrim(email)) "
+            "limit {limit}"
+        ).format(limit=sql.Literal(SAMPLES)),
+    )
+
+
+def _key_text(key_column: str, hashed: bool) -> sql.Composable:
+    """The key as readable text: row hashes (bytea) in hex."""
+    key = sql.Identifier(key_column)
+    return sql.SQL("encode({}, 'hex')").format(key) if hashed else key
+
+
+def duplicate_keys(conn: psycopg.Connection, table: str, key_column: str, hashed: bool) -> Finding:
+    """Source rows sharing an external id / row hash (the unique index forbids it; this
+    catches the index being dropped or a load path that bypasses it)."""
+    return _finding(
+        conn,
+        sql.SQL(
+            "select count(*) over (), {key} from {table} group by {key} "
+            "having count(*) > 1 limit {limit}"
+        ).format(
+            key=_key_text(key_column, hashed),
+            table=sql.Identifier(table),
+            limit=sql.Literal(SAMPLES),
+        ),
+    )
+
+
+def orphan_rows(conn: psycopg.Connection, table: str, key_column: str, hashed: bool) -> Finding:
+    """Source rows whose user is missing, or whose email is not their user's email."""
+    return _finding(
+        conn,
+        sql.SQL(
+            """
+            select count(*) over (), {key}
+            from {table} s left join users u on u.id = s.user_id
+            where u.id is null or u.email <> s.email
+            limit {limit}
+            """
+        ).format(
+            key=_key_text(key_column, hashed),
+            table=sql.Identifier(table),
+            limit=sql.Literal(SAMPLES),
+        ),
+    )
+
+
+@dataclass
+class RunCounts:
+    sessions: int
+    records_in: int
+    accounted: int  # inserted + updated + unchanged + duplicates + rejected
+    rejected: int
+    rejects_recorded: int  # rows in sync_rejects seen by this run
+
+    @property
+    def reject_rate(self) -> float:
+        return self.rejected / self.records_in if self.records_in else 0.0
+
+
+def run_counts(conn: psycopg.Connection, source: str, run_id: str) -> RunCounts:
+    """What the sessions of one run took in, and where each record went."""
+    row = conn.execute(
+        """
+        select count(*),
+               coalesce(sum(records_processed), 0),
+               coalesce(sum(inserted + updated + unchanged + duplicates + rejected), 0),
+               coalesce(sum(rejected), 0),
+               (select count(*) from sync_rejects r
+                 where r.source = %(source)s and r.run_id = %(run_id)s)
+        from sync_log
+        where source = %(source)s and run_id = %(run_id)s and status in ('SUCCESS', 'PARTIAL')
+        """,
+        {"source": source, "run_id": run_id},
+    ).fetchone()
+    return RunCounts(*(int(value) for value in row))
+
+
+def user_summary(conn: psycopg.Connection) -> dict[str, object]:
+    """How many users, and which source won each one's name (provenance)."""
+    total = conn.execute("select count(*) from users").fetchone()[0]
+    by_source = conn.execute(
+        "select coalesce(name_source, '(no name)'), count(*) from users group by 1 order by 2 desc"
+    ).fetchall()
+    return {"users": int(total), "name_source": {source: int(n) for source, n in by_source}}
