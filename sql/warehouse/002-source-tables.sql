@@ -8,7 +8,7 @@
 -- The bookkeeping columns are the same for every source; only the typed columns differ.
 -- No index on user_id: the foreign key only needs users' primary key, and an index per
 -- source table costs ~15 % of load throughput; add one when a query needs rows by user.
-create procedure pg_temp.create_source_table(
+create or replace procedure pg_temp.create_source_table(
     table_name text, key_column text, key_type text, typed_columns text, description text
 )
 language plpgsql as $$

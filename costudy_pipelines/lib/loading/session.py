@@ -165,7 +165,7 @@ class SyncSession:
         row_hashed = spec.key_kind is KeyKind.ROW_HASH
         self.row_hash_prefix = scope_prefix(spec.scope) if row_hashed else None
         self.user_params = user_params(spec, options)
-        self.timings = {"prepare_s": 0.0, "probe_s": 0.0, "load_s": 0.0, "soft_delete_s": 0.0}
+        self.timings: dict[str, float] = {"prepare_s": 0.0, "probe_s": 0.0, "load_s": 0.0}
         # counted by the preparing thread and the loader thread separately, summed at the end
         self._unchanged_by_probe = 0
         self._unchanged_by_upsert = 0
@@ -252,7 +252,10 @@ class SyncSession:
     # -- preparing chunks (calling thread) --------------------------------------------------
 
     def _prepare(self, batch: list[_Item], probe: psycopg.Connection) -> _Chunk:
-        started = time.perf_counter()
+        with self._timed("prepare_s"):
+            return self._prepare_chunk(batch, probe)
+
+    def _prepare_chunk(self, batch: list[_Item], probe: psycopg.Connection) -> _Chunk:
         chunk = _Chunk()
         entries, unkeyed = self._identify(batch, chunk)
         changed = self._probe(probe, entries)
@@ -270,7 +273,6 @@ class SyncSession:
         ]
         chunk.user_rows = self._user_candidates(by_key)
         self.report.records_in += len(batch)
-        self.timings["prepare_s"] += time.perf_counter() - started
         return chunk
 
     def _identify(
@@ -302,10 +304,9 @@ class SyncSession:
         """The keys whose row is missing, different or soft-deleted (one query per chunk)."""
         if not entries:
             return []
-        started = time.perf_counter()
         hashes = [entry.content_hash for entry in entries.values()]
-        rows = probe.execute(self.statements.probe, (list(entries), hashes)).fetchall()
-        self.timings["probe_s"] += time.perf_counter() - started
+        with self._timed("probe_s"):
+            rows = probe.execute(self.statements.probe, (list(entries), hashes)).fetchall()
         return [row[0] for row in rows]
 
     def _validate(
@@ -366,32 +367,50 @@ class SyncSession:
     # -- loading chunks (loader thread) -----------------------------------------------------
 
     def _load(self, conn: psycopg.Connection, chunk: _Chunk) -> None:
-        started = time.perf_counter()
-        statements = self.statements
-        with conn.cursor() as cur:
+        with self._timed("load_s"), conn.cursor() as cur:
             if chunk.stage_rows:
-                cur.execute(statements.truncate)
-                _copy(cur, statements.copy_stage, statements.stage_types, chunk.stage_rows)
-                _copy(cur, statements.copy_users, USER_CANDIDATE_TYPES, chunk.user_rows)
-                cur.execute(statements.analyze_users)
-                created, changed = _counts(cur.execute(statements.upsert_users, self.user_params))
-                self.report.users_created += created
-                self.report.users_updated += changed
-                inserted, updated = _counts(cur.execute(statements.upsert_rows, self.scope_params))
-                self.report.inserted += inserted
-                self.report.updated += updated
-                self._unchanged_by_upsert += len(chunk.stage_rows) - inserted - updated
-                if self.spec.key_kind is KeyKind.EXTERNAL_ID:
-                    cur.execute(RESOLVE_REJECTS_BY_KEY, self._resolve_params(chunk))
-                    self.report.resolved_rejects += cur.rowcount
+                with self._timed("load_copy_s"):
+                    self._stage(cur, chunk)
+                with self._timed("load_users_s"):
+                    self._upsert_users(cur)
+                with self._timed("load_rows_s"):
+                    self._upsert_rows(cur, chunk)
             if self.report.full and chunk.seen_keys:
-                _copy(cur, statements.copy_seen, (self.spec.key_sql_type,), chunk.seen_keys)
+                _copy(cur, self.statements.copy_seen, (self.spec.key_sql_type,), chunk.seen_keys)
             if chunk.reject_fingerprints:
                 cur.execute(UPSERT_REJECTS, self._reject_params(chunk))
             if chunk.resolved:
                 cur.execute(RESOLVE_REJECTS, self._resolve_params(chunk))
                 self.report.resolved_rejects += cur.rowcount
-        self.timings["load_s"] += time.perf_counter() - started
+
+    def _stage(self, cur: psycopg.Cursor, chunk: _Chunk) -> None:
+        statements = self.statements
+        cur.execute(statements.truncate)
+        _copy(cur, statements.copy_stage, statements.stage_types, chunk.stage_rows)
+        _copy(cur, statements.copy_users, USER_CANDIDATE_TYPES, chunk.user_rows)
+        cur.execute(statements.analyze_users)
+
+    def _upsert_users(self, cur: psycopg.Cursor) -> None:
+        created, changed = _counts(cur.execute(self.statements.upsert_users, self.user_params))
+        self.report.users_created += created
+        self.report.users_updated += changed
+
+    def _upsert_rows(self, cur: psycopg.Cursor, chunk: _Chunk) -> None:
+        inserted, updated = _counts(cur.execute(self.statements.upsert_rows, self.scope_params))
+        self.report.inserted += inserted
+        self.report.updated += updated
+        self._unchanged_by_upsert += len(chunk.stage_rows) - inserted - updated
+        if self.spec.key_kind is KeyKind.EXTERNAL_ID:
+            cur.execute(RESOLVE_REJECTS_BY_KEY, self._resolve_params(chunk))
+            self.report.resolved_rejects += cur.rowcount
+
+    @contextmanager
+    def _timed(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - started
 
     def _reject_params(self, chunk: _Chunk) -> dict[str, Any]:
         return {
@@ -417,14 +436,13 @@ class SyncSession:
     # -- soft delete (full syncs) -----------------------------------------------------------
 
     def _soft_delete(self, conn: psycopg.Connection) -> None:
-        started = time.perf_counter()
-        refusal = self._delete_refusal(conn)
-        if refusal is None:
-            cur = conn.execute(self.statements.soft_delete, self.scope_params)
-            self.report.soft_deleted = cur.rowcount
-        else:
-            self.report.soft_delete_refused = refusal
-        self.timings["soft_delete_s"] = time.perf_counter() - started
+        with self._timed("soft_delete_s"):
+            refusal = self._delete_refusal(conn)
+            if refusal is None:
+                cur = conn.execute(self.statements.soft_delete, self.scope_params)
+                self.report.soft_deleted = cur.rowcount
+            else:
+                self.report.soft_delete_refused = refusal
 
     def _delete_refusal(self, conn: psycopg.Connection) -> str | None:
         """Why this full sync must not soft-delete, or None when it may."""
