@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import psycopg
 
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.embedded_pg import EmbeddedPostgres
 from costudy_pipelines.lib.loading import LoadOptions, sources, sync_session
+from costudy_pipelines.lib.migrations import apply_pending
 from costudy_pipelines.lib.settings import PROJECT_ROOT, costudy_home, embedded_port
 
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
@@ -98,11 +98,8 @@ def read_dump(path: Path, *, change_every: int = 0) -> Iterator[dict[str, Any]]:
 
 
 def apply_warehouse_sql(url: str) -> None:
-    """The warehouse migrations, up-files in order, in one transaction."""
-    files = sorted((PROJECT_ROOT / "sql" / "warehouse").glob("[0-9]*.sql"))
-    with psycopg.connect(url) as conn:
-        for path in (p for p in files if not p.name.endswith(".down.sql")):
-            conn.execute(path.read_text())
+    """The warehouse schema, through the project's migration runner."""
+    apply_pending(url, PROJECT_ROOT / "sql" / "warehouse")
 
 
 def peak_rss_mb() -> float:

@@ -4,7 +4,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from costudy_pipelines.lib.migrations import apply_pending, discover
+from costudy_pipelines.lib.settings import PROJECT_ROOT
 from costudy_pipelines_tests.harness import DatabaseFactory, test_server_url
+
+WAREHOUSE_SQL = PROJECT_ROOT / "sql" / "warehouse"
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +29,13 @@ def databases(pg_server_url: str) -> Iterator[DatabaseFactory]:
 def fresh_db_url(databases: DatabaseFactory) -> str:
     """URL of a new, empty database of its own."""
     return databases.create()
+
+
+@pytest.fixture
+def warehouse_url(databases: DatabaseFactory) -> str:
+    """A fresh warehouse, migrated by the runner (from a template built once per schema)."""
+    fingerprint = discover(WAREHOUSE_SQL, database="warehouse").fingerprint()
+    template = databases.template(
+        f"tpl_warehouse_{fingerprint}", lambda url: apply_pending(url, WAREHOUSE_SQL)
+    )
+    return databases.create(template=template)
