@@ -34,6 +34,7 @@ from costudy_pipelines.sandbox.seed import (
     seed_website,
 )
 from costudy_pipelines.sandbox.servers import (
+    AlertReceiverServer,
     GoHighLevelServer,
     PlatformApiServer,
     SandboxServer,
@@ -41,10 +42,11 @@ from costudy_pipelines.sandbox.servers import (
     WhopServer,
     run_until_signalled,
 )
+from costudy_pipelines.sandbox.servers.alerts import PATH as ALERT_PATH
 from costudy_pipelines.sandbox.spreadsheets import spreadsheets
 from costudy_pipelines.sandbox.world import World, WorldConfig
 
-SERVICES = ("whop", "ghl", "sheets", "platform")
+SERVICES = ("whop", "ghl", "sheets", "platform", "alerts")
 READY_TIMEOUT_S = 120
 ENV_BLOCK_START = "# >>> costudy sandbox (written by `costudy sandbox up`; do not edit inside)"
 ENV_BLOCK_END = "# <<< costudy sandbox"
@@ -129,6 +131,7 @@ def build_servers(world: World, state: SandboxState) -> list[SandboxServer]:
         ),
         SheetsServer(spreadsheets(world), token=tokens["sheets"], port=ports.get("sheets", 0)),
         PlatformApiServer(token=tokens["platform"], port=ports.get("platform", 0)),
+        AlertReceiverServer(port=ports.get("alerts", 0)),
     ]
 
 
@@ -272,6 +275,7 @@ def sandbox_environment(state: SandboxState) -> dict[str, str]:
         "ELECTIVE_SETTLE_SECONDS": "0",
         "PLATFORM_API_URL": state.base_url("platform") + "/api/v1",
         "PLATFORM_API_TOKEN": state.tokens["platform"],
+        "ALERT_WEBHOOK_URL": state.base_url("alerts") + ALERT_PATH,
     }
 
 

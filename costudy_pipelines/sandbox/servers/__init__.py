@@ -13,6 +13,7 @@ PUT a plan; POST one fault; DELETE), `requests` (the request log) and `data` (lo
 records from another process). `run_until_signalled(servers)` runs several in one process.
 """
 
+from costudy_pipelines.sandbox.servers.alerts import AlertReceiverServer
 from costudy_pipelines.sandbox.servers.base import (
     RequestRecord,
     SandboxServer,
@@ -25,6 +26,7 @@ from costudy_pipelines.sandbox.servers.sheets import SheetsServer
 from costudy_pipelines.sandbox.servers.whop import WhopServer
 
 __all__ = [
+    "AlertReceiverServer",
     "Fault",
     "FaultPlan",
     "GoHighLevelServer",
