@@ -11,6 +11,7 @@ from typing import ParamSpec, TypeVar
 
 import click
 
+from costudy_pipelines.commands.webhook import webhook
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.embedded_pg import EmbeddedPostgresError
 from costudy_pipelines.lib.environment import embedded_server, load_dotenv_file, prepare_environment
@@ -117,6 +118,8 @@ def ui(port: int) -> None:
     workspace = str(PROJECT_ROOT / "workspace.yaml")
     os.execv(dagster, [dagster, "dev", "-w", workspace, "-h", "127.0.0.1", "-p", str(port)])
 
+
+main.add_command(webhook)
 
 if __name__ == "__main__":
     main()
