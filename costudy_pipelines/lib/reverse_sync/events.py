@@ -29,11 +29,9 @@ class Rejected(ValueError):
 
 @dataclass(frozen=True)
 class EventType:
-    name: str
-    table: str
+    name: str  # = the website table
     source_columns: tuple[str, ...]
-    target: str
-    api_kind: str
+    target: str  # = the platform table, and the platform API's kind
     # target column -> SQL type, as jsonb_to_recordset declares it (source_system and
     # source_id are added to every target)
     target_columns: Mapping[str, str]
@@ -43,6 +41,10 @@ class EventType:
     # how ON CONFLICT DO UPDATE sets a column, when not simply to the new value (`t` is the
     # existing target row, `excluded` the new one)
     update_expressions: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def table(self) -> str:
+        return self.name
 
     @property
     def all_target_columns(self) -> dict[str, str]:
@@ -126,57 +128,41 @@ def _ticket(row: SourceRow) -> dict[str, Any]:
 
 BY_SOURCE = ("source_system", "source_id")
 
+
+def _columns(text_columns: str, **typed: str) -> dict[str, str]:
+    """Target columns and their SQL types: the space-separated ones are text."""
+    return dict.fromkeys(text_columns.split(), "text") | typed
+
+
 EVENT_TYPES: dict[str, EventType] = {
     event.name: event
     for event in (
         EventType(
             name="demo_requests",
-            table="demo_requests",
             source_columns=("email", "name", "company", "phone", "content", "created_at"),
             target="leads",
-            api_kind="leads",
-            target_columns={
-                "email": "text",
-                "name": "text",
-                "company": "text",
-                "phone": "text",
-                "message": "text",
-                "requested_at": "timestamptz",
-            },
+            target_columns=_columns("email name company phone message", requested_at="timestamptz"),
             conflict=BY_SOURCE,
             to_target=_lead,
         ),
         EventType(
             name="votes",
-            table="votes",
             source_columns=("email", "name", "feature_slug", "value", "content", "created_at"),
             target="engagements",
-            api_kind="engagements",
-            target_columns={
-                "kind": "text",
-                "subject": "text",
-                "value": "integer",
-                "email": "text",
-                "details": "jsonb",
-                "occurred_at": "timestamptz",
-            },
+            target_columns=_columns(
+                "kind subject email", value="integer", details="jsonb", occurred_at="timestamptz"
+            ),
             conflict=BY_SOURCE,
             to_target=_engagement,
         ),
         EventType(
             name="email_subscriptions",
-            table="email_subscriptions",
             # updated_at dates an unsubscription, so it is part of the content
             source_columns=("email", "name", "status", "created_at", "updated_at"),
             target="mailing_list",
-            api_kind="mailing_list",
-            target_columns={
-                "email": "text",
-                "name": "text",
-                "status": "text",
-                "subscribed_at": "timestamptz",
-                "unsubscribed_at": "timestamptz",
-            },
+            target_columns=_columns(
+                "email name status", subscribed_at="timestamptz", unsubscribed_at="timestamptz"
+            ),
             # One entry per address: several subscriptions of one person are one entry.
             conflict=("email",),
             to_target=_subscriber,
@@ -188,17 +174,9 @@ EVENT_TYPES: dict[str, EventType] = {
         ),
         EventType(
             name="contact_submissions",
-            table="contact_submissions",
             source_columns=("email", "name", "subject", "content", "created_at"),
             target="support_tickets",
-            api_kind="support_tickets",
-            target_columns={
-                "email": "text",
-                "name": "text",
-                "subject": "text",
-                "message": "text",
-                "submitted_at": "timestamptz",
-            },
+            target_columns=_columns("email name subject message", submitted_at="timestamptz"),
             conflict=BY_SOURCE,
             to_target=_ticket,
         ),

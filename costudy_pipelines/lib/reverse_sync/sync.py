@@ -252,7 +252,7 @@ def _sync_chunk(
 def _create_through_api(api: PlatformApiClient, event: EventType, item: Planned) -> Outcome:
     body = json.loads(json.dumps(item.values, default=json_value))
     result = api.create(
-        event.api_kind, body, idempotency_key(event, item.source_id, item.fingerprint)
+        event.target, body, idempotency_key(event, item.source_id, item.fingerprint)
     )
     detail = {"http_status": result.status, "http_attempts": result.attempts}
     if result.replayed:
