@@ -51,6 +51,9 @@ QUEUE_TAG = "costudy/source"  # dagster.yaml: one run per tag value at a time
 EVENT_TAG = "costudy/reverse_sync_event"
 TRIGGER_TAG = "costudy/reverse_sync_trigger"
 SAMPLE_SIZE = 20
+# The platform schema (migrations, defs/migrations.py on the migrations branch): the sync writes
+# tables of migrations 007 and 008, so in one run it comes after the schema is applied.
+PLATFORM_SCHEMA = dg.AssetKey("platform_schema_dev")
 
 
 class PlatformApiResource(dg.ConfigurableResource):
@@ -148,7 +151,7 @@ def sync_asset(event: EventType, strategy: Strategy) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=sync_key(event),
-        deps=[website_key(event)],
+        deps=[website_key(event), PLATFORM_SCHEMA],
         group_name=GROUP,
         required_resource_keys=resources,
         kinds={"postgres", "python"},

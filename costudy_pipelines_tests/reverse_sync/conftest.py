@@ -56,9 +56,14 @@ def platform_api(api_token: str) -> Iterator[PlatformApiServer]:
         yield server
 
 
+def api_root(server: PlatformApiServer) -> str:
+    """PLATFORM_API_URL for the sandbox: the API's root, as `costudy sandbox up` writes it."""
+    return f"{server.base_url}/api/v1"
+
+
 def api_client(server: PlatformApiServer, token: str, **settings: float) -> PlatformApiClient:
     """A client for the sandbox API; tests shorten the waits so retries stay fast."""
     defaults = {"initial_backoff_s": 0.01, "max_backoff_s": 0.05, "requests_per_second": 500.0}
     return PlatformApiClient(
-        ApiSettings(base_url=server.base_url, token=token, **(defaults | settings))
+        ApiSettings(base_url=api_root(server), token=token, **(defaults | settings))
     )

@@ -23,6 +23,7 @@ from costudy_pipelines.defs.reverse_sync import (
     sync_key,
 )
 from costudy_pipelines.lib.reverse_sync import EVENT_TYPES, SensorCursor, event_type
+from costudy_pipelines_tests.reverse_sync.conftest import api_root
 from costudy_pipelines_tests.reverse_sync.support import add_rows, count, demo_request, rows
 
 DIRECT = dict.fromkeys(EVENT_TYPES, "direct")
@@ -163,7 +164,7 @@ def test_the_api_strategy_asset_writes_through_the_platform_api(
 ) -> None:
     seed(website)
     defs = build_reverse_sync_defs(DIRECT | {"demo_requests": "api"})
-    api = PlatformApiResource(base_url=platform_api.base_url, token=api_token)
+    api = PlatformApiResource(base_url=api_root(platform_api), token=api_token)
 
     result = dg.materialize(
         everything(defs),

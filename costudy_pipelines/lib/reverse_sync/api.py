@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Self
@@ -26,12 +26,13 @@ import httpx
 
 from costudy_pipelines.lib.reverse_sync.events import EventType
 
-# Platform API paths per kind (the sandbox's PlatformApiServer speaks the same).
+# Paths per kind under the API's root URL (PLATFORM_API_URL, e.g. https://host/api/v1); the
+# sandbox's PlatformApiServer serves the same.
 API_PATHS: dict[str, str] = {
-    "leads": "/api/v1/leads",
-    "engagements": "/api/v1/engagements",
-    "mailing_list": "/api/v1/mailing-list/subscribers",
-    "support_tickets": "/api/v1/support-tickets",
+    "leads": "/leads",
+    "engagements": "/engagements",
+    "mailing_list": "/mailing-list/subscribers",
+    "support_tickets": "/support-tickets",
 }
 
 
@@ -41,7 +42,7 @@ class PlatformApiError(RuntimeError):
 
 @dataclass(frozen=True)
 class ApiSettings:
-    base_url: str
+    base_url: str  # the API's root, e.g. https://platform.example.com/api/v1
     token: str
     requests_per_second: float = 20.0
     timeout_s: float = 10.0
@@ -119,6 +120,7 @@ class PlatformApiClient:
         self.settings = settings
         self._sleep = sleep
         self._pacer = Pacer(settings.requests_per_second, sleep=sleep)
+        self._root = httpx.URL(settings.base_url).path.rstrip("/")  # for messages
         self._http = httpx.Client(
             base_url=settings.base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {settings.token}", "Accept": "application/json"},
@@ -140,45 +142,51 @@ class PlatformApiClient:
 
     def create(self, kind: str, body: dict[str, Any], key: str) -> ApiResult:
         """POST one create with its idempotency key, retrying what may succeed on a retry."""
-        path = API_PATHS[kind]
-        error, status = "", None
         for attempt in range(1, self.settings.max_attempts + 1):
             self._pacer.wait()
-            wait: float | None = None
-            try:
-                response = self._http.post(path, json=body, headers={"Idempotency-Key": key})
-            except httpx.TransportError as exc:  # timeouts, refused or dropped connections
-                error, status = f"POST {path}: {type(exc).__name__}", None
-            else:
-                status = response.status_code
-                if status in (401, 403):
-                    raise PlatformApiError(
-                        f"POST {path} answered {status}: the platform refused the token "
-                        "(check PLATFORM_API_TOKEN and PLATFORM_API_URL)"
-                    )
-                if response.is_success:
-                    return _created(response, path, attempt)
-                error = f"POST {path} answered {status}: {_message(response)}"
-                if status != 429 and status < 500:
-                    return ApiResult(None, error, retryable=False, status=status, attempts=attempt)
-                wait = retry_after_seconds(response.headers)
-            if attempt == self.settings.max_attempts:
-                break
+            result, wait = self._post(API_PATHS[kind], body, key, attempt)
+            if not result.retryable or attempt == self.settings.max_attempts:
+                return result
             delay = self._backoff(attempt) if wait is None else wait
             if delay > self.settings.max_retry_after_s:
-                error += f" (asked to wait {delay:.0f}s, more than we wait)"
-                break
+                return replace(result, error=f"{result.error} (asked to wait {delay:.0f}s)")
             self._sleep(delay)
-        return ApiResult(None, error, retryable=True, status=status, attempts=attempt)
+        raise AssertionError("unreachable: the last attempt returns")
+
+    def _post(
+        self, path: str, body: dict[str, Any], key: str, attempt: int
+    ) -> tuple[ApiResult, float | None]:
+        """One attempt, and the wait the server asked for before the next one."""
+        shown = f"POST {self._root}{path}"
+        try:
+            response = self._http.post(path, json=body, headers={"Idempotency-Key": key})
+        except httpx.TransportError as exc:  # timeouts, refused or dropped connections
+            return ApiResult(
+                None, f"{shown}: {type(exc).__name__}", True, None, attempts=attempt
+            ), None
+        status = response.status_code
+        if status in (401, 403):
+            raise PlatformApiError(
+                f"{shown} answered {status}: the platform refused the token "
+                "(check PLATFORM_API_TOKEN and PLATFORM_API_URL)"
+            )
+        if response.is_success:
+            return _created(response, shown, attempt), None
+        retryable = status == 429 or status >= 500
+        error = f"{shown} answered {status}: {_message(response)}"
+        return ApiResult(None, error, retryable, status, attempts=attempt), (
+            retry_after_seconds(response.headers) if retryable else None
+        )
 
 
-def _created(response: httpx.Response, path: str, attempts: int) -> ApiResult:
+def _created(response: httpx.Response, shown: str, attempts: int) -> ApiResult:
     replayed = response.headers.get("idempotent-replayed") == "true"
     try:
         target_id = response.json()["id"]
     except (ValueError, KeyError, TypeError):
         # The create may have happened: retrying with the same key is safe and gets the answer.
-        return ApiResult(None, f"POST {path}: answer without an id", True, response.status_code)
+        error = f"{shown}: answer without an id"
+        return ApiResult(None, error, True, response.status_code, attempts=attempts)
     return ApiResult(
         str(target_id), status=response.status_code, replayed=replayed, attempts=attempts
     )
