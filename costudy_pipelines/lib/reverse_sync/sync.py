@@ -139,9 +139,10 @@ def sync_event_type(
     started = time.monotonic()
     report = SyncReport(event.name, options.strategy, options.dry_run, run_id or uuid.uuid4().hex)
     inbox_ids, chunks = _chunks_to_read(event, website_conn, platform_conn, options)
+    writer = _Chunks(event, platform_conn, options, report, api)
     with closing(chunks):
         for rows in chunks:
-            _sync_chunk(event, rows, platform_conn, options, api, report)
+            writer.sync(rows)
     report.duration_s = time.monotonic() - started
     if not options.dry_run:
         with platform_conn.transaction():
@@ -210,43 +211,53 @@ def _plan(
     return planned, rejected, len(rows) - len(planned) - len(rejected)
 
 
-def _sync_chunk(
-    event: EventType,
-    rows: Sequence[website.Row],
-    platform_conn: psycopg.Connection,
-    options: SyncOptions,
-    api: PlatformApiClient | None,
-    report: SyncReport,
-) -> None:
-    known = tracking.tracked(platform_conn, event, [str(row["id"]) for row in rows])
-    planned, rejected, unchanged = _plan(event, rows, known)
-    report.read += len(rows)
-    report.unchanged += unchanged
-    if options.dry_run:
-        report.plan(planned, rejected, options.dry_run_limit)
-        return
-    record = dict(run_id=report.run_id, max_attempts=options.max_attempts)
-    if options.strategy == "direct":
-        with platform_conn.transaction():
-            outcomes = write_direct(platform_conn, event, planned)
-            recorded = tracking.record_outcomes(
-                platform_conn, event, "direct", outcomes + rejected, **record
-            )
-    else:
-        assert api is not None
-        with platform_conn.transaction():
-            tracking.claim(
-                platform_conn,
-                event,
-                "api",
-                [(p.source_id, p.fingerprint, p.source_updated_at) for p in planned],
-            )
-        outcomes = [_create_through_api(api, event, item) for item in planned]
-        with platform_conn.transaction():
-            recorded = tracking.record_outcomes(
-                platform_conn, event, "api", outcomes + rejected, **record
-            )
-    report.count(recorded)
+@dataclass
+class _Chunks:
+    """Writes a run's chunks: what every chunk of one run shares."""
+
+    event: EventType
+    platform_conn: psycopg.Connection
+    options: SyncOptions
+    report: SyncReport
+    api: PlatformApiClient | None
+
+    def sync(self, rows: Sequence[website.Row]) -> None:
+        ids = [str(row["id"]) for row in rows]
+        known = tracking.tracked(self.platform_conn, self.event, ids)
+        planned, rejected, unchanged = _plan(self.event, rows, known)
+        self.report.read += len(rows)
+        self.report.unchanged += unchanged
+        if self.options.dry_run:
+            self.report.plan(planned, rejected, self.options.dry_run_limit)
+            return
+        write = self._direct if self.options.strategy == "direct" else self._through_api
+        self.report.count(write(planned, rejected))
+
+    def _direct(self, planned: list[Planned], rejected: list[Outcome]) -> list[Recorded]:
+        """Targets and their tracking and audit rows in one platform transaction."""
+        with self.platform_conn.transaction():
+            outcomes = write_direct(self.platform_conn, self.event, planned)
+            return self._record(outcomes + rejected)
+
+    def _through_api(self, planned: list[Planned], rejected: list[Outcome]) -> list[Recorded]:
+        """Claim (committed), create through the API, then record the answers."""
+        assert self.api is not None, "sync_event_type refuses the api strategy without a client"
+        with self.platform_conn.transaction():
+            claimed = [(p.source_id, p.fingerprint, p.source_updated_at) for p in planned]
+            tracking.claim(self.platform_conn, self.event, "api", claimed)
+        outcomes = [_create_through_api(self.api, self.event, item) for item in planned]
+        with self.platform_conn.transaction():
+            return self._record(outcomes + rejected)
+
+    def _record(self, outcomes: list[Outcome]) -> list[Recorded]:
+        return tracking.record_outcomes(
+            self.platform_conn,
+            self.event,
+            self.options.strategy,
+            outcomes,
+            run_id=self.report.run_id,
+            max_attempts=self.options.max_attempts,
+        )
 
 
 def _create_through_api(api: PlatformApiClient, event: EventType, item: Planned) -> Outcome:
