@@ -14,6 +14,7 @@ import click
 
 from costudy_pipelines.commands.migrate import migrate
 from costudy_pipelines.commands.sandbox import sandbox
+from costudy_pipelines.commands.webhook import webhook
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.embedded_pg import EmbeddedPostgresError
 from costudy_pipelines.lib.environment import embedded_server, load_dotenv_file, prepare_environment
@@ -135,6 +136,7 @@ def ui(port: int) -> None:
 
 main.add_command(migrate)
 main.add_command(sandbox)
+main.add_command(webhook)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,200 @@
+"""The API strategy: each event created through the platform's HTTP API, safely retried.
+
+A create is a write, so it may only be retried because it carries an `Idempotency-Key` derived
+from (event type, source id, fingerprint): sending it again, after a timeout, a 5xx or a crash
+that lost the answer, makes the platform answer the first result instead of creating twice.
+An edited event has a new fingerprint, hence a new key, and is sent again.
+
+Requests are paced client-side (the platform's limit is per token, shared by every run), 429
+and 5xx are retried honouring `retry-after-ms` / `Retry-After`, transport errors and timeouts
+with exponential backoff. Errors name the method, path and status, never the token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Self
+
+import httpx
+
+from costudy_pipelines.lib.reverse_sync.events import EventType
+
+# Paths per kind under the API's root URL (PLATFORM_API_URL, e.g. https://host/api/v1); the
+# sandbox's PlatformApiServer serves the same.
+API_PATHS: dict[str, str] = {
+    "leads": "/leads",
+    "engagements": "/engagements",
+    "mailing_list": "/mailing-list/subscribers",
+    "support_tickets": "/support-tickets",
+}
+
+
+class PlatformApiError(RuntimeError):
+    """The API refused us as a whole (bad token, wrong URL): no event can land, the run stops."""
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    base_url: str  # the API's root, e.g. https://platform.example.com/api/v1
+    token: str
+    requests_per_second: float = 20.0
+    timeout_s: float = 10.0
+    max_attempts: int = 5  # per event and run, before the event counts as failed
+    initial_backoff_s: float = 0.25
+    max_backoff_s: float = 10.0
+    max_retry_after_s: float = 60.0  # a longer wait asked by the server fails the event now
+
+    def __post_init__(self) -> None:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError("PLATFORM_API_URL must be an http:// or https:// URL")
+        if not self.token:
+            raise ValueError("PLATFORM_API_TOKEN is empty")
+        if self.requests_per_second <= 0 or self.max_attempts < 1:
+            raise ValueError("requests_per_second must be > 0 and max_attempts >= 1")
+
+
+@dataclass(frozen=True)
+class ApiResult:
+    """One create: the platform's id, or the error after the attempts this run allows."""
+
+    target_id: str | None
+    error: str | None = None
+    retryable: bool = False
+    status: int | None = None
+    replayed: bool = False
+    attempts: int = 1
+
+
+def idempotency_key(event: EventType, source_id: str, fingerprint: str) -> str:
+    """The same event with the same content is the same request, in every run and process."""
+    return hashlib.sha256(f"{event.name}\n{source_id}\n{fingerprint}".encode()).hexdigest()
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """The wait a 429/503 asks for: `retry-after-ms` (precise) first, then `Retry-After`
+    (delta-seconds or an HTTP date)."""
+    millis = headers.get("retry-after-ms")
+    if millis is not None and millis.strip().isdigit():
+        return int(millis) / 1000
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    if value.strip().isdigit():
+        return float(value)
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+class Pacer:
+    """At most `rate` requests per second from this client (evenly spaced, thread-safe)."""
+
+    def __init__(
+        self, rate: float, *, clock: Callable[[], float] = time.monotonic, sleep=time.sleep
+    ) -> None:
+        self._interval = 1.0 / rate
+        self._clock = clock
+        self._sleep = sleep
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next)
+            self._next = slot + self._interval
+        if slot > now:
+            self._sleep(slot - now)
+
+
+class PlatformApiClient:
+    def __init__(self, settings: ApiSettings, *, sleep: Callable[[float], None] = time.sleep):
+        self.settings = settings
+        self._sleep = sleep
+        self._pacer = Pacer(settings.requests_per_second, sleep=sleep)
+        self._root = httpx.URL(settings.base_url).path.rstrip("/")  # for messages
+        self._http = httpx.Client(
+            base_url=settings.base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {settings.token}", "Accept": "application/json"},
+            timeout=settings.timeout_s,
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self.settings.max_backoff_s, self.settings.initial_backoff_s * 2**attempt)
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    def create(self, kind: str, body: dict[str, Any], key: str) -> ApiResult:
+        """POST one create with its idempotency key, retrying what may succeed on a retry."""
+        for attempt in range(1, self.settings.max_attempts + 1):
+            self._pacer.wait()
+            result, wait = self._post(API_PATHS[kind], body, key, attempt)
+            if not result.retryable or attempt == self.settings.max_attempts:
+                return result
+            delay = self._backoff(attempt) if wait is None else wait
+            if delay > self.settings.max_retry_after_s:
+                return replace(result, error=f"{result.error} (asked to wait {delay:.0f}s)")
+            self._sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns")
+
+    def _post(
+        self, path: str, body: dict[str, Any], key: str, attempt: int
+    ) -> tuple[ApiResult, float | None]:
+        """One attempt, and the wait the server asked for before the next one."""
+        shown = f"POST {self._root}{path}"
+        try:
+            response = self._http.post(path, json=body, headers={"Idempotency-Key": key})
+        except httpx.TransportError as exc:  # timeouts, refused or dropped connections
+            return ApiResult(
+                None, f"{shown}: {type(exc).__name__}", True, None, attempts=attempt
+            ), None
+        status = response.status_code
+        if status in (401, 403):
+            raise PlatformApiError(
+                f"{shown} answered {status}: the platform refused the token "
+                "(check PLATFORM_API_TOKEN and PLATFORM_API_URL)"
+            )
+        if response.is_success:
+            return _created(response, shown, attempt), None
+        retryable = status == 429 or status >= 500
+        error = f"{shown} answered {status}: {_message(response)}"
+        return ApiResult(None, error, retryable, status, attempts=attempt), (
+            retry_after_seconds(response.headers) if retryable else None
+        )
+
+
+def _created(response: httpx.Response, shown: str, attempts: int) -> ApiResult:
+    replayed = response.headers.get("idempotent-replayed") == "true"
+    try:
+        target_id = response.json()["id"]
+    except (ValueError, KeyError, TypeError):
+        # The create may have happened: retrying with the same key is safe and gets the answer.
+        error = f"{shown}: answer without an id"
+        return ApiResult(None, error, True, response.status_code, attempts=attempts)
+    return ApiResult(
+        str(target_id), status=response.status_code, replayed=replayed, attempts=attempts
+    )
+
+
+def _message(response: httpx.Response) -> str:
+    """The API's own error message (its `error.message`), or the start of the body."""
+    try:
+        return str(response.json()["error"]["message"])[:200]
+    except (ValueError, KeyError, TypeError):
+        return response.text[:200] or response.reason_phrase

@@ -1,0 +1,69 @@
+"""Fixtures for the reverse sync: a website database, a platform database, real connections,
+and a running PlatformApiServer."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from costudy_pipelines.lib.reverse_sync import ApiSettings, PlatformApiClient, open_connection
+from costudy_pipelines.lib.settings import PROJECT_ROOT
+from costudy_pipelines.sandbox.servers import PlatformApiServer
+from costudy_pipelines_tests.harness import TEST_URL_VAR, DatabaseFactory
+
+# The platform schema fixture of the platform_schema tests (migrations 001.. from sql/platform).
+from costudy_pipelines_tests.platform_schema.conftest import platform_url  # noqa: F401
+
+WEBSITE_SQL = PROJECT_ROOT / "costudy_pipelines" / "sandbox" / "sql" / "website.sql"
+
+
+def _build_website(url: str) -> None:
+    with open_connection(url, source=TEST_URL_VAR) as conn:
+        conn.execute(WEBSITE_SQL.read_text())
+
+
+@pytest.fixture
+def website_url(databases: DatabaseFactory) -> str:
+    """A new database with the website's schema (copied from a template built once)."""
+    digest = hashlib.sha256(WEBSITE_SQL.read_bytes()).hexdigest()[:16]
+    return databases.create(template=databases.template(f"tpl_website_{digest}", _build_website))
+
+
+@pytest.fixture
+def website(website_url: str) -> Iterator[psycopg.Connection]:
+    with open_connection(website_url, source=TEST_URL_VAR) as conn:
+        yield conn
+
+
+@pytest.fixture
+def platform(platform_url: str) -> Iterator[psycopg.Connection]:  # noqa: F811
+    with open_connection(platform_url, source=TEST_URL_VAR) as conn:
+        yield conn
+
+
+@pytest.fixture
+def api_token() -> str:
+    return secrets.token_urlsafe(16)
+
+
+@pytest.fixture
+def platform_api(api_token: str) -> Iterator[PlatformApiServer]:
+    with PlatformApiServer(token=api_token) as server:
+        yield server
+
+
+def api_root(server: PlatformApiServer) -> str:
+    """PLATFORM_API_URL for the sandbox: the API's root, as `costudy sandbox up` writes it."""
+    return f"{server.base_url}/api/v1"
+
+
+def api_client(server: PlatformApiServer, token: str, **settings: float) -> PlatformApiClient:
+    """A client for the sandbox API; tests shorten the waits so retries stay fast."""
+    defaults = {"initial_backoff_s": 0.01, "max_backoff_s": 0.05, "requests_per_second": 500.0}
+    return PlatformApiClient(
+        ApiSettings(base_url=api_root(server), token=token, **(defaults | settings))
+    )

@@ -1,0 +1,3 @@
+drop table reverse_sync_webhook_inbox;
+drop table reverse_sync_audit;
+drop table reverse_sync_tracking;
