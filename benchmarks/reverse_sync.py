@@ -21,9 +21,9 @@ from collections.abc import Callable
 from typing import Any
 
 import psutil
-from costudy_pipelines_tests.platform_schema.migrations import apply_file, up_files
 
 from costudy_pipelines.lib import pg
+from costudy_pipelines.lib.migrations import apply_pending
 from costudy_pipelines.lib.reverse_sync import (
     SyncOptions,
     event_type,
@@ -72,8 +72,7 @@ def run(server_url: str, rows: int, chunk_size: int) -> list[dict[str, Any]]:
             )
             website.execute(FILL, (rows,))
             website.execute("analyze demo_requests")
-            for path in up_files():
-                apply_file(platform, path)
+            apply_pending(platform_url, PROJECT_ROOT / "sql" / "platform")
             options = SyncOptions(chunk_size=chunk_size)
 
             def sync(**changes: Any) -> Any:
