@@ -17,6 +17,7 @@ from costudy_pipelines.lib.finance import (
     VIEW_TOTALS_SQL,
     Difference,
     Totals,
+    across_sources,
     reconcile,
     revenue_per_day,
     view_totals,
@@ -77,13 +78,10 @@ def _totals_metadata(view: str) -> Callable[[psycopg.Connection], dict[str, obje
 
     def describe(conn: psycopg.Connection) -> dict[str, object]:
         totals = view_totals(conn, view)
-        per_currency: dict[str, float] = {}
-        for total in totals:
-            currency = total.key[1]
-            per_currency[currency] = per_currency.get(currency, 0.0) + float(total.net)
+        per_currency = sorted(across_sources(totals), key=lambda total: total.key)
         return {
             "totals": totals_table(totals),
-            **{f"net_{currency.lower()}": net for currency, net in sorted(per_currency.items())},
+            **{f"net_{total.key[1].lower()}": float(total.net) for total in per_currency},
         }
 
     return describe

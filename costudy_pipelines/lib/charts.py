@@ -15,6 +15,7 @@ from decimal import Decimal
 BLOCKS = "▁▂▃▄▅▆▇█"
 EIGHTHS = " ▏▎▍▌▋▊▉"  # partial cells of a horizontal bar, 0/8 .. 7/8
 FULL = "█"
+SPARK_DAYS = 120  # a sparkline of at most this many days stays on one line
 
 
 def sparkline(values: Sequence[float | Decimal]) -> str:
@@ -37,6 +38,12 @@ def bar(value: float | Decimal, top: float | Decimal, width: int = 20) -> str:
     return FULL * full + (EIGHTHS[rest] if rest else "")
 
 
+def bar_cell(value: float | Decimal, top: float | Decimal, shown: str, width: int = 20) -> str:
+    """A table cell: the bar (as code, so it keeps its width) and the value as shown."""
+    drawn = bar(value, top, width)
+    return f"`{drawn}` {shown}" if drawn else shown
+
+
 def money(value: Decimal) -> str:
     return f"{value:,.2f}"
 
@@ -44,16 +51,20 @@ def money(value: Decimal) -> str:
 def daily_bars(
     series: dict[str, list[tuple[date, Decimal]]], *, days: int = 31, width: int = 20
 ) -> str:
-    """A Markdown chart: a sparkline per currency over every day, then a bar table of the
-    last `days` days (one column per currency, each scaled to its own largest day)."""
+    """A Markdown chart: per currency its total and a sparkline of its last SPARK_DAYS days,
+    then a bar table of the last `days` days (one column per currency, each scaled to its own
+    largest day). Currencies are never summed together."""
     if not series:
         return "_no revenue yet_"
-    lines = ["| currency | first day | last day | total | per day |", "|---|---|---|---:|---|"]
+    lines = [
+        f"| currency | first day | last day | total | per day (last {SPARK_DAYS} at most) |",
+        "|---|---|---|---:|---|",
+    ]
     for currency, points in series.items():
         values = [value for _, value in points]
         lines.append(
             f"| {currency} | {points[0][0]} | {points[-1][0]} | {money(sum(values))} "
-            f"| `{sparkline(_dense(points))}` |"
+            f"| `{sparkline(_dense(points)[-SPARK_DAYS:])}` |"
         )
     currencies = list(series)
     by_day = {currency: dict(points) for currency, points in series.items()}
@@ -64,9 +75,10 @@ def daily_bars(
         cells = []
         for currency in currencies:
             value = by_day[currency].get(day)
-            cells.append(
-                f"`{bar(value, tops[currency], width)}` {money(value)}" if value is not None else ""
+            shown = (
+                bar_cell(value, tops[currency], money(value), width) if value is not None else ""
             )
+            cells.append(shown)
         lines.append(f"| {day} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

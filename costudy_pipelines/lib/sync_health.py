@@ -10,7 +10,7 @@ from decimal import Decimal
 import psycopg
 from psycopg.rows import class_row, dict_row
 
-from costudy_pipelines.lib.charts import bar, sparkline
+from costudy_pipelines.lib.charts import bar_cell, sparkline
 from costudy_pipelines.lib.loading import sources
 from costudy_pipelines.lib.validation.databases import WEBSITE_EVENT_KINDS
 
@@ -135,7 +135,7 @@ def report_markdown(feeds: list[FeedHealth], now: datetime, max_age: timedelta) 
     lines += ["", "| feed | rows/s of the last success |", "|---|---|"]
     for feed in feeds:
         rate = feed.last_success_rows_per_s
-        shown = f"`{bar(rate, top)}` {_number(rate)}" if rate is not None else "–"
+        shown = bar_cell(rate, top, _number(rate)) if rate is not None else "–"
         lines.append(f"| {feed.feed} | {shown} |")
     errors = [feed for feed in feeds if feed.last_status == "FAILED" and feed.last_error]
     if errors:
