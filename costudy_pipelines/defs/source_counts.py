@@ -118,6 +118,7 @@ def _result(comparison: CountComparison, **extra: object) -> dg.AssetCheckResult
         "differing_days": metadata_table(rows, DAY_COLUMNS),
         "source_total": sum(day.source or 0 for day in comparison.days),
         "warehouse_total": sum(day.accounted for day in comparison.days),
+        "rejected_total": sum(day.rejected for day in comparison.days),
     }
     for side in ("missing_in_warehouse", "missing_in_source"):
         found = getattr(comparison, side)

@@ -18,6 +18,8 @@ from psycopg import sql
 from costudy_pipelines.lib import pg
 
 SAMPLE_SIZE = 20
+# Enough for a hash join of a million staged keys in one batch; local to the comparison.
+COMPARISON_WORK_MEM = "64MB"
 
 
 @contextmanager
@@ -31,6 +33,14 @@ def connect(url: str, *, source: str) -> Iterator[psycopg.Connection]:
         yield conn
 
 
+@contextmanager
+def comparison(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
+    """A transaction on the comparing side: temporary tables live until it ends."""
+    with conn.transaction():
+        conn.execute(f"set local work_mem = '{COMPARISON_WORK_MEM}'")
+        yield conn
+
+
 def stage_query(
     source: psycopg.Connection,
     query: sql.Composable,
@@ -39,8 +49,8 @@ def stage_query(
     table: str,
     columns: Mapping[str, str],
 ) -> int:
-    """Create temporary `table` (column name -> type) on `target`, in its open transaction,
-    filled with the rows of `query` on `source`; returns the number of rows staged.
+    """Create temporary `table` (column name -> type) on `target`, in its open transaction
+    (see `comparison`), filled with the rows of `query` on `source`; returns the rows staged.
 
     The source is read in one REPEATABLE READ, READ ONLY transaction (one snapshot).
     """
@@ -55,17 +65,14 @@ def stage_query(
     )
     copy_out = sql.SQL("copy ({}) to stdout").format(query)
     copy_in = sql.SQL("copy {} from stdin").format(sql.Identifier(table))
+    writer = target.cursor()
     with source.transaction():
         source.execute("set transaction isolation level repeatable read, read only")
-        with (
-            source.cursor().copy(copy_out, params) as reading,
-            target.cursor().copy(copy_in) as writing,
-        ):
+        with source.cursor().copy(copy_out, params) as reading, writer.copy(copy_in) as writing:
             for block in reading:
                 writing.write(block)
     target.execute(sql.SQL("analyze {}").format(sql.Identifier(table)))
-    count = target.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(table)))
-    return int(count.fetchone()[0])
+    return writer.rowcount
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,15 @@
 """People of an application database against the warehouse's copy of them, compared in SQL.
 
-The application's people (id, normalised email, md5 of the name) are streamed into a
-temporary table of the warehouse (crossdb.stage_query), then four anti-joins and joins find:
-people the warehouse lacks, warehouse rows the application no longer has, and people whose
-email or name differ. Only counts and SAMPLE_SIZE ids leave the database, and names travel as
-hashes, so a million people cost one sequential read per side and no memory in Python.
+The application's people (id, email, name as stored) are streamed into a temporary table of
+the warehouse (crossdb.stage_query); one hash full join with the warehouse's live rows then
+classifies every mismatch: people the warehouse lacks, warehouse rows the application no
+longer has, emails or names that differ. Only counts and SAMPLE_SIZE ids per kind leave the
+database, so a million people cost one sequential read per side and no memory in Python.
+
+The application side is read as stored, without computing anything per row (on a million
+rows, md5() and normalize() there cost several seconds of the application database's time):
+emails are compared as text first and normalised (trim, NFC, lower case, as the warehouse
+stores them) only where the text differs.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from costudy_pipelines.lib.crossdb import Found, count_and_sample, stage_query
+from costudy_pipelines.lib.crossdb import SAMPLE_SIZE, Found, comparison, stage_query
 
 STAGED = "application_people"
+FINDINGS = "people_findings"
+KINDS = ("missing_in_warehouse", "missing_in_application", "emails_differ", "names_differ")
 
 
 @dataclass(frozen=True)
@@ -49,15 +56,47 @@ class PeopleDiscrepancies:
 
 
 def _application_people(source: PeopleSource) -> sql.Composed:
-    return sql.SQL(
-        "select {id}::text, lower(normalize(btrim({email}), NFC)), md5(coalesce({name}, ''))"
-        " from {table}"
-    ).format(
+    return sql.SQL("select {id}::text, {email}, {name} from {table}").format(
         id=sql.Identifier(source.id_column),
         email=sql.Identifier(source.email_column),
         name=sql.Identifier(source.name_column),
         table=sql.Identifier(source.table),
     )
+
+
+# Every (kind, application id) that disagrees, from one hash full join: the cheap text
+# comparisons pick the disagreeing pairs, which alone are then classified.
+FINDINGS_SQL = """
+create temporary table {findings} on commit drop as
+select f.kind, coalesce(d.id, d.external_id) as key
+from (
+    select p.id, p.email, w.external_id, w.email as copy_email,
+           p.name is distinct from {copy_name} as names_differ
+    from {staged} p
+    full join (select * from {copy} where deleted_at is null) w on w.external_id = p.id
+    where p.id is null or w.external_id is null
+       or p.email is distinct from w.email or p.name is distinct from {copy_name}
+) d
+cross join lateral (values
+    ('missing_in_warehouse', d.external_id is null),
+    ('missing_in_application', d.id is null),
+    ('emails_differ', d.id is not null and d.external_id is not null
+        and d.email is distinct from d.copy_email
+        and lower(normalize(btrim(d.email), NFC)) is distinct from d.copy_email),
+    ('names_differ', d.id is not null and d.external_id is not null and d.names_differ)
+) as f(kind, found)
+where f.found
+"""
+# Per kind: the total and the SAMPLE_SIZE smallest ids.
+SAMPLES_SQL = """
+select kind, key, total from (
+    select kind, key, count(*) over (partition by kind) as total,
+           row_number() over (partition by kind order by key) as rank
+    from {findings}
+) ranked
+where rank <= {sample_size}
+order by kind, key
+"""
 
 
 def compare_people(
@@ -66,35 +105,23 @@ def compare_people(
     """Both connections in autocommit mode; the warehouse side runs in one transaction."""
     names = {
         "staged": sql.Identifier(STAGED),
+        "findings": sql.Identifier(FINDINGS),
         "copy": sql.Identifier(source.warehouse_table),
         "copy_name": sql.SQL(source.warehouse_name),
+        "sample_size": sql.Literal(SAMPLE_SIZE),
     }
-    live_copy = sql.SQL("select * from {copy} where deleted_at is null").format(**names)
-    with warehouse.transaction():
-        columns = {"id": "text", "email": "text", "name_md5": "text"}
+    columns = {"id": "text", "email": "text", "name": "text"}
+    with comparison(warehouse):
         compared = stage_query(
             application, _application_people(source), None, warehouse, STAGED, columns
         )
-
-        def found(query: str) -> Found:
-            return count_and_sample(warehouse, sql.SQL(query).format(live=live_copy, **names))
-
-        return PeopleDiscrepancies(
-            compared,
-            missing_in_warehouse=found(
-                "select p.id as key from {staged} p where not exists"
-                " (select 1 from ({live}) w where w.external_id = p.id)"
-            ),
-            missing_in_application=found(
-                "select w.external_id as key from ({live}) w where not exists"
-                " (select 1 from {staged} p where p.id = w.external_id)"
-            ),
-            emails_differ=found(
-                "select p.id as key from {staged} p join ({live}) w on w.external_id = p.id"
-                " where p.email is distinct from w.email"
-            ),
-            names_differ=found(
-                "select p.id as key from {staged} p join ({live}) w on w.external_id = p.id"
-                " where p.name_md5 <> md5(coalesce({copy_name}, ''))"
-            ),
-        )
+        warehouse.execute(sql.SQL(FINDINGS_SQL).format(**names))
+        rows = warehouse.execute(sql.SQL(SAMPLES_SQL).format(**names)).fetchall()
+    totals = {kind: 0 for kind in KINDS}
+    samples: dict[str, list[str]] = {kind: [] for kind in KINDS}
+    for kind, key, total in rows:
+        totals[kind] = int(total)
+        samples[kind].append(key)
+    return PeopleDiscrepancies(
+        compared, **{kind: Found(totals[kind], samples[kind]) for kind in KINDS}
+    )

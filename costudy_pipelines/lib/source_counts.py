@@ -22,10 +22,11 @@ from datetime import date, timedelta
 import psycopg
 from psycopg import sql
 
-from costudy_pipelines.lib.crossdb import Found, count_and_sample, stage_query
+from costudy_pipelines.lib.crossdb import Found, comparison, count_and_sample, stage_query
 
 SYNCED = ("SUCCESS", "PARTIAL")
 STAGED = "source_rows"
+UNMATCHED = "unmatched_rows"
 
 
 @dataclass(frozen=True)
@@ -124,38 +125,41 @@ def as_day(partition: str | None) -> date | None:
         return None
 
 
-def warehouse_counts(
-    warehouse: psycopg.Connection, feed: WarehouseFeed, days: list[date]
-) -> dict[date, tuple[int, int]]:
-    """(stored live rows, unresolved rejects) per day; rejects count on their partition."""
-    stored = warehouse.execute(
-        sql.SQL("select day, count(*) from ({}) w where day = any(%s) group by day").format(
-            feed.live_rows()
-        ),
-        (days,),
-    ).fetchall()
-    rejected = warehouse.execute(
-        "select partition_key, count(*) from sync_rejects"
-        " where source = %s and resolved_at is null and partition_key = any(%s)"
-        " group by partition_key",
-        (feed.name, [day.isoformat() for day in days]),
-    ).fetchall()
-    counts = {day: [0, 0] for day in days}
-    for day, count in stored:
-        counts[day][0] = int(count)
-    for partition, count in rejected:
-        counts[date.fromisoformat(partition)][1] = int(count)
-    return {day: (pair[0], pair[1]) for day, pair in counts.items()}
+def _per_day(rows: list[tuple]) -> dict[date, int]:
+    return {date.fromisoformat(day) if isinstance(day, str) else day: int(n) for day, n in rows}
+
+
+def stored_per_day(
+    warehouse: psycopg.Connection, feed: WarehouseFeed, days: list[date] | None
+) -> dict[date, int]:
+    """Live rows per UTC day of occurred_at (`days` None: every day)."""
+    in_days = sql.SQL("true" if days is None else "day = any(%(days)s)")
+    query = sql.SQL("select day, count(*) from ({}) w where {} group by day").format(
+        feed.live_rows(), in_days
+    )
+    return _per_day(warehouse.execute(query, {"days": days}).fetchall())
 
 
 def compare_reported(
     warehouse: psycopg.Connection, feed: WarehouseFeed, reported: Mapping[date, int]
 ) -> CountComparison:
-    """API sources: the count the source reported per day against the warehouse's."""
+    """API sources: the count the source reported per day against the warehouse's rows of the
+    day plus the unresolved rejects of that partition not stored anyway."""
     days = sorted(reported)
-    counts = warehouse_counts(warehouse, feed, days)
+    stored = stored_per_day(warehouse, feed, days)
+    rejected = _per_day(
+        warehouse.execute(
+            sql.SQL(
+                "select r.partition_key, count(*) from sync_rejects r"
+                " where r.source = %s and r.resolved_at is null and r.partition_key = any(%s)"
+                " and not exists (select 1 from ({}) lv where lv.key = r.record_key)"
+                " group by r.partition_key"
+            ).format(feed.live_rows()),
+            (feed.name, [day.isoformat() for day in days]),
+        ).fetchall()
+    )
     return CountComparison(
-        [DayCount(day, reported[day], *counts[day]) for day in days],
+        [DayCount(day, reported[day], stored.get(day, 0), rejected.get(day, 0)) for day in days]
     )
 
 
@@ -184,50 +188,64 @@ def compare_database(
         table=sql.Identifier(source_table.table),
         window=window,
     )
-    with warehouse.transaction():
+    days = None if synced.all_days else sorted(synced.days)
+    with comparison(warehouse):
         stage_query(source, query, params, warehouse, STAGED, {"key": "text", "day": "date"})
-        if synced.all_days:  # every day either side has
-            days_query = sql.SQL(
-                "select day from {staged} union select day from ({live}) w"
-            ).format(staged=sql.Identifier(STAGED), live=feed.live_rows())
-            days = sorted(day for (day,) in warehouse.execute(days_query) if day is not None)
-        else:
-            days = sorted(synced.days)
         return _compare_staged(warehouse, feed, days)
 
 
+# Per day of the staged source rows: how many, and how many the warehouse holds only as an
+# unresolved reject (a record stored before and rejected since counts once, as stored).
+STAGED_PER_DAY_SQL = """
+select s.day, count(*), count(*) filter (where exists (
+    select 1 from sync_rejects r
+    where r.source = %(name)s and r.resolved_at is null and r.record_key = s.key)
+    and not exists (select 1 from ({live}) lv where lv.key = s.key))
+from {staged} s where {in_days} group by s.day
+"""
+# Keys on one side only, from one hash full join over the compared days.
+UNMATCHED_SQL = """
+create temporary table {unmatched} on commit drop as
+select s.key as source_key, w.key as warehouse_key
+from (select key from {staged} where {in_days}) s
+full join (select key from ({live}) lv where {in_days}) w on w.key = s.key
+where s.key is null or w.key is null
+"""
+
+
 def _compare_staged(
-    warehouse: psycopg.Connection, feed: WarehouseFeed, days: list[date]
+    warehouse: psycopg.Connection, feed: WarehouseFeed, days: list[date] | None
 ) -> CountComparison:
-    staged = sql.Identifier(STAGED)
-    source_counts = dict(
-        warehouse.execute(
-            sql.SQL("select day, count(*) from {} where day = any(%s) group by day").format(staged),
-            (days,),
-        ).fetchall()
-    )
-    counts = warehouse_counts(warehouse, feed, days)
-    day_counts = [DayCount(day, int(source_counts.get(day, 0)), *counts[day]) for day in days]
-    unresolved = sql.SQL(
-        "select 1 from sync_rejects r where r.source = %(name)s and r.resolved_at is null"
-        " and r.record_key = s.key"
-    )
+    """`days` None: every day either side has."""
+    names = {
+        "staged": sql.Identifier(STAGED),
+        "unmatched": sql.Identifier(UNMATCHED),
+        "live": feed.live_rows(),
+        "in_days": sql.SQL("true" if days is None else "day = any(%(days)s)"),
+    }
     params = {"days": days, "name": feed.name}
+    staged = warehouse.execute(sql.SQL(STAGED_PER_DAY_SQL).format(**names), params).fetchall()
+    source = {day: (int(rows), int(rejected)) for day, rows, rejected in staged}
+    stored = stored_per_day(warehouse, feed, days)
+    compared = days if days is not None else sorted((source.keys() | stored.keys()) - {None})
+    day_counts = [
+        DayCount(day, source.get(day, (0, 0))[0], stored.get(day, 0), source.get(day, (0, 0))[1])
+        for day in compared
+    ]
+    warehouse.execute(sql.SQL(UNMATCHED_SQL).format(**names), params)
     missing_in_warehouse = count_and_sample(
         warehouse,
         sql.SQL(
-            "select s.key from {staged} s where s.day = any(%(days)s)"
-            " and not exists (select 1 from ({live}) w where w.key = s.key)"
-            " and not exists ({unresolved})"
-        ).format(staged=staged, live=feed.live_rows(), unresolved=unresolved),
+            "select u.source_key as key from {unmatched} u where u.source_key is not null"
+            " and not exists (select 1 from sync_rejects r where r.source = %(name)s"
+            " and r.resolved_at is null and r.record_key = u.source_key)"
+        ).format(**names),
         params,
     )
     missing_in_source = count_and_sample(
         warehouse,
         sql.SQL(
-            "select w.key from ({live}) w where w.day = any(%(days)s)"
-            " and not exists (select 1 from {staged} s where s.key = w.key)"
-        ).format(staged=staged, live=feed.live_rows()),
-        params,
+            "select u.warehouse_key as key from {unmatched} u where u.warehouse_key is not null"
+        ).format(**names),
     )
     return CountComparison(day_counts, missing_in_warehouse, missing_in_source)

@@ -9,9 +9,15 @@ Dagster refuses as a string.
 import dagster as dg
 
 from costudy_pipelines.defs.source_counts import REPORTED_COUNT
+from costudy_pipelines.lib.clients.databases import COURSE_ORDERS
 from costudy_pipelines.lib.crossdb import connect
 from costudy_pipelines.lib.loading import sources, sync_session
-from costudy_pipelines_tests.finance.loading import whop_payments_by_day
+from costudy_pipelines_tests.finance.loading import (
+    by_created_day,
+    database_rows,
+    day_of,
+    whop_payments_by_day,
+)
 from costudy_pipelines_tests.finance.support import COUNT_CHECKS, evaluations, metadata_value, run
 
 CHECK = "counts_match_source"
@@ -57,6 +63,31 @@ def test_course_orders_agree_per_day_then_warn_with_the_ids_missing_on_each_side
     # the first order's day has one more at the source, the last stored order's day one fewer
     days = metadata_value(found, "differing_days").records
     assert sorted(row.data["difference"] for row in days) == [-1, 1]
+
+
+def resync_day(dbs, day: str) -> None:
+    """Sync one day of course orders again, as the daily partition would."""
+    rows = by_created_day(database_rows(dbs.course, COURSE_ORDERS, "COURSE_DB_URL"))[day]
+    sync_session(dbs.warehouse, sources.course_orders(), rows, partition=day)
+
+
+def test_a_rejected_order_is_accounted_for_and_a_stored_one_counts_once(dbs, instance):
+    with connect(dbs.course, source="COURSE_DB_URL") as course:
+        # a new order whose email cannot be read, and a stored order whose email broke since
+        new_day, broken_day = course.execute(
+            "with new as (insert into orders (user_email, amount, currency, status, created_at)"
+            " select 'not an email', amount, currency, status, created_at from orders"
+            " order by id limit 1 returning created_at),"
+            " broken as (update orders set user_email = 'broken@@example.com'"
+            " where id = (select max(id) from orders) returning created_at)"
+            " select (select created_at from new), (select created_at from broken)"
+        ).fetchone()
+    for moment in (new_day, broken_day):
+        resync_day(dbs, day_of(moment))
+    found = evaluate(dbs, instance, "course_orders")
+    assert found.passed, found.metadata
+    assert metadata_value(found, "rejected_total") == 1  # the broken one is still stored
+    assert metadata_value(found, "missing_in_warehouse") == 0
 
 
 def test_platform_users_after_a_full_sync_compare_every_day(dbs, instance):
