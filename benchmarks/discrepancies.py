@@ -21,19 +21,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
+
+from bench_server import add_server_options, cpu_seconds, peak_rss_mb, server_url
 
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.crossdb import connect
 from costudy_pipelines.lib.discrepancies import PeopleSource, compare_people
-from costudy_pipelines.lib.embedded_pg import EmbeddedPostgres
 from costudy_pipelines.lib.migrations import apply_pending
-from costudy_pipelines.lib.settings import PROJECT_ROOT, costudy_home, embedded_port
+from costudy_pipelines.lib.settings import PROJECT_ROOT
 from costudy_pipelines.lib.source_counts import (
     SourceTable,
     SyncedDays,
@@ -78,15 +77,6 @@ where id in (select md5('u' || n)::uuid from generate_series(2 * %(k)s + 1, 3 * 
 """
 
 
-def peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def timed(stage: str, work: Callable[[], dict[str, Any]]) -> None:
     started, cpu = time.perf_counter(), cpu_seconds()
     found = work()
@@ -103,14 +93,6 @@ def timed(stage: str, work: Callable[[], dict[str, Any]]) -> None:
         ),
         flush=True,
     )
-
-
-def server_url(args: argparse.Namespace) -> tuple[str, EmbeddedPostgres | None]:
-    if not args.embedded:
-        return args.server_url, None
-    server = EmbeddedPostgres(Path(costudy_home()) / "bench-pgdata", embedded_port())
-    server.start()
-    return server.server_url(), server
 
 
 def build(application: str, warehouse: str, people: int, k: int) -> dict[str, Any]:
@@ -163,13 +145,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=1_000_000)
     parser.add_argument("--discrepancies", type=int, default=100, help="injected of each kind")
-    parser.add_argument(
-        "--server-url",
-        default=os.environ.get(
-            "COSTUDY_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
-    parser.add_argument("--embedded", action="store_true", help="use the embedded PostgreSQL")
+    add_server_options(parser)
     args = parser.parse_args()
     admin_url, embedded = server_url(args)
     names = [f"bench_{side}_{uuid.uuid4().hex[:8]}" for side in ("app", "wh")]
