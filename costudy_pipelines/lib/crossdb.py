@@ -3,7 +3,8 @@
 `stage_query` runs `COPY (<query>) TO STDOUT` on the source and writes the bytes, block by
 block as they arrive, into `COPY <temp table> FROM STDIN` on the target: no row is parsed in
 Python and memory stays at one block, so a million keys cost a few seconds and no RAM. The
-comparison itself is then set-based SQL (EXCEPT, anti-joins) on the target.
+comparison itself is then set-based SQL on the target (hash full joins, anti-joins), and
+only counts and SAMPLE_SIZE keys per finding come back.
 """
 
 from __future__ import annotations
@@ -83,7 +84,11 @@ class Found:
     sample: list[str]
 
 
-def count_and_sample(conn: psycopg.Connection, query: sql.Composable, params=None) -> Found:
+def count_and_sample(
+    conn: psycopg.Connection,
+    query: sql.Composable,
+    params: Mapping[str, object] | None = None,
+) -> Found:
     """Run `query` (one column `key`) once: the total comes from a window count and the sample
     is the SAMPLE_SIZE smallest keys (a top-N sort), so only SAMPLE_SIZE rows travel."""
     rows = conn.execute(
