@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,12 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from bench_server import add_server_options, cpu_seconds, peak_rss_mb, server_url
 
 from costudy_pipelines.lib import pg
-from costudy_pipelines.lib.embedded_pg import EmbeddedPostgres
 from costudy_pipelines.lib.loading import LoadOptions, sources, sync_session
 from costudy_pipelines.lib.migrations import apply_pending
-from costudy_pipelines.lib.settings import PROJECT_ROOT, costudy_home, embedded_port
+from costudy_pipelines.lib.settings import PROJECT_ROOT, costudy_home
 
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 FIRST_NAMES = ("Ana", "Bruno", "Chloé", "Dmitri", "Emeka", "Fatima", "Grace", "Hiro", "Inés")
@@ -102,15 +101,6 @@ def apply_warehouse_sql(url: str) -> None:
     apply_pending(url, PROJECT_ROOT / "sql" / "warehouse")
 
 
-def peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def run_stage(
     name: str, url: str, path: Path, n: int, options: LoadOptions, change_every: int
 ) -> dict[str, Any]:
@@ -143,25 +133,11 @@ def run_stage(
     }
 
 
-def server_url(args: argparse.Namespace) -> tuple[str, EmbeddedPostgres | None]:
-    if not args.embedded:
-        return args.server_url, None
-    server = EmbeddedPostgres(Path(costudy_home()) / "bench-pgdata", embedded_port())
-    server.start()
-    return server.server_url(), server
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--chunk-size", type=int, default=LoadOptions().chunk_size)
-    parser.add_argument(
-        "--server-url",
-        default=os.environ.get(
-            "COSTUDY_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
-    parser.add_argument("--embedded", action="store_true", help="use the embedded PostgreSQL")
+    add_server_options(parser)
     args = parser.parse_args()
     admin_url, embedded = server_url(args)
     name = f"bench_load_{uuid.uuid4().hex[:8]}"

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import dagster as dg
 
 from costudy_pipelines import defs as defs_package
+from costudy_pipelines.defs.freshness import with_source_freshness
+from costudy_pipelines.defs.warehouse_views import with_pattern_deps
 
 
 def _module_definitions() -> Iterator[dg.Definitions]:
@@ -21,4 +23,6 @@ def _module_definitions() -> Iterator[dg.Definitions]:
             yield module_defs
 
 
-defs = dg.Definitions.merge(*_module_definitions())
+# Cross-module wiring on the merged whole: freshness policies on the source assets, and the
+# views' upstream patterns (sheet_*) resolved against every asset key.
+defs = with_pattern_deps(with_source_freshness(dg.Definitions.merge(*_module_definitions())))

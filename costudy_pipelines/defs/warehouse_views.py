@@ -1,0 +1,95 @@
+"""One asset per warehouse view file (sql/views/<name>.sql): materializing creates or replaces
+the view in one transaction, then records its columns and what the view is about.
+
+Every view depends on the warehouse schema and on the assets its file names as `upstream`.
+A name ending in `*` (sheet_* : one asset per configured sheet) is resolved against the whole
+project by `with_pattern_deps`, which definitions.py applies to the merged Definitions.
+"""
+
+import hashlib
+from collections.abc import Callable
+from fnmatch import fnmatch
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+
+from costudy_pipelines.defs.connections import database
+from costudy_pipelines.defs.finance import REVENUE_METADATA
+from costudy_pipelines.defs.freshness import map_specs
+from costudy_pipelines.defs.sync_health import SYNC_HEALTH_METADATA
+from costudy_pipelines.lib.settings import PROJECT_ROOT
+from costudy_pipelines.lib.views import ViewApplyError, ViewFile, apply_view, discover_views
+
+WAREHOUSE_SCHEMA = dg.AssetKey("warehouse_schema_dev")
+UPSTREAM_PATTERNS = "costudy/upstream_patterns"
+
+Describe = Callable[[psycopg.Connection], dict[str, object]]
+DESCRIBE: dict[str, Describe] = {**REVENUE_METADATA, **SYNC_HEALTH_METADATA}
+
+
+def _columns(conn: psycopg.Connection, view: str) -> dg.TableSchema:
+    rows = conn.execute(
+        "select column_name, data_type from information_schema.columns"
+        " where table_schema = current_schema() and table_name = %s order by ordinal_position",
+        (view,),
+    ).fetchall()
+    return dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in rows])
+
+
+def _shown(path: Path) -> str:
+    """The file relative to the project when it is one of the project's."""
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
+
+
+def view_asset(view: ViewFile) -> dg.AssetsDefinition:
+    patterns = [name for name in view.upstream if name.endswith("*")]
+    describe = DESCRIBE.get(view.name)
+
+    @dg.asset(
+        name=view.name,
+        group_name=view.group,
+        deps=[WAREHOUSE_SCHEMA, *(dg.AssetKey(n) for n in view.upstream if n not in patterns)],
+        kinds={"postgres", "sql"},
+        required_resource_keys={"warehouse_db"},
+        description=view.description,
+        code_version=hashlib.sha256(view.sql.encode()).hexdigest()[:16],
+        metadata={
+            "view_file": _shown(view.path),
+            **({UPSTREAM_PATTERNS: ", ".join(patterns)} if patterns else {}),
+        },
+    )
+    def materialize(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        with database(context.resources.warehouse_db) as conn:
+            try:
+                apply_view(conn, view)
+            except ViewApplyError as exc:
+                raise dg.Failure(description=str(exc)) from None
+            metadata = {
+                "dagster/column_schema": _columns(conn, view.name),
+                **(describe(conn) if describe else {}),
+            }
+        return dg.MaterializeResult(metadata=metadata)
+
+    return materialize
+
+
+def with_pattern_deps(defs: dg.Definitions) -> dg.Definitions:
+    """Add, to every view whose file names `prefix*` upstream, each asset key matching it."""
+    keys = [key.to_user_string() for key in defs.resolve_all_asset_keys()]
+
+    def add_matches(spec: dg.AssetSpec) -> dg.AssetSpec:
+        value = spec.metadata.get(UPSTREAM_PATTERNS)
+        patterns = str(getattr(value, "value", value) or "")
+        matches = [
+            dg.AssetKey(key)
+            for pattern in filter(None, (p.strip() for p in patterns.split(",")))
+            for key in keys
+            if fnmatch(key, pattern)
+        ]
+        return spec.merge_attributes(deps=matches) if matches else spec
+
+    return map_specs(defs, add_matches)
+
+
+defs = dg.Definitions(assets=[view_asset(view) for view in discover_views()])

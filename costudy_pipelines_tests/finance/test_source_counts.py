@@ -1,0 +1,166 @@
+"""counts_match_source: warehouse rows per synced day against the source database itself
+(course orders by day partition, platform users by full sync) and against the count an API
+reported in the source asset's materialization metadata (Whop).
+
+No `from __future__ import annotations` here: the stand-in asset annotates `context`, which
+Dagster refuses as a string.
+"""
+
+import dagster as dg
+
+from costudy_pipelines.defs.source_counts import REPORTED_COUNT
+from costudy_pipelines.lib.clients.databases import COURSE_ORDERS
+from costudy_pipelines.lib.crossdb import connect
+from costudy_pipelines.lib.loading import sources, sync_session
+from costudy_pipelines_tests.finance.loading import (
+    by_created_day,
+    database_rows,
+    day_of,
+    whop_payments_by_day,
+)
+from costudy_pipelines_tests.finance.support import COUNT_CHECKS, evaluations, metadata_value, run
+
+CHECK = "counts_match_source"
+
+
+def count_check(asset: str) -> dg.AssetChecksDefinition:
+    return next(
+        c for c in COUNT_CHECKS if dg.AssetKey(asset) in {k.asset_key for k in c.check_keys}
+    )
+
+
+def evaluate(dbs, instance, asset: str) -> dg.AssetCheckEvaluation:
+    check = count_check(asset)
+    return evaluations(run(dbs, instance, [check], dg.AssetSelection.checks(check)))[asset, CHECK]
+
+
+def test_course_orders_agree_per_day_then_warn_with_the_ids_missing_on_each_side(dbs, instance):
+    clean = evaluate(dbs, instance, "course_orders")
+    assert clean.passed, clean.metadata
+    assert metadata_value(clean, "days_compared") == 20  # one partition per day of the world
+    assert metadata_value(clean, "source_total") == metadata_value(clean, "warehouse_total") > 0
+
+    with connect(dbs.warehouse, source="WAREHOUSE_DB_URL") as warehouse:
+        stored = warehouse.execute(
+            "select max(external_id::bigint) from course_orders where deleted_at is null"
+        ).fetchone()[0]
+    with connect(dbs.course, source="COURSE_DB_URL") as course:
+        # an order the warehouse never saw (on a synced day), and one gone at the source
+        added = course.execute(
+            "insert into orders (user_email, user_name, amount, currency, status, created_at)"
+            " select user_email, user_name, amount, currency, status, created_at from orders"
+            " order by id limit 1 returning id"
+        ).fetchone()[0]
+        course.execute("delete from orders where id = %s", (stored,))
+
+    found = evaluate(dbs, instance, "course_orders")
+    assert not found.passed
+    assert found.severity == dg.AssetCheckSeverity.WARN
+    assert metadata_value(found, "missing_in_warehouse") == 1
+    assert metadata_value(found, "missing_in_warehouse_sample") == str(added)
+    assert metadata_value(found, "missing_in_source") == 1
+    assert metadata_value(found, "missing_in_source_sample") == str(stored)
+    # the first order's day has one more at the source, the last stored order's day one fewer
+    days = metadata_value(found, "differing_days").records
+    assert sorted(row.data["difference"] for row in days) == [-1, 1]
+
+
+def resync_day(dbs, day: str) -> None:
+    """Sync one day of course orders again, as the daily partition would."""
+    rows = by_created_day(database_rows(dbs.course, COURSE_ORDERS, "COURSE_DB_URL"))[day]
+    sync_session(dbs.warehouse, sources.course_orders(), rows, partition=day)
+
+
+def test_a_rejected_order_is_accounted_for_and_a_stored_one_counts_once(dbs, instance):
+    with connect(dbs.course, source="COURSE_DB_URL") as course:
+        # a new order whose email cannot be read, and a stored order whose email broke since
+        new_day, broken_day = course.execute(
+            "with new as (insert into orders (user_email, amount, currency, status, created_at)"
+            " select 'not an email', amount, currency, status, created_at from orders"
+            " order by id limit 1 returning created_at),"
+            " broken as (update orders set user_email = 'broken@@example.com'"
+            " where id = (select max(id) from orders) returning created_at)"
+            " select (select created_at from new), (select created_at from broken)"
+        ).fetchone()
+    for moment in (new_day, broken_day):
+        resync_day(dbs, day_of(moment))
+    found = evaluate(dbs, instance, "course_orders")
+    assert found.passed, found.metadata
+    assert metadata_value(found, "rejected_total") == 1  # the broken one is still stored
+    assert metadata_value(found, "missing_in_warehouse") == 0
+
+
+def test_platform_users_after_a_full_sync_compare_every_day(dbs, instance):
+    clean = evaluate(dbs, instance, "platform_users")
+    assert clean.passed, clean.metadata
+    assert metadata_value(clean, "days_compared") >= 15
+    with connect(dbs.platform, source="PLATFORM_DB_URL") as platform:
+        platform.execute(
+            "insert into users (email, name, created_at) values ('late.joiner@example.com',"
+            " 'Late Joiner', (select max(created_at) from users))"
+        )
+    found = evaluate(dbs, instance, "platform_users")
+    assert not found.passed
+    assert metadata_value(found, "missing_in_warehouse") == 1
+    assert metadata_value(found, "days_differing") == 1
+
+
+def whop_stand_in(world, *, report: bool = True) -> dg.AssetsDefinition:
+    """What the Whop source asset promises: a daily partition synced through the load engine,
+    with the count the API reported under `source_reported_count`."""
+    days = whop_payments_by_day(world)
+    partitions = dg.DailyPartitionsDefinition(start_date=min(days), end_date=max(days))
+
+    @dg.asset(
+        key="whop_payments", partitions_def=partitions, required_resource_keys={"warehouse_db"}
+    )
+    def whop_payments(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        records = days[context.partition_key]
+        resource = context.resources.warehouse_db
+        sync_session(
+            resource.url, sources.whop_payments(), records, partition=context.partition_key
+        )
+        return dg.MaterializeResult(metadata={REPORTED_COUNT: len(records)} if report else {})
+
+    return whop_payments
+
+
+SYNCED_DAYS = ("2024-01-03", "2024-01-04", "2024-01-05")
+
+
+def test_whop_counts_agree_with_what_the_api_reported_then_warn_on_a_lost_row(dbs, instance, world):
+    stand_in = whop_stand_in(world)
+    for day in SYNCED_DAYS:
+        run(dbs, instance, [stand_in], partition_key=day)
+    check = count_check("whop_payments")
+    only_check = dg.AssetSelection.checks(check)
+    clean = evaluations(run(dbs, instance, [stand_in, check], selection=only_check))
+    assert clean["whop_payments", CHECK].passed, clean["whop_payments", CHECK].metadata
+    assert metadata_value(clean["whop_payments", CHECK], "days_compared") == len(SYNCED_DAYS)
+
+    with connect(dbs.warehouse, source="WAREHOUSE_DB_URL") as warehouse:
+        warehouse.execute(
+            "update whop_payments set deleted_at = now() where id = (select min(id)"
+            " from whop_payments where (occurred_at at time zone 'UTC')::date = %s)",
+            (SYNCED_DAYS[1],),
+        )
+    found = evaluations(run(dbs, instance, [stand_in, check], selection=only_check))
+    evaluation = found["whop_payments", CHECK]
+    assert not evaluation.passed
+    assert evaluation.severity == dg.AssetCheckSeverity.WARN
+    [day] = metadata_value(evaluation, "differing_days").records
+    assert day.data["day"] == SYNCED_DAYS[1]
+    assert day.data["difference"] == -1
+
+
+def test_a_whop_sync_that_reports_no_count_warns(dbs, instance, world):
+    stand_in = whop_stand_in(world, report=False)
+    run(dbs, instance, [stand_in], partition_key=SYNCED_DAYS[0])
+    check = count_check("whop_payments")
+    found = evaluations(
+        run(dbs, instance, [stand_in, check], selection=dg.AssetSelection.checks(check))
+    )
+    evaluation = found["whop_payments", CHECK]
+    assert not evaluation.passed
+    assert metadata_value(evaluation, "partitions_without_count") == 1
+    assert REPORTED_COUNT in metadata_value(evaluation, "problem")
