@@ -153,7 +153,7 @@ def test_whop_counts_agree_with_what_the_api_reported_then_warn_on_a_lost_row(db
     assert day.data["difference"] == -1
 
 
-def test_a_whop_sync_that_reports_no_count_warns(dbs, instance, world):
+def test_an_api_that_reports_no_counts_is_said_not_warned(dbs, instance, world):
     stand_in = whop_stand_in(world, report=False)
     run(dbs, instance, [stand_in], partition_key=SYNCED_DAYS[0])
     check = count_check("whop_payments")
@@ -161,6 +161,20 @@ def test_a_whop_sync_that_reports_no_count_warns(dbs, instance, world):
         run(dbs, instance, [stand_in, check], selection=dg.AssetSelection.checks(check))
     )
     evaluation = found["whop_payments", CHECK]
+    assert evaluation.passed
+    assert REPORTED_COUNT in metadata_value(evaluation, "note")
+
+
+def test_days_without_a_count_among_days_with_one_warn(dbs, instance, world):
+    run(dbs, instance, [whop_stand_in(world, report=True)], partition_key=SYNCED_DAYS[0])
+    silent = whop_stand_in(world, report=False)
+    run(dbs, instance, [silent], partition_key=SYNCED_DAYS[1])
+    check = count_check("whop_payments")
+    found = evaluations(
+        run(dbs, instance, [silent, check], selection=dg.AssetSelection.checks(check))
+    )
+    evaluation = found["whop_payments", CHECK]
     assert not evaluation.passed
+    assert evaluation.severity == dg.AssetCheckSeverity.WARN
     assert metadata_value(evaluation, "partitions_without_count") == 1
     assert REPORTED_COUNT in metadata_value(evaluation, "problem")

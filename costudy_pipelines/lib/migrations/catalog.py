@@ -2,8 +2,9 @@
 
 Two databases at the same migration version should have the same catalog. Anything changed
 by hand (a manual ALTER TABLE in prod, an index dropped to fix a lock, a function hot-fixed)
-shows as a difference naming the object and both definitions. Objects owned by extensions
-and the runner's own tables are left out; extensions themselves (name and version) are in.
+shows as a difference naming the object and both definitions. Objects owned by extensions,
+the runner's own tables and views marked `costudy:repeatable` (sql/views, which their assets
+re-create) are left out; extensions themselves (name and version) are in.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ rels as (
      where not (s.nspname = %(schema)s and c.relname = any(%(own)s))
        and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass
                           and d.objid = c.oid and d.deptype = 'e')
+       -- repeatable views (sql/views) are re-created by their own assets, not migrations
+       and coalesce(obj_description(c.oid, 'pg_class'), '') not like 'costudy:repeatable%%'
 )
 select 'schema', nspname, '' from schemas where nspname <> 'public'
 union all
