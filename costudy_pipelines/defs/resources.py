@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import dagster as dg
+import psycopg
 import sqlalchemy as sa
 from pydantic import PrivateAttr
 
@@ -35,6 +36,10 @@ class PostgresResource(dg.ConfigurableResource):
     @property
     def masked_url(self) -> str:
         return pg.mask(self.url)
+
+    def connect(self, *, autocommit: bool = False) -> psycopg.Connection:
+        """A plain psycopg connection (for COPY and set-based SQL), errors naming env_var."""
+        return pg.connect(self.url, source=self.env_var, autocommit=autocommit)
 
     @contextmanager
     def begin(self) -> Iterator[sa.Connection]:

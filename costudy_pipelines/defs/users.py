@@ -1,15 +1,10 @@
 """The unified users table: one user per normalised email, fed by every source sync."""
 
 import dagster as dg
-import psycopg
 
 from costudy_pipelines.defs.resources import PostgresResource
 from costudy_pipelines.defs.sources import source_asset_keys
-from costudy_pipelines.lib import pg, quality
-
-
-def _connect(warehouse_db: PostgresResource) -> psycopg.Connection:
-    return psycopg.connect(pg.libpq_dsn(warehouse_db.url, source=warehouse_db.env_var))
+from costudy_pipelines.lib import quality
 
 
 @dg.asset(
@@ -20,7 +15,7 @@ def _connect(warehouse_db: PostgresResource) -> psycopg.Connection:
     "priority GHL > Whop > Sheet, with provenance); this asset reports on it after them.",
 )
 def users(warehouse_db: PostgresResource) -> dg.MaterializeResult:
-    with _connect(warehouse_db) as conn:
+    with warehouse_db.connect() as conn:
         summary = quality.user_summary(conn)
     return dg.MaterializeResult(
         metadata={
@@ -33,7 +28,7 @@ def users(warehouse_db: PostgresResource) -> dg.MaterializeResult:
 @dg.asset_check(asset=users, blocking=True)
 def one_user_per_email(warehouse_db: PostgresResource) -> dg.AssetCheckResult:
     """No two users share an email once normalised, and every stored email is normalised."""
-    with _connect(warehouse_db) as conn:
+    with warehouse_db.connect() as conn:
         duplicates = quality.duplicate_emails(conn)
         unnormalised = quality.unnormalised_emails(conn)
     return dg.AssetCheckResult(

@@ -26,11 +26,7 @@ COMPARISON_WORK_MEM = "64MB"
 @contextmanager
 def connect(url: str, *, source: str) -> Iterator[psycopg.Connection]:
     """An autocommit connection (callers open their own transactions); errors name `source`."""
-    try:
-        conn = psycopg.connect(pg.libpq_dsn(url, source=source), autocommit=True)
-    except psycopg.OperationalError as exc:
-        raise pg.explain_connection_error(exc, url, source=source) from None
-    with conn:
+    with pg.connect(url, source=source, autocommit=True) as conn:
         yield conn
 
 

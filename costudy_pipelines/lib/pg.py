@@ -97,6 +97,18 @@ def explain_connection_error(exc: BaseException, url: str, *, source: str) -> Da
     return DatabaseConfigError(f"cannot connect to {masked} ({source}): {text} — {hint}")
 
 
+def connect(
+    url: str, *, source: str, autocommit: bool = False, timeout_s: int = 10
+) -> psycopg.Connection:
+    """A psycopg connection with the TLS policy; failures name `source`, password masked."""
+    try:
+        return psycopg.connect(
+            libpq_dsn(url, source=source), autocommit=autocommit, connect_timeout=timeout_s
+        )
+    except psycopg.OperationalError as exc:
+        raise explain_connection_error(exc, url, source=source) from None
+
+
 def check_connection(url: str, *, source: str, timeout_s: int = 5) -> str:
     """Connect once and return the server version; raise DatabaseConfigError otherwise."""
     dsn = libpq_dsn(url, source=source)

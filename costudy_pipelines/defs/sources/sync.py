@@ -8,11 +8,10 @@ from itertools import chain
 from typing import Any
 
 import dagster as dg
-import psycopg
 
 from costudy_pipelines.defs.migrations import schema_asset_key
 from costudy_pipelines.defs.resources import PostgresResource
-from costudy_pipelines.lib import pg, quality
+from costudy_pipelines.lib import quality
 from costudy_pipelines.lib.clients.base import TimeWindow
 from costudy_pipelines.lib.loading import (
     SourceSpec,
@@ -187,7 +186,7 @@ def source_checks(asset_key: dg.AssetKey, spec: SourceSpec) -> list[dg.AssetChec
 
     @dg.asset_check(asset=asset_key, name="integrity", blocking=True)
     def integrity(warehouse_db: PostgresResource) -> dg.AssetCheckResult:
-        with psycopg.connect(pg.libpq_dsn(warehouse_db.url, source=warehouse_db.env_var)) as conn:
+        with warehouse_db.connect() as conn:
             duplicates = quality.duplicate_keys(conn, spec.table, spec.key_column, hashed)
             orphans = quality.orphan_rows(conn, spec.table, spec.key_column, hashed)
         return dg.AssetCheckResult(
@@ -209,7 +208,7 @@ def source_checks(asset_key: dg.AssetKey, spec: SourceSpec) -> list[dg.AssetChec
         event = context.instance.get_latest_materialization_event(asset_key)
         if event is None:
             return dg.AssetCheckResult(passed=True, metadata={"runs": 0})
-        with psycopg.connect(pg.libpq_dsn(warehouse_db.url, source=warehouse_db.env_var)) as conn:
+        with warehouse_db.connect() as conn:
             run = quality.run_counts(conn, spec.name, event.run_id)
         balanced = run.records_in == run.accounted and (run.rejected == 0) == (
             run.rejects_recorded == 0
@@ -233,7 +232,7 @@ def source_checks(asset_key: dg.AssetKey, spec: SourceSpec) -> list[dg.AssetChec
         event = context.instance.get_latest_materialization_event(asset_key)
         if event is None:
             return dg.AssetCheckResult(passed=True, metadata={"runs": 0})
-        with psycopg.connect(pg.libpq_dsn(warehouse_db.url, source=warehouse_db.env_var)) as conn:
+        with warehouse_db.connect() as conn:
             run = quality.run_counts(conn, spec.name, event.run_id)
         return dg.AssetCheckResult(
             passed=run.reject_rate <= REJECT_RATE_WARN,

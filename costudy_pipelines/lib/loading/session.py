@@ -9,6 +9,7 @@ leaves nothing half-written; sync_log records the session either way.
 
 from __future__ import annotations
 
+import functools
 import gc
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -57,15 +58,8 @@ def open_connection(connect: ConnectionSource) -> psycopg.Connection:
 def connector(url: str, *, source: str) -> Callable[[], psycopg.Connection]:
     """A ConnectionSource for a URL from the environment variable `source`: the project's TLS
     policy, and connection failures as DatabaseConfigError naming the variable (URL masked)."""
-    dsn = pg.libpq_dsn(url, source=source)
-
-    def connect() -> psycopg.Connection:
-        try:
-            return psycopg.connect(dsn, connect_timeout=10)
-        except psycopg.OperationalError as exc:
-            raise pg.explain_connection_error(exc, url, source=source) from None
-
-    return connect
+    pg.libpq_dsn(url, source=source)  # a malformed URL fails here, before any session starts
+    return functools.partial(pg.connect, url, source=source)
 
 
 def sync_session(
