@@ -78,8 +78,8 @@ class SessionStatements:
     upsert_users: sql.Composed
     upsert_rows: sql.Composed
     analyze_seen: sql.Composed
-    count_live: sql.Composed
-    count_unseen: sql.Composed
+    count_live: sql.Composed  # live rows of the slice (the base of the delete share)
+    count_unseen: sql.Composed  # live rows the session covers and did not see
     soft_delete: sql.Composed
 
 
@@ -92,7 +92,9 @@ def user_params(spec: SourceSpec, options: LoadOptions) -> dict[str, object]:
     }
 
 
-def build_statements(spec: SourceSpec) -> SessionStatements:
+def build_statements(spec: SourceSpec, *, windowed: bool = False) -> SessionStatements:
+    """windowed: the session covers only rows whose spec.window_column lies in
+    [%(window_start)s, %(window_end)s); its soft delete stays inside that window."""
     table = sql.Identifier(spec.table)
     key = sql.Identifier(spec.key_column)
     typed = [sql.Identifier(column.name) for column in spec.columns]
@@ -109,6 +111,13 @@ def build_statements(spec: SourceSpec) -> SessionStatements:
         sql.SQL(" and t.{} = {}").format(column, value)
         for column, value in zip(scope_columns, scope_values, strict=True)
     )
+    covered = in_scope
+    if windowed:
+        if spec.window_column is None:
+            raise ValueError(f"{spec.name} has no window_column: it cannot be synced by window")
+        covered += sql.SQL(
+            " and t.{time} >= %(window_start)s and t.{time} < %(window_end)s"
+        ).format(time=sql.Identifier(spec.window_column))
     return SessionStatements(
         create_temp=(
             sql.SQL("create temp table {} ({}) on commit drop").format(
@@ -147,13 +156,13 @@ def build_statements(spec: SourceSpec) -> SessionStatements:
             table, in_scope
         ),
         count_unseen=sql.SQL(
-            "select count(*) from {table} t where t.deleted_at is null{in_scope}"
+            "select count(*) from {table} t where t.deleted_at is null{covered}"
             " and not exists (select 1 from {seen} s where s.key = t.{key})"
-        ).format(table=table, in_scope=in_scope, seen=SEEN, key=key),
+        ).format(table=table, covered=covered, seen=SEEN, key=key),
         soft_delete=sql.SQL(
-            "update {table} t set deleted_at = now() where t.deleted_at is null{in_scope}"
+            "update {table} t set deleted_at = now() where t.deleted_at is null{covered}"
             " and not exists (select 1 from {seen} s where s.key = t.{key})"
-        ).format(table=table, in_scope=in_scope, seen=SEEN, key=key),
+        ).format(table=table, covered=covered, seen=SEEN, key=key),
     )
 
 
