@@ -7,6 +7,7 @@ from costudy_pipelines.defs.sources.sync import (
     DAILY,
     SINGLE_RUN,
     WAREHOUSE_SCHEMA,
+    SyncConfig,
     source_definitions,
     sync_daily,
 )
@@ -38,11 +39,19 @@ def whop_asset(resource: str, spec: SourceSpec) -> dg.AssetsDefinition:
         description=f"Whop {resource} created on the partition's day, upserted into {spec.table}.",
     )
     def _asset(
-        context: dg.AssetExecutionContext, whop: WhopResource, warehouse_db: PostgresResource
+        context: dg.AssetExecutionContext,
+        config: SyncConfig,
+        whop: WhopResource,
+        warehouse_db: PostgresResource,
     ) -> dg.MaterializeResult:
         with whop.client() as client:
             result = sync_daily(
-                context, warehouse_db, spec, "whop", lambda window: client.pages(resource, window)
+                context,
+                config,
+                warehouse_db,
+                spec,
+                "whop",
+                lambda window: client.pages(resource, window),
             )
             result.metadata.update(client.counters.as_metadata())
         return result
