@@ -488,6 +488,7 @@ class SyncSession:
                 f"refused to soft-delete in {where}: the extract returned no records, which is "
                 "more likely a failed or filtered extract than an emptied source"
             )
+        conn.execute(self.statements.index_seen)
         conn.execute(self.statements.analyze_seen)  # a temp table has no statistics otherwise
         unseen = _scalar(conn.execute(self.statements.count_unseen, self.covered_params))
         if unseen == 0:

@@ -77,6 +77,7 @@ class SessionStatements:
     copy_seen: sql.Composed
     upsert_users: sql.Composed
     upsert_rows: sql.Composed
+    index_seen: sql.Composed
     analyze_seen: sql.Composed
     count_live: sql.Composed  # live rows of the slice (the base of the delete share)
     count_unseen: sql.Composed  # live rows the session covers and did not see
@@ -151,6 +152,10 @@ def build_statements(spec: SourceSpec, *, windowed: bool = False) -> SessionStat
         copy_seen=sql.SQL("copy {} from stdin (format binary)").format(SEEN),
         upsert_users=_upsert_users(),
         upsert_rows=_upsert_rows(table, key, typed, scope_columns, scope_values),
+        # The slice's rows often have no statistics yet (written in this very transaction),
+        # so the planner may expect a handful and anti-join by nested loop: with an index on
+        # the seen keys that is a probe per row, without it a scan of every seen key per row.
+        index_seen=sql.SQL("create index on {} (key)").format(SEEN),
         analyze_seen=sql.SQL("analyze {}").format(SEEN),
         count_live=sql.SQL("select count(*) from {} t where t.deleted_at is null{}").format(
             table, in_scope
