@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from costudy_pipelines.defs.sources import source_asset_keys
 from costudy_pipelines.sandbox.people import normalise_email
@@ -175,14 +176,15 @@ def assert_email_spellings_are_one_user(url: str, world: World, truth: Expected)
     varied = {email for email, raws in spellings.items() if len(raws) > 1}
     assert len(varied) > 10, "the world spells emails in several ways"
     tables = sorted({target.table for target in TARGETS.values()})
-    union = " union all ".join(f"select email, user_id from {table}" for table in tables)
+    union = sql.SQL(" union all ").join(
+        sql.SQL("select email, user_id from {}").format(sql.Identifier(table)) for table in tables
+    )
+    owners_query = sql.SQL(
+        "select r.email, count(distinct r.user_id) from ({}) r"
+        " join users u on u.id = r.user_id and u.email = r.email group by r.email"
+    ).format(union)
     with psycopg.connect(url) as conn:
-        owners = dict(
-            conn.execute(
-                f"select r.email, count(distinct r.user_id) from ({union}) r"
-                " join users u on u.id = r.user_id and u.email = r.email group by r.email"
-            ).fetchall()
-        )
+        owners = dict(conn.execute(owners_query).fetchall())
         users = dict(conn.execute("select email, count(*) from users group by email").fetchall())
     assert {email: owners.get(email) for email in varied} == dict.fromkeys(varied, 1)
     assert {email: users.get(email) for email in varied} == dict.fromkeys(varied, 1)

@@ -28,7 +28,7 @@ from costudy_pipelines.sandbox.people import normalise_email
 from costudy_pipelines.sandbox.sources.base import Kind, Record
 from costudy_pipelines.sandbox.world import World
 
-# world source -> (warehouse table, scope column filter, warehouse key prefix)
+# world table of website events -> the event kind that scopes it in website_people
 WEBSITE_KINDS = {
     "votes": "vote",
     "demo_requests": "demo_request",
@@ -39,8 +39,17 @@ WEBSITE_KINDS = {
 
 @dataclass(frozen=True)
 class Target:
+    """Where a world source lands: its table, and the event kind of its slice (website)."""
+
     table: str
     event_kind: str | None = None
+
+    @property
+    def identity(self) -> tuple[str, ...]:
+        """The columns that, with the raw row, make the comparable key."""
+        return {"sheet_rows": ("spreadsheet_id", "worksheet"), "elective_rows": ()}.get(
+            self.table, ("external_id",)
+        )
 
 
 TARGETS: dict[str, Target] = {
@@ -128,7 +137,6 @@ class Row:
     content_hash: bytes
     live: bool
     raw: Any
-    email: str
 
 
 @dataclass
@@ -137,7 +145,6 @@ class Stored:
 
     rows: dict[str, dict[str, Row]] = field(default_factory=lambda: defaultdict(dict))
     rejects: dict[str, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
-    reject_raws: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
     users: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
 
     def live_keys(self, source: str) -> set[str]:
@@ -153,35 +160,29 @@ def stored(url: str) -> Stored:
                 found.rows[source][key] = row
         for source, reasons in _rejects(conn).items():
             found.rejects[source] = reasons
-        for source, raws in _reject_raws(conn).items():
-            found.reject_raws[source] = raws
         for email, name, name_source in conn.execute("select email, name, name_source from users"):
             found.users[email] = (name, name_source)
     return found
 
 
 def _rows(conn: psycopg.Connection, source: str, target: Target) -> Iterable[tuple[str, Row]]:
-    columns = ["external_id" if target.table not in ("sheet_rows", "elective_rows") else "null"]
-    if target.table == "sheet_rows":
-        columns.append("spreadsheet_id || chr(31) || worksheet")
-    query = sql.SQL(
-        "select {key}, content_hash, deleted_at is null, raw, email from {table} {where}"
-    ).format(
-        key=sql.SQL(", ").join(sql.SQL(column) for column in columns),
+    query = sql.SQL("select {identity} content_hash, deleted_at is null, raw from {table}").format(
+        identity=sql.SQL("").join(
+            sql.SQL("{}, ").format(sql.Identifier(c)) for c in target.identity
+        ),
         table=sql.Identifier(target.table),
-        where=sql.SQL("where event_kind = %s" if target.event_kind else ""),
     )
-    params = (target.event_kind,) if target.event_kind else ()
-    for values in conn.execute(query, params):
-        *identity, content_hash, live, raw, email = values
-        row = Row(bytes(content_hash), live, raw, email)
-        yield _stored_key(source, identity, raw), row
+    params: tuple[str, ...] = ()
+    if target.event_kind:
+        query += sql.SQL(" where event_kind = %s")
+        params = (target.event_kind,)
+    for *identity, content_hash, live, raw in conn.execute(query, params):
+        yield _stored_key(source, identity, raw), Row(bytes(content_hash), live, raw)
 
 
 def _stored_key(source: str, identity: list[Any], raw: dict[str, Any]) -> str:
     if source == "sheet_rows":
-        spreadsheet_id, worksheet = identity[1].split(chr(31))
-        return sheet_key(spreadsheet_id, worksheet, raw)
+        return sheet_key(*identity, raw)
     if source == "elective_rows":
         cells = [raw.get(name) for name in raw if not name.startswith("_")]
         return cells_key([*cells, *raw.get("_extra", {}).values()])
@@ -214,13 +215,6 @@ def _rejects(conn: psycopg.Connection) -> dict[str, dict[str, str]]:
         elif name == "elective_rows":
             key = _stored_key(name, [], raw)
         found[name][key] = reason
-    return found
-
-
-def _reject_raws(conn: psycopg.Connection) -> dict[str, list[Any]]:
-    found: dict[str, list[Any]] = defaultdict(list)
-    for source, raw in conn.execute("select source, raw from sync_rejects"):
-        found[world_source(source)].append(raw)
     return found
 
 
