@@ -36,7 +36,7 @@ def test_a_429_storm_and_5xx_answers_are_retried_to_success(sandbox: Sandbox) ->
             # with Retry-After / retry-after-ms saying how long to wait
             "rate_limit": {"max_requests": 1, "window_seconds": 0.5},
             "faults": [
-                {"kind": "error", "status": 503, "rate": 0.3},
+                {"kind": "error", "status": 503, "rate": 0.2},
                 {"kind": "error", "status": 502, "count": 2},
             ],
             "seed": 3,

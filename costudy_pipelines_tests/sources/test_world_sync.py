@@ -82,6 +82,7 @@ def test_sources_sync_the_world_then_rerun_idempotently_then_follow_a_new_day(
     resync = run_assets(sandbox.first_day, sandbox.last_day, SOURCES_AND_USERS.without_checks())
     assert resync.success, resync.failures
     assert resync.materialized["whop_payments"] >= {sandbox.last_day.isoformat()}
+    assert refused_deletes(url, resync.run_id) == [], "a normal day trips no delete guard"
     after = stored(url)
     wanted = expected_changes(truth, truth_after, report, worlds)
     assert stored_changes(synced, after) == wanted
@@ -189,3 +190,13 @@ def assert_email_spellings_are_one_user(url: str, world: World, truth: Expected)
     assert {email: owners.get(email) for email in varied} == dict.fromkeys(varied, 1)
     assert {email: users.get(email) for email in varied} == dict.fromkeys(varied, 1)
     assert varied <= truth.users
+
+
+def refused_deletes(url: str, run_id: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "select details->>'soft_delete_refused' from sync_log where run_id = %s"
+            " and details->>'soft_delete_refused' is not null",
+            (run_id,),
+        )
+        return [row[0] for row in rows]
