@@ -39,14 +39,23 @@ def test_definitions_validate(project_env: dict[str, str]) -> None:
 
 @pytest.mark.slow
 def test_demo_records_its_run_in_the_postgres_instance(project_env: dict[str, str]) -> None:
-    result = subprocess.run(
-        [str(BIN / "costudy"), "demo"],
-        cwd=PROJECT_ROOT,
-        env=project_env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    try:
+        result = subprocess.run(
+            [str(BIN / "costudy"), "demo"],
+            cwd=PROJECT_ROOT,
+            env=project_env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+    finally:  # the demo leaves the sandbox servers running for the UI: stop them
+        subprocess.run(
+            [str(BIN / "costudy"), "sandbox", "down"],
+            cwd=PROJECT_ROOT,
+            env=project_env,
+            capture_output=True,
+            timeout=60,
+        )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert ": SUCCESS in" in result.stdout
     assert "database_inventory" in result.stdout

@@ -7,6 +7,7 @@ from costudy_pipelines.defs.sources.sync import (
     DAILY,
     SINGLE_RUN,
     WAREHOUSE_SCHEMA,
+    SyncConfig,
     source_definitions,
     sync_daily,
 )
@@ -28,10 +29,11 @@ def database_asset(
         required_resource_keys={database, "warehouse_db"},
         description=f"Rows of {extract.name} created on the partition's day, into {spec.table}.",
     )
-    def _asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    def _asset(context: dg.AssetExecutionContext, config: SyncConfig) -> dg.MaterializeResult:
         source_db: PostgresResource = getattr(context.resources, database)
         return sync_daily(
             context,
+            config,
             context.resources.warehouse_db,
             spec,
             family,

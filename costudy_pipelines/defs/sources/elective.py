@@ -35,14 +35,34 @@ POSITION_FIELDS = ("_file", "_line", "_layout")
 SPEC = sources.elective_rows(READER_COLUMNS)
 
 
+SETTLE_SECONDS_VAR = "ELECTIVE_SETTLE_SECONDS"
+DEFAULT_SETTLE_SECONDS = 30.0
+
+
 class ElectiveDropResource(dg.ConfigurableResource):
-    """ELECTIVE_DROP_DIR; a file younger than settle_seconds may still be being written."""
+    """ELECTIVE_DROP_DIR; a file younger than settle_seconds may still be being written.
+
+    settle_seconds unset: ELECTIVE_SETTLE_SECONDS when the sync runs (not when the code is
+    loaded, so a code location started before the variable was set still honours it), else
+    30 s. Dagster's EnvVar cannot fill a float field, hence the lookup here.
+    """
 
     folder: str
-    settle_seconds: float = 30.0
+    settle_seconds: float | None = None
 
     def reader(self) -> ElectiveReader:
-        return ElectiveReader(Path(self.folder), settle_seconds=self.settle_seconds)
+        return ElectiveReader(Path(self.folder), settle_seconds=self.settle_time())
+
+    def settle_time(self) -> float:
+        if self.settle_seconds is not None:
+            return self.settle_seconds
+        configured = os.environ.get(SETTLE_SECONDS_VAR, "").strip()
+        try:
+            return float(configured) if configured else DEFAULT_SETTLE_SECONDS
+        except ValueError:
+            raise dg.Failure(
+                f"{SETTLE_SECONDS_VAR}={configured!r} is not a number of seconds"
+            ) from None
 
 
 @dg.asset(
@@ -89,10 +109,5 @@ def elective_rows(
 
 defs = source_definitions(
     [(elective_rows, SPEC)],
-    resources={
-        "elective": ElectiveDropResource(
-            folder=dg.EnvVar("ELECTIVE_DROP_DIR"),
-            settle_seconds=float(os.environ.get("ELECTIVE_SETTLE_SECONDS") or 30),
-        )
-    },
+    resources={"elective": ElectiveDropResource(folder=dg.EnvVar("ELECTIVE_DROP_DIR"))},
 )

@@ -9,6 +9,7 @@ from costudy_pipelines.defs.sources.sync import (
     DAILY,
     SINGLE_RUN,
     WAREHOUSE_SCHEMA,
+    SyncConfig,
     source_definitions,
     sync_daily,
 )
@@ -45,7 +46,10 @@ SPEC = sources.ghl_contacts()
     description="Contacts added on the partition's day, in every location, into ghl_contacts.",
 )
 def ghl_contacts(
-    context: dg.AssetExecutionContext, ghl: GoHighLevelResource, warehouse_db: PostgresResource
+    context: dg.AssetExecutionContext,
+    config: SyncConfig,
+    ghl: GoHighLevelResource,
+    warehouse_db: PostgresResource,
 ) -> dg.MaterializeResult:
     clients = [ghl.client(location) for location in ghl.locations()]
     try:
@@ -54,7 +58,7 @@ def ghl_contacts(
             # search: server-side dateAdded filter, 500 per page (the list endpoint has none)
             return chain.from_iterable(client.search_contacts(window) for client in clients)
 
-        result = sync_daily(context, warehouse_db, SPEC, "ghl", extract)
+        result = sync_daily(context, config, warehouse_db, SPEC, "ghl", extract)
         result.metadata["locations"] = len(clients)
         result.metadata["api_requests"] = sum(client.counters.requests for client in clients)
         return result

@@ -3,7 +3,7 @@
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import chain
 from typing import Any
 
@@ -44,7 +44,8 @@ WAREHOUSE_SCHEMA = schema_asset_key("warehouse", "dev")
 
 class SyncConfig(dg.Config):
     force_delete: bool = False
-    """Let a full sync soft-delete more than sources.toml's max_delete_share of live rows."""
+    """Let a sync soft-delete what its guards refuse: more than sources.toml's
+    max_delete_share of live rows, or every row of a day whose extract came back empty."""
 
 
 def run_sync(
@@ -55,6 +56,7 @@ def run_sync(
     *,
     partition: str | None,
     full: bool,
+    window: TimeWindow | None = None,
     force_delete: bool = False,
 ) -> SyncReport:
     """One sync session; a failure becomes a dg.Failure that says what and where."""
@@ -66,6 +68,7 @@ def run_sync(
             partition=partition,
             run_id=context.run_id,
             full=full,
+            window=window,
             force_delete=force_delete,
             max_delete_share=SOURCES.max_delete_share,
         )
@@ -143,24 +146,38 @@ def partition_table(reports: list[SyncReport]) -> dg.TableMetadataValue:
     )
 
 
+# Where the first partition of a source starts reading: records dated before the source's
+# first day, and records whose time the API cannot place (served at the epoch), would
+# otherwise fall into no partition's window and be neither stored nor rejected.
+BEGINNING_OF_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def windows(context: dg.AssetExecutionContext, family: str) -> Iterator[tuple[str, TimeWindow]]:
-    """(partition key, window) of every partition of this run that the source has data for."""
-    first = datetime.combine(SOURCES.first_day(family), datetime.min.time()).date()
+    """(partition key, window) of every partition of this run that the source has data for;
+    the partition of the source's first day reaches back to BEGINNING_OF_TIME."""
+    first = SOURCES.first_day(family)
+    first_partition = max(first, SOURCES.partitions_start)
     for key in context.partition_keys:
         window = DAILY.time_window_for_partition_key(key)
         if window.end.date() <= first:
             continue
-        yield key, TimeWindow(window.start, window.end)
+        start = BEGINNING_OF_TIME if window.start.date() <= first_partition else window.start
+        yield key, TimeWindow(start, window.end)
 
 
 def sync_daily(
     context: dg.AssetExecutionContext,
+    config: SyncConfig,
     warehouse: PostgresResource,
     spec: SourceSpec,
     family: str,
     extract: Callable[[TimeWindow], Iterable[list[dict[str, Any]]]],
 ) -> dg.MaterializeResult:
-    """Every partition of the run, one session (one transaction) each, pages streamed in."""
+    """Every partition of the run, one session (one transaction) each, pages streamed in.
+
+    A partition's extract is everything the source holds for its window, so the session
+    soft-deletes the window's rows it did not see (see sync_session for the guards).
+    """
     started = time.monotonic()
     reports = [
         run_sync(
@@ -170,6 +187,8 @@ def sync_daily(
             chain.from_iterable(extract(window)),
             partition=key,
             full=False,
+            window=window,
+            force_delete=config.force_delete,
         )
         for key, window in windows(context, family)
     ]

@@ -7,22 +7,35 @@ from costudy_pipelines.defs.sources.sync import (
     DAILY,
     SINGLE_RUN,
     WAREHOUSE_SCHEMA,
+    SyncConfig,
     source_definitions,
     sync_daily,
 )
+from costudy_pipelines.lib.clients.http import RetryPolicy
 from costudy_pipelines.lib.clients.whop import WHOP_V1_URL, WhopClient
 from costudy_pipelines.lib.loading import SourceSpec, sources
 
 
 class WhopResource(dg.ConfigurableResource):
-    """The Whop API. The key comes from WHOP_API_KEY; WHOP_API_URL points elsewhere (sandbox)."""
+    """The Whop API. The key comes from WHOP_API_KEY; WHOP_API_URL points elsewhere (sandbox).
+
+    retry_attempts / retry_backoff_s: how hard one request is retried on 429 and 5xx answers
+    (the server's Retry-After wins over the backoff) before the sync fails.
+    """
 
     api_key: str
     base_url: str = WHOP_V1_URL
     company_id: str | None = None
+    retry_attempts: int = RetryPolicy.max_attempts
+    retry_backoff_s: float = RetryPolicy.initial_backoff_s
 
     def client(self) -> WhopClient:
-        return WhopClient(self.api_key, base_url=self.base_url, company_id=self.company_id)
+        retry = RetryPolicy(
+            max_attempts=self.retry_attempts, initial_backoff_s=self.retry_backoff_s
+        )
+        return WhopClient(
+            self.api_key, base_url=self.base_url, company_id=self.company_id, retry=retry
+        )
 
 
 def whop_asset(resource: str, spec: SourceSpec) -> dg.AssetsDefinition:
@@ -38,11 +51,19 @@ def whop_asset(resource: str, spec: SourceSpec) -> dg.AssetsDefinition:
         description=f"Whop {resource} created on the partition's day, upserted into {spec.table}.",
     )
     def _asset(
-        context: dg.AssetExecutionContext, whop: WhopResource, warehouse_db: PostgresResource
+        context: dg.AssetExecutionContext,
+        config: SyncConfig,
+        whop: WhopResource,
+        warehouse_db: PostgresResource,
     ) -> dg.MaterializeResult:
         with whop.client() as client:
             result = sync_daily(
-                context, warehouse_db, spec, "whop", lambda window: client.pages(resource, window)
+                context,
+                config,
+                warehouse_db,
+                spec,
+                "whop",
+                lambda window: client.pages(resource, window),
             )
             result.metadata.update(client.counters.as_metadata())
         return result

@@ -1,6 +1,7 @@
 """GoHighLevel (LeadConnector API v2) contacts of one location, read page by page.
 
-Two ways to read, both yielding contacts exactly as returned:
+Two ways to read, both yielding contacts exactly as returned (search without the paging
+cursor it adds to every contact):
 
 - `contacts(window)`: `GET /contacts/?locationId&limit&startAfter&startAfterId`. The list is
   ordered by `dateAdded` and `startAfter` is the epoch-ms `dateAdded` to continue after, so
@@ -54,6 +55,8 @@ MAX_SEARCH_PAGE_LIMIT = 500
 SEARCH_PAGE_DEPTH = 10_000
 LIST_PATH = "/contacts/"
 SEARCH_PATH = "/contacts/search"
+# The cursor search adds to every contact it returns, fed back to read past the page depth.
+SEARCH_CURSOR = "searchAfter"
 
 
 def check_contacts_payload(payload: Any) -> str | None:
@@ -173,7 +176,7 @@ class GhlClient(ApiReader):
         page_number = 1
         search_after: list[Any] | None = None
         while True:
-            position = {"searchAfter": search_after} if search_after else {"page": page_number}
+            position = {SEARCH_CURSOR: search_after} if search_after else {"page": page_number}
             payload = self.api.post(
                 SEARCH_PATH, json={**body, **position}, check=check_contacts_payload
             )
@@ -183,7 +186,7 @@ class GhlClient(ApiReader):
             guard.check(cursor, (c.get("id") for c in contacts))
             page = contacts if window is None else in_window(contacts, "dateAdded", window)
             if page:
-                yield page
+                yield [_without_search_cursor(contact) for contact in page]
             if not full:
                 return
             page_number += 1
@@ -193,7 +196,7 @@ class GhlClient(ApiReader):
                 search_after = self._search_after(contacts[-1])
 
     def _search_after(self, contact: dict[str, Any]) -> list[Any]:
-        cursor = contact.get("searchAfter")
+        cursor = contact.get(SEARCH_CURSOR)
         if not isinstance(cursor, list) or not cursor:
             raise ApiError(
                 f"{self.api.describe('POST', SEARCH_PATH)}: past {self.search_page_depth} "
@@ -258,3 +261,12 @@ class _AddedOrder:
                 path=LIST_PATH,
             )
         self._last = added
+
+
+def _without_search_cursor(contact: dict[str, Any]) -> dict[str, Any]:
+    """The contact as it is, without the paging cursor search adds to each one: the cursor is
+    not the contact's data, and keeping it would make the same contact hash differently
+    depending on the endpoint that read it."""
+    if SEARCH_CURSOR not in contact:
+        return contact
+    return {field: value for field, value in contact.items() if field != SEARCH_CURSOR}

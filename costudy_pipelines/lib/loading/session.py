@@ -24,6 +24,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from costudy_pipelines.lib import pg
+from costudy_pipelines.lib.clients.base import TimeWindow
 from costudy_pipelines.lib.loading import sync_log
 from costudy_pipelines.lib.loading.canonical import (
     UnstorableRecord,
@@ -70,6 +71,7 @@ def sync_session(
     partition: str | None = None,
     run_id: str | None = None,
     full: bool = False,
+    window: TimeWindow | None = None,
     force_delete: bool = False,
     max_delete_share: float | None = None,
     options: LoadOptions = DEFAULT_OPTIONS,
@@ -83,13 +85,30 @@ def sync_session(
     are soft-deleted, unless the extract was empty, everything was rejected, or more than
     max_delete_share (default options.max_delete_share, 10 %) of the live rows would go and
     force_delete is not set; a refusal is reported (status PARTIAL) with counts and why.
+    window: the records are the source's complete content for [window.start, window.end) of
+    spec.window_column (a day partition: the source filtered by that time). Rows of the
+    window not seen are soft-deleted, with the full sync's guards but two differences:
+    - an empty extract is a quiet day when the warehouse holds nothing in the window, and is
+      refused (unless force_delete: a day whose records were all deleted) when it does;
+    - the share is taken of the live rows of the whole slice, not of the window, so a small
+      day may lose one of its few rows; the empty-extract rule guards the day as a whole.
+    A record the source re-dated into another window is soft-deleted by its old window's sync
+    and revived, with its new time, by the sync of its new window (nothing is lost).
     Raises SyncFailed (after recording FAILED in sync_log) when anything fails; then nothing
     of the session was written.
     """
+    if full and window is not None:
+        raise ValueError("a sync is either full (the whole source) or of a window, not both")
     report = SyncReport(spec.name, spec.table, partition, run_id, full)
     share = options.max_delete_share if max_delete_share is None else max_delete_share
     session = SyncSession(
-        connect, spec, options, report, force_delete=force_delete, max_share=share
+        connect,
+        spec,
+        options,
+        report,
+        window=window,
+        force_delete=force_delete,
+        max_share=share,
     )
     return session.run((None, raw) for raw in records)
 
@@ -142,6 +161,7 @@ class SyncSession:
         options: LoadOptions,
         report: SyncReport,
         *,
+        window: TimeWindow | None = None,
         force_delete: bool = False,
         max_share: float = 0.10,
         replay: bool = False,
@@ -150,12 +170,17 @@ class SyncSession:
         self.spec = spec
         self.options = options
         self.report = report
+        self.window = window
         self.force_delete = force_delete
         self.max_share = max_share
         self.replay = replay
-        self.statements: SessionStatements = build_statements(spec)
+        self.statements: SessionStatements = build_statements(spec, windowed=window is not None)
         self.scope_json = dict(spec.scope)
         self.scope_params = {f"scope_{name}": value for name, value in spec.scope.items()}
+        # what this session covers: the slice, or the slice's rows within the window
+        self.covered_params: dict[str, Any] = dict(self.scope_params)
+        if window is not None:
+            self.covered_params |= {"window_start": window.start, "window_end": window.end}
         row_hashed = spec.key_kind is KeyKind.ROW_HASH
         self.row_hash_prefix = scope_prefix(spec.scope) if row_hashed else None
         self.user_params = user_params(spec, options)
@@ -163,6 +188,11 @@ class SyncSession:
         # counted by the preparing thread and the loader thread separately, summed at the end
         self._unchanged_by_probe = 0
         self._unchanged_by_upsert = 0
+
+    @property
+    def complete(self) -> bool:
+        """Whether the records are everything the source holds in what the session covers."""
+        return self.report.full or self.window is not None
 
     # -- the session ------------------------------------------------------------------------
 
@@ -183,7 +213,7 @@ class SyncSession:
                     for statement in self.statements.create_temp:
                         conn.execute(statement)
                     self._stream(conn, probe, items)
-                    if self.report.full:
+                    if self.complete:
                         self._soft_delete(conn)
                     incomplete = self.report.rejected or self.report.soft_delete_refused
                     self.report.status = PARTIAL if incomplete else SUCCESS
@@ -369,7 +399,7 @@ class SyncSession:
                     self._upsert_users(cur)
                 with self._timed("load_rows_s"):
                     self._upsert_rows(cur, chunk)
-            if self.report.full and chunk.seen_keys:
+            if self.complete and chunk.seen_keys:
                 _copy(cur, self.statements.copy_seen, (self.spec.key_sql_type,), chunk.seen_keys)
             if chunk.reject_fingerprints:
                 cur.execute(UPSERT_REJECTS, self._reject_params(chunk))
@@ -427,40 +457,55 @@ class SyncSession:
             "fingerprints": chunk.resolved,
         }
 
-    # -- soft delete (full syncs) -----------------------------------------------------------
+    # -- soft delete (full and windowed syncs) ----------------------------------------------
 
     def _soft_delete(self, conn: psycopg.Connection) -> None:
         with self._timed("soft_delete_s"):
             refusal = self._delete_refusal(conn)
             if refusal is None:
-                cur = conn.execute(self.statements.soft_delete, self.scope_params)
+                cur = conn.execute(self.statements.soft_delete, self.covered_params)
                 self.report.soft_deleted = cur.rowcount
             else:
                 self.report.soft_delete_refused = refusal
 
     def _delete_refusal(self, conn: psycopg.Connection) -> str | None:
-        """Why this full sync must not soft-delete, or None when it may."""
+        """Why this complete sync must not soft-delete, or None when it may."""
         report = self.report
         where = f"{report.table}{f' {self.scope_json}' if self.scope_json else ''}"
-        if report.records_in == 0:
+        if self.window is not None:
+            where += (
+                f" with {self.spec.window_column} in [{self.window.start.isoformat()}, "
+                f"{self.window.end.isoformat()})"
+            )
+        if report.records_in == 0 and self.window is None:
             return (
                 f"refused to soft-delete in {where}: the extract returned no records, which is "
                 "more likely a failed or filtered extract than an emptied source"
             )
-        if report.rejected == report.records_in:
+        conn.execute(self.statements.index_seen)
+        conn.execute(self.statements.analyze_seen)  # a temp table has no statistics otherwise
+        unseen = _scalar(conn.execute(self.statements.count_unseen, self.covered_params))
+        if unseen == 0:
+            return None
+        if report.records_in == 0 and not self.force_delete:
+            return (
+                f"refused to soft-delete the {unseen} live rows in {where}: the extract "
+                "returned no records for the window, which is more likely a failed or "
+                "filtered extract than a day whose records were all deleted; if they were, "
+                "rerun with force_delete"
+            )
+        if 0 < report.records_in == report.rejected:
             return (
                 f"refused to soft-delete in {where}: all {report.records_in} records were "
                 "rejected, so this sync cannot tell which rows still exist"
             )
-        conn.execute(self.statements.analyze_seen)  # a temp table has no statistics otherwise
         live = _scalar(conn.execute(self.statements.count_live, self.scope_params))
-        unseen = _scalar(conn.execute(self.statements.count_unseen, self.scope_params))
-        if unseen == 0 or self.force_delete or unseen <= self.max_share * live:
+        if self.force_delete or unseen <= self.max_share * live:
             return None
         return (
-            f"refused to soft-delete {unseen} of {live} live rows ({unseen / live:.1%}) in "
-            f"{where}: more than the allowed {self.max_share:.0%} are missing from this full "
-            "sync; if the source really dropped them, rerun with force_delete"
+            f"refused to soft-delete {unseen} of {live} live rows ({unseen / live:.1%}) of "
+            f"{where}: more than the allowed {self.max_share:.0%} are missing from this "
+            "complete sync; if the source really dropped them, rerun with force_delete"
         )
 
     # -- outcome ----------------------------------------------------------------------------
@@ -473,7 +518,15 @@ class SyncSession:
         }
 
     def _details(self) -> dict[str, Any]:
+        window = self.window
         return {
+            "window": None
+            if window is None
+            else {
+                "column": self.spec.window_column,
+                "start": window.start.isoformat(),
+                "end": window.end.isoformat(),
+            },
             "reject_samples": self.report.reject_samples,
             "soft_delete_refused": self.report.soft_delete_refused,
             "resolved_rejects": self.report.resolved_rejects,

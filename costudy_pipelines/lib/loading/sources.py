@@ -24,21 +24,37 @@ from costudy_pipelines.lib.validation import (
     WhopUserValidator,
 )
 
+# Every dated source keeps the time its extract filters on (Whop created_at, GoHighLevel
+# dateAdded, the databases' created_at) in occurred_at: a day's extract covers that window.
+CREATED = "occurred_at"
+
 
 def whop_payments() -> SourceSpec:
-    return SourceSpec("whop_payments", "whop_payments", "whop", WhopPaymentValidator())
+    return SourceSpec(
+        "whop_payments", "whop_payments", "whop", WhopPaymentValidator(), window_column=CREATED
+    )
 
 
 def whop_memberships() -> SourceSpec:
-    return SourceSpec("whop_memberships", "whop_memberships", "whop", WhopMembershipValidator())
+    return SourceSpec(
+        "whop_memberships",
+        "whop_memberships",
+        "whop",
+        WhopMembershipValidator(),
+        window_column=CREATED,
+    )
 
 
 def whop_users() -> SourceSpec:
-    return SourceSpec("whop_users", "whop_users", "whop", WhopUserValidator())
+    return SourceSpec(
+        "whop_users", "whop_users", "whop", WhopUserValidator(), window_column=CREATED
+    )
 
 
 def ghl_contacts() -> SourceSpec:
-    return SourceSpec("ghl_contacts", "ghl_contacts", "ghl", GhlContactValidator())
+    return SourceSpec(
+        "ghl_contacts", "ghl_contacts", "ghl", GhlContactValidator(), window_column=CREATED
+    )
 
 
 def sheet_rows(
@@ -74,18 +90,31 @@ def website_people(event_kind: str) -> SourceSpec:
         "website",
         WebsitePersonValidator(event_kind),
         scope=MappingProxyType({"event_kind": event_kind}),
+        window_column=CREATED,
     )
 
 
 def platform_users() -> SourceSpec:
-    return SourceSpec("platform_users", "platform_users", "platform", PlatformUserValidator())
+    return SourceSpec(
+        "platform_users",
+        "platform_users",
+        "platform",
+        PlatformUserValidator(),
+        window_column=CREATED,
+    )
 
 
 def course_orders() -> SourceSpec:
-    return SourceSpec("course_orders", "course_orders", "course", CourseOrderValidator())
+    return SourceSpec(
+        "course_orders", "course_orders", "course", CourseOrderValidator(), window_column=CREATED
+    )
 
 
 def course_enrollments() -> SourceSpec:
     return SourceSpec(
-        "course_enrollments", "course_enrollments", "course", CourseEnrollmentValidator()
+        "course_enrollments",
+        "course_enrollments",
+        "course",
+        CourseEnrollmentValidator(),
+        window_column=CREATED,
     )

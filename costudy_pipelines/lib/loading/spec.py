@@ -37,6 +37,9 @@ class SourceSpec:
     scope: constant columns that identify this source's slice of a shared table (one sheet of
     sheet_rows, one event kind of website_people); stored on every row, and a full sync only
     soft-deletes inside its scope.
+    window_column: the typed timestamp column holding the time the source reads by date (the
+    creation time its API or query filters on); set for sources synced by day, whose day
+    extract is complete for its window and may soft-delete the window's rows it did not see.
     """
 
     name: str
@@ -45,6 +48,16 @@ class SourceSpec:
     validator: RecordValidator
     key_kind: KeyKind = KeyKind.EXTERNAL_ID
     scope: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    window_column: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.window_column is not None and self.window_column not in {
+            column.name for column in self.columns if column.sql_type == "timestamptz"
+        }:
+            raise ValueError(
+                f"{self.name}: window_column {self.window_column!r} is not a timestamptz column "
+                f"of its validator ({[column.name for column in self.columns]})"
+            )
 
     @property
     def columns(self) -> tuple[Column, ...]:

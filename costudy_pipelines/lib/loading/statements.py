@@ -77,9 +77,10 @@ class SessionStatements:
     copy_seen: sql.Composed
     upsert_users: sql.Composed
     upsert_rows: sql.Composed
+    index_seen: sql.Composed
     analyze_seen: sql.Composed
-    count_live: sql.Composed
-    count_unseen: sql.Composed
+    count_live: sql.Composed  # live rows of the slice (the base of the delete share)
+    count_unseen: sql.Composed  # live rows the session covers and did not see
     soft_delete: sql.Composed
 
 
@@ -92,7 +93,9 @@ def user_params(spec: SourceSpec, options: LoadOptions) -> dict[str, object]:
     }
 
 
-def build_statements(spec: SourceSpec) -> SessionStatements:
+def build_statements(spec: SourceSpec, *, windowed: bool = False) -> SessionStatements:
+    """windowed: the session covers only rows whose spec.window_column lies in
+    [%(window_start)s, %(window_end)s); its soft delete stays inside that window."""
     table = sql.Identifier(spec.table)
     key = sql.Identifier(spec.key_column)
     typed = [sql.Identifier(column.name) for column in spec.columns]
@@ -109,6 +112,13 @@ def build_statements(spec: SourceSpec) -> SessionStatements:
         sql.SQL(" and t.{} = {}").format(column, value)
         for column, value in zip(scope_columns, scope_values, strict=True)
     )
+    covered = in_scope
+    if windowed:
+        if spec.window_column is None:
+            raise ValueError(f"{spec.name} has no window_column: it cannot be synced by window")
+        covered += sql.SQL(
+            " and t.{time} >= %(window_start)s and t.{time} < %(window_end)s"
+        ).format(time=sql.Identifier(spec.window_column))
     return SessionStatements(
         create_temp=(
             sql.SQL("create temp table {} ({}) on commit drop").format(
@@ -142,18 +152,22 @@ def build_statements(spec: SourceSpec) -> SessionStatements:
         copy_seen=sql.SQL("copy {} from stdin (format binary)").format(SEEN),
         upsert_users=_upsert_users(),
         upsert_rows=_upsert_rows(table, key, typed, scope_columns, scope_values),
+        # The slice's rows often have no statistics yet (written in this very transaction),
+        # so the planner may expect a handful and anti-join by nested loop: with an index on
+        # the seen keys that is a probe per row, without it a scan of every seen key per row.
+        index_seen=sql.SQL("create index on {} (key)").format(SEEN),
         analyze_seen=sql.SQL("analyze {}").format(SEEN),
         count_live=sql.SQL("select count(*) from {} t where t.deleted_at is null{}").format(
             table, in_scope
         ),
         count_unseen=sql.SQL(
-            "select count(*) from {table} t where t.deleted_at is null{in_scope}"
+            "select count(*) from {table} t where t.deleted_at is null{covered}"
             " and not exists (select 1 from {seen} s where s.key = t.{key})"
-        ).format(table=table, in_scope=in_scope, seen=SEEN, key=key),
+        ).format(table=table, covered=covered, seen=SEEN, key=key),
         soft_delete=sql.SQL(
-            "update {table} t set deleted_at = now() where t.deleted_at is null{in_scope}"
+            "update {table} t set deleted_at = now() where t.deleted_at is null{covered}"
             " and not exists (select 1 from {seen} s where s.key = t.{key})"
-        ).format(table=table, in_scope=in_scope, seen=SEEN, key=key),
+        ).format(table=table, covered=covered, seen=SEEN, key=key),
     )
 
 
