@@ -111,6 +111,10 @@ def project_environment(factory: DatabaseFactory, home: Path) -> dict[str, str]:
         env[spec.env_var] = factory.create()
     env["COSTUDY_HOME"] = str(home)
     env["COSTUDY_ARTIFACTS"] = str(home / "dagster")
+    # Keep the repository's .env out of it: the sandbox writes its block here instead. (Run
+    # Dagster's CLI with cwd=home too: it loads ./.env *over* the process environment.)
+    env["COSTUDY_ENV_FILE"] = str(home / ".env")
+    home.mkdir(parents=True, exist_ok=True)
     return env
 
 

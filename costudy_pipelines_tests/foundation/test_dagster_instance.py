@@ -26,8 +26,14 @@ def project_env(databases: DatabaseFactory, tmp_path: Path) -> dict[str, str]:
 
 def test_definitions_validate(project_env: dict[str, str]) -> None:
     result = subprocess.run(
-        [str(BIN / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
-        cwd=PROJECT_ROOT,
+        [
+            str(BIN / "dagster"),
+            "definitions",
+            "validate",
+            "-w",
+            str(PROJECT_ROOT / "workspace.yaml"),
+        ],
+        cwd=project_env["COSTUDY_HOME"],  # Dagster's CLI loads ./.env over the environment
         env={**project_env, "DAGSTER_HOME": str(PROJECT_ROOT)},
         capture_output=True,
         text=True,
