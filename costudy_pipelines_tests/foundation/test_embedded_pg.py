@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -100,19 +101,20 @@ def test_restart_after_a_crash_recovers(scratch_server: EmbeddedPostgres) -> Non
 
 
 def test_wrong_password_is_one_clear_sentence_without_the_password(tmp_path: Path) -> None:
+    right, wrong = secrets.token_hex(8), secrets.token_hex(8)
     password_file = tmp_path / "pw"
-    password_file.write_text("right-horse-battery")
+    password_file.write_text(right)
     server = EmbeddedPostgres(tmp_path / "pgdata", free_port(), auth="scram-sha-256")
     try:
         server.start(password_file=password_file)
-        url = f"postgresql://postgres:wrong-staple@127.0.0.1:{server.port}/postgres"
+        url = f"postgresql://postgres:{wrong}@127.0.0.1:{server.port}/postgres"
         with pytest.raises(pg.DatabaseConfigError) as caught:
             pg.check_connection(url, source="WAREHOUSE_DB_URL")
         message = str(caught.value)
         assert "WAREHOUSE_DB_URL" in message and "credentials" in message
-        assert "wrong-staple" not in message and "***" in message
+        assert wrong not in message and "***" in message
 
-        good = f"postgresql://postgres:right-horse-battery@127.0.0.1:{server.port}/postgres"
+        good = f"postgresql://postgres:{right}@127.0.0.1:{server.port}/postgres"
         assert pg.check_connection(good, source="WAREHOUSE_DB_URL").startswith("16")
     finally:
         server.stop()
