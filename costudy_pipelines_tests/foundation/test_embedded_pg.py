@@ -14,11 +14,18 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy.engine import URL
 
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.embedded_pg import EmbeddedPostgres, EmbeddedPostgresError
 from costudy_pipelines.lib.settings import costudy_home
 from costudy_pipelines_tests.harness import free_port
+
+
+def local_url(port: int, password: str) -> str:
+    return URL.create(
+        "postgresql", "postgres", password, "127.0.0.1", port, "postgres"
+    ).render_as_string(hide_password=False)
 
 
 @pytest.fixture
@@ -107,14 +114,14 @@ def test_wrong_password_is_one_clear_sentence_without_the_password(tmp_path: Pat
     server = EmbeddedPostgres(tmp_path / "pgdata", free_port(), auth="scram-sha-256")
     try:
         server.start(password_file=password_file)
-        url = f"postgresql://postgres:{wrong}@127.0.0.1:{server.port}/postgres"
+        url = local_url(server.port, wrong)
         with pytest.raises(pg.DatabaseConfigError) as caught:
             pg.check_connection(url, source="WAREHOUSE_DB_URL")
         message = str(caught.value)
         assert "WAREHOUSE_DB_URL" in message and "credentials" in message
         assert wrong not in message and "***" in message
 
-        good = f"postgresql://postgres:{right}@127.0.0.1:{server.port}/postgres"
+        good = local_url(server.port, right)
         assert pg.check_connection(good, source="WAREHOUSE_DB_URL").startswith("16")
     finally:
         server.stop()

@@ -6,6 +6,7 @@ import secrets
 import socket
 
 import pytest
+from sqlalchemy.engine import URL, make_url
 
 from costudy_pipelines.lib import pg
 
@@ -21,9 +22,16 @@ def test_malformed_urls_name_the_variable(url: str) -> None:
 
 def test_mask_hides_the_password_and_keeps_the_rest() -> None:
     password = secrets.token_urlsafe(12)
-    masked = pg.mask(f"postgresql://app:{password}@db.internal:6543/warehouse")
-    assert password not in masked
-    assert masked == "postgresql://app:***@db.internal:6543/warehouse"
+    url = URL.create("postgresql", "app", password, "db.internal", 6543, "warehouse")
+    masked = make_url(pg.mask(url.render_as_string(hide_password=False)))
+    assert password not in str(masked)
+    assert masked.password == "***"
+    assert (masked.username, masked.host, masked.port, masked.database) == (
+        "app",
+        "db.internal",
+        6543,
+        "warehouse",
+    )
 
 
 @pytest.mark.parametrize(
@@ -50,7 +58,8 @@ def test_unreachable_server_says_what_to_do() -> None:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     password = secrets.token_urlsafe(12)
-    url = f"postgresql://app:{password}@127.0.0.1:{closed_port}/warehouse"
+    url = URL.create("postgresql", "app", password, "127.0.0.1", closed_port, "warehouse")
+    url = url.render_as_string(hide_password=False)
     with pytest.raises(pg.DatabaseConfigError) as caught:
         pg.check_connection(url, source="WAREHOUSE_DB_URL", timeout_s=2)
     message = str(caught.value)

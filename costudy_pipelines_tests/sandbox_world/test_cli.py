@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 
 import psycopg
 import pytest
 from click.testing import CliRunner
+from sqlalchemy.engine import URL
 
 from costudy_pipelines.cli import main
 from costudy_pipelines.lib.settings import DATABASES
@@ -58,9 +60,11 @@ def test_seed_loads_the_databases_the_environment_names(
 def test_seed_names_an_unreachable_database_without_its_password(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    password = secrets.token_urlsafe(12)
+    url = URL.create("postgresql", "app", password, "127.0.0.1", 1, "website")
     for spec in DATABASES:  # every variable set: no embedded server is started
-        monkeypatch.setenv(spec.env_var, "postgresql://app:s3cret@127.0.0.1:1/website")
+        monkeypatch.setenv(spec.env_var, url.render_as_string(hide_password=False))
     result = CliRunner().invoke(main, ["sandbox", "seed", *OPTIONS])
     assert result.exit_code == 1
     assert "WEBSITE_DB_URL" in result.output
-    assert "s3cret" not in result.output
+    assert password not in result.output
