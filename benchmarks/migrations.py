@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import tempfile
 import time
@@ -28,6 +27,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from bench_server import add_server_options, server_url
 
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.migrations import Target, apply, backup, discover, inspect
@@ -97,13 +98,9 @@ def per_file(applied: tuple) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=200)
-    parser.add_argument(
-        "--server-url",
-        default=os.environ.get(
-            "COSTUDY_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    add_server_options(parser)
     args = parser.parse_args()
+    args.server_url = server_url(args)[0]  # --embedded starts the project's server
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
         with scratch_database(args.server_url) as url:

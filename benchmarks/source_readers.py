@@ -24,6 +24,8 @@ import time
 import uuid
 from pathlib import Path
 
+from bench_server import add_server_options, server_url
+
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.clients.databases import COURSE_ORDERS, extract_pages
 from costudy_pipelines.lib.clients.elective import ORDERS_LAYOUT, ElectiveReader
@@ -111,13 +113,9 @@ def run(name: str, stage, argument) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument(
-        "--server-url",
-        default=os.environ.get(
-            "COSTUDY_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    add_server_options(parser)
     args = parser.parse_args()
+    args.server_url = server_url(args)[0]  # --embedded starts the project's server
     sizes = sorted({min(100_000, args.rows), args.rows})
     with tempfile.TemporaryDirectory() as scratch:
         for size in sizes:

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from costudy_pipelines.lib.clients.http import parse_retry_after
 from costudy_pipelines.lib.reverse_sync import (
     PlatformApiError,
     SyncOptions,
@@ -13,7 +14,7 @@ from costudy_pipelines.lib.reverse_sync import (
     find_discrepancies,
     sync_event_type,
 )
-from costudy_pipelines.lib.reverse_sync.api import Pacer, retry_after_seconds
+from costudy_pipelines.lib.reverse_sync.api import Pacer
 from costudy_pipelines.sandbox.servers import Fault, FaultPlan, RateLimit
 from costudy_pipelines_tests.reverse_sync.conftest import api_client
 from costudy_pipelines_tests.reverse_sync.support import add_rows, demo_request, rows, tracking
@@ -177,8 +178,8 @@ def test_requests_are_paced_client_side() -> None:
 
 
 def test_retry_after_prefers_milliseconds_and_reads_http_dates() -> None:
-    assert retry_after_seconds({"retry-after-ms": "1500", "retry-after": "2"}) == 1.5
-    assert retry_after_seconds({"retry-after": "3"}) == 3.0
-    assert retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
-    assert retry_after_seconds({"retry-after": "soon"}) is None
-    assert retry_after_seconds({}) is None
+    assert parse_retry_after({"retry-after-ms": "1500", "retry-after": "2"}) == 1.5
+    assert parse_retry_after({"retry-after": "3"}) == 3.0
+    assert parse_retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
+    assert parse_retry_after({"retry-after": "soon"}) is None
+    assert parse_retry_after({}) is None

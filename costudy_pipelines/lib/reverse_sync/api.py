@@ -16,14 +16,13 @@ import hashlib
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Self
 
 import httpx
 
+from costudy_pipelines.lib.clients.http import parse_retry_after
 from costudy_pipelines.lib.reverse_sync.events import EventType
 
 # Paths per kind under the API's root URL (PLATFORM_API_URL, e.g. https://host/api/v1); the
@@ -75,23 +74,6 @@ class ApiResult:
 def idempotency_key(event: EventType, source_id: str, fingerprint: str) -> str:
     """The same event with the same content is the same request, in every run and process."""
     return hashlib.sha256(f"{event.name}\n{source_id}\n{fingerprint}".encode()).hexdigest()
-
-
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """The wait a 429/503 asks for: `retry-after-ms` (precise) first, then `Retry-After`
-    (delta-seconds or an HTTP date)."""
-    millis = headers.get("retry-after-ms")
-    if millis is not None and millis.strip().isdigit():
-        return int(millis) / 1000
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    if value.strip().isdigit():
-        return float(value)
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
-        return None
 
 
 class Pacer:
@@ -175,7 +157,7 @@ class PlatformApiClient:
         retryable = status == 429 or status >= 500
         error = f"{shown} answered {status}: {_message(response)}"
         return ApiResult(None, error, retryable, status, attempts=attempt), (
-            retry_after_seconds(response.headers) if retryable else None
+            parse_retry_after(response.headers) if retryable else None
         )
 
 
