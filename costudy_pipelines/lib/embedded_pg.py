@@ -26,6 +26,7 @@ from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.settings import EMBEDDED_PORT_VAR, HOME_VAR
 
 SERVICE_USER = "pgserver"  # postgres refuses to run as root; pgserver's convention
+SERVICE_USER_LOCK = "/tmp/costudy-pgserver-user.lock"  # machine-wide, like the user itself
 SUPERUSER = "postgres"
 START_TIMEOUT_S = 60
 
@@ -42,13 +43,23 @@ class EmbeddedStatus:
     data_dir: Path
 
 
+def _ensure_service_user() -> None:
+    """Create the service user once, even when several processes start servers at once (test
+    workers): concurrent `useradd`s fail or leave a half-written passwd file behind."""
+    import fcntl
+
+    from pgserver.utils import ensure_user_exists
+
+    with open(SERVICE_USER_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ensure_user_exists(SERVICE_USER)
+
+
 def _run_as_service_user() -> dict[str, object]:
     """subprocess kwargs that drop root privileges the way pgserver does."""
     if os.name != "posix" or os.geteuid() != 0:
         return {}
-    from pgserver.utils import ensure_user_exists
-
-    ensure_user_exists(SERVICE_USER)
+    _ensure_service_user()
     return {"user": SERVICE_USER}
 
 
@@ -60,6 +71,7 @@ def _prepare_root_permissions(data_dir: Path) -> None:
 
     from pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions
 
+    _ensure_service_user()  # a fresh machine has none yet
     entry = pwd.getpwnam(SERVICE_USER)
     ensure_prefix_permissions(data_dir)
     ensure_prefix_permissions(POSTGRES_BIN_PATH)

@@ -251,14 +251,15 @@ class SyncSession:
         """Prepare chunk N+1 while the loader thread applies chunk N (at most two in memory)."""
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-loader") as loader:
             pending: Future[None] | None = None
-            batches = self._batches(items)
+            records = iter(items)
             try:
                 while True:
                     with _young_collection_per_chunk():  # the source's parsing allocates too
-                        batch = next(batches, None)
-                        if batch is None:
+                        batch = list(islice(records, self.options.chunk_size))
+                        if not batch:
                             break
                         chunk = self._prepare(batch, probe)
+                        del batch  # the raw records go now, so the collection skips them
                     if pending is not None:
                         pending.result()
                     pending = loader.submit(self._load, conn, chunk)
@@ -267,11 +268,6 @@ class SyncSession:
             finally:
                 if pending is not None and not pending.done():
                     pending.exception()  # wait: the connection must be idle before rollback
-
-    def _batches(self, items: Iterable[_Item]) -> Iterator[list[_Item]]:
-        iterator = iter(items)
-        while batch := list(islice(iterator, self.options.chunk_size)):
-            yield batch
 
     # -- preparing chunks (calling thread) --------------------------------------------------
 
@@ -460,33 +456,42 @@ class SyncSession:
     # -- soft delete (full and windowed syncs) ----------------------------------------------
 
     def _soft_delete(self, conn: psycopg.Connection) -> None:
-        with self._timed("soft_delete_s"):
-            refusal = self._delete_refusal(conn)
-            if refusal is None:
-                cur = conn.execute(self.statements.soft_delete, self.covered_params)
-                self.report.soft_deleted = cur.rowcount
-            else:
-                self.report.soft_delete_refused = refusal
+        """One pass: soft-delete the unseen rows under a savepoint, then keep or undo it.
 
-    def _delete_refusal(self, conn: psycopg.Connection) -> str | None:
-        """Why this complete sync must not soft-delete, or None when it may."""
-        report = self.report
-        where = f"{report.table}{f' {self.scope_json}' if self.scope_json else ''}"
+        Counting first and deleting after would read the covered rows twice; the usual
+        outcome (nothing or a few rows gone) needs only the UPDATE.
+        """
+        with self._timed("soft_delete_s"):
+            where = self._covered_description()
+            if self.report.records_in == 0 and self.window is None:
+                self.report.soft_delete_refused = (
+                    f"refused to soft-delete in {where}: the extract returned no records, "
+                    "which is more likely a failed or filtered extract than an emptied source"
+                )
+                return
+            conn.execute(self.statements.index_seen)
+            conn.execute(self.statements.analyze_seen)  # a temp table has no statistics otherwise
+            with conn.transaction() as savepoint:
+                unseen = conn.execute(self.statements.soft_delete, self.covered_params).rowcount
+                refusal = self._delete_refusal(conn, unseen, where) if unseen else None
+                if refusal is not None:
+                    self.report.soft_delete_refused = refusal
+                    raise psycopg.Rollback(savepoint)
+                self.report.soft_deleted = unseen
+
+    def _covered_description(self) -> str:
+        """What the session covers, for refusal messages."""
+        where = f"{self.report.table}{f' {self.scope_json}' if self.scope_json else ''}"
         if self.window is not None:
             where += (
                 f" with {self.spec.window_column} in [{self.window.start.isoformat()}, "
                 f"{self.window.end.isoformat()})"
             )
-        if report.records_in == 0 and self.window is None:
-            return (
-                f"refused to soft-delete in {where}: the extract returned no records, which is "
-                "more likely a failed or filtered extract than an emptied source"
-            )
-        conn.execute(self.statements.index_seen)
-        conn.execute(self.statements.analyze_seen)  # a temp table has no statistics otherwise
-        unseen = _scalar(conn.execute(self.statements.count_unseen, self.covered_params))
-        if unseen == 0:
-            return None
+        return where
+
+    def _delete_refusal(self, conn: psycopg.Connection, unseen: int, where: str) -> str | None:
+        """Why `unseen` live rows must not be soft-deleted after all, or None when they may."""
+        report = self.report
         if report.records_in == 0 and not self.force_delete:
             return (
                 f"refused to soft-delete the {unseen} live rows in {where}: the extract "
@@ -499,7 +504,8 @@ class SyncSession:
                 f"refused to soft-delete in {where}: all {report.records_in} records were "
                 "rejected, so this sync cannot tell which rows still exist"
             )
-        live = _scalar(conn.execute(self.statements.count_live, self.scope_params))
+        # live rows before the delete: those still live after it, and the ones it took
+        live = _scalar(conn.execute(self.statements.count_live, self.scope_params)) + unseen
         if self.force_delete or unseen <= self.max_share * live:
             return None
         return (
@@ -561,7 +567,8 @@ def _young_collection_per_chunk() -> Iterator[None]:
 
     Reading and preparing allocate hundreds of thousands of containers; the automatic
     collector would rescan the whole live chunk many times over (~30 % of the preparing
-    time). Reference counting still frees everything acyclic as it goes.
+    time). Reference counting still frees everything acyclic as it goes, so the one
+    collection at the end sees only what outlives the chunk's raw records.
     """
     enabled = gc.isenabled()
     gc.disable()

@@ -80,7 +80,6 @@ class SessionStatements:
     index_seen: sql.Composed
     analyze_seen: sql.Composed
     count_live: sql.Composed  # live rows of the slice (the base of the delete share)
-    count_unseen: sql.Composed  # live rows the session covers and did not see
     soft_delete: sql.Composed
 
 
@@ -160,10 +159,6 @@ def build_statements(spec: SourceSpec, *, windowed: bool = False) -> SessionStat
         count_live=sql.SQL("select count(*) from {} t where t.deleted_at is null{}").format(
             table, in_scope
         ),
-        count_unseen=sql.SQL(
-            "select count(*) from {table} t where t.deleted_at is null{covered}"
-            " and not exists (select 1 from {seen} s where s.key = t.{key})"
-        ).format(table=table, covered=covered, seen=SEEN, key=key),
         soft_delete=sql.SQL(
             "update {table} t set deleted_at = now() where t.deleted_at is null{covered}"
             " and not exists (select 1 from {seen} s where s.key = t.{key})"

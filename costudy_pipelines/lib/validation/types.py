@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -68,12 +69,19 @@ def money_amount(value: Any, field: str) -> Decimal | None:
     if value is None:
         return None
     try:
-        amount = Decimal(repr(value) if isinstance(value, float) else value)
+        amount = _decimal(value)
     except (InvalidOperation, ValueError, TypeError):
         raise RecordRejected(f"{field}: not a decimal amount (got {value!r})") from None
     if not amount.is_finite():
         raise RecordRejected(f"{field}: not a finite amount (got {value!r})")
     return amount
+
+
+# Prices repeat across a million payments; Decimals are immutable, so the cache is safe to
+# share. typed: 1 and 1.0 are equal keys but must stay distinct values.
+@lru_cache(maxsize=1 << 12, typed=True)
+def _decimal(value: float | int | str) -> Decimal:
+    return Decimal(repr(value) if isinstance(value, float) else value)
 
 
 @source_schema

@@ -1,0 +1,8 @@
+drop index course_enrollments_live_occurred_at;
+drop index course_orders_live_occurred_at;
+drop index platform_users_live_occurred_at;
+drop index website_people_live_occurred_at;
+drop index ghl_contacts_live_occurred_at;
+drop index whop_users_live_occurred_at;
+drop index whop_memberships_live_occurred_at;
+drop index whop_payments_live_occurred_at;
