@@ -7,13 +7,27 @@ event types that changed; a multi-asset would have to be subsettable to do the s
 nothing gained.
 
 Inputs are the website's tables, declared as external assets (`website_db/<table>`: the website
-app writes them, we only read). Each carries a blocking check that the table still has the
-columns the sync reads; every run the sensor and schedule request includes that check, so a
-failing check stops the sync in the same run, and the next run checks again before it writes.
+app writes them, we only read), and the platform's schema. Each website table carries a blocking
+check that it still has the columns the sync reads. The sync never writes while that check
+fails:
+- in the same run: every run the sensor and schedule request includes the check, so a failing
+  check stops the sync in that run, and the next run checks again before it writes;
+- across runs: each sync asset's automation condition (`SYNC_CONDITION`) waits for the blocking
+  checks of its inputs. When an input is updated (the platform schema migrated, or the website
+  reporting a change to its table through Dagster's API), the sync is requested only once the
+  input's latest check result, on the input's latest version, passed; a change the website
+  reports is checked again in the same run as the sync (the check's own condition).
+
+Triggers: the sensor `reverse_sync_new_rows` (new or changed rows, webhook pushes), the schedule
+`reverse_sync_batch` (periodic retries and catch-up) and one automation-condition sensor per
+event type (`reverse_sync_automation_<event type>`, input updates). All are stopped until an
+operator starts them: they write into the product platform, which a fresh deployment, a
+developer's `dagster dev` or a test instance must not do on its own.
 
 Every run syncs one event type and is tagged `costudy/source=reverse_sync.<event type>`:
 dagster.yaml's run queue allows one run per value at a time, so runs of one event type never
-overlap (the queue is SPEC §4's queue-style strategy, fed by the sensor and the schedule).
+overlap (the queue is SPEC §4's queue-style strategy, fed by the sensors and the schedule). An
+automation-condition sensor's run tags are fixed, hence one such sensor per event type.
 
 The strategy per event type comes from REVERSE_SYNC_STRATEGIES (see lib/reverse_sync/config);
 only assets that write through the API need the `platform_api` resource.
@@ -54,6 +68,18 @@ SAMPLE_SIZE = 20
 # The platform schema (migrations, defs/migrations.py on the migrations branch): the sync writes
 # tables of migrations 007 and 008, so in one run it comes after the schema is applied.
 PLATFORM_SCHEMA = dg.AssetKey("platform_schema_dev")
+
+# Run a sync when one of its inputs was updated, but only once every blocking check of its
+# inputs passed on the input's latest version (or runs in the same run). Unlike plain eager(),
+# an input Dagster never saw materialized does not hold the sync back: the website's tables and
+# a schema migrated with `costudy migrate` exist whether or not Dagster recorded them.
+SYNC_CONDITION = (
+    dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
+    & dg.AutomationCondition.all_deps_blocking_checks_passed()
+).with_label("eager_once_input_checks_pass")
+# The checks run again whenever what they check changed: the website's blocking check on a
+# reported change (in the run of the sync it gates), the reflection check after each sync.
+CHECK_CONDITION = dg.AutomationCondition.eager()
 
 
 class PlatformApiResource(dg.ConfigurableResource):
@@ -156,6 +182,7 @@ def sync_asset(event: EventType, strategy: Strategy) -> dg.AssetsDefinition:
         required_resource_keys=resources,
         kinds={"postgres", "python"},
         pool="platform_api" if strategy == "api" else None,
+        automation_condition=SYNC_CONDITION,
         output_required=False,  # a dry run observes; it does not materialize
         description=(
             f"Website {event.table} synced into the platform's {event.target} ({strategy} "
@@ -201,6 +228,7 @@ def schema_check(event: EventType) -> dg.AssetChecksDefinition:
         asset=website_key(event),
         name="has_synced_columns",
         blocking=True,
+        automation_condition=CHECK_CONDITION,
         required_resource_keys={"website_db"},
         description=f"The website's {event.table} still has every column the sync reads.",
     )
@@ -223,6 +251,7 @@ def reflected_check(event: EventType) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=sync_key(event),
         name="reflected_in_platform",
+        automation_condition=CHECK_CONDITION,
         required_resource_keys={"website_db", "platform_db"},
         description=(
             f"Every website {event.table} row is in the platform with its current content "
@@ -249,13 +278,32 @@ def reflected_check(event: EventType) -> dg.AssetChecksDefinition:
     return check
 
 
+def run_tags(event: EventType, trigger: str) -> dict[str, str]:
+    """The tags of every run of one event type (the queue's key among them)."""
+    return {QUEUE_TAG: f"reverse_sync.{event.name}", EVENT_TAG: event.name, TRIGGER_TAG: trigger}
+
+
 def run_request(event: EventType, *, run_key: str, trigger: str) -> dg.RunRequest:
     """A run of one event type: its sync, the blocking check of its input, its reflection check."""
     return dg.RunRequest(
         run_key=run_key,
         asset_selection=[sync_key(event)],
         asset_check_keys=[schema_check_key(event), reflected_check_key(event)],
-        tags={QUEUE_TAG: f"reverse_sync.{event.name}", EVENT_TAG: event.name, TRIGGER_TAG: trigger},
+        tags=run_tags(event, trigger),
+    )
+
+
+def automation_sensor(event: EventType) -> dg.AutomationConditionSensorDefinition:
+    """Evaluates the conditions of one event type's sync and checks; its runs carry that event
+    type's tags, so they queue behind (and ahead of) the sensor's and schedule's runs."""
+    return dg.AutomationConditionSensorDefinition(
+        f"reverse_sync_automation_{event.name}",
+        target=dg.AssetSelection.assets(sync_key(event))
+        | dg.AssetSelection.checks(schema_check_key(event), reflected_check_key(event)),
+        run_tags=run_tags(event, "automation"),
+        default_status=dg.DefaultSensorStatus.STOPPED,  # writes into the platform: opt in
+        description=f"Syncs {event.table} when an input was updated and its blocking checks "
+        "passed (SYNC_CONDITION).",
     )
 
 
@@ -264,7 +312,7 @@ def _queued_event_types(instance: dg.DagsterInstance) -> set[str]:
     runs = instance.get_runs(
         filters=dg.RunsFilter(
             statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED],
-            tags={TRIGGER_TAG: ["sensor", "schedule"]},
+            tags={TRIGGER_TAG: ["sensor", "schedule", "automation"]},
         )
     )
     return {run.tags[EVENT_TAG] for run in runs if EVENT_TAG in run.tags}
@@ -330,7 +378,7 @@ def build_reverse_sync_defs(strategies: Mapping[str, Strategy]) -> dg.Definition
         asset_checks=[*(schema_check(e) for e in events), *(reflected_check(e) for e in events)],
         jobs=[job],
         schedules=[batch],
-        sensors=[new_rows],
+        sensors=[new_rows, *(automation_sensor(e) for e in events)],
         resources={
             "platform_api": PlatformApiResource(
                 base_url=dg.EnvVar("PLATFORM_API_URL"), token=dg.EnvVar("PLATFORM_API_TOKEN")

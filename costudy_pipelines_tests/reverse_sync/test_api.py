@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 
 from costudy_pipelines.lib.clients.http import parse_retry_after
@@ -16,8 +17,14 @@ from costudy_pipelines.lib.reverse_sync import (
 )
 from costudy_pipelines.lib.reverse_sync.api import Pacer
 from costudy_pipelines.sandbox.servers import Fault, FaultPlan, RateLimit
-from costudy_pipelines_tests.reverse_sync.conftest import api_client
-from costudy_pipelines_tests.reverse_sync.support import add_rows, demo_request, rows, tracking
+from costudy_pipelines_tests.reverse_sync.conftest import api_client, api_root
+from costudy_pipelines_tests.reverse_sync.support import (
+    add_rows,
+    demo_request,
+    edit_row,
+    rows,
+    tracking,
+)
 
 DEMO = event_type("demo_requests")
 LEADS_PATH = "/api/v1/leads"
@@ -32,6 +39,21 @@ def api_sync(website, platform, client, name: str = "demo_requests", **options):
 def posts(server) -> list[int]:
     """Statuses of the creates the server answered, in order."""
     return [r.status for r in server.request_log if r.method == "POST"]
+
+
+def patches(server) -> list[int]:
+    """Statuses of the updates the server answered, in order."""
+    return [r.status for r in server.request_log if r.method == "PATCH"]
+
+
+def set_lead_status(server, token: str, lead_id: str, status: str) -> None:
+    """The sales team's own change to a lead, through the platform's API."""
+    answer = httpx.patch(
+        f"{api_root(server)}/leads/{lead_id}",
+        json={"status": status},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    answer.raise_for_status()
 
 
 def test_events_are_created_once_through_the_api(website, platform, platform_api, api_token):
@@ -49,6 +71,119 @@ def test_events_are_created_once_through_the_api(website, platform, platform_api
     assert {s["target_id"] for s in states.values()} == {lead["id"] for lead in created}
     assert {(s["status"], s["strategy"]) for s in states.values()} == {("synced", "api")}
     assert find_discrepancies(DEMO, website, platform).count == 0
+
+
+def test_a_new_demo_request_becomes_one_lead_and_an_edit_updates_that_lead(
+    website, platform, platform_api, api_token
+):
+    [source_id] = add_rows(website, "demo_requests", [demo_request("ann@example.com")])
+    with api_client(platform_api, api_token) as client:
+        first = api_sync(website, platform, client)
+        [created] = platform_api.created("leads")
+        set_lead_status(platform_api, api_token, created["id"], "contacted")
+
+        edit_row(website, "demo_requests", source_id, company="Acme GmbH", content="Call me")
+        edited = api_sync(website, platform, client)
+        again = api_sync(website, platform, client)
+
+    [lead] = platform_api.created("leads")  # one lead, updated in place
+    assert lead["id"] == created["id"]
+    assert (lead["company"], lead["message"], lead["email"]) == (
+        "Acme GmbH",
+        "Call me",
+        "ann@example.com",
+    )
+    assert lead["status"] == "contacted"  # the sales team's field is not the sync's
+    assert (first.synced, edited.synced, edited.updated, again.written) == (1, 0, 1, 0)
+    assert (posts(platform_api), patches(platform_api)) == ([201], [200, 200])
+    state = tracking(platform, "demo_requests")[str(source_id)]
+    assert (state["status"], state["target_id"], state["attempts"]) == ("synced", lead["id"], 1)
+    audit = rows(
+        platform, "select operation, target_id from reverse_sync_audit where source_id is not null"
+    )
+    assert audit == [
+        {"operation": "create", "target_id": lead["id"]},
+        {"operation": "update", "target_id": lead["id"]},
+    ]
+    assert find_discrepancies(DEMO, website, platform).count == 0
+
+
+def test_429_and_5xx_on_updates_are_retried_and_a_lost_answer_changes_nothing_twice(
+    website, platform, platform_api, api_token
+):
+    ids = add_rows(website, "demo_requests", [demo_request(f"p{n}@example.com") for n in range(4)])
+    with api_client(platform_api, api_token, max_attempts=8) as client:
+        api_sync(website, platform, client)
+        for source_id in ids:
+            edit_row(website, "demo_requests", source_id, company=f"Edited {source_id}")
+        platform_api.set_faults(
+            FaultPlan(
+                rate_limit=RateLimit(max_requests=2, window_seconds=0.05),
+                faults=[
+                    Fault("error", path=LEADS_PATH, method="PATCH", status=503, count=2),
+                    # The update is applied, then its answer is lost: it is sent again.
+                    Fault(
+                        "error",
+                        path=LEADS_PATH,
+                        method="PATCH",
+                        status=502,
+                        count=1,
+                        skip=3,
+                        after_handler=True,
+                    ),
+                ],
+            )
+        )
+        report = api_sync(website, platform, client)
+
+    assert {429, 502, 503} <= set(patches(platform_api))
+    assert (report.updated, report.synced, report.failed) == (4, 0, 0)
+    leads = platform_api.created("leads")
+    assert sorted(lead["company"] for lead in leads) == sorted(f"Edited {i}" for i in ids)
+    assert posts(platform_api) == [201] * 4  # no create for an edit, even when retried
+    assert find_discrepancies(DEMO, website, platform).count == 0
+
+
+def test_a_duplicate_delivery_of_an_edit_updates_once(website, platform, platform_api, api_token):
+    [source_id] = add_rows(website, "demo_requests", [demo_request("ann@example.com")])
+    with api_client(platform_api, api_token) as client:
+        api_sync(website, platform, client)
+        edit_row(website, "demo_requests", source_id, company="Pushed")
+        for delivery in ("d-1", "d-2"):  # the website pushed the same change twice
+            platform.execute(
+                "insert into reverse_sync_webhook_inbox (delivery_id, event_type, source_id, "
+                "payload, signature_verified) values (%s, 'demo_requests', %s, '{}', true)",
+                (delivery, str(source_id)),
+            )
+        report = api_sync(website, platform, client)
+        again = api_sync(website, platform, client)
+
+    assert (report.updated, again.written, again.unchanged) == (1, 0, 1)
+    assert patches(platform_api) == [200]
+    [lead] = platform_api.created("leads")
+    assert lead["company"] == "Pushed"
+    processed = rows(platform, "select processed_at from reverse_sync_webhook_inbox")
+    assert all(row["processed_at"] is not None for row in processed)
+
+
+def test_an_edit_of_a_record_deleted_on_the_platform_is_a_dead_letter(
+    website, platform, platform_api, api_token
+):
+    [source_id] = add_rows(website, "demo_requests", [demo_request("ann@example.com")])
+    with api_client(platform_api, api_token) as client:
+        api_sync(website, platform, client)
+        [lead] = platform_api.created("leads")
+        platform_api.reset()  # the platform lost (or someone deleted) the lead
+        edit_row(website, "demo_requests", source_id, company="Acme GmbH")
+        report = api_sync(website, platform, client)
+
+    assert (report.dead, report.synced, report.updated) == (1, 0, 0)
+    assert report.dead_letters[0].reason == (
+        f"PATCH /api/v1/leads/{lead['id']} answered 404: no leads record '{lead['id']}'"
+    )
+    assert platform_api.created("leads") == []  # not created again behind the platform's back
+    state = tracking(platform, "demo_requests")[str(source_id)]
+    assert (state["status"], state["target_id"]) == ("dead", lead["id"])
 
 
 def test_429_and_5xx_are_retried_to_success(website, platform, platform_api, api_token):

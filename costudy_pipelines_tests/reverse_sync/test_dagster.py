@@ -13,6 +13,7 @@ from costudy_pipelines.defs.resources import PostgresResource
 from costudy_pipelines.defs.reverse_sync import (
     EVENT_TAG,
     JOB_SELECTION,
+    PLATFORM_SCHEMA,
     QUEUE_TAG,
     TRIGGER_TAG,
     PlatformApiResource,
@@ -21,6 +22,7 @@ from costudy_pipelines.defs.reverse_sync import (
     reflected_check_key,
     schema_check_key,
     sync_key,
+    website_key,
 )
 from costudy_pipelines.lib.reverse_sync import EVENT_TYPES, SensorCursor, event_type
 from costudy_pipelines_tests.reverse_sync.conftest import api_root
@@ -255,17 +257,21 @@ def test_the_sensor_reads_webhook_pushes(website, platform, resources, instance)
     assert evaluate(defs, instance, resources, pushed.cursor).run_requests == []
 
 
-def test_no_second_run_while_one_waits_to_start(website, platform, resources, instance):
+@pytest.mark.parametrize("waiting_for", ["sensor", "automation"])
+def test_no_second_run_while_one_waits_to_start(
+    website, platform, resources, instance, waiting_for
+):
     defs = build_reverse_sync_defs(DIRECT)
     add_rows(website, "votes", [{"email": None, "feature_slug": "sso", "value": 1}])
     first = evaluate(defs, instance, resources, None)
     [request] = first.run_requests
     job = with_resources(defs, resources).resolve_job_def("reverse_sync")
-    # As the daemon leaves it: created for the sensor's request, not started yet.
+    # As the daemon leaves it: created for this sensor's request (or an automation-condition
+    # sensor's, with its run tags), not started yet.
     instance.create_run_for_job(
         job,
         status=dg.DagsterRunStatus.NOT_STARTED,
-        tags={**request.tags, "dagster/run_key": request.run_key},
+        tags={**request.tags, TRIGGER_TAG: waiting_for, "dagster/run_key": request.run_key},
     )
 
     add_rows(website, "votes", [{"email": None, "feature_slug": "api", "value": 1}])
@@ -319,3 +325,109 @@ def test_the_batch_schedule_requests_every_event_type_once_per_tick() -> None:
     assert sorted(r.tags[EVENT_TAG] for r in requests) == sorted(EVENT_TYPES)
     assert len({r.run_key for r in requests}) == 4
     assert all(r.tags[TRIGGER_TAG] == "schedule" for r in requests)
+
+
+def requested(tick: dg.EvaluateAutomationConditionsResult) -> set[dg.AssetKey | dg.AssetCheckKey]:
+    """The assets and checks one tick of the automation-condition sensors asks to run."""
+    return {result.key for result in tick.results if not result.true_subset.is_empty}
+
+
+def report_update(instance: dg.DagsterInstance, key: dg.AssetKey) -> None:
+    """An input updated outside these definitions: the website app reporting a change to its
+    table through Dagster's API, or a migration of the platform schema."""
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key))
+
+
+def run_requested(defs, resources, instance, tick) -> dg.ExecuteInProcessResult:
+    """Execute what a tick requested, as the run the sensor would launch."""
+    keys = requested(tick)
+    selection = dg.AssetSelection.assets(
+        *(k for k in keys if isinstance(k, dg.AssetKey))
+    ) | dg.AssetSelection.checks(*(k for k in keys if isinstance(k, dg.AssetCheckKey)))
+    return dg.materialize(
+        everything(defs),
+        resources=resources,
+        instance=instance,
+        selection=selection,
+        raise_on_error=False,
+    )
+
+
+def run_of(event) -> set[dg.AssetKey | dg.AssetCheckKey]:
+    return {sync_key(event), schema_check_key(event), reflected_check_key(event)}
+
+
+def test_automation_waits_across_runs_for_the_blocking_checks_of_the_inputs(
+    website, platform, resources, instance
+) -> None:
+    defs = build_reverse_sync_defs(DIRECT)
+    seed(website)
+    website.execute("alter table demo_requests drop column company")  # the website changed
+
+    def tick(previous=None) -> dg.EvaluateAutomationConditionsResult:
+        return dg.evaluate_automation_conditions(
+            defs=with_resources(defs, resources),
+            instance=instance,
+            cursor=previous.cursor if previous else None,
+        )
+
+    first = tick()
+    assert requested(first) == set()  # nothing has happened to any input yet
+
+    # The website reports changes: each sync is requested with its input's check, one run.
+    report_update(instance, website_key(DEMO))
+    report_update(instance, website_key(VOTES))
+    reported = tick(first)
+    assert requested(reported) == run_of(DEMO) | run_of(VOTES)
+    run = run_requested(defs, resources, instance, reported)
+    assert checks(run)["website_db/demo_requests:has_synced_columns"] is False
+    assert {m.asset_key for m in run.get_asset_materialization_events()} == {sync_key(VOTES)}
+    settled = tick(reported)  # the sensor's next tick sees the run's results: nothing to do
+    assert requested(settled) == set()
+
+    # Across runs: the platform schema is migrated. The votes sync goes on; the demo-request sync
+    # waits, since the last check of its website table, on the table's latest version, failed.
+    report_update(instance, PLATFORM_SCHEMA)
+    migrated = tick(settled)
+    assert sync_key(VOTES) in requested(migrated)
+    assert sync_key(DEMO) not in requested(migrated)
+    waiting = tick(migrated)
+    assert requested(waiting) & run_of(DEMO) == set()  # and keeps waiting
+    assert count(platform, "leads") == 0
+
+    # The website is fixed and the check run again (alone, by an operator): the sync it held
+    # back is requested on the next tick, without the check, which has passed on this version.
+    website.execute("alter table demo_requests add column company text")
+    rechecked = dg.materialize(
+        everything(defs),
+        resources=resources,
+        instance=instance,
+        selection=dg.AssetSelection.checks(schema_check_key(DEMO)),
+    )
+    assert checks(rechecked) == {"website_db/demo_requests:has_synced_columns": True}
+    released = tick(waiting)
+    assert requested(released) & run_of(DEMO) == {sync_key(DEMO), reflected_check_key(DEMO)}
+    assert run_requested(defs, resources, instance, released).success
+    assert count(platform, "leads") == 1
+
+
+def test_one_automation_sensor_per_event_type_stopped_until_started() -> None:
+    from costudy_pipelines.definitions import defs
+
+    repository = defs.get_repository_def()
+    graph = repository.asset_graph
+    assert "default_automation_condition_sensor" not in {s.name for s in repository.sensor_defs}
+    for event in EVENT_TYPES.values():
+        sensor = defs.resolve_sensor_def(f"reverse_sync_automation_{event.name}")
+        assert isinstance(sensor, dg.AutomationConditionSensorDefinition)
+        assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
+        assert sensor.asset_selection.resolve(graph) == {sync_key(event)}
+        assert sensor.asset_selection.resolve_checks(graph) == {
+            schema_check_key(event),
+            reflected_check_key(event),
+        }
+        assert sensor.run_tags == {
+            QUEUE_TAG: f"reverse_sync.{event.name}",
+            EVENT_TAG: event.name,
+            TRIGGER_TAG: "automation",
+        }

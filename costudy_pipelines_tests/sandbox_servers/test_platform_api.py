@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from costudy_pipelines.sandbox.servers import Fault, PlatformApiServer
+from costudy_pipelines.sandbox.servers import Fault, FaultPlan, PlatformApiServer, RateLimit
 from costudy_pipelines_tests.sandbox_servers.conftest import api_client
 
 ENDPOINTS = {
@@ -111,6 +111,66 @@ def test_bad_requests(platform: PlatformApiServer, client: httpx.Client) -> None
     assert platform.created("leads") == []
     with pytest.raises(KeyError, match="unknown kind"):
         platform.created("orders")
+
+
+def test_patch_sets_the_named_fields_and_keeps_the_others(
+    platform: PlatformApiServer, client: httpx.Client
+) -> None:
+    lead = client.post(ENDPOINTS["leads"], json={"email": "a@x.io", "company": "Acme"}).json()
+    path = f"{ENDPOINTS['leads']}/{lead['id']}"
+    client.patch(path, json={"status": "contacted"})  # set on the platform by its own users
+
+    updated = client.patch(path, json={"company": "Acme GmbH", "phone": None})
+
+    assert updated.status_code == 200
+    record = updated.json()
+    assert (record["id"], record["created_at"]) == (lead["id"], lead["created_at"])
+    assert (record["company"], record["phone"], record["status"]) == (
+        "Acme GmbH",
+        None,
+        "contacted",
+    )
+    assert record["updated_at"] >= record["created_at"]
+    assert client.get(path).json() == record
+    assert platform.created("leads") == [record]  # updated in place: still one lead
+
+
+def test_patch_refuses_unknown_ids_bad_bodies_and_missing_tokens(
+    platform: PlatformApiServer, client: httpx.Client
+) -> None:
+    lead = client.post(ENDPOINTS["leads"], json={"email": "a@x.io"}).json()
+    path = f"{ENDPOINTS['leads']}/{lead['id']}"
+
+    unknown = client.patch(f"{ENDPOINTS['leads']}/lead_999999", json={"company": "Acme"})
+    other_kind = client.patch(f"{ENDPOINTS['engagements']}/{lead['id']}", json={"value": 1})
+    assert (unknown.status_code, other_kind.status_code) == (404, 404)
+    assert unknown.json()["error"]["code"] == "not_found"
+    assert client.get(f"{ENDPOINTS['leads']}/lead_999999").status_code == 404
+    assert client.patch(path, json={"email": "not-an-address"}).status_code == 422
+    assert client.patch(path, json={"id": "lead_000042"}).status_code == 422
+    assert client.patch(path, json=["a"]).status_code == 422
+    assert client.patch(path, content=b"{oops").status_code == 400
+    anonymous = httpx.patch(platform.base_url + path, json={"company": "Evil"})
+    assert anonymous.status_code == 401
+    assert platform.created("leads") == [lead]
+
+
+def test_patch_passes_the_rate_limit_and_the_fault_plan(
+    platform: PlatformApiServer, client: httpx.Client
+) -> None:
+    lead = client.post(ENDPOINTS["leads"], json={"email": "a@x.io"}).json()
+    path = f"{ENDPOINTS['leads']}/{lead['id']}"
+    platform.set_faults(
+        FaultPlan(
+            rate_limit=RateLimit(max_requests=2, window_seconds=60),
+            faults=[Fault("error", path=ENDPOINTS["leads"], method="PATCH", status=503, count=1)],
+        )
+    )
+
+    statuses = [client.patch(path, json={"company": f"c{n}"}).status_code for n in range(3)]
+
+    assert statuses == [503, 200, 429]
+    assert platform.created("leads")[0]["company"] == "c1"
 
 
 def test_reset_forgets_creations_and_keys(

@@ -1,9 +1,18 @@
-"""The API strategy: each event created through the platform's HTTP API, safely retried.
+"""The API strategy: each event written through the platform's HTTP API, safely retried.
 
-A create is a write, so it may only be retried because it carries an `Idempotency-Key` derived
-from (event type, source id, fingerprint): sending it again, after a timeout, a 5xx or a crash
-that lost the answer, makes the platform answer the first result instead of creating twice.
-An edited event has a new fingerprint, hence a new key, and is sent again.
+A new event is created: `POST {path}`. A create is not idempotent, so it may only be retried
+because it carries an `Idempotency-Key` derived from (event type, source id, fingerprint):
+sending it again, after a timeout, a 5xx or a crash that lost the answer, makes the platform
+answer the first result instead of creating twice.
+
+An edited event whose record exists (the tracking table holds its id) updates that record:
+`PATCH {path}/{id}` with the fields the sync owns, as the direct strategy's upsert sets only
+its mapped columns; what the platform's users set on the record (a lead's status) stays. Setting
+the same fields to the same values twice leaves the same record, so an update is retried
+without a key; a key per content would even be wrong, since an event edited back to an earlier
+content must be applied again, not answered from the platform's memory of the first time.
+A 404 (the record was deleted on the platform) is a dead letter like any other 4xx: the sync
+does not create it again behind the platform's back.
 
 Requests are paced client-side (the platform's limit is per token, shared by every run), 429
 and 5xx are retried honouring `retry-after-ms` / `Retry-After`, transport errors and timeouts
@@ -19,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Self
+from urllib.parse import quote
 
 import httpx
 
@@ -61,7 +71,7 @@ class ApiSettings:
 
 @dataclass(frozen=True)
 class ApiResult:
-    """One create: the platform's id, or the error after the attempts this run allows."""
+    """One create or update: the record's id, or the error after the attempts this run allows."""
 
     target_id: str | None
     error: str | None = None
@@ -124,9 +134,20 @@ class PlatformApiClient:
 
     def create(self, kind: str, body: dict[str, Any], key: str) -> ApiResult:
         """POST one create with its idempotency key, retrying what may succeed on a retry."""
+        return self._send("POST", API_PATHS[kind], body, {"Idempotency-Key": key})
+
+    def update(self, kind: str, target_id: str, body: dict[str, Any]) -> ApiResult:
+        """PATCH the fields in `body` of the existing record `target_id`, retried like a create
+        (no key: the same update applied twice leaves the same record)."""
+        path = f"{API_PATHS[kind]}/{quote(target_id, safe='')}"
+        return self._send("PATCH", path, body, {})
+
+    def _send(
+        self, method: str, path: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> ApiResult:
         for attempt in range(1, self.settings.max_attempts + 1):
             self._pacer.wait()
-            result, wait = self._post(API_PATHS[kind], body, key, attempt)
+            result, wait = self._attempt(method, path, body, headers, attempt)
             if not result.retryable or attempt == self.settings.max_attempts:
                 return result
             delay = self._backoff(attempt) if wait is None else wait
@@ -135,13 +156,13 @@ class PlatformApiClient:
             self._sleep(delay)
         raise AssertionError("unreachable: the last attempt returns")
 
-    def _post(
-        self, path: str, body: dict[str, Any], key: str, attempt: int
+    def _attempt(
+        self, method: str, path: str, body: dict[str, Any], headers: dict[str, str], attempt: int
     ) -> tuple[ApiResult, float | None]:
         """One attempt, and the wait the server asked for before the next one."""
-        shown = f"POST {self._root}{path}"
+        shown = f"{method} {self._root}{path}"
         try:
-            response = self._http.post(path, json=body, headers={"Idempotency-Key": key})
+            response = self._http.request(method, path, json=body, headers=headers)
         except httpx.TransportError as exc:  # timeouts, refused or dropped connections
             return ApiResult(
                 None, f"{shown}: {type(exc).__name__}", True, None, attempts=attempt
@@ -153,7 +174,7 @@ class PlatformApiClient:
                 "(check PLATFORM_API_TOKEN and PLATFORM_API_URL)"
             )
         if response.is_success:
-            return _created(response, shown, attempt), None
+            return _landed(response, shown, attempt), None
         retryable = status == 429 or status >= 500
         error = f"{shown} answered {status}: {_message(response)}"
         return ApiResult(None, error, retryable, status, attempts=attempt), (
@@ -161,12 +182,13 @@ class PlatformApiClient:
         )
 
 
-def _created(response: httpx.Response, shown: str, attempts: int) -> ApiResult:
+def _landed(response: httpx.Response, shown: str, attempts: int) -> ApiResult:
     replayed = response.headers.get("idempotent-replayed") == "true"
     try:
         target_id = response.json()["id"]
     except (ValueError, KeyError, TypeError):
-        # The create may have happened: retrying with the same key is safe and gets the answer.
+        # The write may have happened: retrying (a create with the same key) is safe and gets
+        # the answer.
         error = f"{shown}: answer without an id"
         return ApiResult(None, error, True, response.status_code, attempts=attempts)
     return ApiResult(

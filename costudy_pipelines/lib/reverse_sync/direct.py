@@ -31,13 +31,16 @@ ROW_ERRORS = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
 
 @dataclass(frozen=True)
 class Planned:
-    """One event to write: its target row and what writing it is (create or update)."""
+    """One event to write: its target row and what writing it is (create or update). An update
+    knows the id of the record the event became (the API strategy updates that record; the
+    direct upsert finds its row by the event type's key)."""
 
     source_id: str
     fingerprint: str
     source_updated_at: datetime
     operation: Operation
     values: dict[str, Any]
+    target_id: str | None = None
 
     def key(self, event: EventType) -> tuple[str, ...]:
         return tuple(str(self.values[column]) for column in event.conflict)

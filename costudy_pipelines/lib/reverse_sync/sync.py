@@ -9,9 +9,12 @@ What is written, per chunk: nothing for an event whose fingerprint the platform 
 - direct: targets and tracking in ONE platform transaction. Tracking lives in the platform DB
   for exactly this reason: a crash leaves both or neither, and the upsert key of the target
   makes even a lost tracking row harmless.
-- api: the events are claimed (pending, attempt counted) and committed first, then created
-  through the API with idempotency keys, then the answers recorded. A crash between the API and
-  the record leaves them pending; the next run sends the same keys and gets the same answers.
+- api: the events are claimed (pending, attempt counted) and committed first, then written
+  through the API, then the answers recorded: a new event is created with an idempotency key,
+  an edited one whose record exists (its id is in the tracking row) updates that record, as the
+  direct upsert updates its row. A crash between the API and the record leaves them pending;
+  the next run sends the same creates with the same keys and gets the same answers, and the
+  same updates again, which changes nothing twice.
 The website and platform databases are never in one transaction: the website is only read.
 """
 
@@ -197,7 +200,8 @@ def _plan(
         state = known.get(source_id)
         if state and state.fingerprint == fingerprint and state.status in ("synced", "dead"):
             continue
-        operation = "update" if state and state.target_id else "create"
+        target_id = state.target_id if state else None
+        operation = "update" if target_id else "create"
         try:
             values = target_values(event, row)
         except Rejected as exc:
@@ -207,7 +211,9 @@ def _plan(
                 )
             )
             continue
-        planned.append(Planned(source_id, fingerprint, row["updated_at"], operation, values))
+        planned.append(
+            Planned(source_id, fingerprint, row["updated_at"], operation, values, target_id)
+        )
     return planned, rejected, len(rows) - len(planned) - len(rejected)
 
 
@@ -240,12 +246,12 @@ class _Chunks:
             return self._record(outcomes + rejected)
 
     def _through_api(self, planned: list[Planned], rejected: list[Outcome]) -> list[Recorded]:
-        """Claim (committed), create through the API, then record the answers."""
+        """Claim (committed), create or update through the API, then record the answers."""
         assert self.api is not None, "sync_event_type refuses the api strategy without a client"
         with self.platform_conn.transaction():
             claimed = [(p.source_id, p.fingerprint, p.source_updated_at) for p in planned]
             tracking.claim(self.platform_conn, self.event, "api", claimed)
-        outcomes = [_create_through_api(self.api, self.event, item) for item in planned]
+        outcomes = [_write_through_api(self.api, self.event, item) for item in planned]
         with self.platform_conn.transaction():
             return self._record(outcomes + rejected)
 
@@ -260,11 +266,13 @@ class _Chunks:
         )
 
 
-def _create_through_api(api: PlatformApiClient, event: EventType, item: Planned) -> Outcome:
+def _write_through_api(api: PlatformApiClient, event: EventType, item: Planned) -> Outcome:
     body = json.loads(json.dumps(item.values, default=json_value))
-    result = api.create(
-        event.target, body, idempotency_key(event, item.source_id, item.fingerprint)
-    )
+    if item.target_id is None:
+        key = idempotency_key(event, item.source_id, item.fingerprint)
+        result = api.create(event.target, body, key)
+    else:
+        result = api.update(event.target, item.target_id, body)
     detail = {"http_status": result.status, "http_attempts": result.attempts}
     if result.replayed:
         detail["replayed"] = True

@@ -1,10 +1,19 @@
 """The product platform's HTTP API, the target of the reverse sync's API strategy.
 
 No real reference exists (the platform is CoStudy's own): the shape is ours and kept small.
-Four create endpoints, each with a GET that lists what was created, so tests can assert that
-every website event landed exactly once. An `Idempotency-Key` header makes a create safe to
-retry: the same key with the same body answers the first result again (header
-`Idempotent-Replayed: true`) without creating anything; the same key with another body is 422.
+Four kinds of record, each under its path: `POST {path}` creates one, `GET {path}` lists them
+all (so tests can assert that every website event landed exactly once), `GET {path}/{id}` reads
+one and `PATCH {path}/{id}` updates one. Every request passes the same gate (bearer token, rate
+limit, fault plan; see base.py).
+
+An `Idempotency-Key` header makes a create safe to retry: the same key with the same body
+answers the first result again (header `Idempotent-Replayed: true`) without creating anything;
+the same key with another body is 422.
+
+A PATCH sets the fields its body names and leaves the others alone (the id, `created_at`, and
+whatever the platform's own users set on the record); it answers the whole record (200), 404
+for an id the platform does not have, 422 for a body that would leave the record invalid.
+Applying the same PATCH twice leaves the same record, so it is retried without a key.
 """
 
 from __future__ import annotations
@@ -39,6 +48,8 @@ KINDS: dict[str, tuple[str, str]] = {
 }
 
 Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
+# Set by the platform on create; a PATCH may not change them.
+READ_ONLY = frozenset({"id", "created_at", "updated_at"})
 
 
 @dataclass(frozen=True)
@@ -49,7 +60,7 @@ class _Remembered:
 
 
 class PlatformApiServer(SandboxServer):
-    """Creates leads, engagements, mailing-list subscribers and support tickets in memory."""
+    """Leads, engagements, mailing-list subscribers and support tickets, in memory."""
 
     system = "platform"
     documented_rate_limit = RateLimit(max_requests=50, window_seconds=1.0)  # ours, not a real one
@@ -64,21 +75,22 @@ class PlatformApiServer(SandboxServer):
     ) -> None:
         self._authorization = expected_authorization(token, "PlatformApiServer")
         self._lock = threading.Lock()
-        self._created: dict[str, list[dict[str, Any]]] = {kind: [] for kind in KINDS}
+        self._records: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
         self._idempotent: dict[str, _Remembered] = {}
         super().__init__(host=host, port=port, faults=faults)
 
     def created(self, kind: str) -> list[dict[str, Any]]:
-        """Everything created of one kind (leads, engagements, mailing_list, support_tickets)."""
-        if kind not in self._created:
+        """Every record of one kind (leads, engagements, mailing_list, support_tickets) in the
+        order they were created, as they are now (updates applied)."""
+        if kind not in self._records:
             raise KeyError(f"unknown kind {kind!r}; expected one of {sorted(KINDS)}")
         with self._lock:
-            return [dict(item) for item in self._created[kind]]
+            return [dict(item) for item in self._records[kind].values()]
 
     def reset(self) -> None:
-        """Forget everything created and every idempotency key."""
+        """Forget every record and every idempotency key."""
         with self._lock:
-            self._created = {kind: [] for kind in KINDS}
+            self._records = {kind: {} for kind in KINDS}
             self._idempotent.clear()
 
     # ------------------------------------------------------------ system error shapes
@@ -95,10 +107,17 @@ class PlatformApiServer(SandboxServer):
 
     # -------------------------------------------------------------------- endpoints
     def routes(self) -> list[BaseRoute]:
-        return [
+        collections = [
             Route(f"{API}{path}", self._endpoint(kind), methods=["GET", "POST"])
             for kind, (path, _) in KINDS.items()
         ]
+        records = [
+            Route(
+                f"{API}{path}/{{record_id}}", self._record_endpoint(kind), methods=["GET", "PATCH"]
+            )
+            for kind, (path, _) in KINDS.items()
+        ]
+        return collections + records
 
     def _endpoint(self, kind: str) -> Endpoint:
         async def endpoint(request: Request) -> Response:
@@ -108,11 +127,21 @@ class PlatformApiServer(SandboxServer):
 
         return endpoint
 
+    def _record_endpoint(self, kind: str) -> Endpoint:
+        async def endpoint(request: Request) -> Response:
+            record_id = request.path_params["record_id"]
+            if request.method == "PATCH":
+                return await self._update(kind, record_id, request)
+            with self._lock:
+                record = self._records[kind].get(record_id)
+                return _not_found(kind, record_id) if record is None else json_response(200, record)
+
+        return endpoint
+
     async def _create(self, kind: str, request: Request) -> Response:
-        try:
-            body = await read_json(request)
-        except ValueError as exc:
-            return _error(400, "invalid_json", str(exc))
+        body = await _object_body(request)
+        if isinstance(body, Response):
+            return body
         problem = _validation_problem(body)
         if problem:
             return _error(422, "validation_error", problem)
@@ -135,24 +164,53 @@ class PlatformApiServer(SandboxServer):
 
     def _store(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            items = self._created[kind]
+            records = self._records[kind]
             prefix = KINDS[kind][1]
             created = {
                 **body,
-                "id": f"{prefix}_{len(items) + 1:06d}",
+                "id": f"{prefix}_{len(records) + 1:06d}",
                 "created_at": datetime.now(UTC).isoformat(),
             }
-            items.append(created)
-        return created
+            records[created["id"]] = created
+            return dict(created)
+
+    async def _update(self, kind: str, record_id: str, request: Request) -> Response:
+        body = await _object_body(request)
+        if isinstance(body, Response):
+            return body
+        if fixed := sorted(READ_ONLY & body.keys()):
+            return _error(422, "validation_error", f"read-only field(s) {fixed}")
+        with self._lock:
+            record = self._records[kind].get(record_id)
+            if record is None:
+                return _not_found(kind, record_id)
+            problem = _validation_problem({**record, **body})
+            if problem:
+                return _error(422, "validation_error", problem)
+            record.update(body, updated_at=datetime.now(UTC).isoformat())
+            return json_response(200, record)
 
 
-def _validation_problem(body: object) -> str | None:
+async def _object_body(request: Request) -> dict[str, Any] | Response:
+    """The request's JSON object, or the answer refusing it (400 not JSON, 422 not an object)."""
+    try:
+        body = await read_json(request)
+    except ValueError as exc:
+        return _error(400, "invalid_json", str(exc))
     if not isinstance(body, dict):
-        return "request body must be a JSON object"
+        return _error(422, "validation_error", "request body must be a JSON object")
+    return body
+
+
+def _validation_problem(body: dict[str, Any]) -> str | None:
     email = body.get("email")
     if not isinstance(email, str) or "@" not in email:
         return "email is required and must be an email address"
     return None
+
+
+def _not_found(kind: str, record_id: str) -> Response:
+    return _error(404, "not_found", f"no {kind} record {record_id!r}")
 
 
 def _error(status: int, code: str, message: str) -> Response:
