@@ -33,6 +33,7 @@ from costudy_pipelines.lib.loading.canonical import (
     sha256,
     storable_reject_json,
 )
+from costudy_pipelines.lib.loading.copy_payload import CopyPayloadWriter, copy_payload
 from costudy_pipelines.lib.loading.report import FAILED, PARTIAL, SUCCESS, SyncFailed, SyncReport
 from costudy_pipelines.lib.loading.spec import DEFAULT_OPTIONS, KeyKind, LoadOptions, SourceSpec
 from costudy_pipelines.lib.loading.statements import (
@@ -117,15 +118,25 @@ def sync_session(
 class _Chunk:
     """One chunk, probed, validated and serialised, ready for COPY and the set-based statements."""
 
-    stage_rows: list[tuple[Any, ...]] = field(default_factory=list)
-    user_rows: list[list[Any]] = field(default_factory=list)
-    seen_keys: list[Any] = field(default_factory=list)
+    staged: int = 0  # rows in stage_payload
+    stage_payload: bytes = b""  # binary COPY streams, serialised by the preparing thread
+    user_payload: bytes = b""
+    seen_payload: bytes = b""
     reject_fingerprints: list[bytes] = field(default_factory=list)
     reject_keys: list[str | None] = field(default_factory=list)
     reject_raws: list[str] = field(default_factory=list)
     reject_reasons: list[str] = field(default_factory=list)
     resolved: list[bytes] = field(default_factory=list)
     rejected_fingerprints: set[bytes] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class _PayloadWriters:
+    """The session's COPY serialisers: staged rows, user candidates, seen keys."""
+
+    stage: CopyPayloadWriter
+    users: CopyPayloadWriter
+    seen: CopyPayloadWriter
 
 
 @dataclass(slots=True)
@@ -188,6 +199,10 @@ class SyncSession:
         # counted by the preparing thread and the loader thread separately, summed at the end
         self._unchanged_by_probe = 0
         self._unchanged_by_upsert = 0
+        # Nothing live in what the session covers when it started (a first sync, a new day):
+        # every record is new, so no probe, no seen keys and nothing to soft-delete. Set once
+        # the session holds its lock; ON CONFLICT still settles a row another session adds.
+        self.fresh = False
 
     @property
     def complete(self) -> bool:
@@ -204,12 +219,20 @@ class SyncSession:
             conn.execute("set temp_buffers = '256MB'")
             conn.commit()
             self.report.sync_log_id = sync_log.start(conn, self.report, self.spec.scope)
+            self._payloads = _PayloadWriters(
+                CopyPayloadWriter(conn, self.statements.stage_types),
+                CopyPayloadWriter(conn, USER_CANDIDATE_TYPES),
+                CopyPayloadWriter(conn, (self.spec.key_sql_type,)),
+            )
             try:
                 with conn.transaction(), open_connection(self.connect) as probe:
                     probe.autocommit = True
                     # hash joins of a chunk, and the soft delete's anti-join, stay in memory
                     conn.execute("set local work_mem = '64MB'")
                     self._lock(conn)
+                    self.fresh = not _scalar(
+                        conn.execute(self.statements.any_live_covered, self.covered_params)
+                    )
                     for statement in self.statements.create_temp:
                         conn.execute(statement)
                     self._stream(conn, probe, items)
@@ -278,20 +301,24 @@ class SyncSession:
     def _prepare_chunk(self, batch: list[_Item], probe: psycopg.Connection) -> _Chunk:
         chunk = _Chunk()
         entries, unkeyed = self._identify(batch, chunk)
-        changed = self._probe(probe, entries)
+        changed = list(entries) if self.fresh else self._probe(probe, entries)
         self._unchanged_by_probe += len(entries) - len(changed)
         if self.replay:  # stored exactly as the reject holds it: nothing left to replay
             unchanged = entries.keys() - set(changed)
             chunk.resolved += [entries[k].fingerprint or entries[k].content_hash for k in unchanged]
         to_validate = [(key, entries[key]) for key in changed] + unkeyed
         by_key = self._validate(to_validate, chunk)
-        chunk.seen_keys = [(key,) for key in entries]
-        chunk.seen_keys += [(key,) for key in by_key if key not in entries]
-        chunk.stage_rows = [
-            (key, record.email, entry.content_hash, entry.text, *record.values)
-            for key, (record, entry) in by_key.items()
-        ]
-        chunk.user_rows = self._user_candidates(by_key)
+        if self.complete and not self.fresh:  # what the soft delete must spare
+            seen = [(key,) for key in entries]
+            seen += [(key,) for key in by_key if key not in entries]
+            chunk.seen_payload = self._payloads.seen.payload(seen)
+        if by_key:
+            chunk.staged = len(by_key)
+            chunk.stage_payload = self._payloads.stage.payload(
+                (key, record.email, entry.content_hash, entry.text, *record.values)
+                for key, (record, entry) in by_key.items()
+            )
+            chunk.user_payload = self._payloads.users.payload(self._user_candidates(by_key))
         self.report.records_in += len(batch)
         return chunk
 
@@ -388,15 +415,15 @@ class SyncSession:
 
     def _load(self, conn: psycopg.Connection, chunk: _Chunk) -> None:
         with self._timed("load_s"), conn.cursor() as cur:
-            if chunk.stage_rows:
+            if chunk.staged:
                 with self._timed("load_copy_s"):
                     self._stage(cur, chunk)
                 with self._timed("load_users_s"):
                     self._upsert_users(cur)
                 with self._timed("load_rows_s"):
                     self._upsert_rows(cur, chunk)
-            if self.complete and chunk.seen_keys:
-                _copy(cur, self.statements.copy_seen, (self.spec.key_sql_type,), chunk.seen_keys)
+            if chunk.seen_payload:
+                copy_payload(cur, self.statements.copy_seen, chunk.seen_payload)
             if chunk.reject_fingerprints:
                 cur.execute(UPSERT_REJECTS, self._reject_params(chunk))
             if chunk.resolved:
@@ -406,8 +433,8 @@ class SyncSession:
     def _stage(self, cur: psycopg.Cursor, chunk: _Chunk) -> None:
         statements = self.statements
         cur.execute(statements.truncate)
-        _copy(cur, statements.copy_stage, statements.stage_types, chunk.stage_rows)
-        _copy(cur, statements.copy_users, USER_CANDIDATE_TYPES, chunk.user_rows)
+        copy_payload(cur, statements.copy_stage, chunk.stage_payload)
+        copy_payload(cur, statements.copy_users, chunk.user_payload)
         cur.execute(statements.analyze_users)
 
     def _upsert_users(self, cur: psycopg.Cursor) -> None:
@@ -419,7 +446,7 @@ class SyncSession:
         inserted, updated = _counts(cur.execute(self.statements.upsert_rows, self.scope_params))
         self.report.inserted += inserted
         self.report.updated += updated
-        self._unchanged_by_upsert += len(chunk.stage_rows) - inserted - updated
+        self._unchanged_by_upsert += chunk.staged - inserted - updated
         if self.spec.key_kind is KeyKind.EXTERNAL_ID:
             cur.execute(RESOLVE_REJECTS_BY_KEY, self._resolve_params(chunk))
             self.report.resolved_rejects += cur.rowcount
@@ -469,6 +496,8 @@ class SyncSession:
                     "which is more likely a failed or filtered extract than an emptied source"
                 )
                 return
+            if self.fresh:
+                return  # nothing was live in what this sync covers: nothing can be unseen
             conn.execute(self.statements.index_seen)
             conn.execute(self.statements.analyze_seen)  # a temp table has no statistics otherwise
             with conn.transaction() as savepoint:
@@ -585,13 +614,6 @@ def _lenient_key(key_of: Callable[[Any], Any], raw: Any) -> Any:
         return key_of(raw)
     except Exception:  # a record too broken to read an id from: validation will reject it
         return None
-
-
-def _copy(cur: psycopg.Cursor, statement: Any, types: tuple[str, ...], rows: Iterable[Any]) -> None:
-    with cur.copy(statement) as copy:
-        copy.set_types(list(types))
-        for row in rows:
-            copy.write_row(row)
 
 
 def _counts(cur: psycopg.Cursor) -> tuple[int, int]:

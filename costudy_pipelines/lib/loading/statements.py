@@ -80,6 +80,7 @@ class SessionStatements:
     index_seen: sql.Composed
     analyze_seen: sql.Composed
     count_live: sql.Composed  # live rows of the slice (the base of the delete share)
+    any_live_covered: sql.Composed  # whether the session covers any live row at its start
     soft_delete: sql.Composed
 
 
@@ -159,6 +160,9 @@ def build_statements(spec: SourceSpec, *, windowed: bool = False) -> SessionStat
         count_live=sql.SQL("select count(*) from {} t where t.deleted_at is null{}").format(
             table, in_scope
         ),
+        any_live_covered=sql.SQL(
+            "select exists (select 1 from {} t where t.deleted_at is null{})::int"
+        ).format(table, covered),
         soft_delete=sql.SQL(
             "update {table} t set deleted_at = now() where t.deleted_at is null{covered}"
             " and not exists (select 1 from {seen} s where s.key = t.{key})"
