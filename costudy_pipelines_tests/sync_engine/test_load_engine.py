@@ -360,6 +360,22 @@ def test_duplicates_within_a_chunk_last_one_wins(warehouse_url):
     assert query(warehouse_url, "select status from whop_payments") == [("paid",)]
 
 
+def test_a_key_twice_in_a_chunk_is_judged_by_its_last_record_against_the_stored_row(
+    warehouse_url,
+):
+    """The chunk is probed in parts: the last record's own part decides, not the first's."""
+    sync_session(warehouse_url, PAYMENTS, [whop_payment("pay_1", "a@x.io", status="paid")])
+    paid, refunded = (whop_payment("pay_1", "a@x.io", status=s) for s in ("paid", "refunded"))
+
+    changed_last = sync_session(warehouse_url, PAYMENTS, [paid, refunded])
+    assert (changed_last.updated, changed_last.duplicates) == (1, 1)
+    assert query(warehouse_url, "select status from whop_payments") == [("refunded",)]
+
+    back_to_stored_last = sync_session(warehouse_url, PAYMENTS, [paid, refunded, paid])
+    assert (back_to_stored_last.updated, back_to_stored_last.duplicates) == (1, 2)
+    assert query(warehouse_url, "select status from whop_payments") == [("paid",)]
+
+
 def test_full_sync_of_one_sheet_leaves_other_sheets_alone(warehouse_url):
     sheet_a, sheet_b = sources.sheet_rows("A", "Sheet1"), sources.sheet_rows("B", "Sheet1")
     same_row = sheet_row("s@x.io", "Sam")

@@ -48,6 +48,9 @@ from costudy_pipelines.lib.loading.statements import (
 from costudy_pipelines.lib.validation import Reject, ValidRecord, validate
 
 ConnectionSource = str | Callable[[], psycopg.Connection]
+# Submits a probe of some entries to the probe thread: the future's keys are not unchanged.
+_Prober = Callable[[dict[Any, "_Entry"]], Future[set[Any]]]
+PROBE_PARTS = 4
 # (fingerprint of a replayed reject or None, raw record)
 _Item = tuple[bytes | None, Any]
 
@@ -147,6 +150,7 @@ class _Entry:
     raw: Any
     text: bytes
     content_hash: bytes
+    part: int  # which probe of its chunk judges it
 
 
 def _replaces(observed: datetime | None, current_observed: datetime | None) -> bool:
@@ -271,8 +275,13 @@ class SyncSession:
     def _stream(
         self, conn: psycopg.Connection, probe: psycopg.Connection, items: Iterable[_Item]
     ) -> None:
-        """Prepare chunk N+1 while the loader thread applies chunk N (at most two in memory)."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-loader") as loader:
+        """Prepare chunk N+1 while the loader thread applies chunk N (at most two in memory);
+        a probe thread compares each part of chunk N+1 while the next part is identified."""
+        with (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-loader") as loader,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-probe") as probes,
+        ):
+            prober: _Prober = functools.partial(probes.submit, self._probe, probe)
             pending: Future[None] | None = None
             records = iter(items)
             try:
@@ -281,7 +290,7 @@ class SyncSession:
                         batch = list(islice(records, self.options.chunk_size))
                         if not batch:
                             break
-                        chunk = self._prepare(batch, probe)
+                        chunk = self._prepare(batch, prober)
                         del batch  # the raw records go now, so the collection skips them
                     if pending is not None:
                         pending.result()
@@ -294,14 +303,13 @@ class SyncSession:
 
     # -- preparing chunks (calling thread) --------------------------------------------------
 
-    def _prepare(self, batch: list[_Item], probe: psycopg.Connection) -> _Chunk:
+    def _prepare(self, batch: list[_Item], prober: _Prober) -> _Chunk:
         with self._timed("prepare_s"):
-            return self._prepare_chunk(batch, probe)
+            return self._prepare_chunk(batch, prober)
 
-    def _prepare_chunk(self, batch: list[_Item], probe: psycopg.Connection) -> _Chunk:
+    def _prepare_chunk(self, batch: list[_Item], prober: _Prober) -> _Chunk:
         chunk = _Chunk()
-        entries, unkeyed = self._identify(batch, chunk)
-        changed = list(entries) if self.fresh else self._probe(probe, entries)
+        entries, unkeyed, changed = self._identify_and_probe(batch, chunk, prober)
         self._unchanged_by_probe += len(entries) - len(changed)
         if self.replay:  # stored exactly as the reject holds it: nothing left to replay
             unchanged = entries.keys() - set(changed)
@@ -322,39 +330,61 @@ class SyncSession:
         self.report.records_in += len(batch)
         return chunk
 
-    def _identify(
-        self, batch: list[_Item], chunk: _Chunk
-    ) -> tuple[dict[Any, _Entry], list[tuple[None, _Entry]]]:
-        """Canonical JSON, content hash and key of every record; the same key twice: last wins."""
+    def _identify_and_probe(
+        self, batch: list[_Item], chunk: _Chunk, prober: _Prober
+    ) -> tuple[dict[Any, _Entry], list[tuple[None, _Entry]], list[Any]]:
+        """Every record's identity, and the keys that are new, changed or soft-deleted.
+
+        The chunk is identified in PROBE_PARTS parts; each part's probe runs on the probe
+        thread while the next part is identified, so the server's comparison overlaps the
+        hashing. The same key twice in a chunk: the last record wins, judged by its own part's
+        probe.
+        """
         entries: dict[Any, _Entry] = {}
         unkeyed: list[tuple[None, _Entry]] = []
+        probed: list[Future[set[Any]]] = []
+        rejected_before = self.report.rejected  # identifying rejects what JSON cannot hold
+        size = -(-len(batch) // PROBE_PARTS)
+        for start in range(0, len(batch), size):
+            part = self._identify(batch[start : start + size], chunk, unkeyed, len(probed))
+            entries.update(part)
+            if part and not self.fresh:
+                probed.append(prober(part))
+        unstorable = self.report.rejected - rejected_before
+        self.report.duplicates += len(batch) - unstorable - len(unkeyed) - len(entries)
+        if self.fresh:
+            return entries, unkeyed, list(entries)
+        changed_by_part = [future.result() for future in probed]
+        changed = [key for key, entry in entries.items() if key in changed_by_part[entry.part]]
+        return entries, unkeyed, changed
+
+    def _identify(
+        self, batch: list[_Item], chunk: _Chunk, unkeyed: list[tuple[None, _Entry]], part: int
+    ) -> dict[Any, _Entry]:
+        """Canonical JSON, content hash and key of every record; the same key twice: last wins."""
+        entries: dict[Any, _Entry] = {}
         key_of = self.spec.validator.key
         prefix = self.row_hash_prefix
-        unstorable = 0
         for fingerprint, raw in batch:
             try:
                 text = canonical_json(raw)
             except UnstorableRecord as exc:
                 self._reject(chunk, fingerprint, Reject(str(exc), raw, _lenient_key(key_of, raw)))
-                unstorable += 1
                 continue
-            entry = _Entry(fingerprint, raw, text, sha256(text))
+            entry = _Entry(fingerprint, raw, text, sha256(text), part)
             key = sha256(prefix + text) if prefix is not None else _lenient_key(key_of, raw)
             if key is None:
                 unkeyed.append((None, entry))  # validation will say what is missing
             else:
                 entries[key] = entry
-        self.report.duplicates += len(batch) - unstorable - len(unkeyed) - len(entries)
-        return entries, unkeyed
+        return entries
 
-    def _probe(self, probe: psycopg.Connection, entries: dict[Any, _Entry]) -> list[Any]:
-        """The keys whose row is missing, different or soft-deleted (one query per chunk)."""
-        if not entries:
-            return []
+    def _probe(self, probe: psycopg.Connection, entries: dict[Any, _Entry]) -> set[Any]:
+        """The keys whose row is missing, different or soft-deleted (one query; probe thread)."""
         hashes = [entry.content_hash for entry in entries.values()]
         with self._timed("probe_s"):
             rows = probe.execute(self.statements.probe, (list(entries), hashes)).fetchall()
-        return [row[0] for row in rows]
+        return {row[0] for row in rows}
 
     def _validate(
         self, candidates: list[tuple[Any, _Entry]], chunk: _Chunk
