@@ -6,7 +6,7 @@
   missing on either side.
 - API sources (Whop, GoHighLevel): the count the API reported for the partition, which the
   source asset puts in its materialization metadata under `source_reported_count` (int:
-  Whop's total_count, GoHighLevel's meta.total, summed over locations). The latest
+  Whop's total_count, the GoHighLevel search's total, summed over locations). The latest
   materialization of each partition is read from the Dagster instance.
 """
 

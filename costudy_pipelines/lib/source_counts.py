@@ -9,7 +9,7 @@ once a full sync succeeded), so a backfill in progress is not reported as loss.
   into the warehouse (crossdb.stage_query) and compared there per day, with samples of ids
   missing on either side.
 - API sources (Whop, GoHighLevel): the source's own count for the day (Whop total_count,
-  GoHighLevel meta.total) comes from the sync's materialization metadata; `warehouse_counts`
+  GoHighLevel search total) comes from the sync's materialization metadata; `warehouse_counts`
   gives the warehouse side.
 """
 

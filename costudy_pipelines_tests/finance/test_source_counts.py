@@ -1,17 +1,28 @@
 """counts_match_source: warehouse rows per synced day against the source database itself
 (course orders by day partition, platform users by full sync) and against the count an API
-reported in the source asset's materialization metadata (Whop).
+reported in the source asset's materialization metadata (Whop through a stand-in, GoHighLevel
+through the product's own asset against the sandbox server).
 
 No `from __future__ import annotations` here: the stand-in asset annotates `context`, which
 Dagster refuses as a string.
 """
 
+import secrets
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+
 import dagster as dg
+import pytest
 
 from costudy_pipelines.defs.source_counts import REPORTED_COUNT
+from costudy_pipelines.defs.sources.gohighlevel import GoHighLevelResource, ghl_contacts
+from costudy_pipelines.lib.clients.base import parse_timestamp
 from costudy_pipelines.lib.clients.databases import COURSE_ORDERS
 from costudy_pipelines.lib.crossdb import connect
 from costudy_pipelines.lib.loading import sources, sync_session
+from costudy_pipelines.sandbox.servers import GoHighLevelServer
+from costudy_pipelines.sandbox.world import World
 from costudy_pipelines_tests.finance.loading import (
     by_created_day,
     database_rows,
@@ -178,3 +189,88 @@ def test_days_without_a_count_among_days_with_one_warn(dbs, instance, world):
     assert evaluation.severity == dg.AssetCheckSeverity.WARN
     assert metadata_value(evaluation, "partitions_without_count") == 1
     assert REPORTED_COUNT in metadata_value(evaluation, "problem")
+
+
+@pytest.fixture
+def ghl(world: World) -> Iterator[GoHighLevelResource]:
+    """The sandbox GoHighLevel server serving the world's contacts, and the product's
+    resource pointed at it."""
+    token = secrets.token_urlsafe(16)
+    contacts = list(world.records("ghl_contacts"))
+    locations = world.ghl_locations
+    with GoHighLevelServer(token=token, contacts=contacts, location_ids=locations) as server:
+        yield GoHighLevelResource(
+            token=token, location_ids=",".join(locations), base_url=server.base_url
+        )
+
+
+def sync_ghl(dbs, instance, ghl: GoHighLevelResource, world: World) -> dg.ExecuteInProcessResult:
+    """The product's ghl_contacts asset over every day of the world in one run (a single-run
+    backfill, as `costudy demo` runs it)."""
+    last = world.config.start + timedelta(days=world.config.days - 1)
+    job = dg.Definitions(
+        assets=[ghl_contacts],
+        resources={**dbs.resources({"warehouse_db"}), "ghl": ghl},
+        jobs=[dg.define_asset_job("ghl", selection=[ghl_contacts])],
+    ).resolve_job_def("ghl")
+    return job.execute_in_process(
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": world.config.start.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat(),
+        },
+    )
+
+
+def ghl_contacts_per_day(world: World) -> Counter[str]:
+    """The world's contacts per day the API files them under: their dateAdded's, and the
+    first day's for those whose dateAdded cannot be read (served at the epoch, so in the
+    first partition's window, which reaches back to it)."""
+    first = world.config.start.isoformat()
+    days: Counter[str] = Counter()
+    for contact in world.records("ghl_contacts"):
+        added = parse_timestamp(contact["dateAdded"])
+        days[day_of(added) if added else first] += 1
+    return days
+
+
+def test_ghl_counts_the_search_reported_per_day_agree_then_warn_on_a_lost_row(
+    dbs, instance, world, ghl
+):
+    synced = sync_ghl(dbs, instance, ghl, world)
+    reported = {
+        event.materialization.partition: event.materialization.metadata[REPORTED_COUNT].value
+        for event in synced.get_asset_materialization_events()
+    }
+    per_day = ghl_contacts_per_day(world)
+    assert reported == {day: per_day[day] for day in reported}  # each day's own total
+    assert len(reported) == world.config.days and len(set(reported.values())) > 1
+
+    clean = evaluate(dbs, instance, "ghl_contacts")
+    assert clean.passed, clean.metadata
+    assert metadata_value(clean, "days_compared") == world.config.days
+    total = sum(per_day.values())
+    assert metadata_value(clean, "source_total") == total
+    assert metadata_value(clean, "warehouse_total") == total
+    assert metadata_value(clean, "rejected_total") > 0  # malformed contacts, accounted for
+    assert metadata_value(clean, "days_differing") == 0
+
+    lost_day = world.config.start + timedelta(days=2)
+    with connect(dbs.warehouse, source="WAREHOUSE_DB_URL") as warehouse:
+        warehouse.execute(
+            "update ghl_contacts set deleted_at = now() where id = (select min(id)"
+            " from ghl_contacts where (occurred_at at time zone 'UTC')::date = %s)",
+            (lost_day,),
+        )
+    found = evaluate(dbs, instance, "ghl_contacts")
+    assert not found.passed
+    assert found.severity == dg.AssetCheckSeverity.WARN
+    [day] = metadata_value(found, "differing_days").records
+    assert day.data == {
+        "day": lost_day.isoformat(),
+        "source": per_day[lost_day.isoformat()],
+        "stored": day.data["stored"],
+        "rejected": day.data["rejected"],
+        "difference": -1,
+    }
+    assert metadata_value(found, "warehouse_total") == total - 1

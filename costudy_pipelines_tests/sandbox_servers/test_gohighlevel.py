@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -9,7 +10,7 @@ import pytest
 
 from costudy_pipelines.sandbox.servers import FaultPlan, GoHighLevelServer, RateLimit
 from costudy_pipelines_tests.sandbox_servers.conftest import api_client
-from costudy_pipelines_tests.sandbox_servers.factory import ghl_contacts
+from costudy_pipelines_tests.sandbox_servers.factory import START, ghl_contacts, iso
 
 VERSION = {"Version": "2021-07-28"}
 
@@ -97,6 +98,40 @@ def test_search_by_page_and_by_search_after(
             break
         body["searchAfter"] = found[-1]["searchAfter"]
     assert [{k: v for k, v in c.items() if k != "searchAfter"} for c in by_cursor] == contacts
+
+
+def added_range(**bounds: datetime) -> list[dict[str, Any]]:
+    value = {bound: iso(moment) for bound, moment in bounds.items()}
+    return [{"field": "dateAdded", "operator": "range", "value": value}]
+
+
+def test_search_by_date_added_range_pages_and_totals_the_range_only(
+    client: httpx.Client, contacts: list[dict[str, Any]]
+) -> None:
+    low, high = START + timedelta(minutes=10), START + timedelta(minutes=20)
+    wanted = [c["id"] for c in contacts if low <= datetime.fromisoformat(c["dateAdded"]) < high]
+    assert len(wanted) == 30  # three contacts a minute
+    body: dict[str, Any] = {"locationId": "loc_a", "filters": added_range(gte=low, lt=high)}
+    by_page, by_cursor = [], []
+    for page in (1, 2, 3, 4, 5):
+        answer = client.post("/contacts/search", json={**body, "page": page, "pageLimit": 7})
+        assert answer.json()["total"] == 30
+        by_page += answer.json()["contacts"]
+    cursor: dict[str, Any] = {}
+    while found := client.post("/contacts/search", json={**body, **cursor, "pageLimit": 8}):
+        by_cursor += found.json()["contacts"]
+        if len(found.json()["contacts"]) < 8:
+            break
+        cursor = {"searchAfter": found.json()["contacts"][-1]["searchAfter"]}
+    assert [c["id"] for c in by_page] == [c["id"] for c in by_cursor] == wanted
+
+    exclusive = {"locationId": "loc_a", "filters": added_range(gt=low, lte=high)}
+    assert client.post("/contacts/search", json=exclusive).json()["total"] == 30  # 27 + 3
+    since = {"locationId": "loc_a", "filters": added_range(gte=low)}
+    assert client.post("/contacts/search", json=since).json()["total"] == 253 - 30
+    epoch_ms = [{"field": "dateAdded", "operator": "range", "value": {"lt": 1709251200000}}]
+    refused = client.post("/contacts/search", json={"locationId": "loc_a", "filters": epoch_ms})
+    assert refused.status_code == 422 and "dateAdded lt" in refused.json()["message"][0]
 
 
 def test_search_limits(client: httpx.Client) -> None:

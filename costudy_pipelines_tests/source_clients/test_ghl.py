@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from costudy_pipelines.lib.clients.base import TimeWindow, epoch_ms
-from costudy_pipelines.lib.clients.ghl import GhlClient
+from costudy_pipelines.lib.clients.ghl import GhlClient, reported_total
 from costudy_pipelines.lib.clients.http import ApiError, RateLimit, RepeatedPageError
 from costudy_pipelines_tests.source_clients.live import Recorder, serve
 
@@ -225,10 +225,24 @@ def test_search_pages_by_number_then_by_search_after_past_the_depth() -> None:
 def test_search_window_is_exact_whether_or_not_the_server_filters(honour_filters: bool) -> None:
     server = GhlServer(contacts(), honour_filters=honour_filters)
     with serve(server.app()) as url, client(url, search_page_size=4) as ghl:
-        got = ids(list(ghl.search_contacts(DAY)))
+        search = ghl.search_contacts(DAY)
+        assert search.total is None  # nothing read yet
+        got = ids(list(search))
     assert got == in_day(server.rows)
+    # The API's total is the window's only where the server filtered: otherwise it is not said.
+    assert search.total == (len(got) if honour_filters else None)
     window_filter = json.loads(server.recorder.hits[0].body)["filters"][0]
     assert window_filter["field"] == "dateAdded" and window_filter["operator"] == "range"
+
+
+def test_reported_total_sums_the_searches_and_is_unknown_if_one_is() -> None:
+    server = GhlServer(contacts())
+    with serve(server.app()) as url, client(url, search_page_size=4) as ghl:
+        searches = [ghl.search_contacts(DAY), ghl.search_contacts(DAY)]  # e.g. two locations
+        for search in searches:
+            list(search)
+        assert reported_total(searches) == 2 * len(in_day(server.rows))
+        assert reported_total([*searches, ghl.search_contacts(DAY)]) is None  # one unread
 
 
 def test_a_search_that_ignores_the_page_number_is_stopped() -> None:

@@ -1,12 +1,14 @@
-"""The Sheets reader through real gspread against a minimal Sheets v4 server on 127.0.0.1."""
+"""The Sheets reader through real gspread against a minimal Sheets v4 server on 127.0.0.1,
+reached through the project's own transport (sheets_transport.gspread_client, as the assets
+build it for a Sheets API base other than Google's)."""
 
 from __future__ import annotations
 
+import secrets
+from functools import partial
 from typing import Any
 
-import gspread
 import pytest
-import requests
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -14,29 +16,22 @@ from starlette.routing import Route
 
 from costudy_pipelines.lib.clients.http import ApiError, RateLimit, RateLimiter, RetryPolicy
 from costudy_pipelines.lib.clients.sheets import SheetLayoutError, SheetSource, SheetsReader
+from costudy_pipelines.lib.clients.sheets_transport import gspread_client
 from costudy_pipelines_tests.source_clients.live import Recorder, serve
 
 KEY = "1CE41E_Ixiqessy_IQn0O9XfhLDmQKucskRB3evPVbKI"
-GOOGLE = "https://sheets.googleapis.com"
 FAST = RetryPolicy(max_attempts=3, initial_backoff_s=0.01, max_backoff_s=0.05)
-
-
-class LocalSession(requests.Session):
-    """Sends gspread's Google URLs to the local server (the sandbox's transport does this
-    for real; see sheets_transport once merged)."""
-
-    def __init__(self, base_url: str) -> None:
-        super().__init__()
-        self.base_url = base_url
-
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
-        return super().request(method, url.replace(GOOGLE, self.base_url, 1), *args, **kwargs)
+TOKEN = secrets.token_urlsafe(16)
 
 
 def sheets_app(worksheets: dict[str, list[list[str]]], recorder: Recorder, failures: list[Any]):
-    """Metadata and values endpoints as gspread 6 calls them; `failures` are served first."""
+    """Metadata and values endpoints as gspread 6 calls them; a request without the token is
+    refused, and `failures` are served first."""
 
-    def fail_first() -> Response | None:
+    def refusal(request: Request) -> Response | None:
+        if request.headers.get("authorization") != f"Bearer {TOKEN}":
+            error = {"error": {"code": 401, "message": "no token", "status": "UNAUTHENTICATED"}}
+            return JSONResponse(error, status_code=401)
         if failures:
             status, headers = failures.pop(0)
             error = {"error": {"code": status, "message": "quota", "status": "X"}}
@@ -45,7 +40,7 @@ def sheets_app(worksheets: dict[str, list[list[str]]], recorder: Recorder, failu
 
     async def metadata(request: Request) -> Response:
         await recorder.record(request)
-        if failed := fail_first():
+        if failed := refusal(request):
             return failed
         sheets = [
             {"properties": {"sheetId": i, "title": title, "index": i, "sheetType": "GRID"}}
@@ -56,7 +51,7 @@ def sheets_app(worksheets: dict[str, list[list[str]]], recorder: Recorder, failu
 
     async def values(request: Request) -> Response:
         await recorder.record(request)
-        if failed := fail_first():
+        if failed := refusal(request):
             return failed
         title = request.path_params["range"].strip("'")
         rows = worksheets[title]
@@ -77,7 +72,7 @@ def read(worksheets: dict[str, list[list[str]]], source: SheetSource, failures=(
     recorder = Recorder()
     with serve(sheets_app(worksheets, recorder, list(failures))) as url:
         reader = SheetsReader(
-            lambda: gspread.Client(auth=None, session=LocalSession(url)),  # type: ignore[arg-type]
+            partial(gspread_client, url, token=TOKEN),
             retry=FAST,
             rate_limiter=RateLimiter(RateLimit(requests=1000, per_seconds=1.0)),
             **options,

@@ -18,6 +18,7 @@ from costudy_pipelines.lib.validation import (
     normalise_email,
     validate,
 )
+from costudy_pipelines.lib.validation.emails import optional_email
 from costudy_pipelines_tests.sync_engine.records import ghl_contact, money, sheet_row, whop_payment
 
 WHOP = sources.whop_payments().validator
@@ -122,6 +123,23 @@ def test_email_fast_path_agrees_with_email_validator(email):
     except InvalidEmail:
         valid = False
     assert valid == expected_valid
+
+
+@pytest.mark.parametrize("email", ["Not-An-Email", " a@Example..com ", "x@localhost", "a@b@c.io"])
+def test_invalid_email_reason_leaves_the_address_out_and_the_message_names_it(email):
+    with pytest.raises(InvalidEmail) as caught:
+        normalise_email(email)
+    address = email.strip().lower()
+    assert caught.value.address == address
+    assert address not in caught.value.reason and email.strip() not in caught.value.reason
+    assert str(caught.value) == f"{caught.value.reason}: {address!r}"
+
+
+def test_optional_email_is_none_when_absent_and_strict_otherwise():
+    assert optional_email(None) is None and optional_email("  ") is None
+    assert optional_email(" Bo@X.io ") == "bo@x.io"
+    with pytest.raises(InvalidEmail, match="malformed email"):
+        optional_email("bo")
 
 
 def test_ghl_contact_name_parts_tags_and_location():

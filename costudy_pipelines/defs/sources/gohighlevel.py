@@ -1,6 +1,12 @@
-"""GoHighLevel (LeadConnector v2): contacts of every configured location, by dateAdded day."""
+"""GoHighLevel (LeadConnector v2): contacts of every configured location, by dateAdded day.
 
+Each day partition's materialization carries `source_reported_count`: the contacts the
+search API reported for the day (its `total`, summed over the locations).
+"""
+
+from collections.abc import Iterable
 from itertools import chain
+from typing import Any
 
 import dagster as dg
 
@@ -14,7 +20,7 @@ from costudy_pipelines.defs.sources.sync import (
     sync_daily,
 )
 from costudy_pipelines.lib.clients.base import TimeWindow
-from costudy_pipelines.lib.clients.ghl import GHL_URL, GhlClient
+from costudy_pipelines.lib.clients.ghl import GHL_URL, ContactSearch, GhlClient, reported_total
 from costudy_pipelines.lib.loading import sources
 
 
@@ -52,13 +58,19 @@ def ghl_contacts(
     warehouse_db: PostgresResource,
 ) -> dg.MaterializeResult:
     clients = [ghl.client(location) for location in ghl.locations()]
+    searches: dict[TimeWindow, list[ContactSearch]] = {}
     try:
 
-        def extract(window: TimeWindow):
+        def extract(window: TimeWindow) -> Iterable[list[dict[str, Any]]]:
             # search: server-side dateAdded filter, 500 per page (the list endpoint has none)
-            return chain.from_iterable(client.search_contacts(window) for client in clients)
+            searches[window] = [client.search_contacts(window) for client in clients]
+            return chain.from_iterable(searches[window])
 
-        result = sync_daily(context, config, warehouse_db, SPEC, "ghl", extract)
+        def reported(window: TimeWindow) -> int | None:
+            # the search's total of each location, for counts_match_source
+            return reported_total(searches.pop(window))
+
+        result = sync_daily(context, config, warehouse_db, SPEC, "ghl", extract, reported)
         result.metadata["locations"] = len(clients)
         result.metadata["api_requests"] = sum(client.counters.requests for client in clients)
         return result

@@ -11,6 +11,7 @@ import dagster as dg
 
 from costudy_pipelines.defs.migrations import schema_asset_key
 from costudy_pipelines.defs.resources import PostgresResource
+from costudy_pipelines.defs.source_counts import REPORTED_COUNT
 from costudy_pipelines.lib import quality
 from costudy_pipelines.lib.clients.base import TimeWindow
 from costudy_pipelines.lib.loading import (
@@ -172,26 +173,35 @@ def sync_daily(
     spec: SourceSpec,
     family: str,
     extract: Callable[[TimeWindow], Iterable[list[dict[str, Any]]]],
+    reported_count: Callable[[TimeWindow], int | None] | None = None,
 ) -> dg.MaterializeResult:
     """Every partition of the run, one session (one transaction) each, pages streamed in.
 
     A partition's extract is everything the source holds for its window, so the session
     soft-deletes the window's rows it did not see (see sync_session for the guards).
+    `reported_count(window)`, asked once the window's extract has been read, is how many
+    records the source said the window holds (None: it did not say); it goes into that
+    partition's materialization metadata for `counts_match_source`.
     """
     started = time.monotonic()
-    reports = [
-        run_sync(
-            context,
-            warehouse,
-            spec,
-            chain.from_iterable(extract(window)),
-            partition=key,
-            full=False,
-            window=window,
-            force_delete=config.force_delete,
+    reports = []
+    for key, window in windows(context, family):
+        records = chain.from_iterable(extract(window))
+        reports.append(
+            run_sync(
+                context,
+                warehouse,
+                spec,
+                records,
+                partition=key,
+                full=False,
+                window=window,
+                force_delete=config.force_delete,
+            )
         )
-        for key, window in windows(context, family)
-    ]
+        reported = reported_count(window) if reported_count else None
+        if reported is not None:
+            context.add_asset_metadata({REPORTED_COUNT: reported}, partition_key=key)
     return sync_result(reports, started)
 
 

@@ -14,6 +14,9 @@ cursor it adds to every contact):
   ascending sort, `page`/`pageLimit` (≤ 500) up to the documented 10,000-result depth, then
   the `searchAfter` cursor of the last contact. The window is also enforced client-side, so
   a server that ignores the filter still yields exactly the window (after a full scan).
+  The search is a `ContactSearch`: once read to the end, its `total` is the count the API
+  reported for the search (the response's `total`), which the sync compares with what it
+  stored (`counts_match_source`).
 
 Every call sends `Authorization: Bearer` and `Version: 2021-07-28`; `X-RateLimit-Remaining`
 near zero pauses every client of the location for one rate-limit interval before a 429.
@@ -21,7 +24,7 @@ near zero pauses every client of the location for one rate-limit interval before
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -157,8 +160,12 @@ class GhlClient(ApiReader):
                 )
             params = {**params, "startAfter": cursor[0], "startAfterId": cursor[1]}
 
-    def search_contacts(self, window: TimeWindow | None = None) -> Iterator[Page]:
+    def search_contacts(self, window: TimeWindow | None = None) -> ContactSearch:
         """All contacts (added within `window`, if given) through `POST /contacts/search`."""
+        return ContactSearch(self, window)
+
+    def _search_pages(self, search: ContactSearch) -> Iterator[Page]:
+        window = search.window
         body: dict[str, Any] = {
             "locationId": self.location_id,
             "pageLimit": self.search_page_size,
@@ -175,19 +182,24 @@ class GhlClient(ApiReader):
         guard = PageGuard(self.api, "POST", SEARCH_PATH)
         page_number = 1
         search_after: list[Any] | None = None
+        reported: int | None = None
+        filtered = True  # whether the server kept to the window, so its total is the window's
         while True:
             position = {SEARCH_CURSOR: search_after} if search_after else {"page": page_number}
             payload = self.api.post(
                 SEARCH_PATH, json={**body, **position}, check=check_contacts_payload
             )
             contacts = payload["contacts"]
+            reported = _count(payload.get("total"))  # the last page's: the latest state
             full = len(contacts) >= self.search_page_size
             cursor = tuple(search_after) if search_after else page_number
             guard.check(cursor, (c.get("id") for c in contacts))
             page = contacts if window is None else in_window(contacts, "dateAdded", window)
+            filtered = filtered and len(page) == len(contacts)
             if page:
                 yield [_without_search_cursor(contact) for contact in page]
             if not full:
+                search.total = reported if filtered else None
                 return
             page_number += 1
             if search_after is not None or page_number * self.search_page_size > (
@@ -207,6 +219,42 @@ class GhlClient(ApiReader):
                 path=SEARCH_PATH,
             )
         return cursor
+
+
+class ContactSearch:
+    """One search of a location: iterate it (once) for its pages of contacts.
+
+    `total` is the number of contacts the API reported for the search, set once the last page
+    has been read; None before that, when the answer carried no `total`, or when the server
+    returned contacts outside the window (it ignored the filter, so its total is not the
+    window's).
+    """
+
+    def __init__(self, client: GhlClient, window: TimeWindow | None) -> None:
+        self.window = window
+        self.total: int | None = None
+        self._client = client
+
+    def __iter__(self) -> Iterator[Page]:
+        return self._client._search_pages(self)
+
+
+def reported_total(searches: Iterable[ContactSearch]) -> int | None:
+    """What the API reported for these searches together (e.g. one per location), or None
+    when any of them reported nothing."""
+    total = 0
+    for search in searches:
+        if search.total is None:
+            return None
+        total += search.total
+    return total
+
+
+def _count(value: object) -> int | None:
+    """A count the API reported: a non-negative integer, else nothing."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
 
 
 def _list_has_more(contacts: list[dict[str, Any]], meta: dict[str, Any], limit: int) -> bool:

@@ -3,8 +3,10 @@
 Shapes follow shared/reference/gohighlevel (contacts OpenAPI). Errors use the NestJS shape the
 API answers with ({"statusCode", "message"}); a missing Version header is a 401 "version header
 was not found." as the live API answers. Contacts are ordered by (dateAdded in ms, id), the pair
-the startAfter/startAfterId and searchAfter cursors carry. Search filters and sort are not
-emulated (the product pages through everything): they are ignored.
+the startAfter/startAfterId and searchAfter cursors carry. Search emulates the one filter the
+product sends, a `dateAdded` range (gte/gt/lte/lt, ISO-8601): its pages and its `total` are
+the range's contacts only, as the live API answers; other filters and `sort` are ignored (the
+order is always ascending).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from costudy_pipelines.sandbox.servers.base import (
     read_json,
 )
 from costudy_pipelines.sandbox.servers.faults import FaultPlan, LimitState, RateLimit
-from costudy_pipelines.sandbox.servers.paging import parse_count
+from costudy_pipelines.sandbox.servers.paging import parse_count, parse_moment
 from costudy_pipelines.sandbox.servers.record_server import RecordServer
 from costudy_pipelines.sandbox.servers.records import (
     Key,
@@ -160,24 +162,27 @@ class GoHighLevelServer(RecordServer):
             limit = _int_field(body, "pageLimit", SEARCH_DEFAULT_LIMIT, SEARCH_MAX_LIMIT)
             page = _int_field(body, "page", 1, None)
             after = _search_after(body.get("searchAfter"))
+            low_ms, high_ms = _added_range(body.get("filters"))
         except RequestError as exc:
             return _error(exc.status, exc.message)
         except ValueError as exc:
             return _error(422, [str(exc)])
         index = self.collections["contacts"].index(location)
+        low = 0 if low_ms is None else index.time_at_or_after(low_ms)
+        high = max(low, len(index) if high_ms is None else index.time_at_or_after(high_ms))
         if after is not None:
-            start = index.after(after)
+            start = max(low, index.after(after))
         elif page * limit > SEARCH_PAGE_WINDOW:
             message = f"page * pageLimit must not exceed {SEARCH_PAGE_WINDOW}; use searchAfter"
             return _error(422, [message])
         else:
-            start = (page - 1) * limit
-        stop = min(len(index), start + limit)
+            start = low + (page - 1) * limit
+        stop = min(high, start + limit)
         contacts = b",".join(
             _with_search_after(index.record_json(position), index.keys[position])
             for position in range(start, stop)
         )
-        body_bytes = b'{"contacts":[' + contacts + b'],"total":%d}' % len(index)
+        body_bytes = b'{"contacts":[' + contacts + b'],"total":%d}' % (high - low)
         return Response(body_bytes, media_type="application/json")
 
     def _location(self, location: object) -> str:
@@ -217,6 +222,36 @@ def _search_after(value: object) -> Key | None:
     if not valid:
         raise ValueError("searchAfter must be [dateAdded epoch ms, contact id]")
     return int(value[0]), str(value[1])  # type: ignore[index]
+
+
+def _added_range(filters: object) -> tuple[int | None, int | None]:
+    """The `dateAdded` range filters as [low, high) epoch milliseconds (None: unbounded)."""
+    if filters is None:
+        return None, None
+    if not isinstance(filters, list) or not all(isinstance(f, dict) for f in filters):
+        raise ValueError("filters must be a list of objects")
+    lows: list[int] = []
+    highs: list[int] = []
+    for spec in filters:
+        if spec.get("field") != "dateAdded" or spec.get("operator") != "range":
+            continue  # not emulated
+        value = spec.get("value")
+        if not isinstance(value, dict) or not value.keys() & {"gte", "gt", "lte", "lt"}:
+            raise ValueError("a dateAdded range needs a value with gte, gt, lte or lt")
+        for bound in ("gte", "gt", "lte", "lt"):
+            moment = value.get(bound)
+            if moment is None:
+                continue
+            us = parse_moment(f"dateAdded {bound}", str(moment))
+            if us is None:
+                continue
+            # A contact added at millisecond m lies at m * 1000 µs: the first millisecond in
+            # range is ceil(us / 1000) for gte (and the end for lt), floor + 1 past a gt/lte.
+            if bound in ("gte", "lt"):
+                (lows if bound == "gte" else highs).append(-(-us // 1000))
+            else:
+                (lows if bound == "gt" else highs).append(us // 1000 + 1)
+    return (max(lows) if lows else None), (min(highs) if highs else None)
 
 
 def _int_field(body: dict[str, Any], name: str, default: int, maximum: int | None) -> int:
