@@ -109,6 +109,25 @@ def test_email_normalisation_trims_lowercases_and_composes_unicode():
         "user@[192.168.0.1]",
         '"quoted"@example.com',
         "josé@example.com",
+        # Unicode local parts: letters and numbers of any script take the fast path
+        "chloé.müller@example.com",
+        "δοκιμή@example.com",
+        "用户²@example.com",
+        "ⅻ.ǆ_ü+tag@example.com",
+        "٣٤@example.com",
+        "İstanbul@example.com",  # lower-cases to i + combining dot
+        "e\u0301mile@example.com",  # composes to é
+        "x\u0301y@example.com",  # no composed form: a combining mark stays
+        "\u0301a@example.com",
+        "a\u200bb@example.com",  # zero-width space (format)
+        "x\u00a0y@example.com",  # no-break space
+        "a\u2028b@example.com",  # line separator
+        "a.ü.@example.com",
+        "ü..a@example.com",
+        "δοκιμή@παράδειγμα.δοκιμή",
+        f"{'é' * 64}@example.com",
+        f"{'é' * 65}@example.com",
+        f"{'é' * 60}@{'b' * 63}.{'c' * 63}.{'d' * 60}.com",  # < 254 characters, > 254 octets
     ],
 )
 def test_email_fast_path_agrees_with_email_validator(email):

@@ -50,11 +50,26 @@ def optional_email(raw: object) -> str | None:
     return normalise_email(raw)
 
 
-# A plain ASCII dot-atom local part: RFC 5322's base case, which email-validator always
-# accepts (it only refuses local parts beyond it: quoted, Unicode, dots out of place, > 64).
-_PLAIN_ADDRESS = re.compile(r"([a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*)@([a-z0-9.-]+)")
+# A dot-atom local part of ASCII letters, digits and _+- and, beyond ASCII, letters and
+# numbers of any script (\w, narrowed to Unicode categories L and N below): RFC 5322's base
+# case and RFC 6531's, which email-validator always accepts (it refuses only what lies
+# beyond them: quoted parts, unsafe or combining characters, dots out of place, lengths).
+_PLAIN_ADDRESS = re.compile(r"([\w+-]+(?:\.[\w+-]+)*)@([a-z0-9.-]+)")
 MAX_LOCAL_PART = 64
-MAX_ADDRESS = 254
+MAX_ADDRESS = 254  # octets of UTF-8
+
+
+def _plain(candidate: str) -> re.Match[str] | None:
+    """The (local part, domain) match when the address is plain enough to skip the full check."""
+    plain = _PLAIN_ADDRESS.fullmatch(candidate)
+    if plain is None or len(plain[1]) > MAX_LOCAL_PART:
+        return None
+    if candidate.isascii():
+        return plain if len(candidate) <= MAX_ADDRESS else None
+    letters_and_numbers = all(
+        unicodedata.category(char)[0] in "LN" for char in plain[1] if not char.isascii()
+    )
+    return plain if letters_and_numbers and len(candidate.encode()) <= MAX_ADDRESS else None
 
 
 # Emails repeat across records (a person pays many times) and email-validator costs ~45 µs a
@@ -62,8 +77,8 @@ MAX_ADDRESS = 254
 # (lru_cache keeps results only: an invalid address is checked again each time it comes.)
 @lru_cache(maxsize=1 << 17)
 def _validated(candidate: str) -> str:
-    plain = _PLAIN_ADDRESS.fullmatch(candidate)
-    if plain and len(plain[1]) <= MAX_LOCAL_PART and len(candidate) <= MAX_ADDRESS:
+    plain = _plain(candidate)
+    if plain is not None:
         try:  # the domain rules stay email-validator's, once per domain
             _validate_domain(plain[2])
         except EmailNotValidError as exc:
