@@ -1,7 +1,5 @@
 """GoHighLevel (LeadConnector v2): contacts of every configured location, by dateAdded day."""
 
-from itertools import chain
-
 import dagster as dg
 
 from costudy_pipelines.defs.resources import PostgresResource
@@ -13,9 +11,8 @@ from costudy_pipelines.defs.sources.sync import (
     source_definitions,
     sync_daily,
 )
-from costudy_pipelines.lib.clients.base import TimeWindow
 from costudy_pipelines.lib.clients.ghl import GHL_URL, GhlClient
-from costudy_pipelines.lib.loading import sources
+from costudy_pipelines.lib.source_sync import GHL_SPEC, ghl_pages
 
 
 class GoHighLevelResource(dg.ConfigurableResource):
@@ -30,9 +27,6 @@ class GoHighLevelResource(dg.ConfigurableResource):
 
     def client(self, location_id: str) -> GhlClient:
         return GhlClient(self.token, location_id, base_url=self.base_url)
-
-
-SPEC = sources.ghl_contacts()
 
 
 @dg.asset(
@@ -53,12 +47,14 @@ def ghl_contacts(
 ) -> dg.MaterializeResult:
     clients = [ghl.client(location) for location in ghl.locations()]
     try:
-
-        def extract(window: TimeWindow):
-            # search: server-side dateAdded filter, 500 per page (the list endpoint has none)
-            return chain.from_iterable(client.search_contacts(window) for client in clients)
-
-        result = sync_daily(context, config, warehouse_db, SPEC, "ghl", extract)
+        result = sync_daily(
+            context,
+            config,
+            warehouse_db,
+            GHL_SPEC,
+            "ghl",
+            lambda window: ghl_pages(clients, window),
+        )
         result.metadata["locations"] = len(clients)
         result.metadata["api_requests"] = sum(client.counters.requests for client in clients)
         return result
@@ -68,7 +64,7 @@ def ghl_contacts(
 
 
 defs = source_definitions(
-    [(ghl_contacts, SPEC)],
+    [(ghl_contacts, GHL_SPEC)],
     resources={
         "ghl": GoHighLevelResource(
             token=dg.EnvVar("GHL_TOKEN"),
