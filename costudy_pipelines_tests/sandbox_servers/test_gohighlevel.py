@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -9,7 +10,7 @@ import pytest
 
 from costudy_pipelines.sandbox.servers import FaultPlan, GoHighLevelServer, RateLimit
 from costudy_pipelines_tests.sandbox_servers.conftest import api_client
-from costudy_pipelines_tests.sandbox_servers.factory import ghl_contacts
+from costudy_pipelines_tests.sandbox_servers.factory import START, ghl_contacts, iso
 
 VERSION = {"Version": "2021-07-28"}
 
@@ -97,6 +98,41 @@ def test_search_by_page_and_by_search_after(
             break
         body["searchAfter"] = found[-1]["searchAfter"]
     assert [{k: v for k, v in c.items() if k != "searchAfter"} for c in by_cursor] == contacts
+
+
+def test_search_filters_by_a_date_added_range(
+    client: httpx.Client, contacts: list[dict[str, Any]]
+) -> None:
+    ten, twenty = (iso(START + timedelta(minutes=minutes)) for minutes in (10, 20))
+
+    def search(bounds: dict[str, Any], **position: Any) -> dict[str, Any]:
+        where = [{"field": "dateAdded", "operator": "range", "value": bounds}]
+        body = {"locationId": "loc_a", "pageLimit": 20, "filters": where, **position}
+        answer = client.post("/contacts/search", json=body)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    def ids(numbers: range) -> list[str]:
+        return [contacts[n]["id"] for n in numbers]
+
+    # three contacts a minute: minutes 10 to 19 are contacts 30 to 59
+    first = search({"gte": ten, "lt": twenty})
+    assert first["total"] == 30
+    assert [c["id"] for c in first["contacts"]] == ids(range(30, 50))
+    cursor = first["contacts"][-1]["searchAfter"]
+    assert [
+        c["id"] for c in search({"gte": ten, "lt": twenty}, searchAfter=cursor)["contacts"]
+    ] == (ids(range(50, 60)))
+    assert [c["id"] for c in search({"gte": ten, "lt": twenty}, page=2)["contacts"]] == (
+        ids(range(50, 60))
+    )
+    exclusive_start = search({"gt": ten, "lte": twenty})
+    assert exclusive_start["total"] == 30
+    assert exclusive_start["contacts"][0]["id"] == contacts[33]["id"]
+    assert search({"gte": iso(START + timedelta(days=1))})["contacts"] == []
+    bad = {"locationId": "loc_a", "filters": [{"field": "dateAdded", "operator": "range",
+                                               "value": {"after": ten}}]}  # fmt: skip
+    assert client.post("/contacts/search", json=bad).status_code == 422
 
 
 def test_search_limits(client: httpx.Client) -> None:

@@ -3,8 +3,9 @@
 Shapes follow shared/reference/gohighlevel (contacts OpenAPI). Errors use the NestJS shape the
 API answers with ({"statusCode", "message"}); a missing Version header is a 401 "version header
 was not found." as the live API answers. Contacts are ordered by (dateAdded in ms, id), the pair
-the startAfter/startAfterId and searchAfter cursors carry. Search filters and sort are not
-emulated (the product pages through everything): they are ignored.
+the startAfter/startAfterId and searchAfter cursors carry. Of search's filters only the
+`dateAdded` range (gte/gt/lte/lt, ISO-8601) is emulated, as the product's daily extract sends
+it; other filters and the sort are ignored (results come in ascending dateAdded order).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from costudy_pipelines.sandbox.servers.base import (
     read_json,
 )
 from costudy_pipelines.sandbox.servers.faults import FaultPlan, LimitState, RateLimit
-from costudy_pipelines.sandbox.servers.paging import parse_count
+from costudy_pipelines.sandbox.servers.paging import parse_count, parse_moment
 from costudy_pipelines.sandbox.servers.record_server import RecordServer
 from costudy_pipelines.sandbox.servers.records import (
     Key,
@@ -37,6 +38,7 @@ API_VERSIONS = ("2021-07-28", "2021-04-15")
 LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT = 20, 100
 SEARCH_DEFAULT_LIMIT, SEARCH_MAX_LIMIT = 20, 500
 SEARCH_PAGE_WINDOW = 10_000  # page/pageLimit reach this many results; searchAfter goes beyond
+RANGE_BOUNDS = {"gte", "gt", "lte", "lt"}
 
 
 class RequestError(ValueError):
@@ -160,24 +162,28 @@ class GoHighLevelServer(RecordServer):
             limit = _int_field(body, "pageLimit", SEARCH_DEFAULT_LIMIT, SEARCH_MAX_LIMIT)
             page = _int_field(body, "page", 1, None)
             after = _search_after(body.get("searchAfter"))
+            added = _date_added_range(body.get("filters"))
         except RequestError as exc:
             return _error(exc.status, exc.message)
         except ValueError as exc:
             return _error(422, [str(exc)])
         index = self.collections["contacts"].index(location)
+        first, end = added
+        low = 0 if first is None else index.time_at_or_after(first)
+        high = len(index) if end is None else max(low, index.time_at_or_after(end))
         if after is not None:
-            start = index.after(after)
+            start = max(low, index.after(after))
         elif page * limit > SEARCH_PAGE_WINDOW:
             message = f"page * pageLimit must not exceed {SEARCH_PAGE_WINDOW}; use searchAfter"
             return _error(422, [message])
         else:
-            start = (page - 1) * limit
-        stop = min(len(index), start + limit)
+            start = low + (page - 1) * limit
+        stop = min(high, start + limit)
         contacts = b",".join(
             _with_search_after(index.record_json(position), index.keys[position])
             for position in range(start, stop)
         )
-        body_bytes = b'{"contacts":[' + contacts + b'],"total":%d}' % len(index)
+        body_bytes = b'{"contacts":[' + contacts + b'],"total":%d}' % (high - low)
         return Response(body_bytes, media_type="application/json")
 
     def _location(self, location: object) -> str:
@@ -217,6 +223,35 @@ def _search_after(value: object) -> Key | None:
     if not valid:
         raise ValueError("searchAfter must be [dateAdded epoch ms, contact id]")
     return int(value[0]), str(value[1])  # type: ignore[index]
+
+
+def _date_added_range(filters: object) -> tuple[int | None, int | None]:
+    """(first, end) dateAdded in epoch ms of a search's `dateAdded` range filter, end
+    exclusive; None where unbounded. Other filters are not emulated."""
+    if filters is None:
+        return None, None
+    if not isinstance(filters, list) or not all(isinstance(item, dict) for item in filters):
+        raise ValueError("filters must be a list of objects")
+    first: int | None = None
+    end: int | None = None
+    for item in filters:
+        if item.get("field") != "dateAdded" or item.get("operator") != "range":
+            continue
+        bounds = item.get("value")
+        if not isinstance(bounds, dict) or not bounds or not set(bounds) <= RANGE_BOUNDS:
+            raise ValueError("a dateAdded range needs a value with gte, gt, lte and/or lt")
+        for name, value in bounds.items():
+            moment_us = parse_moment(f"dateAdded {name}", value) if isinstance(value, str) else None
+            if moment_us is None:
+                raise ValueError(f"dateAdded {name} must be an ISO-8601 timestamp, got {value!r}")
+            # keys are whole ms: the first ms at or past an inclusive lower / exclusive upper
+            # bound, the first ms past an exclusive lower / inclusive upper one
+            ms = -(-moment_us // 1000) if name in ("gte", "lt") else moment_us // 1000 + 1
+            if name in ("gte", "gt"):
+                first = ms if first is None else max(first, ms)
+            else:
+                end = ms if end is None else min(end, ms)
+    return first, end
 
 
 def _int_field(body: dict[str, Any], name: str, default: int, maximum: int | None) -> int:
