@@ -1,8 +1,9 @@
 """What the database benchmarks share: which server to run on, and how to measure this process.
 
-A benchmark adds the options with `add_server_options(parser)`, gets its server with
-`server_url(args)` (starting the embedded one for --embedded; stop it afterwards), and
-reports `cpu_seconds()` and `peak_rss_mb()` per stage.
+A benchmark adds the options with `add_server_options(parser)`, runs inside
+`with benchmark_server(args) as url:` (for --embedded it starts the project's embedded server,
+and stops it at the end if it was not already running), makes its databases with
+`scratch_database(url, prefix)`, and reports `cpu_seconds()` and `peak_rss_mb()` per stage.
 """
 
 from __future__ import annotations
@@ -10,8 +11,12 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.embedded_pg import EmbeddedPostgres
 from costudy_pipelines.lib.settings import costudy_home, embedded_port
 
@@ -26,12 +31,34 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embedded", action="store_true", help="use the embedded PostgreSQL")
 
 
-def server_url(args: argparse.Namespace) -> tuple[str, EmbeddedPostgres | None]:
+@contextmanager
+def benchmark_server(args: argparse.Namespace) -> Iterator[str]:
+    """The server URL to run on: --server-url, or the embedded server for --embedded, which
+    is stopped afterwards when this benchmark started it (one already running stays up)."""
     if not args.embedded:
-        return args.server_url, None
+        yield args.server_url
+        return
     server = EmbeddedPostgres(Path(costudy_home()) / "bench-pgdata", embedded_port())
+    was_running = server.status().running
     server.start()
-    return server.server_url(), server
+    try:
+        yield server.server_url()
+    finally:
+        if not was_running:
+            server.stop()
+
+
+@contextmanager
+def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A new database on the server for the block (its URL), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with pg.admin_connection(server_url, source="--server-url") as conn:
+        pg.create_database(conn, name)
+    try:
+        yield pg.url_for_database(server_url, name)
+    finally:
+        with pg.admin_connection(server_url, source="--server-url") as conn:
+            pg.drop_database(conn, name)
 
 
 def peak_rss_mb() -> float:

@@ -22,13 +22,17 @@ import argparse
 import json
 import os
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
-from bench_server import add_server_options, cpu_seconds, peak_rss_mb, server_url
+from bench_server import (
+    add_server_options,
+    benchmark_server,
+    cpu_seconds,
+    peak_rss_mb,
+    scratch_database,
+)
 
-from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.crossdb import connect
 from costudy_pipelines.lib.discrepancies import PeopleSource, compare_people
 from costudy_pipelines.lib.migrations import apply_pending
@@ -147,22 +151,14 @@ def main() -> None:
     parser.add_argument("--discrepancies", type=int, default=100, help="injected of each kind")
     add_server_options(parser)
     args = parser.parse_args()
-    admin_url, embedded = server_url(args)
-    names = [f"bench_{side}_{uuid.uuid4().hex[:8]}" for side in ("app", "wh")]
-    with pg.admin_connection(admin_url, source="--server-url") as conn:
-        for name in names:
-            pg.create_database(conn, name)
-    application, warehouse = (pg.url_for_database(admin_url, name) for name in names)
-    try:
+    with (
+        benchmark_server(args) as admin_url,
+        scratch_database(admin_url, "bench_app") as application,
+        scratch_database(admin_url, "bench_wh") as warehouse,
+    ):
         timed("build", lambda: build(application, warehouse, args.people, args.discrepancies))
         timed("people_discrepancies", lambda: people(application, warehouse))
         timed("counts_per_day", lambda: counts(application, warehouse))
-    finally:
-        with pg.admin_connection(admin_url, source="--server-url") as conn:
-            for name in names:
-                pg.drop_database(conn, name)
-        if embedded is not None:
-            embedded.stop()
 
 
 if __name__ == "__main__":

@@ -1,168 +1,612 @@
-"""Benchmark of the load path: validation + COPY + set-based upserts, then two re-syncs.
+"""Benchmark of the load path on a sandbox world of N records: every source, from the world's
+dumped files and end to end from the sandbox servers, then a re-sync with no change and one
+with about 1 % of the records changed.
 
-Dumps N synthetic Whop v1 payments (nested user, Money objects and floats, ISO times; about
-four payments per person) to a JSON-lines file, then streams that file (parsed line by line,
-as a client parses pages) through `sync_session` as one full sync, re-syncs the same records
-(must write 0 rows) and a version with 1 % changed. Prints one JSON line per stage: wall
-seconds, rows/s, this process's CPU seconds, peak RSS, and the machine's load average (the
-machine is shared: CPU seconds are the steadier measure).
+The world is the sandbox's (WorldConfig.for_records(N)). Two modes load it, each into a fresh
+warehouse, through sync_session and the SourceSpecs, readers and day partitions the source
+assets use (costudy_pipelines/lib/source_sync.py):
 
-    .venv/bin/python benchmarks/load_path.py --records 100000 \
+files    the world dumped to a folder (sandbox/dump.py) and read back the way a sync reads:
+         API JSON lines parsed with json (as httpx parses a page), each worksheet's values
+         through the Sheets reader's row handling, the Elective exports through
+         ElectiveReader, and the website, course and platform tables COPYed from their CSV
+         files into scratch databases and read by the project's extractors. One full sync
+         per source (per worksheet): the load path itself.
+servers  end to end: the sandbox up (sandbox/stack.py: servers in their own process,
+         databases seeded, Elective exports dropped), read by the project's clients
+         (WhopClient, GhlClient, gspread through sheets_transport, ElectiveReader, the
+         database extractors): dated sources one session per day partition, sheets and
+         Elective as full syncs. The sandbox enforces no rate limit; the clients' own limits
+         (Whop's documented 10 requests/s would make Whop alone take minutes) are lifted
+         unless --api-rate-limits documented.
+
+Stages, per mode: `full` (empty warehouse), `no_change_resync` (must write 0 rows), then the
+world advances one day with about 1 % of every source's records changed (change_rate 0.01,
+no deletes, no renames or newcomers beyond the world's minimum; the files are dumped again
+and the databases follow it, or the sandbox advances) and `one_percent_changed_resync`.
+
+Every (stage, source) runs in a process of its own, so its peak RSS is its own; with
+--baseline-records (default 100,000) the full syncs run at that size first, so "flat from
+100k to N" can be read off. Prints one JSON line per stage and source (records, sessions,
+seconds, rows/s, rows written/inserted/updated/unchanged, client CPU seconds, peak RSS, load
+average; for servers also API requests and the sandbox servers' CPU seconds), a line of
+totals per stage (source "all": seconds summed over the sources), and a summary against the
+targets: the load path (files, full) >= 20,000 rows/s at N; the no-change re-sync writes 0
+rows in at most half the full sync's time; peak RSS <= 1 GB, and flat: the full sync's peak
+at N within 1.25 x its peak at the baseline size.
+
+    .venv/bin/python benchmarks/load_path.py --records 100000 \\
         --server-url postgresql://postgres@127.0.0.1:5432/postgres
     .venv/bin/python benchmarks/load_path.py --embedded      # the project's embedded server
+    .venv/bin/python benchmarks/load_path.py --modes files --baseline-records 0
 
-A fresh database is created on the server for the run and dropped afterwards.
+Scratch databases are created on the server and dropped afterwards; the sandbox runs in a
+temporary COSTUDY_HOME and is stopped at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
-import orjson
-from bench_server import add_server_options, cpu_seconds, peak_rss_mb, server_url
+import httpx
+import psutil
+import psycopg
+from bench_server import (
+    add_server_options,
+    benchmark_server,
+    cpu_seconds,
+    peak_rss_mb,
+    scratch_database,
+)
+from psycopg import sql
 
 from costudy_pipelines.lib import pg
-from costudy_pipelines.lib.loading import LoadOptions, sources, sync_session
+from costudy_pipelines.lib.clients.databases import extract_pages
+from costudy_pipelines.lib.clients.elective import ElectiveReader
+from costudy_pipelines.lib.clients.ghl import GhlClient
+from costudy_pipelines.lib.clients.http import ApiCounters, RateLimit, RateLimiter
+from costudy_pipelines.lib.clients.sheets import SheetSource, SheetsReader, records_from_values
+from costudy_pipelines.lib.clients.sheets_transport import gspread_client
+from costudy_pipelines.lib.clients.whop import WhopClient
+from costudy_pipelines.lib.loading import LoadOptions, SyncReport, connector, sync_session
 from costudy_pipelines.lib.migrations import apply_pending
-from costudy_pipelines.lib.settings import PROJECT_ROOT, costudy_home
+from costudy_pipelines.lib.settings import PROJECT_ROOT
+from costudy_pipelines.lib.source_config import SheetConfig, load_sources_config
+from costudy_pipelines.lib.source_sync import (
+    DATABASE_SOURCES,
+    ELECTIVE_SPEC,
+    GHL_SPEC,
+    WHOP_SPECS,
+    database_pages,
+    elective_records,
+    ghl_pages,
+    sheet_records,
+    sheet_spec,
+    source_windows,
+    sync_windows,
+    utc_days,
+)
+from costudy_pipelines.sandbox import stack
+from costudy_pipelines.sandbox.changes import ChangeReport
+from costudy_pipelines.sandbox.dump import DB_TABLES, dump_world
+from costudy_pipelines.sandbox.seed import apply_changes, schema_sql
+from costudy_pipelines.sandbox.spreadsheets import spreadsheet_metas
+from costudy_pipelines.sandbox.world import World, WorldConfig
 
-EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
-FIRST_NAMES = ("Ana", "Bruno", "Chloé", "Dmitri", "Emeka", "Fatima", "Grace", "Hiro", "Inés")
-LAST_NAMES = ("Okafor", "Müller", "Smith", "O'Brien", "García", "Nguyen", "Kowalski", "Lee")
-PRICES = (9.99, 19.0, 49.0, 99.5, 199.0)
-
-
-def payment(i: int) -> dict[str, Any]:
-    """A Whop v1 payment as the API returns it; every 4th person's money is a Money object."""
-    person = i // 4
-    first, last = FIRST_NAMES[person % 9], LAST_NAMES[person % 8]
-    price = PRICES[i % 5]
-    created = (EPOCH + timedelta(seconds=37 * i)).isoformat().replace("+00:00", "Z")
-    money: Any = (
-        {"amount": f"{price:.2f}", "currency": "usd", "decimals": 2, "display_decimals": 2}
-        if person % 4 == 0
-        else price
-    )
-    return {
-        "id": f"pay_{i:010d}",
-        "status": "paid",
-        "substatus": "succeeded",
-        "currency": "usd",
-        "total": money,
-        "subtotal": money,
-        "usd_total": money,
-        "refunded_amount": 0.0,
-        "created_at": created,
-        "paid_at": created,
-        "user": {
-            "id": f"user_{person:09d}",
-            "email": f"{first}.{last}.{person}@Example.com".replace("'", ""),
-            "name": f"{first} {last}",
-            "username": f"{first.lower()}{person}",
-        },
-        "membership": {"id": f"mem_{person:09d}", "status": "active"},
-        "product": {"id": f"prod_{i % 7}", "title": "Typing mastery"},
-        "plan": {"id": f"plan_{i % 3}"},
-        "payment_method_type": "card",
-        "card_brand": "visa",
-        "card_last4": f"{i % 10000:04d}",
-        "billing_reason": "subscription_cycle",
-        "metadata": {"utm_source": "newsletter", "campaign": "spring"},
-    }
+STAGES = ("full", "no_change_resync", "one_percent_changed_resync")
+MODES = ("files", "servers")
+WHOP_RESOURCES = {f"whop_{resource}": resource for resource in WHOP_SPECS}
+API_SPECS = {
+    **{name: WHOP_SPECS[r] for name, r in WHOP_RESOURCES.items()},
+    "ghl_contacts": GHL_SPEC,
+}
+DATABASES = {source.name: source for source in DATABASE_SOURCES}
+SOURCES = (*WHOP_RESOURCES, "ghl_contacts", "sheet_rows", "elective_rows", *DATABASES)
+SOURCE_DATABASES = ("website", "course", "platform")
+# A day that changes about 1 % of every source and nothing else (the world's minimum of new
+# people and catalog rows still arrives: a handful of records).
+ONE_PERCENT_DAY = {"change_rate": 0.01, "delete_rate": 0.0, "rename_rate": 0.0,
+                   "newcomer_rate": 0.0}  # fmt: skip
+# Far above anything a run needs: the clients' own throttles out of the way.
+LIFTED = RateLimit(requests=10**9, per_seconds=1.0, burst=10**9)
+SHEET_ROLES = ("email", "name", "amount", "date")  # the columns SheetColumns knows
+TARGET_ROWS_PER_S = 20_000
+TARGET_RSS_MB = 1024
+FLAT_FACTOR = 1.25  # peak RSS at N within this factor of the peak at the baseline size
 
 
-def dump(path: Path, n: int) -> None:
-    with path.open("wb") as out:
-        for i in range(n):
-            out.write(orjson.dumps(payment(i)) + b"\n")
+# -- one (mode, stage, source): runs in a process of its own ------------------------------------
 
 
-def read_dump(path: Path, *, change_every: int = 0) -> Iterator[dict[str, Any]]:
-    """The dumped payments; with change_every, every n-th one refunded (a changed record)."""
+@dataclass(frozen=True)
+class Job:
+    mode: str
+    stage: str
+    source: str
+    warehouse_url: str
+    database_urls: dict[str, str]  # website, course, platform
+    sheets: list[dict[str, Any]]  # spreadsheets.json: the worksheets and their column roles
+    chunk_size: int
+    folder: str = ""  # files: the dump
+    sandbox: dict[str, str] = field(default_factory=dict)  # servers: sandbox_environment
+    last_day: str = ""  # servers: the last day partition
+    lift_rate_limits: bool = True
+
+
+@dataclass
+class Run:
+    """What a job's syncs share: the session arguments, and the API counters to report."""
+
+    job: Job
+    counters: list[ApiCounters] = field(default_factory=list)
+
+    def session(self) -> dict[str, Any]:
+        return {
+            "run_id": f"bench-{self.job.mode}-{self.job.stage}",
+            "options": LoadOptions(chunk_size=self.job.chunk_size),
+            "max_delete_share": load_sources_config().max_delete_share,
+        }
+
+    def connect(self) -> Callable[[], psycopg.Connection]:
+        return connector(self.job.warehouse_url, source="--server-url")
+
+    def full(self, spec, records) -> SyncReport:
+        return sync_session(self.connect(), spec, records, full=True, **self.session())
+
+    def limits(self) -> dict[str, Any]:
+        return {"rate_limit": LIFTED} if self.job.lift_rate_limits else {}
+
+
+def sheet_configs(listing: list[dict[str, Any]]) -> list[tuple[SheetConfig, int]]:
+    """(the sources.toml entry a worksheet would have, its index) for every worksheet."""
+    return [
+        (
+            SheetConfig(
+                f"{sheet['spreadsheet_id']}_{tab['index']}",
+                sheet["spreadsheet_id"],
+                tab["title"],
+                {role: tab["roles"][role] for role in SHEET_ROLES if role in tab["roles"]},
+            ),
+            tab["index"],
+        )
+        for sheet in listing
+        for tab in sheet["worksheets"]
+    ]
+
+
+def jsonl_records(path: Path) -> Iterator[dict[str, Any]]:
     with path.open("rb") as lines:
-        for i, line in enumerate(lines):
-            record = orjson.loads(line)
-            if change_every and i % change_every == 0:
-                record["status"] = "refunded"
-                record["refunded_amount"] = 9.99
-            yield record
+        for line in lines:
+            yield json.loads(line)
 
 
-def apply_warehouse_sql(url: str) -> None:
-    """The warehouse schema, through the project's migration runner."""
-    apply_pending(url, PROJECT_ROOT / "sql" / "warehouse")
+def file_syncs(run: Run) -> Iterator[SyncReport]:
+    """One full sync of the source from the dumped files."""
+    job, folder = run.job, Path(run.job.folder)
+    if job.source in API_SPECS:
+        path = folder / "api" / f"{job.source}.jsonl"
+        yield run.full(API_SPECS[job.source], jsonl_records(path))
+    elif job.source == "sheet_rows":
+        for sheet, index in sheet_configs(job.sheets):
+            path = folder / "sheets" / sheet.spreadsheet_key / f"{index}.csv"
+            with path.open(encoding="utf-8", newline="") as handle:
+                values = list(csv.reader(handle))  # what get_all_values returns
+            rows = records_from_values(SheetSource(sheet.spreadsheet_key, sheet.worksheet), values)
+            yield run.full(sheet_spec(sheet), sheet_records([rows]))
+    elif job.source == "elective_rows":
+        yield from elective_syncs(run, folder / "elective")
+    else:
+        source = DATABASES[job.source]
+        engine = pg.make_engine(job.database_urls[source.database], source="--server-url")
+        try:
+            yield run.full(source.spec, chain.from_iterable(extract_pages(engine, source.extract)))
+        finally:
+            engine.dispose()
 
 
-def run_stage(
-    name: str, url: str, path: Path, n: int, options: LoadOptions, change_every: int
-) -> dict[str, Any]:
-    started, cpu_started = time.perf_counter(), cpu_seconds()
-    report = sync_session(
-        url,
-        sources.whop_payments(),
-        read_dump(path, change_every=change_every),
-        full=True,
-        run_id=f"bench-{name}",
-        options=options,
+def elective_syncs(run: Run, folder: Path) -> Iterator[SyncReport]:
+    reader = ElectiveReader(folder, settle_seconds=0)
+    scan = reader.scan()
+    yield sync_session(
+        run.connect(),
+        ELECTIVE_SPEC,
+        elective_records(reader, scan),
+        full=scan.complete,
+        **run.session(),
     )
+
+
+def server_syncs(run: Run) -> Iterator[SyncReport]:
+    """The source read from the sandbox servers and databases as its asset reads it."""
+    job, env = run.job, run.job.sandbox
+    config = load_sources_config()
+    days = utc_days(config.partitions_start, date.fromisoformat(job.last_day))
+
+    def by_day(spec, family: str, extract) -> Iterator[SyncReport]:
+        windows = source_windows(days, config, family)
+        return sync_windows(run.connect(), spec, windows, extract, **run.session())
+
+    if job.source in WHOP_RESOURCES:
+        resource = WHOP_RESOURCES[job.source]
+        with WhopClient(env["WHOP_API_KEY"], base_url=env["WHOP_API_URL"], **run.limits()) as whop:
+            run.counters.append(whop.counters)
+            yield from by_day(WHOP_SPECS[resource], "whop", lambda w: whop.pages(resource, w))
+    elif job.source == "ghl_contacts":
+        locations = env["GHL_LOCATION_IDS"].split(",")
+        clients = [
+            GhlClient(env["GHL_TOKEN"], location, base_url=env["GHL_API_URL"], **run.limits())
+            for location in locations
+        ]
+        run.counters += [client.counters for client in clients]
+        try:
+            yield from by_day(GHL_SPEC, "ghl", lambda window: ghl_pages(clients, window))
+        finally:
+            for client in clients:
+                client.close()
+    elif job.source == "sheet_rows":
+        client = gspread_client(env["GOOGLE_SHEETS_API_URL"], token=env["GOOGLE_SHEETS_TOKEN"])
+        reader = SheetsReader(client)
+        if job.lift_rate_limits:
+            reader.rate_limiter = RateLimiter(LIFTED)
+        run.counters.append(reader.counters)
+        for sheet, _ in sheet_configs(job.sheets):
+            source = SheetSource(sheet.spreadsheet_key, sheet.worksheet)
+            yield run.full(sheet_spec(sheet), sheet_records(reader.rows(source)))
+    elif job.source == "elective_rows":
+        yield from elective_syncs(run, Path(env["ELECTIVE_DROP_DIR"]))
+    else:
+        source = DATABASES[job.source]
+        engine = pg.make_engine(job.database_urls[source.database], source="--server-url")
+        try:
+            yield from by_day(source.spec, source.family, database_pages(source, engine))
+        finally:
+            engine.dispose()
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    run = Run(job)
+    syncs = file_syncs if job.mode == "files" else server_syncs
+    started, cpu_started = time.perf_counter(), cpu_seconds()
+    reports = list(syncs(run))
     seconds = time.perf_counter() - started
-    return {
-        "stage": name,
-        "records": n,
+    records = sum(report.records_in for report in reports)
+    result: dict[str, Any] = {
+        "mode": job.mode,
+        "stage": job.stage,
+        "source": job.source,
+        "records": records,
+        "sessions": len(reports),
         "seconds": round(seconds, 2),
-        "rows_per_s": round(n / seconds),
+        "rows_per_s": round(records / seconds) if seconds else None,
+        "rows_written": sum(report.written for report in reports),
+        **{name: sum(getattr(r, name) for r in reports) for name in COUNTS},
+        "status": sorted({report.status for report in reports}),
         "client_cpu_s": round(cpu_seconds() - cpu_started, 2),
         "peak_rss_mb": peak_rss_mb(),
-        "load_average": os.getloadavg()[0],
-        "rows_written": report.written,
-        "inserted": report.inserted,
-        "updated": report.updated,
-        "unchanged": report.unchanged,
-        "users_created": report.users_created,
-        "users_updated": report.users_updated,
-        "status": report.status,
-        "timings": report.timings,
+        "load_average": round(os.getloadavg()[0], 2),
     }
+    if run.counters:
+        result["api_requests"] = sum(counter.requests for counter in run.counters)
+        result["rate_limit_wait_s"] = round(sum(c.waited_s for c in run.counters), 2)
+    return result
+
+
+COUNTS = ("inserted", "updated", "unchanged", "soft_deleted", "rejected", "duplicates",
+          "users_created", "users_updated")  # fmt: skip
+
+
+# -- the modes: what each sets up, and how its world advances a day ----------------------------
+
+
+def emit(line: dict[str, Any]) -> dict[str, Any]:
+    print(json.dumps(line), flush=True)
+    return line
+
+
+def timed(action: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.perf_counter()
+    result = action()
+    return result, round(time.perf_counter() - started, 2)
+
+
+def change_counts(report: ChangeReport) -> dict[str, int]:
+    changes = report.sources.values()
+    return {
+        "added": sum(len(c.added) for c in changes),
+        "changed": sum(len(c.changed) for c in changes),
+        "deleted": sum(len(c.deleted) for c in changes),
+    }
+
+
+class Mode:
+    """A mode's databases (warehouse, website, course, platform), made on entry, dropped at
+    the end; subclasses load the world into them and advance it."""
+
+    name = ""
+
+    def __init__(self, config: WorldConfig, server_url: str, scratch: Path, args) -> None:
+        self.config = config
+        self.world = World(config)
+        self.server_url = server_url
+        self.scratch = scratch
+        self.args = args
+        self.cleanup = ExitStack()
+        self.urls: dict[str, str] = {}
+
+    def __enter__(self) -> Mode:
+        for database in ("warehouse", *SOURCE_DATABASES):
+            prefix = f"bench_{self.name}_{database}"
+            self.urls[database] = self.cleanup.enter_context(
+                scratch_database(self.server_url, prefix)
+            )
+        apply_pending(self.urls["warehouse"], PROJECT_ROOT / "sql" / "warehouse")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup.close()
+
+    def job(self, stage: str, source: str) -> Job:
+        return Job(
+            self.name,
+            stage,
+            source,
+            self.urls["warehouse"],
+            {database: self.urls[database] for database in SOURCE_DATABASES},
+            [asdict(meta) for meta in spreadsheet_metas(self.world)],
+            self.args.chunk_size,
+            **self.job_fields(),
+        )
+
+    def job_fields(self) -> dict[str, Any]:
+        return {}
+
+    def advance(self) -> ChangeReport:
+        raise NotImplementedError
+
+    def server_cpu_s(self) -> float | None:
+        return None
+
+
+class FilesMode(Mode):
+    name = "files"
+
+    def __enter__(self) -> FilesMode:
+        super().__enter__()
+        self.folder = self.scratch / "dump"
+        _, seconds = timed(lambda: dump_world(self.world, self.folder, fingerprint=False))
+        emit({"stage": "dump_world", "mode": self.name, "seconds": seconds})
+        counts, seconds = timed(self.copy_database_files)
+        emit({"stage": "copy_db_files", "mode": self.name, "seconds": seconds, "rows": counts})
+        return self
+
+    def copy_database_files(self) -> dict[str, int]:
+        """The dumped website, course and platform tables COPYed into their databases."""
+        counts = {}
+        apply_pending(self.urls["platform"], PROJECT_ROOT / "sql" / "platform")
+        for database in SOURCE_DATABASES:
+            with psycopg.connect(self.urls[database]) as conn:
+                if database != "platform":
+                    conn.execute(schema_sql(database))
+                for folder, _, table, columns in DB_TABLES:
+                    if folder == database:
+                        counts[table] = copy_csv(conn, table, columns, self.folder / folder)
+        return counts
+
+    def advance(self) -> ChangeReport:
+        report = self.world.advance_day()
+        dump_world(self.world, self.folder, fingerprint=False)
+        for database in SOURCE_DATABASES:
+            apply_changes(self.urls[database], self.world, report, database, source="--server-url")
+        return report
+
+    def job_fields(self) -> dict[str, Any]:
+        return {"folder": str(self.folder)}
+
+
+def copy_csv(conn: psycopg.Connection, table: str, columns: tuple[str, ...], folder: Path) -> int:
+    statement = sql.SQL("copy {} ({}) from stdin with (format csv, header true)").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    with conn.cursor() as cursor, (folder / f"{table}.csv").open("rb") as source:
+        with cursor.copy(statement) as copy:
+            while block := source.read(1 << 20):
+                copy.write(block)
+        return cursor.rowcount
+
+
+class ServersMode(Mode):
+    name = "servers"
+
+    def __enter__(self) -> ServersMode:
+        super().__enter__()
+        urls = self.database_urls()
+        self.cleanup.callback(stack.down)
+        self.state, seconds = timed(lambda: stack.up(self.config, database_urls=urls))
+        emit({"stage": "sandbox_up", "mode": self.name, "seconds": seconds})
+        self.lift_ghl_limit()
+        return self
+
+    def database_urls(self) -> dict[str, str]:
+        return {f"{database.upper()}_DB_URL": self.urls[database] for database in SOURCE_DATABASES}
+
+    def lift_ghl_limit(self) -> None:
+        """GoHighLevel reports its limit in headers and the client pauses near it: with the
+        clients' limits lifted, the sandbox reports (and enforces) a limit far above the run."""
+        if self.args.api_rate_limits == "documented":
+            return
+        limit = {"max_requests": 10**9, "window_seconds": 10.0}
+        httpx.put(
+            f"{self.state.base_url('ghl')}/_sandbox/faults", json={"rate_limit": limit}
+        ).raise_for_status()
+
+    def advance(self) -> ChangeReport:
+        report = stack.advance_day(database_urls=self.database_urls())
+        self.state = stack.read_state()
+        self.lift_ghl_limit()
+        return report
+
+    def job_fields(self) -> dict[str, Any]:
+        last = self.config.start + timedelta(days=self.config.days + self.state.day - 1)
+        return {
+            "sandbox": stack.sandbox_environment(self.state),
+            "last_day": last.isoformat(),
+            "lift_rate_limits": self.args.api_rate_limits == "lifted",
+        }
+
+    def server_cpu_s(self) -> float | None:
+        times = psutil.Process(self.state.pid).cpu_times()
+        return times.user + times.system
+
+
+MODE_CLASSES = {"files": FilesMode, "servers": ServersMode}
+
+
+def run_in_child(job: Job) -> dict[str, Any]:
+    """The job in a new Python process (its peak RSS its own); its result line."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--job"],
+        input=json.dumps(asdict(job)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr)
+        raise SystemExit(f"{job.mode} {job.stage} {job.source} failed ({done.returncode})")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_world(records: int, args, server_url: str, stages: tuple[str, ...]) -> list[dict]:
+    config = WorldConfig.for_records(records, seed=args.seed, **ONE_PERCENT_DAY)
+    world = World(config)
+    emit(
+        {
+            "stage": "world",
+            "records": records,
+            "people": config.people,
+            "world_records": sum(world.count(source) for source in world.sources),
+        }
+    )
+    results = []
+    for mode in args.modes:
+        with (
+            tempfile.TemporaryDirectory(prefix=f"bench-{mode}-") as scratch,
+            MODE_CLASSES[mode](config, server_url, Path(scratch), args) as setup,
+        ):
+            for stage in stages:
+                if stage == "one_percent_changed_resync":
+                    report, seconds = timed(setup.advance)
+                    emit({"stage": "advance_day", "mode": mode, "seconds": seconds,
+                          **change_counts(report)})  # fmt: skip
+                lines = []
+                for source in SOURCES:
+                    server_before = setup.server_cpu_s()
+                    line = run_in_child(setup.job(stage, source))
+                    if server_before is not None:
+                        line["server_cpu_s"] = round(setup.server_cpu_s() - server_before, 2)
+                    lines.append(emit({"world_records": records, **line}))
+                results.append(emit(totals(records, mode, stage, lines)))
+    return results
+
+
+def totals(records: int, mode: str, stage: str, lines: list[dict]) -> dict[str, Any]:
+    def total(name: str) -> Any:
+        return sum(line.get(name) or 0 for line in lines)
+
+    seconds = total("seconds")
+    return {
+        "world_records": records,
+        "mode": mode,
+        "stage": stage,
+        "source": "all",
+        "records": total("records"),
+        "sessions": total("sessions"),
+        "seconds": round(seconds, 2),
+        "rows_per_s": round(total("records") / seconds) if seconds else None,
+        "rows_written": total("rows_written"),
+        **{name: total(name) for name in COUNTS},
+        "client_cpu_s": round(total("client_cpu_s"), 2),
+        "peak_rss_mb": max(line["peak_rss_mb"] for line in lines),
+        "peak_rss_mb_by_source": {line["source"]: line["peak_rss_mb"] for line in lines},
+    }
+
+
+def summary(args, results: list[dict]) -> dict[str, Any]:
+    """The targets, read off the stage totals: per mode the full sync's throughput, what the
+    re-syncs wrote and how long they took against it, and the peak RSS at N (against the
+    baseline size's, for flatness)."""
+    at_n = {(r["mode"], r["stage"]): r for r in results if r["world_records"] == args.records}
+    base = {r["mode"]: r for r in results if r["world_records"] == args.baseline_records}
+    line: dict[str, Any] = {"stage": "summary", "records": args.records}
+    for mode in args.modes:
+        full = at_n[mode, "full"]
+        entry: dict[str, Any] = {
+            "records": full["records"],
+            "seconds": full["seconds"],
+            "rows_per_s": full["rows_per_s"],
+        }
+        if mode == "files":  # the load path itself
+            entry["target_rows_per_s"] = TARGET_ROWS_PER_S
+            entry["target_met"] = full["rows_per_s"] >= TARGET_ROWS_PER_S
+        for stage in STAGES[1:]:
+            resync = at_n[mode, stage]
+            share = round(resync["seconds"] / full["seconds"], 3)
+            entry[stage] = {"rows_written": resync["rows_written"], "seconds": resync["seconds"],
+                            "share_of_full_time": share}  # fmt: skip
+        entry["no_change_resync"]["target_met"] = (
+            entry["no_change_resync"]["rows_written"] == 0
+            and entry["no_change_resync"]["share_of_full_time"] <= 0.5
+        )
+        peak = max(at_n[mode, stage]["peak_rss_mb"] for stage in STAGES)
+        entry["peak_rss_mb"] = {"max": peak, "limit": TARGET_RSS_MB, "met": peak <= TARGET_RSS_MB}
+        if mode in base:
+            before, after = base[mode]["peak_rss_mb"], full["peak_rss_mb"]
+            entry["peak_rss_mb"]["full_sync"] = {str(args.baseline_records): before,
+                                                 str(args.records): after}  # fmt: skip
+            entry["peak_rss_mb"]["flat"] = after <= FLAT_FACTOR * before
+        line["load_path" if mode == "files" else "end_to_end"] = entry
+    return line
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--baseline-records", type=int, default=100_000, help="0: none")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--modes", type=lambda text: text.split(","), default=list(MODES))
+    parser.add_argument("--api-rate-limits", choices=("lifted", "documented"), default="lifted")
     parser.add_argument("--chunk-size", type=int, default=LoadOptions().chunk_size)
+    parser.add_argument("--job", action="store_true", help=argparse.SUPPRESS)
     add_server_options(parser)
     args = parser.parse_args()
-    admin_url, embedded = server_url(args)
-    name = f"bench_load_{uuid.uuid4().hex[:8]}"
-    with pg.admin_connection(admin_url, source="--server-url") as conn:
-        pg.create_database(conn, name)
-    url = pg.url_for_database(admin_url, name)
-    options = LoadOptions(chunk_size=args.chunk_size)
-    path = costudy_home() / f"{name}.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        apply_warehouse_sql(url)
-        started = time.perf_counter()
-        dump(path, args.records)
-        dumped = {"stage": "dump", "records": args.records}
-        print(json.dumps({**dumped, "seconds": round(time.perf_counter() - started, 2)}))
-        stages = (("full", 0), ("no_change_resync", 0), ("one_percent_changed_resync", 100))
-        for stage, change_every in stages:
-            result = run_stage(stage, url, path, args.records, options, change_every)
-            print(json.dumps(result), flush=True)
-    finally:
-        path.unlink(missing_ok=True)
-        with pg.admin_connection(admin_url, source="--server-url") as conn:
-            pg.drop_database(conn, name)
-        if embedded is not None:
-            embedded.stop()
+    if unknown := set(args.modes) - set(MODES):
+        parser.error(f"unknown mode(s) {sorted(unknown)}: choose from {MODES}")
+    if args.job:
+        print(json.dumps(run_job(Job(**json.loads(sys.stdin.read())))))
+        return
+    with benchmark_server(args) as server_url, tempfile.TemporaryDirectory() as home:
+        # The sandbox's state, files and env block stay out of the project's own.
+        os.environ["COSTUDY_HOME"] = home
+        os.environ["COSTUDY_ENV_FILE"] = str(Path(home) / ".env")
+        results = []
+        if 0 < args.baseline_records < args.records:
+            results += run_world(args.baseline_records, args, server_url, ("full",))
+        results += run_world(args.records, args, server_url, STAGES)
+        emit(summary(args, results))
 
 
 if __name__ == "__main__":

@@ -23,12 +23,10 @@ import json
 import statistics
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
-from bench_server import add_server_options, server_url
+from bench_server import add_server_options, benchmark_server, scratch_database
 
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.migrations import Target, apply, backup, discover, inspect
@@ -61,18 +59,6 @@ def timed(action: Callable[[], object]) -> tuple[object, float]:
     return result, time.perf_counter() - started
 
 
-@contextmanager
-def scratch_database(server_url: str) -> Iterator[str]:
-    name = f"bench_migrations_{uuid.uuid4().hex[:8]}"
-    with pg.admin_connection(server_url, source="--server-url") as conn:
-        pg.create_database(conn, name)
-    try:
-        yield pg.url_for_database(server_url, name)
-    finally:
-        with pg.admin_connection(server_url, source="--server-url") as conn:
-            pg.drop_database(conn, name)
-
-
 def third_party_folder(scratch: Path) -> Path:
     folder = scratch / "helpdesk"
     folder.mkdir()
@@ -100,16 +86,18 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=200)
     add_server_options(parser)
     args = parser.parse_args()
-    args.server_url = server_url(args)[0]  # --embedded starts the project's server
-    with tempfile.TemporaryDirectory() as scratch_dir:
+    with benchmark_server(args) as server_url, tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
-        with scratch_database(args.server_url) as url:
+        with scratch_database(server_url, "bench_migrations") as url:
             migrations = discover(third_party_folder(scratch))
             result, seconds = timed(lambda: apply(Target("helpdesk", "bench", url), migrations))
             report("third_party", seconds, **per_file(result.applied))
 
         generated = discover(generated_folder(scratch, args.files))
-        with scratch_database(args.server_url) as dev, scratch_database(args.server_url) as prod:
+        with (
+            scratch_database(server_url, "bench_migrations") as dev,
+            scratch_database(server_url, "bench_migrations") as prod,
+        ):
             dev_target, prod_target = Target("gen", "dev", dev), Target("gen", "prod", prod)
             result, seconds = timed(lambda: apply(dev_target, generated))
             report(f"generated_{args.files}", seconds, **per_file(result.applied))

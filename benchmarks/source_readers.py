@@ -21,10 +21,9 @@ import os
 import resource
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-from bench_server import add_server_options, server_url
+from bench_server import add_server_options, benchmark_server, scratch_database
 
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.clients.databases import COURSE_ORDERS, extract_pages
@@ -115,7 +114,6 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     add_server_options(parser)
     args = parser.parse_args()
-    args.server_url = server_url(args)[0]  # --embedded starts the project's server
     sizes = sorted({min(100_000, args.rows), args.rows})
     with tempfile.TemporaryDirectory() as scratch:
         for size in sizes:
@@ -123,17 +121,11 @@ def main() -> None:
             folder.mkdir()
             write_elective_csv(folder / "orders.csv", size)
             run(f"elective_csv_{size}", read_elective, str(folder))
-    for size in sizes:
-        name = f"bench_readers_{uuid.uuid4().hex[:8]}"
-        with pg.admin_connection(args.server_url, source="--server-url") as conn:
-            pg.create_database(conn, name)
-        url = pg.url_for_database(args.server_url, name)
-        try:
-            fill_orders(url, size)
-            run(f"course_orders_with_items_{size}", read_orders, url)
-        finally:
-            with pg.admin_connection(args.server_url, source="--server-url") as conn:
-                pg.drop_database(conn, name)
+    with benchmark_server(args) as server_url:
+        for size in sizes:
+            with scratch_database(server_url, "bench_readers") as url:
+                fill_orders(url, size)
+                run(f"course_orders_with_items_{size}", read_orders, url)
 
 
 if __name__ == "__main__":

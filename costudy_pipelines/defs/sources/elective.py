@@ -15,25 +15,7 @@ from costudy_pipelines.defs.sources.sync import (
     sync_result,
 )
 from costudy_pipelines.lib.clients.elective import ElectiveReader
-from costudy_pipelines.lib.loading import sources
-from costudy_pipelines.lib.validation import ElectiveColumns
-
-# The reader maps every known layout onto these field names; the validator reads them.
-READER_COLUMNS = ElectiveColumns(
-    email=("email",),
-    name=("name",),
-    product=("product",),
-    currency=("currency",),
-    amount=("order_total",),
-    net_amount=("net_amount",),
-    fees=("fees",),
-    status=("status",),
-    order_type=("type",),
-    purchased_at=("purchased_at",),
-)
-POSITION_FIELDS = ("_file", "_line", "_layout")
-SPEC = sources.elective_rows(READER_COLUMNS)
-
+from costudy_pipelines.lib.source_sync import ELECTIVE_SPEC, elective_records
 
 SETTLE_SECONDS_VAR = "ELECTIVE_SETTLE_SECONDS"
 DEFAULT_SETTLE_SECONDS = 30.0
@@ -84,17 +66,12 @@ def elective_rows(
     scan = reader.scan()
     for skipped in scan.skipped:
         context.log.warning(f"not taken this time: {skipped.path.name}: {skipped.reason}")
-    rows = (
-        {key: value for key, value in row.items() if key not in POSITION_FIELDS}
-        for page in reader.pages(scan)
-        for row in page
-    )
     # Only a scan that took every file is the whole source: only then may rows be soft-deleted.
     report = run_sync(
         context,
         warehouse_db,
-        SPEC,
-        rows,
+        ELECTIVE_SPEC,
+        elective_records(reader, scan),
         partition=None,
         full=scan.complete,
         force_delete=config.force_delete,
@@ -108,6 +85,6 @@ def elective_rows(
 
 
 defs = source_definitions(
-    [(elective_rows, SPEC)],
+    [(elective_rows, ELECTIVE_SPEC)],
     resources={"elective": ElectiveDropResource(folder=dg.EnvVar("ELECTIVE_DROP_DIR"))},
 )

@@ -6,7 +6,6 @@ search API reported for the day (its `total`, summed over the locations).
 
 from collections.abc import Iterable
 from itertools import chain
-from typing import Any
 
 import dagster as dg
 
@@ -21,7 +20,7 @@ from costudy_pipelines.defs.sources.sync import (
 )
 from costudy_pipelines.lib.clients.base import TimeWindow
 from costudy_pipelines.lib.clients.ghl import GHL_URL, ContactSearch, GhlClient, reported_total
-from costudy_pipelines.lib.loading import sources
+from costudy_pipelines.lib.source_sync import GHL_SPEC, Page
 
 
 class GoHighLevelResource(dg.ConfigurableResource):
@@ -36,9 +35,6 @@ class GoHighLevelResource(dg.ConfigurableResource):
 
     def client(self, location_id: str) -> GhlClient:
         return GhlClient(self.token, location_id, base_url=self.base_url)
-
-
-SPEC = sources.ghl_contacts()
 
 
 @dg.asset(
@@ -61,7 +57,7 @@ def ghl_contacts(
     searches: dict[TimeWindow, list[ContactSearch]] = {}
     try:
 
-        def extract(window: TimeWindow) -> Iterable[list[dict[str, Any]]]:
+        def extract(window: TimeWindow) -> Iterable[Page]:
             # search: server-side dateAdded filter, 500 per page (the list endpoint has none)
             searches[window] = [client.search_contacts(window) for client in clients]
             return chain.from_iterable(searches[window])
@@ -70,7 +66,7 @@ def ghl_contacts(
             # the search's total of each location, for counts_match_source
             return reported_total(searches.pop(window))
 
-        result = sync_daily(context, config, warehouse_db, SPEC, "ghl", extract, reported)
+        result = sync_daily(context, config, warehouse_db, GHL_SPEC, "ghl", extract, reported)
         result.metadata["locations"] = len(clients)
         result.metadata["api_requests"] = sum(client.counters.requests for client in clients)
         return result
@@ -80,7 +76,7 @@ def ghl_contacts(
 
 
 defs = source_definitions(
-    [(ghl_contacts, SPEC)],
+    [(ghl_contacts, GHL_SPEC)],
     resources={
         "ghl": GoHighLevelResource(
             token=dg.EnvVar("GHL_TOKEN"),

@@ -16,9 +16,9 @@ from costudy_pipelines.defs.sources.sync import (
 )
 from costudy_pipelines.lib.clients.sheets import SheetSource, SheetsReader
 from costudy_pipelines.lib.clients.sheets_transport import gspread_client
-from costudy_pipelines.lib.loading import SourceSpec, sources
+from costudy_pipelines.lib.loading import SourceSpec
 from costudy_pipelines.lib.source_config import SheetConfig
-from costudy_pipelines.lib.validation import SheetColumns
+from costudy_pipelines.lib.source_sync import sheet_records, sheet_spec
 
 READ_ONLY_SCOPES = ("https://www.googleapis.com/auth/spreadsheets.readonly",)
 
@@ -41,15 +41,6 @@ class GoogleSheetsResource(dg.ConfigurableResource):
         return gspread_client(self.api_url or None, credentials, token=self.token)
 
 
-def content_only(row: dict) -> dict:
-    """The cells alone: the row's position is not part of its identity (row hash)."""
-    return {header: value for header, value in row.items() if not header.startswith("_")}
-
-
-def sheet_spec(sheet: SheetConfig) -> SourceSpec:
-    return sources.sheet_rows(sheet.spreadsheet_key, sheet.worksheet, SheetColumns(**sheet.columns))
-
-
 def sheet_asset(sheet: SheetConfig, spec: SourceSpec) -> dg.AssetsDefinition:
     @dg.asset(
         name=f"sheet_{sheet.name}",
@@ -70,12 +61,11 @@ def sheet_asset(sheet: SheetConfig, spec: SourceSpec) -> dg.AssetsDefinition:
         started = time.monotonic()
         reader = SheetsReader(google_sheets.client)
         source = SheetSource(sheet.spreadsheet_key, sheet.worksheet)
-        rows = (content_only(row) for page in reader.rows(source) for row in page)
         report = run_sync(
             context,
             warehouse_db,
             spec,
-            rows,
+            sheet_records(reader.rows(source)),
             partition=None,
             full=True,
             force_delete=config.force_delete,

@@ -3,8 +3,7 @@
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
-from itertools import chain
+from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
@@ -22,6 +21,7 @@ from costudy_pipelines.lib.loading import (
     sync_session,
 )
 from costudy_pipelines.lib.source_config import load_sources_config
+from costudy_pipelines.lib.source_sync import Extract, source_windows, sync_windows
 
 # BackfillPolicy is beta in Dagster 1.13; single-run backfills are what the sources need.
 warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
@@ -61,30 +61,42 @@ def run_sync(
     force_delete: bool = False,
 ) -> SyncReport:
     """One sync session; a failure becomes a dg.Failure that says what and where."""
-    try:
+    with failures_as_dagster(spec):
         report = sync_session(
             connector(warehouse.url, source=warehouse.env_var),
             spec,
             records,
             partition=partition,
-            run_id=context.run_id,
+            run_id=context.run.run_id,
             full=full,
             window=window,
             force_delete=force_delete,
             max_delete_share=SOURCES.max_delete_share,
         )
+    log_report(context, spec, report)
+    return report
+
+
+@contextmanager
+def failures_as_dagster(spec: SourceSpec) -> Iterator[None]:
+    """A failed session (SyncFailed) as a dg.Failure naming the source and partition."""
+    try:
+        yield
     except SyncFailed as failed:
         raise dg.Failure(
-            description=f"{spec.name} {partition or '(full)'}: {failed}",
+            description=f"{spec.name} {failed.report.partition or '(full)'}: {failed}",
             metadata=counts(failed.report),
         ) from None
+
+
+def log_report(context: dg.AssetExecutionContext, spec: SourceSpec, report: SyncReport) -> None:
     context.log.info(
-        f"{spec.name} {partition or '(full)'}: {report.records_in} in, {report.inserted} new, "
-        f"{report.updated} changed, {report.rejected} rejected, {report.soft_deleted} deleted"
+        f"{spec.name} {report.partition or '(full)'}: {report.records_in} in, "
+        f"{report.inserted} new, {report.updated} changed, {report.rejected} rejected, "
+        f"{report.soft_deleted} deleted"
     )
     if report.soft_delete_refused:
         context.log.warning(f"{spec.name}: soft delete refused: {report.soft_delete_refused}")
-    return report
 
 
 def counts(report: SyncReport) -> dict[str, int]:
@@ -147,23 +159,15 @@ def partition_table(reports: list[SyncReport]) -> dg.TableMetadataValue:
     )
 
 
-# Where the first partition of a source starts reading: records dated before the source's
-# first day, and records whose time the API cannot place (served at the epoch), would
-# otherwise fall into no partition's window and be neither stored nor rejected.
-BEGINNING_OF_TIME = datetime(1970, 1, 1, tzinfo=UTC)
-
-
 def windows(context: dg.AssetExecutionContext, family: str) -> Iterator[tuple[str, TimeWindow]]:
-    """(partition key, window) of every partition of this run that the source has data for;
-    the partition of the source's first day reaches back to BEGINNING_OF_TIME."""
-    first = SOURCES.first_day(family)
-    first_partition = max(first, SOURCES.partitions_start)
-    for key in context.partition_keys:
+    """(partition key, window) of every partition of this run that the source has data for
+    (see source_windows: the source's first partition reaches back to the beginning)."""
+
+    def partition(key: str) -> tuple[str, TimeWindow]:
         window = DAILY.time_window_for_partition_key(key)
-        if window.end.date() <= first:
-            continue
-        start = BEGINNING_OF_TIME if window.start.date() <= first_partition else window.start
-        yield key, TimeWindow(start, window.end)
+        return key, TimeWindow(window.start, window.end)
+
+    return source_windows(map(partition, context.partition_keys), SOURCES, family)
 
 
 def sync_daily(
@@ -172,7 +176,7 @@ def sync_daily(
     warehouse: PostgresResource,
     spec: SourceSpec,
     family: str,
-    extract: Callable[[TimeWindow], Iterable[list[dict[str, Any]]]],
+    extract: Extract,
     reported_count: Callable[[TimeWindow], int | None] | None = None,
 ) -> dg.MaterializeResult:
     """Every partition of the run, one session (one transaction) each, pages streamed in.
@@ -185,23 +189,23 @@ def sync_daily(
     """
     started = time.monotonic()
     reports = []
-    for key, window in windows(context, family):
-        records = chain.from_iterable(extract(window))
-        reports.append(
-            run_sync(
-                context,
-                warehouse,
-                spec,
-                records,
-                partition=key,
-                full=False,
-                window=window,
-                force_delete=config.force_delete,
-            )
+    partitions = list(windows(context, family))
+    with failures_as_dagster(spec):
+        synced = sync_windows(
+            connector(warehouse.url, source=warehouse.env_var),
+            spec,
+            partitions,
+            extract,
+            run_id=context.run.run_id,
+            force_delete=config.force_delete,
+            max_delete_share=SOURCES.max_delete_share,
         )
-        reported = reported_count(window) if reported_count else None
-        if reported is not None:
-            context.add_asset_metadata({REPORTED_COUNT: reported}, partition_key=key)
+        for (key, window), report in zip(partitions, synced, strict=False):
+            log_report(context, spec, report)
+            reports.append(report)
+            reported = reported_count(window) if reported_count else None
+            if reported is not None:
+                context.add_asset_metadata({REPORTED_COUNT: reported}, partition_key=key)
     return sync_result(reports, started)
 
 

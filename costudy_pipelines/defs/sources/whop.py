@@ -13,7 +13,8 @@ from costudy_pipelines.defs.sources.sync import (
 )
 from costudy_pipelines.lib.clients.http import RetryPolicy
 from costudy_pipelines.lib.clients.whop import WHOP_V1_URL, WhopClient
-from costudy_pipelines.lib.loading import SourceSpec, sources
+from costudy_pipelines.lib.loading import SourceSpec
+from costudy_pipelines.lib.source_sync import WHOP_SPECS
 
 
 class WhopResource(dg.ConfigurableResource):
@@ -71,14 +72,8 @@ def whop_asset(resource: str, spec: SourceSpec) -> dg.AssetsDefinition:
     return _asset
 
 
-SPECS = {
-    "payments": sources.whop_payments(),
-    "memberships": sources.whop_memberships(),
-    "users": sources.whop_users(),
-}
-
 defs = source_definitions(
-    [(whop_asset(resource, spec), spec) for resource, spec in SPECS.items()],
+    [(whop_asset(resource, spec), spec) for resource, spec in WHOP_SPECS.items()],
     resources={
         "whop": WhopResource(api_key=dg.EnvVar("WHOP_API_KEY"), base_url=dg.EnvVar("WHOP_API_URL"))
     },
