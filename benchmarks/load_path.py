@@ -78,7 +78,7 @@ from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.clients.databases import extract_pages
 from costudy_pipelines.lib.clients.elective import ElectiveReader
 from costudy_pipelines.lib.clients.ghl import GhlClient
-from costudy_pipelines.lib.clients.http import ApiCounters, RateLimit, RateLimiter
+from costudy_pipelines.lib.clients.http import ApiCounters, RateLimit, RateLimiter, parse_json
 from costudy_pipelines.lib.clients.sheets import SheetSource, SheetsReader, records_from_values
 from costudy_pipelines.lib.clients.sheets_transport import gspread_client
 from costudy_pipelines.lib.clients.whop import WhopClient
@@ -191,7 +191,7 @@ def sheet_configs(listing: list[dict[str, Any]]) -> list[tuple[SheetConfig, int]
 def jsonl_records(path: Path) -> Iterator[dict[str, Any]]:
     with path.open("rb") as lines:
         for line in lines:
-            yield json.loads(line)
+            yield parse_json(line)  # as the API clients parse a page
 
 
 def file_syncs(run: Run) -> Iterator[SyncReport]:

@@ -102,7 +102,7 @@ class Script:
 
 def answer(status: int = 200, body: Any = None, headers: dict[str, str] | None = None) -> Handler:
     async def handler(request: Request) -> Response:
-        if isinstance(body, str):
+        if isinstance(body, str | bytes):
             return Response(body, status_code=status, headers=headers)
         return JSONResponse(body, status_code=status, headers=headers)
 

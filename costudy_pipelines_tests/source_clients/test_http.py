@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import uuid
@@ -143,6 +144,22 @@ def test_one_malformed_answer_is_survived() -> None:
     script = Script(answer(200, '{"data": [1, 2'), OK)
     with serve(script.app()) as url, client_for(url) as client:
         assert client.get("/items") == {"data": [1, 2, 3]}
+
+
+def test_bodies_the_fast_parser_refuses_are_read_like_the_standard_library() -> None:
+    """Big integers, NaN and UTF-16 bodies are valid for Python's json: not malformed."""
+    big = 2**70
+    utf16 = '{"data": ["Zoë"]}'.encode("utf-16")
+    script = Script(
+        answer(200, f'{{"data": [{big}, 1.5]}}'),
+        answer(200, '{"data": [NaN]}'),
+        answer(200, utf16),
+    )
+    with serve(script.app()) as url, client_for(url) as client:
+        assert client.get("/items") == {"data": [big, 1.5]}
+        assert math.isnan(client.get("/items")["data"][0])
+        assert client.get("/items") == {"data": ["Zoë"]}
+        assert client.counters.malformed == 0
 
 
 def test_wrong_envelope_is_a_malformed_response() -> None:
