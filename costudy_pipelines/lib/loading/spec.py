@@ -76,7 +76,7 @@ class SourceSpec:
 class LoadOptions:
     """How a session loads: chunk size (bounded memory), name priority, delete guard, samples."""
 
-    chunk_size: int = 20_000
+    chunk_size: int = 10_000  # records; ~10 KB of Python objects each for a nested API record
     name_priority: tuple[str, ...] = DEFAULT_NAME_PRIORITY
     max_delete_share: float = 0.10
     reject_samples: int = 20

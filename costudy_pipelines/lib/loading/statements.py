@@ -131,10 +131,15 @@ def build_statements(spec: SourceSpec, *, windowed: bool = False) -> SessionStat
                 SEEN, sql.SQL(spec.key_sql_type)
             ),
         ),
+        # One lookup by the unique key per probed record, whatever the statistics say: a
+        # LATERAL subquery with LIMIT is not flattened into a join, so the planner cannot
+        # pick a hash join that reads every live row of the table for each probe (it did
+        # while a freshly loaded table had no statistics yet: 17 us a key instead of 2).
         probe=sql.SQL(
             "select p.key from unnest(%b::{key_type}[], %b::bytea[]) as p(key, hash)"
-            " where not exists (select 1 from {table} t where t.{key} = p.key"
-            " and t.content_hash = p.hash and t.deleted_at is null)"
+            " left join lateral (select t.content_hash, t.deleted_at from {table} t"
+            " where t.{key} = p.key limit 1) t on true"
+            " where t.content_hash is distinct from p.hash or t.deleted_at is not null"
         ).format(key_type=sql.SQL(spec.key_sql_type), table=table, key=key),
         truncate=sql.SQL("truncate {}, {}").format(STAGE, STAGE_USERS),
         copy_stage=sql.SQL("copy {} from stdin (format binary)").format(STAGE),
