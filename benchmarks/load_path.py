@@ -7,8 +7,8 @@ warehouse, through sync_session and the SourceSpecs, readers and day partitions 
 assets use (costudy_pipelines/lib/source_sync.py):
 
 files    the world dumped to a folder (sandbox/dump.py) and read back the way a sync reads:
-         API JSON lines parsed with json (as httpx parses a page), each worksheet's values
-         through the Sheets reader's row handling, the Elective exports through
+         API JSON lines parsed as the API clients parse a page (http.parse_json), each
+         worksheet's values through the Sheets reader's row handling, the Elective exports through
          ElectiveReader, and the website, course and platform tables COPYed from their CSV
          files into scratch databases and read by the project's extractors. One full sync
          per source (per worksheet): the load path itself.

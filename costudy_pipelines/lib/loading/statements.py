@@ -240,7 +240,11 @@ def _upsert_rows(
     scope_values: list[sql.Placeholder],
 ) -> sql.Composed:
     """Insert new rows, rewrite changed or revived ones. The stage holds only rows the probe
-    found new or changed; a key staged twice in one session is settled by ON CONFLICT."""
+    found new or changed; a key staged twice in one session is settled by ON CONFLICT.
+
+    Each staged row finds its user by one index lookup (LATERAL with LIMIT is never turned
+    into a join): the stage has no statistics, and the planner hashed the whole users table
+    for every chunk instead (~50 ms a chunk at 200k users, whatever the chunk's size)."""
     insert_columns = [key, *map(sql.Identifier, ("user_id", "email", "content_hash")), *typed]
     select_values = [
         sql.SQL("s.key"),
@@ -254,7 +258,8 @@ def _upsert_rows(
         "with written as ("
         " insert into {table} as t ({columns}, raw{scope_columns})"
         " select {values}, s.raw::jsonb{scope_values}"
-        " from {stage} s join users u on u.email = s.email"
+        " from {stage} s cross join lateral"
+        " (select u.id from users u where u.email = s.email limit 1) u"
         " on conflict ({key}) do update set {assignments}, last_synced = now(), deleted_at = null"
         " where t.content_hash <> excluded.content_hash or t.deleted_at is not null"
         " returning (xmax = 0) as created)"
