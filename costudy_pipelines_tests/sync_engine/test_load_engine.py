@@ -379,6 +379,18 @@ def test_a_key_twice_in_a_chunk_is_judged_by_its_last_record_against_the_stored_
     assert query(warehouse_url, "select status from whop_payments") == [("paid",)]
 
 
+def test_a_first_sync_skips_the_probe_and_a_re_sync_probes(warehouse_url):
+    """Nothing live yet: every record is new, so no probe query runs."""
+    records = [whop_payment(f"pay_{i}", f"p{i}@x.io") for i in range(5)]
+    first = sync_session(warehouse_url, PAYMENTS, records, full=True, options=SMALL_CHUNKS)
+    assert (first.inserted, first.timings["probe_s"]) == (5, 0.0)
+
+    again = sync_session(warehouse_url, PAYMENTS, records[:4], full=True, options=SMALL_CHUNKS,
+                         max_delete_share=0.5)  # fmt: skip
+    assert (again.unchanged, again.soft_deleted) == (4, 1)
+    assert again.timings["probe_s"] > 0
+
+
 def test_full_sync_of_one_sheet_leaves_other_sheets_alone(warehouse_url):
     sheet_a, sheet_b = sources.sheet_rows("A", "Sheet1"), sources.sheet_rows("B", "Sheet1")
     same_row = sheet_row("s@x.io", "Sam")

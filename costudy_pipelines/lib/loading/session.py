@@ -163,10 +163,11 @@ def _replaces(observed: datetime | None, current_observed: datetime | None) -> b
 class SyncSession:
     """One session: a RUNNING sync_log row, then one transaction that loads every chunk.
 
-    Per chunk: canonical JSON and content hash of every record; one probe query (on a second,
-    autocommit connection, so it overlaps the loader) returns the keys that are new, changed
-    or soft-deleted; only those are validated, staged and written. A re-sync without changes
-    therefore validates nothing and writes nothing.
+    Per chunk: canonical JSON and content hash of every record; probe queries (one per
+    quarter chunk, on a second, autocommit connection and a thread of their own) return the
+    keys that are new, changed or soft-deleted; only those are validated, staged and written.
+    A re-sync without changes therefore validates nothing and writes nothing. A session that
+    covers no live row when it starts (`fresh`) skips the probes.
     """
 
     def __init__(
