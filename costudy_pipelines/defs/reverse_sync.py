@@ -52,7 +52,6 @@ from costudy_pipelines.lib.reverse_sync import (
     SyncReport,
     find_discrepancies,
     find_triggers,
-    open_connection,
     strategies_from_env,
     sync_event_type,
 )
@@ -128,7 +127,7 @@ def reflected_check_key(event: EventType) -> dg.AssetCheckKey:
 
 
 def _connect(stack: ExitStack, database: PostgresResource) -> psycopg.Connection:
-    return stack.enter_context(open_connection(database.url, source=database.env_var))
+    return stack.enter_context(database.connect(autocommit=True, utc=True))
 
 
 def _table(rows: list[dict[str, str]], columns: tuple[str, ...]) -> dg.MetadataValue:
