@@ -1,7 +1,8 @@
 """GoHighLevel (LeadConnector v2): contacts of every configured location, by dateAdded day.
 
 Each day partition's materialization carries `source_reported_count`: the contacts the
-search API reported for the day (its `total`, summed over the locations).
+search API reported for the day (its `total`, summed over the locations); where the API gave
+none, `source_count_missing` says why and `counts_match_source` warns about that day.
 """
 
 from collections.abc import Iterable
@@ -62,8 +63,8 @@ def ghl_contacts(
             searches[window] = [client.search_contacts(window) for client in clients]
             return chain.from_iterable(searches[window])
 
-        def reported(window: TimeWindow) -> int | None:
-            # the search's total of each location, for counts_match_source
+        def reported(window: TimeWindow) -> int | str | None:
+            # the search's count of each location, for counts_match_source (or why none)
             return reported_total(searches.pop(window))
 
         result = sync_daily(context, config, warehouse_db, GHL_SPEC, "ghl", extract, reported)
