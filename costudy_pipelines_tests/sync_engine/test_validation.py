@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from email_validator import EmailNotValidError, validate_email
@@ -245,3 +246,43 @@ def test_blank_or_oversized_ids_are_rejected(pay_id):
     result = validate(WHOP, whop_payment(pay_id, "a@b.co"))
     assert isinstance(result, Reject) and result.reason.startswith("id: ")
     assert "should have" in result.reason
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("43831", datetime(2020, 1, 1, tzinfo=UTC)),  # a date cell formatted as a number
+        (43831, datetime(2020, 1, 1, tzinfo=UTC)),  # numericised by gspread
+        ("45352.75", datetime(2024, 3, 1, 18, 0, tzinfo=UTC)),  # the fraction is the time
+        ("1", datetime(1899, 12, 31, tzinfo=UTC)),
+    ],
+)
+def test_sheet_serial_number_dates(cell, expected):
+    validator = sources.sheet_rows("s", "w").validator
+    result = validate(validator, {"Email": "a@b.co", "Date": cell})
+    assert values(result, validator)["occurred_at"] == expected
+
+
+def test_sheet_dates_are_wall_time_in_the_spreadsheets_time_zone():
+    validator = sources.sheet_rows("s", "w").validator
+    validator.set_time_zone("America/New_York")
+    new_york = ZoneInfo("America/New_York")
+    for cell, expected in [
+        ("2024-03-01 09:00", datetime(2024, 3, 1, 14, 0, tzinfo=UTC)),  # EST: UTC-5
+        ("07/01/2024", datetime(2024, 7, 1, 4, 0, tzinfo=UTC)),  # EDT: UTC-4
+        ("45352.375", datetime(2024, 3, 1, 9, 0, tzinfo=new_york)),
+        ("2024-03-01T09:00:00+01:00", datetime(2024, 3, 1, 8, 0, tzinfo=UTC)),  # offset wins
+    ]:
+        result = validate(validator, {"Email": "a@b.co", "Date": cell})
+        assert values(result, validator)["occurred_at"] == expected, cell
+
+
+@pytest.mark.parametrize("cell", ["99999999", "0", "-3", "43831,5", "1e5"])
+def test_numbers_that_are_not_serial_dates_are_still_refused(cell):
+    result = validate(sources.sheet_rows("s", "w").validator, {"Email": "a@b.co", "Date": cell})
+    assert isinstance(result, Reject) and "not a date" in result.reason
+
+
+def test_an_unknown_time_zone_is_named():
+    with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus'"):
+        sources.sheet_rows("s", "w").validator.set_time_zone("Mars/Olympus")

@@ -1,6 +1,7 @@
 """Google Sheets: one full-sync asset per worksheet listed in sources.toml."""
 
 import time
+from collections.abc import Iterator
 
 import dagster as dg
 import gspread
@@ -14,11 +15,12 @@ from costudy_pipelines.defs.sources.sync import (
     source_definitions,
     sync_result,
 )
+from costudy_pipelines.lib.clients.base import Record
 from costudy_pipelines.lib.clients.sheets import SheetSource, SheetsReader
 from costudy_pipelines.lib.clients.sheets_transport import gspread_client
-from costudy_pipelines.lib.loading import SourceSpec
 from costudy_pipelines.lib.source_config import SheetConfig
 from costudy_pipelines.lib.source_sync import sheet_records, sheet_spec
+from costudy_pipelines.lib.validation.sheets import SheetRowValidator
 
 READ_ONLY_SCOPES = ("https://www.googleapis.com/auth/spreadsheets.readonly",)
 
@@ -41,7 +43,7 @@ class GoogleSheetsResource(dg.ConfigurableResource):
         return gspread_client(self.api_url or None, credentials, token=self.token)
 
 
-def sheet_asset(sheet: SheetConfig, spec: SourceSpec) -> dg.AssetsDefinition:
+def sheet_asset(sheet: SheetConfig) -> dg.AssetsDefinition:
     @dg.asset(
         name=f"sheet_{sheet.name}",
         pool="sheets_api",
@@ -60,12 +62,21 @@ def sheet_asset(sheet: SheetConfig, spec: SourceSpec) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         started = time.monotonic()
         reader = SheetsReader(google_sheets.client)
-        source = SheetSource(sheet.spreadsheet_key, sheet.worksheet)
+        run_spec = sheet_spec(sheet)  # this run's own validator, told the sheet's time zone
+        validator = run_spec.validator
+        assert isinstance(validator, SheetRowValidator)
+
+        def records() -> Iterator[Record]:
+            # read inside the session, so that a failed read is recorded as its failure
+            values = reader.read(SheetSource(sheet.spreadsheet_key, sheet.worksheet))
+            validator.set_time_zone(values.time_zone)  # before the first row is validated
+            yield from sheet_records(values.pages(reader.chunk_size))
+
         report = run_sync(
             context,
             warehouse_db,
-            spec,
-            sheet_records(reader.rows(source)),
+            run_spec,
+            records(),
             partition=None,
             full=True,
             force_delete=config.force_delete,
@@ -76,7 +87,7 @@ def sheet_asset(sheet: SheetConfig, spec: SourceSpec) -> dg.AssetsDefinition:
 
 
 defs = source_definitions(
-    [(sheet_asset(sheet, sheet_spec(sheet)), sheet_spec(sheet)) for sheet in SOURCES.sheets],
+    [(sheet_asset(sheet), sheet_spec(sheet)) for sheet in SOURCES.sheets],
     resources={
         "google_sheets": GoogleSheetsResource(
             service_account_file=dg.EnvVar("GOOGLE_SERVICE_ACCOUNT_FILE"),

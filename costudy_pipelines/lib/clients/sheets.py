@@ -76,6 +76,20 @@ class SheetSource:
 ClientSource = gspread.Client | Callable[[], gspread.Client]
 
 
+@dataclass(frozen=True)
+class SheetValues:
+    """One worksheet as read: its cells, and the time zone its dates are written in (the
+    spreadsheet's `timeZone` setting, an IANA name)."""
+
+    source: SheetSource
+    values: list[list[str]]
+    time_zone: str
+
+    def pages(self, chunk_size: int) -> Iterator[Page]:
+        """The data rows below the header, in chunks of at most `chunk_size`."""
+        return chunked(records_from_values(self.source, self.values), chunk_size)
+
+
 @dataclass
 class SheetsReader:
     """Reads configured worksheets in chunks of dict rows; `counters` for asset metadata."""
@@ -96,15 +110,23 @@ class SheetsReader:
 
     def rows(self, source: SheetSource) -> Iterator[Page]:
         """The data rows below `source`'s header, in chunks of at most `chunk_size`."""
-        values = self.values(source)
-        yield from chunked(records_from_values(source, values), self.chunk_size)
+        yield from self.read(source).pages(self.chunk_size)
 
     def values(self, source: SheetSource) -> list[list[str]]:
         """The worksheet as gspread returns it: a list of rows, each a list of cell strings."""
+        return self.read(source).values
+
+    def read(self, source: SheetSource) -> SheetValues:
+        """The worksheet's values and its spreadsheet's time zone (from the metadata)."""
         client = self._gspread()
         spreadsheet = self._call(source, lambda: client.open_by_key(source.spreadsheet_key))
         worksheet = self._call(source, lambda: spreadsheet.worksheet(source.worksheet))
-        return self._call(source, worksheet.get_all_values)
+        values = self._call(source, worksheet.get_all_values)
+        try:
+            time_zone = spreadsheet.timezone
+        except KeyError:  # metadata without a timeZone (Google always sends one)
+            time_zone = "UTC"
+        return SheetValues(source, values, time_zone)
 
     def _gspread(self) -> gspread.Client:
         if self._client is None:

@@ -32,10 +32,12 @@ from costudy_pipelines.sandbox.servers.base import (
 from costudy_pipelines.sandbox.servers.faults import FaultPlan, LimitState, RateLimit
 from costudy_pipelines.sandbox.servers.records import dump_json
 
-# {spreadsheet id: {"title": str, "worksheets": {worksheet title: rows, header first}}}
+# {spreadsheet id: {"title": str, "worksheets": {worksheet title: rows, header first},
+#                   "time_zone": IANA name (optional; a new spreadsheet's default is Etc/GMT)}}
 Spreadsheets = Mapping[str, Mapping[str, Any]]
 SpreadsheetSource = Spreadsheets | Callable[[], Spreadsheets]
 DEFAULT_ROWS, DEFAULT_COLUMNS = 1000, 26  # a new Google sheet's grid
+DEFAULT_TIME_ZONE = "Etc/GMT"
 _A1 = re.compile(r"^([A-Za-z]*)(\d*)(?::([A-Za-z]*)(\d*))?$")
 _PLAIN_TITLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _GOOGLE_STATUS = {
@@ -108,6 +110,7 @@ class Spreadsheet:
     spreadsheet_id: str
     title: str
     worksheets: tuple[Worksheet, ...]
+    time_zone: str = DEFAULT_TIME_ZONE
 
     @classmethod
     def build(cls, spreadsheet_id: str, data: Mapping[str, Any]) -> Spreadsheet:
@@ -122,7 +125,10 @@ class Spreadsheet:
             Worksheet.build(name, index, rows)
             for index, (name, rows) in enumerate(worksheets.items())
         )
-        return cls(spreadsheet_id, title, sheets)
+        time_zone = data.get("time_zone", DEFAULT_TIME_ZONE)
+        if not isinstance(time_zone, str) or not time_zone:
+            raise ValueError(f"spreadsheet {spreadsheet_id!r}: time_zone must be an IANA name")
+        return cls(spreadsheet_id, title, sheets, time_zone)
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -131,7 +137,7 @@ class Spreadsheet:
                 "title": self.title,
                 "locale": "en_US",
                 "autoRecalc": "ON_CHANGE",
-                "timeZone": "Etc/GMT",
+                "timeZone": self.time_zone,
             },
             "sheets": [{"properties": sheet.properties()} for sheet in self.worksheets],
             "spreadsheetUrl": f"https://docs.google.com/spreadsheets/d/{self.spreadsheet_id}/edit",
