@@ -51,6 +51,8 @@ MONEY_FIELDS = frozenset(
     {"usd_total", "total", "subtotal", "final_amount", "refunded_amount", "amount_after_fees"}
 )
 V2_PAYMENT_STATUS = {"pending": "open", "authorized": "open", "unresolved": "uncollectible"}
+# v2 timestamps are Unix seconds: those ending in _at, and the renewal period's bounds
+V2_TIMESTAMPS = frozenset({"renewal_period_start", "renewal_period_end"})
 
 Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -250,7 +252,7 @@ def _as_v2(record: dict[str, Any], collection: str) -> dict[str, Any]:
             converted[key] = _float_or_none(value)
         elif isinstance(value, dict) and "id" in value:
             converted[key] = value["id"]
-        elif key.endswith("_at") and isinstance(value, str):
+        elif (key in V2_TIMESTAMPS or key.endswith("_at")) and isinstance(value, str):
             converted[key] = _unix_seconds(value)
         else:
             converted[key] = value
