@@ -20,6 +20,7 @@ from costudy_pipelines.lib.validation import (
     validate,
 )
 from costudy_pipelines.lib.validation.emails import optional_email
+from costudy_pipelines.sandbox.world import World, WorldConfig
 from costudy_pipelines_tests.sync_engine.records import ghl_contact, money, sheet_row, whop_payment
 
 WHOP = sources.whop_payments().validator
@@ -286,3 +287,23 @@ def test_numbers_that_are_not_serial_dates_are_still_refused(cell):
 def test_an_unknown_time_zone_is_named():
     with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus'"):
         sources.sheet_rows("s", "w").validator.set_time_zone("Mars/Olympus")
+
+
+def test_whop_payments_in_the_pinned_shape_link_by_customer_email():
+    """The shape the client pins: the payer in customer_email, flat ids, Money objects."""
+    world = World(WorldConfig(seed=3, people=60))
+    checked = 0
+    for entry in world.entries("whop_payments"):
+        if entry.reject:
+            continue
+        record = entry.record
+        result = validate(WHOP, record)
+        assert isinstance(result, ValidRecord), result
+        typed = values(result, WHOP)
+        assert result.email == normalise_email(record["customer_email"])
+        assert typed["membership_id"] == record["membership_id"]
+        assert typed["product_id"] == record["product_id"]
+        assert typed["whop_user_id"] == record["user"]["id"]
+        assert typed["amount"] == Decimal(record["total"]["amount"])
+        checked += 1
+    assert checked > 20

@@ -157,10 +157,9 @@ class SheetsReader:
 
     def _retryable(self, source: SheetSource, exc: Exception) -> AttemptFailure:
         """The failure to retry, or raise at once when retrying cannot help."""
-        if isinstance(exc, PermissionError) and isinstance(
-            exc.__cause__, gspread.exceptions.APIError
-        ):
-            exc = exc.__cause__  # open_by_key's bare PermissionError for a 403
+        cause = exc.__cause__
+        if isinstance(exc, PermissionError) and isinstance(cause, gspread.exceptions.APIError):
+            exc = cause  # open_by_key's bare PermissionError for a 403
         if isinstance(exc, gspread.exceptions.APIError):
             status = exc.response.status_code
             message = " ".join(str(exc.error.get("message", ""))[:EXCERPT_CHARS].split())
