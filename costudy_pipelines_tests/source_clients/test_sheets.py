@@ -18,7 +18,7 @@ from starlette.routing import Route
 from costudy_pipelines.lib.clients.http import ApiError, RateLimit, RateLimiter, RetryPolicy
 from costudy_pipelines.lib.clients.sheets import SheetLayoutError, SheetSource, SheetsReader
 from costudy_pipelines.lib.clients.sheets_transport import gspread_client
-from costudy_pipelines.sandbox.servers import FaultPlan, SheetsServer
+from costudy_pipelines.sandbox.servers import Fault, FaultPlan, SheetsServer
 from costudy_pipelines.sandbox.servers import RateLimit as ServerRateLimit
 from costudy_pipelines_tests.source_clients.live import Recorder, serve
 
@@ -213,3 +213,14 @@ def test_a_429_without_retry_after_waits_out_the_quota_window() -> None:
     assert statuses == [200, 200, 429, 200]
     assert (reader.counters.rate_limited, reader.counters.retries) == (1, 1)
     assert reader.counters.waited_s >= window  # the schedule computed: at least one window
+
+
+def test_hint_less_429s_beyond_the_budget_say_the_wait_was_the_quota_window() -> None:
+    plan = FaultPlan(faults=[Fault("error", status=429)])  # every request: quota exhausted
+    with SheetsServer({KEY: SHARED}, faults=plan) as server:
+        reader = sandbox_reader(server, quota_window_s=0.05)
+        with pytest.raises(ApiError, match=r"HTTP 429 after 3 attempt\(s\)") as raised:
+            list(reader.rows(SheetSource(KEY, "Sheet One")))
+    assert "the per-minute quota window says to wait 0.1 s" in str(raised.value)
+    assert "Quota exceeded" in str(raised.value)  # Google's own message, from its error body
+    assert reader.counters.rate_limited == 3

@@ -173,6 +173,7 @@ class SheetsReader:
             if status == 429 and failure.retry_after is None:
                 # Google sends no hint: the quota frees up when its window has passed
                 failure.retry_after = self.quota_window_s
+                failure.wait_from = "no hint: the per-minute quota window says"
                 self.rate_limiter.pause_for(self.quota_window_s)
             return failure
         if isinstance(exc, gspread.exceptions.SpreadsheetNotFound):
