@@ -17,7 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from random import Random
 from typing import Any, ClassVar, Self
 
@@ -148,6 +148,11 @@ class SandboxServer:
     def rate_limited_body(self, state: LimitState, path: str) -> object:
         return {"message": "Too Many Requests"}
 
+    def rate_limited_headers(self, state: LimitState) -> Headers:
+        """The wait hint a 429 carries: Retry-After and retry-after-ms by default (systems that
+        send none, like Google, override this)."""
+        return retry_after_headers(state.retry_after or 0.0)
+
     def rate_limit_bucket(self, path: str) -> str:
         """What one rate-limit window counts: the whole API by default."""
         return "api"
@@ -266,7 +271,7 @@ class SandboxServer:
         extra = self.rate_limit_headers(limit)
         if limit.retry_after is not None:
             body = self.rate_limited_body(limit, path)
-            await _send_json(send, 429, body, extra + retry_after_headers(limit.retry_after))
+            await _send_json(send, 429, body, extra + self.rate_limited_headers(limit))
             return
         if extra:
             send = _adding_headers(send, extra)
@@ -292,17 +297,29 @@ class SandboxServer:
             elif fault.kind == "hang":
                 await self._stall(fault.seconds)
             else:
-                await self._fail(fault, scope, receive, send)
+                await self._fail(fault, state, scope, receive, send)
                 return
         if remember:
             send = self._remembering(send, (method, path))
         await self._app(scope, receive, send)
 
-    async def _fail(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _fail(
+        self, fault: Fault, state: _FaultState, scope: Scope, receive: Receive, send: Send
+    ) -> None:
         path = scope["path"]
         if fault.kind in ("error", "drop") and fault.after_handler:
             await self._app(scope, receive, _discard)
-        if fault.kind == "error":
+        if fault.kind == "error" and fault.status == 429:
+            # answered as the system answers when its rate limit is hit (`send` already adds
+            # the system's rate-limit headers to every answer)
+            limit = replace(
+                state.limiter.peek(self.rate_limit_bucket(path)),
+                remaining=0,
+                retry_after=fault.retry_after,
+            )
+            body = self.rate_limited_body(limit, path)
+            await _send_json(send, 429, body, self.rate_limited_headers(limit))
+        elif fault.kind == "error":
             await _send_json(send, fault.status, self.error_body(fault.status, path), [])
         elif fault.kind == "drop":
             await _drop_connection(scope)
