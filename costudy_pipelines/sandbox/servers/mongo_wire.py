@@ -370,11 +370,16 @@ class MongoWireServer:
 
     # -------------------------------------------------------------------------- lifecycle
     @property
-    def uri(self) -> str:
-        """A connection string for pymongo (no credentials: the sandbox has no auth)."""
+    def base_url(self) -> str:
+        """mongodb://host:port, as the HTTP servers' base_url (the stack reads ports from it)."""
         if not self.port:
             raise RuntimeError("sandbox mongo server is not started")
-        return f"mongodb://{self.host}:{self.port}/?directConnection=true"
+        return f"mongodb://{self.host}:{self.port}"
+
+    @property
+    def uri(self) -> str:
+        """A connection string for pymongo (no credentials: the sandbox has no auth)."""
+        return f"{self.base_url}/?directConnection=true"
 
     def start(self, timeout: float = 10.0) -> Self:
         """Serve on a background thread; returns once the port accepts connections."""
