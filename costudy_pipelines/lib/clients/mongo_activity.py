@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Self
+from typing import Any, Self, TypeGuard
 
 import sqlalchemy as sa
 from bson.decimal128 import Decimal128
@@ -185,5 +185,5 @@ def join_course_users(pages: Iterable[Page], emails: EmailLookup) -> Iterator[Pa
         yield page
 
 
-def _is_id(value: object) -> bool:
+def _is_id(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)

@@ -75,7 +75,7 @@ CODE_NAMES = {
     189: "PrimarySteppedDown",
 }
 CURSOR_NOT_FOUND = 43
-_DECODE = CodecOptions(tz_aware=True, tzinfo=UTC)
+_DECODE: CodecOptions[Document] = CodecOptions(tz_aware=True, tzinfo=UTC)
 
 
 class CommandError(Exception):
@@ -130,27 +130,24 @@ def _lookup(document: Mapping[str, Any], path: str) -> Any:
     return value
 
 
+# MongoDB's comparison order of BSON types: null (1) < numbers < string < object < array <
+# binary < ObjectId < boolean < date; bool before int, since a bool is an int to Python.
+_TYPE_ORDER: tuple[tuple[type | tuple[type, ...], int], ...] = (
+    (bool, 8),
+    ((int, float), 2),
+    (str, 3),
+    (Mapping, 4),
+    ((list, tuple), 5),
+    (bytes, 6),
+    (ObjectId, 7),
+    (datetime, 9),
+)
+
+
 def _type_rank(value: Any) -> int:
-    """MongoDB's comparison order of BSON types (null < numbers < string < object < ...)."""
     if value is None or value is _MISSING:
         return 1
-    if isinstance(value, bool):
-        return 8
-    if isinstance(value, int | float):
-        return 2
-    if isinstance(value, str):
-        return 3
-    if isinstance(value, Mapping):
-        return 4
-    if isinstance(value, list | tuple):
-        return 5
-    if isinstance(value, bytes):
-        return 6
-    if isinstance(value, ObjectId):
-        return 7
-    if isinstance(value, datetime):
-        return 9
-    return 10
+    return next((rank for types, rank in _TYPE_ORDER if isinstance(value, types)), 10)
 
 
 def _equal(value: Any, wanted: Any) -> bool:
@@ -598,7 +595,8 @@ class MongoWireServer:
         ids = command.get("cursors")
         if not isinstance(ids, list):
             raise CommandError(2, "killCursors needs a cursors array")
-        killed, missing = [], []
+        killed: list[Int64] = []
+        missing: list[Int64] = []
         with self._lock:
             for cursor_id in ids:
                 (killed if self._cursors.pop(cursor_id, None) else missing).append(Int64(cursor_id))
