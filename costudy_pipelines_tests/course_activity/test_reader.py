@@ -3,6 +3,7 @@ and the join to the course platform's users in a real PostgreSQL course database
 
 from __future__ import annotations
 
+import secrets
 from itertools import chain
 
 import pytest
@@ -20,6 +21,7 @@ from costudy_pipelines.sandbox.servers.mongo_wire import cursor_not_found, drop_
 from costudy_pipelines.sandbox.sources.course_activity import (
     DATABASE,
     UNKNOWN_USER_IDS,
+    activity_server,
     activity_truth,
     course_users,
     seed_course_users,
@@ -123,3 +125,17 @@ def test_documents_are_joined_to_course_users_from_postgresql(world, server, fre
             assert document[COURSE_USER] == {"id": user, "email": users[user]}
         else:  # no userId, or one no user has
             assert document[COURSE_USER] is None
+
+
+def test_credentials_in_the_uri_reach_the_server(world):
+    password = secrets.token_urlsafe(12)
+    day = busiest_day(world)
+    with activity_server(world, users={"analyst": password}) as server:
+        uri = f"mongodb://analyst:{password}@{server.host}:{server.port}/?authSource=admin"
+        with ActivityReader(uri, DATABASE) as reader:
+            assert reader.count(window_of(day)) == activity_truth(world, day).documents
+        with (
+            ActivityReader(server.uri, DATABASE) as anonymous,
+            pytest.raises(ActivityReadError, match="requires authentication"),
+        ):
+            anonymous.count(window_of(day))

@@ -150,14 +150,40 @@ def test_what_is_not_implemented_fails_loudly_with_a_mongodb_error(client, call,
     assert failure.value.details["ok"] == 0
 
 
-def test_a_uri_with_credentials_is_refused_with_a_reason(server):
-    password = secrets.token_urlsafe(12)
-    uri = f"mongodb://analyst:{password}@{server.host}:{server.port}/?directConnection=true"
+def credentials_uri(server: MongoWireServer, user: str, password: str) -> str:
+    return f"mongodb://{user}:{password}@{server.host}:{server.port}/?directConnection=true"
+
+
+def test_a_uri_with_credentials_for_a_server_without_users_is_refused_with_a_reason(server):
+    uri = credentials_uri(server, "analyst", secrets.token_urlsafe(12))
     with (
         MongoClient(uri, serverSelectionTimeoutMS=5000) as mongo,
-        pytest.raises(OperationFailure, match="authentication is not supported"),
+        pytest.raises(OperationFailure, match="has no users; use a URI without credentials"),
     ):
         mongo.admin.command("ping")
+
+
+def test_a_server_with_users_reads_only_for_who_proves_the_password():
+    password = secrets.token_urlsafe(12)
+    documents = [{"_id": n} for n in range(5)]
+    with MongoWireServer(DATABASE, {COLLECTION: documents}, users={"analyst": password}) as server:
+        uri = credentials_uri(server, "analyst", password)
+        with MongoClient(uri, serverSelectionTimeoutMS=5000) as mongo:
+            assert list(mongo[DATABASE][COLLECTION].find().batch_size(2)) == documents
+
+        wrong = credentials_uri(server, "analyst", secrets.token_urlsafe(12))
+        nobody = credentials_uri(server, "nobody", password)
+        for uri in (wrong, nobody):
+            with MongoClient(uri, serverSelectionTimeoutMS=5000) as mongo:
+                with pytest.raises(OperationFailure) as failure:
+                    mongo[DATABASE][COLLECTION].count_documents({})
+                assert failure.value.code == 18
+
+        with MongoClient(server.uri, serverSelectionTimeoutMS=5000) as anonymous:
+            assert anonymous.admin.command("ping")["ok"] == 1
+            with pytest.raises(OperationFailure, match="requires authentication") as failure:
+                anonymous[DATABASE][COLLECTION].find_one()
+            assert failure.value.code == 13
 
 
 def test_handshake_commands(client):

@@ -17,8 +17,10 @@ against a real deployment. What it answers (anything else gets a MongoDB error d
   getMore, killCursors;
   aggregate: $match, $sort, $skip, $limit and a $group by a constant with {$sum: <number>}
         (what `Collection.count_documents` sends).
-Authentication is not implemented: the sandbox URI carries no credentials, and a client that
-tries SCRAM gets AuthenticationFailed saying so.
+Authentication is optional: given `users` (name -> password), the server requires
+SCRAM-SHA-256 (saslStart / saslContinue, see scram.py) before any read, as a deployment with
+access control does; without them a client that tries to authenticate is told to drop the
+credentials from its URI.
 
 Faults are the sandbox's `Fault`s (sandbox/servers/faults.py), matched by command name in
 place of a path (`Fault("drop", path="getMore", skip=1)`): kinds drop (close the connection
@@ -49,6 +51,12 @@ from bson.int64 import Int64
 from bson.objectid import ObjectId
 
 from costudy_pipelines.sandbox.servers.faults import Fault, FaultPlan
+from costudy_pipelines.sandbox.servers.scram import (
+    MECHANISM,
+    ScramCredential,
+    ScramError,
+    ScramExchange,
+)
 
 Document = dict[str, Any]
 OP_REPLY, OP_QUERY, OP_MSG = 1, 2004, 2013
@@ -66,6 +74,8 @@ CODE_NAMES = {
     1: "InternalError",
     2: "BadValue",
     6: "HostUnreachable",
+    13: "Unauthorized",
+    17: "ProtocolError",
     18: "AuthenticationFailed",
     43: "CursorNotFound",
     59: "CommandNotFound",
@@ -73,8 +83,13 @@ CODE_NAMES = {
     91: "ShutdownInProgress",
     115: "CommandNotSupported",
     189: "PrimarySteppedDown",
+    334: "MechanismUnavailable",
 }
 CURSOR_NOT_FOUND = 43
+# What a client may run before it authenticates (the handshake, as MongoDB allows it).
+OPEN_COMMANDS = frozenset(
+    {"hello", "isMaster", "ismaster", "ping", "buildInfo", "buildinfo", "saslStart", "saslContinue"}
+)
 _DECODE: CodecOptions[Document] = CodecOptions(tz_aware=True, tzinfo=UTC)
 
 
@@ -263,6 +278,14 @@ class CommandRecord:
 
 
 @dataclass
+class _Connection:
+    id: int
+    sock: socket.socket
+    user: str | None = None  # who authenticated on it
+    exchange: ScramExchange | None = None  # an authentication in progress
+
+
+@dataclass
 class _Cursor:
     namespace: str
     documents: list[Document]
@@ -283,13 +306,19 @@ class MongoWireServer:
         port: int = 0,
         faults: FaultPlan | None = None,
         request_log_size: int = 10_000,
+        users: Mapping[str, str] | None = None,
     ) -> None:
+        """`users` (name -> password): require SCRAM-SHA-256 authentication as one of them."""
         self.database = database
         self.host = host
         self.port = port
         self.request_log: deque[CommandRecord] = deque(maxlen=request_log_size)
         self._collections = {name: list(docs) for name, docs in (collections or {}).items()}
         self._cursors: dict[int, _Cursor] = {}
+        self._credentials = {
+            name: ScramCredential.from_password(password)
+            for name, password in (users or {}).items()
+        }
         self._cursor_ids = itertools.count(1)
         self._request_ids = itertools.count(1)
         self._connection_ids = itertools.count(1)
@@ -434,7 +463,7 @@ class MongoWireServer:
     # ------------------------------------------------------------------- one connection
     def serve_connection(self, sock: socket.socket) -> None:
         """Answer messages on one connection until the client or a drop fault closes it."""
-        connection_id = next(self._connection_ids)
+        conn = _Connection(next(self._connection_ids), sock)
         with self._lock:
             self._sockets.add(sock)
         try:
@@ -445,14 +474,14 @@ class MongoWireServer:
                 request_id, op_code, body = message
                 if op_code == OP_MSG:
                     flags, command = _parse_op_msg(body)
-                    reply = self._answer(command, connection_id, sock)
+                    reply = self._answer(command, conn)
                     if reply is None:
                         return  # dropped
                     if not flags & MORE_TO_COME:
                         sock.sendall(self._op_msg(request_id, reply))
                 elif op_code == OP_QUERY:
                     command = _parse_op_query(body)
-                    reply = self._answer(command, connection_id, sock)
+                    reply = self._answer(command, conn)
                     if reply is None:
                         return
                     sock.sendall(self._op_reply(request_id, reply))
@@ -465,9 +494,7 @@ class MongoWireServer:
                 self._sockets.discard(sock)
             _close(sock)
 
-    def _answer(
-        self, command: Document, connection_id: int, sock: socket.socket
-    ) -> Document | None:
+    def _answer(self, command: Document, conn: _Connection) -> Document | None:
         name = next(iter(command), "")
         target = command.get(name)
         entry = CommandRecord(
@@ -479,34 +506,35 @@ class MongoWireServer:
             if fault.kind == "hang":
                 self._stall(fault.seconds)
             else:
-                _close(sock)
+                _close(conn.sock)
                 return None
         try:
             if fault is not None:  # an error fault
                 if fault.status == CURSOR_NOT_FOUND:
                     self._forget_cursor(command.get(name))
                 raise CommandError(fault.status, f"sandbox mongo: injected error {fault.status}")
-            reply = self._dispatch(name, command, connection_id)
+            reply = self._dispatch(name, command, conn)
         except CommandError as exc:
             reply = exc.reply()
         entry.ok = bool(reply.get("ok"))
         return reply
 
-    def _dispatch(self, name: str, command: Document, connection_id: int) -> Document:
+    def _dispatch(self, name: str, command: Document, conn: _Connection) -> Document:
         handler = self._handlers.get(name)
         if handler is None:
-            if name in ("saslStart", "saslContinue", "authenticate"):
-                raise CommandError(
-                    18,
-                    "sandbox mongo: authentication is not supported; use a URI without credentials",
-                )
             raise CommandError(59, f"no such command: '{name}'")
-        return {**handler(self, command, connection_id), "ok": 1.0}
+        if self._credentials and conn.user is None and name not in OPEN_COMMANDS:
+            raise CommandError(13, f"command {name} requires authentication")
+        return {**handler(self, command, conn), "ok": 1.0}
 
     # ----------------------------------------------------------------------- commands
-    def _hello(self, command: Document, connection_id: int) -> Document:
+    def _hello(self, command: Document, conn: _Connection) -> Document:
         primary = "isWritablePrimary" if "hello" in command else "ismaster"
+        # The one mechanism, whoever is asked about: the answer tells no one which users exist.
+        asked = self._credentials and "saslSupportedMechs" in command
+        mechanisms = {"saslSupportedMechs": [MECHANISM]} if asked else {}
         return {
+            **mechanisms,
             "helloOk": True,
             primary: True,
             "maxBsonObjectSize": MAX_BSON_SIZE,
@@ -514,22 +542,53 @@ class MongoWireServer:
             "maxWriteBatchSize": 100_000,
             "localTime": datetime.now(UTC),
             "logicalSessionTimeoutMinutes": 30,
-            "connectionId": connection_id,
+            "connectionId": conn.id,
             "minWireVersion": 0,
             "maxWireVersion": MAX_WIRE_VERSION,
             "readOnly": False,
         }
 
-    def _ping(self, command: Document, connection_id: int) -> Document:
+    def _ping(self, command: Document, conn: _Connection) -> Document:
         return {}
 
-    def _build_info(self, command: Document, connection_id: int) -> Document:
+    def _build_info(self, command: Document, conn: _Connection) -> Document:
         return {"version": "7.0.0", "versionArray": [7, 0, 0, 0], "sandbox": True}
 
-    def _end_sessions(self, command: Document, connection_id: int) -> Document:
+    def _end_sessions(self, command: Document, conn: _Connection) -> Document:
         return {}
 
-    def _find(self, command: Document, connection_id: int) -> Document:
+    def _sasl_start(self, command: Document, conn: _Connection) -> Document:
+        if not self._credentials:
+            raise CommandError(
+                18, "sandbox mongo: this server has no users; use a URI without credentials"
+            )
+        if command.get("mechanism") != MECHANISM:
+            raise CommandError(334, f"sandbox mongo: only {MECHANISM} is supported")
+        conn.exchange = ScramExchange(self._credentials)
+        return self._sasl_step(conn, conn.exchange.first, command, done=False)
+
+    def _sasl_continue(self, command: Document, conn: _Connection) -> Document:
+        exchange = conn.exchange
+        if exchange is None:
+            raise CommandError(17, "no SASL session state found")
+        reply = self._sasl_step(conn, exchange.final, command, done=True)
+        conn.user, conn.exchange = exchange.user, None
+        return reply
+
+    def _sasl_step(
+        self, conn: _Connection, step: Callable[[bytes], bytes], command: Document, done: bool
+    ) -> Document:
+        payload = command.get("payload")
+        try:
+            if not isinstance(payload, bytes):
+                raise ScramError("the SASL payload must be binary")
+            answer = step(payload)
+        except (ScramError, UnicodeDecodeError):
+            conn.exchange = None  # the reason stays in the server: clients learn only "failed"
+            raise CommandError(18, "Authentication failed.") from None
+        return {"conversationId": 1, "done": done, "payload": answer}
+
+    def _find(self, command: Document, conn: _Connection) -> Document:
         namespace = self._namespace(command, "find")
         documents = self._select(command["find"], _mapping(command, "filter"))
         documents = sort_documents(documents, _mapping(command, "sort"))
@@ -542,7 +601,7 @@ class MongoWireServer:
         single = bool(command.get("singleBatch")) or _count(command, "limit", signed=True) < 0
         return self._first_batch(namespace, documents, batch_size, single)
 
-    def _aggregate(self, command: Document, connection_id: int) -> Document:
+    def _aggregate(self, command: Document, conn: _Connection) -> Document:
         namespace = self._namespace(command, "aggregate")
         pipeline = command.get("pipeline")
         if not isinstance(pipeline, list):
@@ -569,7 +628,7 @@ class MongoWireServer:
         batch_size = _count(command["cursor"], "batchSize", default=DEFAULT_FIRST_BATCH)
         return self._first_batch(namespace, documents, batch_size, single=False)
 
-    def _get_more(self, command: Document, connection_id: int) -> Document:
+    def _get_more(self, command: Document, conn: _Connection) -> Document:
         cursor_id = command.get("getMore")
         collection = command.get("collection")
         if not isinstance(cursor_id, int) or not isinstance(collection, str):
@@ -591,7 +650,7 @@ class MongoWireServer:
         returned_id = 0 if exhausted else cursor_id
         return {"cursor": {"nextBatch": batch, "id": Int64(returned_id), "ns": namespace}}
 
-    def _kill_cursors(self, command: Document, connection_id: int) -> Document:
+    def _kill_cursors(self, command: Document, conn: _Connection) -> Document:
         ids = command.get("cursors")
         if not isinstance(ids, list):
             raise CommandError(2, "killCursors needs a cursors array")
@@ -607,7 +666,7 @@ class MongoWireServer:
             "cursorsUnknown": [],
         }
 
-    _handlers: ClassVar[dict[str, Callable[[MongoWireServer, Document, int], Document]]] = {
+    _handlers: ClassVar[dict[str, Callable[[MongoWireServer, Document, _Connection], Document]]] = {
         "hello": _hello,
         "isMaster": _hello,
         "ismaster": _hello,
@@ -619,6 +678,8 @@ class MongoWireServer:
         "aggregate": _aggregate,
         "getMore": _get_more,
         "killCursors": _kill_cursors,
+        "saslStart": _sasl_start,
+        "saslContinue": _sasl_continue,
     }
 
     # ------------------------------------------------------------------------ helpers
