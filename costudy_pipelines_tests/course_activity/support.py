@@ -10,7 +10,7 @@ from costudy_pipelines.sandbox.sources.course_activity import activities
 from costudy_pipelines.sandbox.world import World, WorldConfig
 
 # malformed_rate 0.02: about 8 % of the documents are bad, every kind of them present
-SMALL = WorldConfig(seed=11, people=240, days=20, malformed_rate=0.02)
+SMALL = WorldConfig(seed=11, people=400, days=20, malformed_rate=0.02)
 
 
 def busiest_day(world: World) -> date:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import secrets
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pymongo import ASCENDING, DESCENDING, MongoClient
@@ -210,3 +211,25 @@ def test_the_server_stops_with_clients_still_connected():
         mongo[DATABASE][COLLECTION].count_documents({})
     mongo.close()
     server.stop()  # twice is fine
+
+
+def test_the_date_index_answers_range_queries_as_a_scan_would():
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    documents = [{"_id": n, "createdAt": start + timedelta(hours=7 * n)} for n in range(40)]
+    documents += [
+        {"_id": 100, "createdAt": datetime(2024, 1, 3, 12)},  # naive: UTC, as BSON stores it
+        {"_id": 101, "createdAt": "2024-01-03T12:00:00Z"},  # text never matches a date bound
+        {"_id": 102},
+    ]
+    query = {"createdAt": {"$gte": start + timedelta(days=2), "$lt": start + timedelta(days=4)}}
+    with (
+        MongoWireServer(DATABASE, {COLLECTION: documents}) as server,
+        MongoClient(server.uri, tz_aware=True) as mongo,
+    ):
+        collection = mongo[DATABASE][COLLECTION]
+        found = [doc["_id"] for doc in collection.find(query).sort("_id", 1)]
+        assert found == [doc["_id"] for doc in seeded(server, query)]
+        assert 100 in found and 101 not in found
+
+        server.insert(COLLECTION, [{"_id": 200, "createdAt": start + timedelta(days=3)}])
+        assert collection.count_documents(query) == len(found) + 1

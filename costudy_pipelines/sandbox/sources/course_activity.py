@@ -50,7 +50,7 @@ BAD_SHARE_PER_MALFORMED_RATE = 4  # analytics have no schema: more goes wrong th
 ACTIVITY_TYPES = Weighted(
     (("lesson_view", 0.45), ("test_completion", 0.35), ("lesson_complete", 0.15), ("login", 0.05))
 )
-MEAN_GAP_MS = 2 * MS_PER_DAY  # between one user's activities
+MEAN_GAP_MS = 4 * MS_PER_DAY  # between one user's activities
 UNKNOWN_USER_IDS = 900_000_000  # far above any user id a world reaches
 _ACTIVITY_CODE = 0x5ACE
 USERS_COLUMNS = ("id", "email", "name", "created_at", "updated_at")
