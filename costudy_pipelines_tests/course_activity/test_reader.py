@@ -131,8 +131,7 @@ def test_credentials_in_the_uri_reach_the_server(world):
     password = secrets.token_urlsafe(12)
     day = busiest_day(world)
     with activity_server(world, users={"analyst": password}) as server:
-        uri = f"mongodb://analyst:{password}@{server.host}:{server.port}/?authSource=admin"
-        with ActivityReader(uri, DATABASE) as reader:
+        with ActivityReader(server.uri_with("analyst", password), DATABASE) as reader:
             assert reader.count(window_of(day)) == activity_truth(world, day).documents
         with (
             ActivityReader(server.uri, DATABASE) as anonymous,

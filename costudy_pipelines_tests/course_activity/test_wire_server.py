@@ -142,6 +142,7 @@ def test_a_slow_getmore_still_answers_and_a_hung_one_times_out(world, server):
         (lambda c: list(c.aggregate([{"$lookup": {"from": "x"}}])), 115),
         (lambda c: list(c.find({"type": {"$regex": "^test"}})), 115),
         (lambda c: list(c.find({"$or": [{"a": 1}]})), 115),
+        (lambda c: list(c.find().sort("metrics", 1)), 115),
     ],
 )
 def test_what_is_not_implemented_fails_loudly_with_a_mongodb_error(client, call, code):
@@ -151,12 +152,8 @@ def test_what_is_not_implemented_fails_loudly_with_a_mongodb_error(client, call,
     assert failure.value.details["ok"] == 0
 
 
-def credentials_uri(server: MongoWireServer, user: str, password: str) -> str:
-    return f"mongodb://{user}:{password}@{server.host}:{server.port}/?directConnection=true"
-
-
 def test_a_uri_with_credentials_for_a_server_without_users_is_refused_with_a_reason(server):
-    uri = credentials_uri(server, "analyst", secrets.token_urlsafe(12))
+    uri = server.uri_with("analyst", secrets.token_urlsafe(12))
     with (
         MongoClient(uri, serverSelectionTimeoutMS=5000) as mongo,
         pytest.raises(OperationFailure, match="has no users; use a URI without credentials"),
@@ -168,12 +165,12 @@ def test_a_server_with_users_reads_only_for_who_proves_the_password():
     password = secrets.token_urlsafe(12)
     documents = [{"_id": n} for n in range(5)]
     with MongoWireServer(DATABASE, {COLLECTION: documents}, users={"analyst": password}) as server:
-        uri = credentials_uri(server, "analyst", password)
+        uri = server.uri_with("analyst", password)
         with MongoClient(uri, serverSelectionTimeoutMS=5000) as mongo:
             assert list(mongo[DATABASE][COLLECTION].find().batch_size(2)) == documents
 
-        wrong = credentials_uri(server, "analyst", secrets.token_urlsafe(12))
-        nobody = credentials_uri(server, "nobody", password)
+        wrong = server.uri_with("analyst", secrets.token_urlsafe(12))
+        nobody = server.uri_with("nobody", password)
         for uri in (wrong, nobody):
             with MongoClient(uri, serverSelectionTimeoutMS=5000) as mongo:
                 with pytest.raises(OperationFailure) as failure:

@@ -37,7 +37,6 @@ import socket
 import socketserver
 import struct
 import threading
-import time
 from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -45,6 +44,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from random import Random
 from typing import Any, ClassVar, Self
+from urllib.parse import quote_plus
 
 import bson
 from bson.codec_options import CodecOptions
@@ -70,7 +70,6 @@ MAX_MESSAGE_SIZE = 48_000_000
 MAX_WIRE_VERSION = 21  # MongoDB 7.0; pymongo 4.20 accepts 9 (MongoDB 4.4) to 29
 DEFAULT_FIRST_BATCH = 101  # MongoDB's default first batch when the client sets none
 FAULT_KINDS = ("drop", "latency", "hang", "error")
-STALL_TICK_SECONDS = 0.05
 CODE_NAMES = {
     1: "InternalError",
     2: "BadValue",
@@ -222,6 +221,8 @@ def _sort_key(path: str) -> Callable[[Document], tuple[int, Any]]:
     def key(document: Document) -> tuple[int, Any]:
         value = _lookup(document, path)
         rank = _type_rank(value)
+        if rank in (4, 5):
+            raise unsupported(f"sorting by an object or array ({path})")
         return (rank, None if rank == 1 else _utc(value))
 
     return key
@@ -344,8 +345,6 @@ class _Cursor:
 class MongoWireServer:
     """In-memory collections of one database behind the MongoDB wire protocol."""
 
-    system: ClassVar[str] = "mongo"
-
     def __init__(
         self,
         database: str,
@@ -465,15 +464,20 @@ class MongoWireServer:
 
     @property
     def uri(self) -> str:
-        """A connection string for pymongo (no credentials: the sandbox has no auth)."""
+        """A connection string for pymongo, without credentials."""
         return f"{self.base_url}/?directConnection=true"
 
-    def start(self, timeout: float = 10.0) -> Self:
-        """Serve on a background thread; returns once the port accepts connections."""
+    def uri_with(self, user: str, password: str) -> str:
+        """A connection string that authenticates as `user` (a server made with `users`)."""
+        credentials = f"{quote_plus(user)}:{quote_plus(password)}@"
+        return self.uri.replace("mongodb://", f"mongodb://{credentials}", 1)
+
+    def start(self) -> Self:
+        """Serve on a background thread; the port is listening when this returns."""
         if self._thread is not None:
             raise RuntimeError("sandbox mongo server is already running")
         self._stopping.clear()
-        self._tcp = _TcpServer((self.host, self.port), self)
+        self._tcp = _TcpServer((self.host, self.port), self)  # binds and listens
         self.port = self._tcp.server_address[1]
         self._thread = threading.Thread(
             target=self._tcp.serve_forever,
@@ -482,18 +486,7 @@ class MongoWireServer:
             daemon=True,
         )
         self._thread.start()
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                socket.create_connection((self.host, self.port), timeout=1).close()
-                return self
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(
-                        f"sandbox mongo server failed to start on {self.port}"
-                    ) from None
-                time.sleep(0.01)
+        return self
 
     def stop(self) -> None:
         """Stop serving and close every client connection; safe to call twice."""
@@ -511,9 +504,12 @@ class MongoWireServer:
         self._thread = None
 
     def serve_forever(self) -> None:
-        """Serve in the calling thread until stop() is called from another one."""
+        """Serve until stop() is called from another thread (or the process is interrupted)."""
         self.start()
-        self._stopping.wait()
+        try:
+            self._stopping.wait()
+        finally:
+            self.stop()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -577,6 +573,8 @@ class MongoWireServer:
             reply = self._dispatch(name, command, conn)
         except CommandError as exc:
             reply = exc.reply()
+        except Exception as exc:  # a bug here must reach the client as an error, not a hangup
+            reply = CommandError(1, f"sandbox mongo: {name} failed: {exc!r}").reply()
         entry.ok = bool(reply.get("ok"))
         return reply
 
