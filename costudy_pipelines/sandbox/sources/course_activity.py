@@ -18,6 +18,7 @@ and why.
 
 from __future__ import annotations
 
+import itertools
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -109,7 +110,7 @@ def activities(
 def _stream(world: World, user: CourseUser, until_ms: int) -> Iterator[Activity]:
     draw = Draw(world.seed, "activity", user.person)
     moment = user.created_ms
-    for ordinal in range(1_000_000):
+    for ordinal in itertools.count():
         moment += 60_000 + draw.below(2 * MEAN_GAP_MS)
         if moment >= until_ms:
             return
@@ -119,16 +120,13 @@ def _stream(world: World, user: CourseUser, until_ms: int) -> Iterator[Activity]
 def _activity(world: World, user: CourseUser, ordinal: int, moment: int, draw: Draw) -> Activity:
     kind = draw.weighted(ACTIVITY_TYPES)
     wpm, accuracy, seconds = draw.between(15, 120), draw.between(500, 1000) / 10, draw.below(1800)
-    tail = struct.pack(
-        "<II", draw.u32(), draw.u32()
-    )  # drawn for every document: streams stay aligned
+    # drawn for every document, bad or not, so that a stream's later documents never change
+    tail = struct.pack("<II", draw.u32(), draw.u32())
     dice = mix(world.seed, _ACTIVITY_CODE, user.person, ordinal)
     bad_share = min(1.0, BAD_SHARE_PER_MALFORMED_RATE * world.config.malformed_rate)
-    reject = (
-        BAD_KINDS[(dice >> 32) % len(BAD_KINDS)]
-        if (dice & 0xFFFFFFFF) / 2**32 < bad_share
-        else None
-    )
+    reject: BadKind | None = None
+    if (dice & 0xFFFFFFFF) / 2**32 < bad_share:
+        reject = BAD_KINDS[(dice >> 32) % len(BAD_KINDS)]
     if reject in ("accuracy_out_of_range", "negative_wpm", "wrong_type"):
         kind = "test_completion"  # the metrics that can be wrong are a test's
     metrics: dict[str, Any] = {"seconds": seconds}
