@@ -3,9 +3,7 @@ course database, through the load engine into a migrated warehouse; the progress
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from functools import partial
-from itertools import chain
 
 import psycopg
 import pytest
@@ -13,10 +11,11 @@ import pytest
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.clients.mongo_activity import (
     ActivityReader,
+    activity_extract,
     course_user_emails,
-    join_course_users,
 )
-from costudy_pipelines.lib.loading import FAILED, PARTIAL, SyncFailed, sources, sync_session
+from costudy_pipelines.lib.loading import FAILED, PARTIAL, SyncFailed, sources
+from costudy_pipelines.lib.source_sync import sync_windows
 from costudy_pipelines.lib.views import VIEWS_FOLDER, apply_view, read_view
 from costudy_pipelines.sandbox.servers.faults import Fault
 from costudy_pipelines.sandbox.servers.mongo_wire import drop_connection
@@ -40,18 +39,11 @@ def course_engine(world, databases):
 
 
 def sync_day(warehouse_url, server, engine, day, **reader_options):
-    window = window_of(day)
+    """What the asset runs for one partition: the extract through sync_windows."""
+    partition = (day.isoformat(), window_of(day))
     with ActivityReader(server.uri, DATABASE, batch_size=7, **reader_options) as reader:
-        pages: Iterator[list[dict]] = join_course_users(
-            reader.pages(window), partial(course_user_emails, engine)
-        )
-        return sync_session(
-            warehouse_url,
-            SPEC,
-            chain.from_iterable(pages),
-            partition=day.isoformat(),
-            window=window,
-        )
+        extract = activity_extract(reader, partial(course_user_emails, engine))
+        return next(sync_windows(warehouse_url, SPEC, [partition], extract))
 
 
 def test_a_day_lands_stored_plus_rejected_and_a_rerun_writes_nothing(

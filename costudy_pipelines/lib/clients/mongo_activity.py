@@ -1,8 +1,9 @@
 """The course platform's analytics in MongoDB (`user_activity`), read a day at a time.
 
     with ActivityReader(uri, database) as reader:        # MONGO_URI, MONGO_DB
+        extract = activity_extract(reader, partial(course_user_emails, course_engine))
+        extract(window)                                  # the day's pages, users joined
         reader.count(window)                             # what MongoDB says the day holds
-        pages = join_course_users(reader.pages(window), partial(course_user_emails, engine))
 
 `pymongo.MongoClient(uri)` does the talking, so whatever the URI asks (TLS, replica set,
 credentials) is honoured as written. A day is the documents whose `createdAt` lies in the
@@ -187,3 +188,11 @@ def join_course_users(pages: Iterable[Page], emails: EmailLookup) -> Iterator[Pa
 
 def _is_id(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def activity_extract(
+    reader: ActivityReader, emails: EmailLookup
+) -> Callable[[TimeWindow], Iterator[Page]]:
+    """The day extract the sync engine runs (lib/source_sync.Extract): a window's documents,
+    each joined to its course user."""
+    return lambda window: join_course_users(reader.pages(window), emails)
