@@ -14,8 +14,9 @@ from costudy_pipelines.lib.clients.mongo_activity import (
     activity_extract,
     course_user_emails,
 )
-from costudy_pipelines.lib.loading import FAILED, PARTIAL, SyncFailed, sources
+from costudy_pipelines.lib.loading import FAILED, PARTIAL, SourceSpec, SyncFailed
 from costudy_pipelines.lib.source_sync import sync_windows
+from costudy_pipelines.lib.validation.course_activity import CourseActivityValidator
 from costudy_pipelines.lib.views import VIEWS_FOLDER, apply_view, read_view
 from costudy_pipelines.sandbox.servers.faults import Fault
 from costudy_pipelines.sandbox.servers.mongo_wire import drop_connection
@@ -26,7 +27,14 @@ from costudy_pipelines.sandbox.sources.course_activity import (
 )
 from costudy_pipelines_tests.course_activity.support import busiest_day, window_of
 
-SPEC = sources.course_activity()
+# What the source's spec will declare (its folder and registry entry come with the merge).
+SPEC = SourceSpec(
+    "course_activity",
+    "course_activity",
+    "course",
+    CourseActivityValidator(),
+    window_column="occurred_at",
+)
 
 
 @pytest.fixture

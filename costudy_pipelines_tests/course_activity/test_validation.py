@@ -10,7 +10,8 @@ from decimal import Decimal
 import pytest
 
 from costudy_pipelines.lib.clients.mongo_activity import COURSE_USER, join_course_users, jsonable
-from costudy_pipelines.lib.validation import CourseActivityValidator, Reject, ValidRecord, validate
+from costudy_pipelines.lib.validation import Reject, ValidRecord, validate
+from costudy_pipelines.lib.validation.course_activity import CourseActivityValidator
 from costudy_pipelines.sandbox.sources.course_activity import BAD_KINDS, activities, course_users
 
 REASONS = {

@@ -193,6 +193,6 @@ def _is_id(value: object) -> TypeGuard[int]:
 def activity_extract(
     reader: ActivityReader, emails: EmailLookup
 ) -> Callable[[TimeWindow], Iterator[Page]]:
-    """The day extract the sync engine runs (lib/source_sync.Extract): a window's documents,
+    """The day extract the sync engine runs (an Extract: window -> pages): a window's documents,
     each joined to its course user."""
     return lambda window: join_course_users(reader.pages(window), emails)

@@ -10,7 +10,6 @@ from types import MappingProxyType
 
 from costudy_pipelines.lib.loading.spec import KeyKind, SourceSpec
 from costudy_pipelines.lib.validation import (
-    CourseActivityValidator,
     CourseEnrollmentValidator,
     CourseOrderValidator,
     ElectiveColumns,
@@ -117,16 +116,5 @@ def course_enrollments() -> SourceSpec:
         "course_enrollments",
         "course",
         CourseEnrollmentValidator(),
-        window_column=CREATED,
-    )
-
-
-def course_activity() -> SourceSpec:
-    """The course platform's MongoDB analytics (user_activity), synced by createdAt day."""
-    return SourceSpec(
-        "course_activity",
-        "course_activity",
-        "course",
-        CourseActivityValidator(),
         window_column=CREATED,
     )

@@ -4,7 +4,6 @@
 or a Reject (reason, raw); it never raises, so one bad record never stops a batch.
 """
 
-from costudy_pipelines.lib.validation.course_activity import CourseActivityValidator
 from costudy_pipelines.lib.validation.databases import (
     WEBSITE_EVENT_KINDS,
     CourseEnrollmentValidator,
@@ -35,7 +34,6 @@ from costudy_pipelines.lib.validation.whop import (
 __all__ = [
     "WEBSITE_EVENT_KINDS",
     "Column",
-    "CourseActivityValidator",
     "CourseEnrollmentValidator",
     "CourseOrderValidator",
     "ElectiveColumns",
