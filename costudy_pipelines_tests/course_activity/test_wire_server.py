@@ -11,11 +11,11 @@ from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.errors import AutoReconnect, CursorNotFound, NetworkTimeout, OperationFailure
 
 from costudy_pipelines.sandbox.servers.faults import Fault
+from costudy_pipelines.sandbox.servers.mongo_query import matches
 from costudy_pipelines.sandbox.servers.mongo_wire import (
     MongoWireServer,
     cursor_not_found,
     drop_connection,
-    matches,
     slow_get_more,
 )
 from costudy_pipelines.sandbox.sources.course_activity import COLLECTION, DATABASE
