@@ -7,6 +7,7 @@ environments in promotion order.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,14 +31,14 @@ from costudy_pipelines.lib.migrations import (
     Target,
     baseline,
     database_status,
-    discover,
     load_config,
     promote,
     repair,
     rollback,
 )
+from costudy_pipelines.lib.migrations.backup import list_backups, restore_into_empty
 from costudy_pipelines.lib.migrations.config import CONFIG_VAR
-from costudy_pipelines.lib.migrations.maintenance import DIRTY_RESOLUTIONS
+from costudy_pipelines.lib.migrations.maintenance import DIRTY_RESOLUTIONS, FOREIGN_TABLES, adopt
 from costudy_pipelines.lib.migrations.promotion import lint
 
 KNOWN_ERRORS = (MigrationError, pg.DatabaseConfigError, EmbeddedPostgresError, ValueError)
@@ -121,7 +122,7 @@ def _one(
     if environment is None:
         names = ", ".join(env.name for env in chosen.environments)
         raise click.UsageError(f"choose an environment with --env ({names})")
-    return chosen, chosen.target(environment), discover(chosen.folder, database=chosen.name)
+    return chosen, chosen.target(environment), chosen.discover()
 
 
 # -- status ---------------------------------------------------------------------------------
@@ -172,6 +173,16 @@ def _print_environment(environment: EnvironmentStatus) -> None:
     )
 
 
+def _print_backups(config: MigrationConfig, database: str) -> None:
+    backups = list_backups(config.backup_dir, database)
+    click.echo(f"  backups in {config.backup_dir}: {len(backups) or 'none'}")
+    for found in backups:
+        click.echo(
+            f"    {found.environment}  {found.taken_at:%Y-%m-%d %H:%M:%S}  at {found.version}"
+            f"  {found.size / 1e6:.1f} MB  {found.path.name}"
+        )
+
+
 def _print_status(status: DatabaseStatus) -> None:
     click.echo(click.style(f"{status.database}", bold=True) + f"  ({status.files} files)")
     if status.discovery_error:
@@ -210,6 +221,7 @@ def status(
     for database in config.select(databases):
         result = database_status(database, environments, with_catalog=not no_catalog)
         _print_status(result)
+        _print_backups(config, database.name)
         failed = failed or bool(result.problems) or (fail_on_pending and result.pending > 0)
     if failed:
         sys.exit(1)
@@ -340,6 +352,13 @@ def repair_command(
 @click.option(
     "--baseline", "baseline_version", type=int, help="Record files up to VERSION as applied."
 )
+@click.option(
+    "--from",
+    "from_tool",
+    type=click.Choice(sorted(FOREIGN_TABLES)),
+    help="Adopt that tool's history: baseline at the version it applied.",
+)
+@click.option("--from-table", help="That tool's table (default: the tool's own default).")
 @_lock_timeout
 @click.pass_obj
 def init_command(
@@ -347,19 +366,57 @@ def init_command(
     databases: tuple[str, ...],
     environments: tuple[str, ...],
     baseline_version: int | None,
+    from_tool: str | None,
+    from_table: str | None,
     lock_timeout: float | None,
 ) -> None:
-    """Start tracking: create schema_migrations; --baseline marks an existing schema's files."""
+    """Start tracking: create the tracking table; --baseline marks an existing schema's files,
+    --from golang-migrate|flyway takes the version that tool recorded."""
     selected = config.select(databases)
-    if baseline_version is not None and len(selected) != 1:
-        raise click.UsageError("--baseline needs one --database: versions are per database")
+    if (baseline_version is not None or from_tool) and len(selected) != 1:
+        raise click.UsageError("--baseline/--from need one --database: versions are per database")
+    if baseline_version is not None and from_tool:
+        raise click.UsageError("--baseline and --from exclude each other")
     for database in selected:
-        migrations = discover(database.folder, database=database.name)
+        migrations = database.discover()
         for environment in _environments(database, environments):
             target = database.target(environment)
-            marked = baseline(target, migrations, baseline_version, _options(config, lock_timeout))
+            options = _options(config, lock_timeout)
+            if from_tool:
+                marked = adopt(target, migrations, from_tool, from_table, options)
+            else:
+                marked = baseline(target, migrations, baseline_version, options)
             done = f", baselined versions {marked[0]}–{marked[-1]}" if marked else ""
             click.echo(f"{target.label}: tracking{done}")
+
+
+@migrate.command("restore")
+@click.argument("backup_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--database", "-d", "database", help="The database.")
+@click.option("--env", "-e", "environment", help="Restore into this environment's database.")
+@click.option(
+    "--url-env",
+    help="Restore into the database this variable names instead (e.g. a fresh one to check "
+    "the backup).",
+)
+@click.pass_obj
+def restore_command(
+    config: MigrationConfig,
+    backup_file: Path,
+    database: str | None,
+    environment: str | None,
+    url_env: str | None,
+) -> None:
+    """Restore BACKUP_FILE (from `status`'s list) into an empty database, with the bundled
+    pg_restore (PostgreSQL 16: the version that wrote it)."""
+    chosen, target, _ = _one(config, database, environment)
+    if url_env:
+        url = os.environ.get(url_env)
+        if not url:
+            raise click.UsageError(f"{url_env} is not set: it should name the database to fill")
+        target = chosen.target(target.environment, url=url, source=url_env)
+    restore_into_empty(backup_file, target)
+    click.echo(f"{target.label}: restored {backup_file} into {target.masked_url}")
 
 
 def _environments(database: DatabaseMigrations, names: tuple[str, ...]) -> list[str]:

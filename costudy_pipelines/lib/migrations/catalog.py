@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from costudy_pipelines.lib.migrations.tracking import SCHEMA, TRACKING_RELATIONS
+from costudy_pipelines.lib.migrations.tracking import DEFAULT, TrackingTable
 
 # kind, name, definition for every user object. Definitions are what PostgreSQL itself
 # prints (format_type, pg_get_constraintdef, pg_get_indexdef, ...), so equal means equal.
@@ -100,10 +100,10 @@ class CatalogDifference:
 Catalog = dict[tuple[str, str], str]
 
 
-def snapshot(conn: psycopg.Connection) -> Catalog:
+def snapshot(conn: psycopg.Connection, table: TrackingTable = DEFAULT) -> Catalog:
     """Every user object of the database as {(kind, name): definition}."""
     rows = conn.execute(
-        CATALOG_SQL, {"schema": SCHEMA, "own": sorted(TRACKING_RELATIONS)}
+        CATALOG_SQL, {"schema": table.schema, "own": sorted(table.relations)}
     ).fetchall()
     return {(kind, name): definition for kind, name, definition in rows}
 

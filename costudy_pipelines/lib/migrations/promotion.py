@@ -21,7 +21,7 @@ from costudy_pipelines.lib.migrations import tracking
 from costudy_pipelines.lib.migrations.analysis import Mode, analyse
 from costudy_pipelines.lib.migrations.catalog import Catalog, compare_catalogs, snapshot
 from costudy_pipelines.lib.migrations.config import DatabaseMigrations, MigrationConfig
-from costudy_pipelines.lib.migrations.discovery import MigrationSet, discover
+from costudy_pipelines.lib.migrations.discovery import MigrationSet
 from costudy_pipelines.lib.migrations.errors import ConfigError, MigrationError
 from costudy_pipelines.lib.migrations.runner import (
     PROBLEM_STATES,
@@ -70,10 +70,10 @@ def inspect(
     """Read-only: each version's state and (optionally) the live catalog."""
     try:
         with target.connect() as conn:
-            tracked = tracking.tracking_exists(conn)
-            applied = tracking.read_applied(conn)
-            live = snapshot(conn) if with_catalog else None
-    except (pg.DatabaseConfigError, psycopg.Error) as exc:
+            tracked = tracking.tracking_exists(conn, target.tracking)
+            applied = tracking.read_applied(conn, target.tracking)
+            live = snapshot(conn, target.tracking) if with_catalog else None
+    except (pg.DatabaseConfigError, psycopg.Error, MigrationError) as exc:
         return EnvironmentStatus(target, error=f"{target.label}: {exc}")
     return EnvironmentStatus(
         target, tuple(version_states(migrations, applied)), live, tracked=tracked
@@ -180,7 +180,7 @@ def database_status(
 ) -> DatabaseStatus:
     """Every selected environment's state and the drift between consecutive ones."""
     try:
-        migrations = discover(database.folder, database=database.name)
+        migrations = database.discover()
     except MigrationError as exc:
         # Without the files every applied version would look "missing": report the cause only.
         return DatabaseStatus(database.name, (), (), discovery_error=str(exc))
@@ -200,7 +200,7 @@ def promote(
     """Apply pending files environment by environment, in promotion order; the first failure
     raises and stops everything after it."""
     options = options or RunOptions(lock_timeout_s=config.lock_timeout_s)
-    migrations = discover(database.folder, database=database.name)
+    migrations = database.discover()
     for target in _selected(database, environments):
         upstream = database.upstream(target.environment)
         yield apply(
@@ -221,7 +221,7 @@ def lint(database: DatabaseMigrations) -> list[str]:
     reaches production eventually.
     """
     try:
-        migrations = discover(database.folder, database=database.name)
+        migrations = database.discover()
     except MigrationError as exc:
         return [str(exc)]
     production = next((env.name for env in database.environments if env.production), None)
