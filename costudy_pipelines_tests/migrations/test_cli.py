@@ -14,6 +14,7 @@ from costudy_pipelines_tests.migrations.conftest import (
     ACCOUNTS,
     applied_versions,
     execute,
+    query,
     table_exists,
     write_config,
     write_files,
@@ -153,3 +154,24 @@ def test_init_baselines_an_existing_database(cli: Cli):
     assert result.exit_code == 0 and "app/dev: tracking, baselined versions 1–1" in result.output
     status = cli("status", "--env", "dev", "--no-catalog")
     assert re.search(r"001-accounts.sql\s+baseline", status.output)
+
+
+def test_status_lists_backups_and_restore_round_trips_one(cli: Cli, databases, folder: Path):
+    write_files(folder, {"003-order-total.sql": "select 1;"})  # a smaller third file
+    assert cli("apply").exit_code == 0
+    execute(cli.prod, "insert into accounts (email) values ('kept@x.test')")
+    write_files(folder, {"004-later.sql": "create table later (id int);"})
+    assert cli("apply").exit_code == 0
+    status = cli("status", "--no-catalog")
+    [backup] = sorted(Path(cli.env["COSTUDY_MIGRATIONS_CONFIG"]).parent.glob("backups/*-v3.dump"))
+    cli.env["RESTORE_URL"] = fresh = databases.create()
+
+    refused = cli("restore", str(backup), "--env", "prod")
+    restored = cli("restore", str(backup), "--env", "prod", "--url-env", "RESTORE_URL")
+
+    assert "backups in " in status.output and "prod  " in status.output
+    assert re.search(rf"prod\s+\S+ \S+\s+at v3\s+[\d.]+ MB\s+{backup.name}", status.output)
+    assert refused.exit_code == 1 and "is not empty" in refused.output
+    assert restored.exit_code == 0, restored.output
+    assert query(fresh, "select email from accounts") == [("kept@x.test",)]
+    assert applied_versions(fresh) == [1, 2, 3]

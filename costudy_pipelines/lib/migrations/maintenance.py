@@ -283,7 +283,9 @@ def adopt(
         versions = _foreign_versions(conn, tool, foreign)
     files = migrations.by_version()
     unknown = [version for version in versions if version not in files]
-    skipped = [v for v in files if v <= versions[-1] and v not in versions]
+    # Flyway lists every applied version; golang-migrate only the latest (all below are applied).
+    listed = versions if tool == "flyway" else files
+    skipped = [v for v in files if v <= versions[-1] and v not in listed]
     if unknown or skipped:
         raise MigrationError(
             f"{target.label}: {tool} history and {migrations.folder} disagree: "
