@@ -434,13 +434,15 @@ def validate_command(
     offline: bool,
 ) -> None:
     """Check before deploying: file names, what the runner would refuse, destructive statements
-    without the allow directive, and (unless --offline) that applied files are unchanged."""
+    without the allow directive, and (unless --offline) that applied files are unchanged and
+    the environments agree (applied sets and catalogs). Each problem names its environment."""
     problems = []
     for database in config.select(databases):
         problems += lint(database)
         if not offline:
-            result = database_status(database, environments, with_catalog=False)
-            problems += [problem for env in result.environments for problem in env.problems]
+            result = database_status(database, environments)
+            # A folder that cannot be read is already in the lint's problems.
+            problems += [p for p in result.problems if p != result.discovery_error]
     for problem in problems:
         click.echo(click.style(f"problem: {problem}", fg="red"))
     if problems:

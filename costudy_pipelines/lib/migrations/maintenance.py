@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psycopg
 
-from costudy_pipelines.lib.migrations import tracking
+from costudy_pipelines.lib.migrations import catalog, tracking
 from costudy_pipelines.lib.migrations.analysis import Mode, analyse
 from costudy_pipelines.lib.migrations.discovery import Migration, MigrationSet
 from costudy_pipelines.lib.migrations.errors import MigrationError, PlanRefused
@@ -219,6 +219,7 @@ def baseline(
             for migration in baselined:
                 session.record(migration, Status.BASELINE, transactional=True)
                 session.history("baseline", migration, detail=f"baseline at {version}")
+            catalog.record(session.conn, target.tracking, version)
     return [migration.version for migration in baselined]
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import psycopg
 from psycopg.pq import TransactionStatus
 
-from costudy_pipelines.lib.migrations import backup, tracking
+from costudy_pipelines.lib.migrations import backup, catalog, tracking
 from costudy_pipelines.lib.migrations.analysis import FileAnalysis, Mode, analyse
 from costudy_pipelines.lib.migrations.blocking import WAIT_ERRORS, BlockerWatch
 from costudy_pipelines.lib.migrations.discovery import Migration, MigrationSet, discover
@@ -375,6 +375,7 @@ class Session:
         migration, mode = planned.migration, planned.analysis.mode
         transactional = mode is not Mode.NO_TRANSACTION
         self.record(migration, Status.APPLIED, transactional=transactional, execution_ms=elapsed)
+        catalog.record(self.conn, self.target.tracking, migration.version)
         detail = f"{mode} mode, {statements} statements"
         self.history("apply", migration, execution_ms=elapsed, detail=detail)
         return AppliedFile(migration.version, migration.name, mode, elapsed, statements)

@@ -56,6 +56,9 @@ create table if not exists {table} (
     execution_ms  numeric(12, 1),
     error         text
 );
+-- The live catalog right after the version was applied: drift is compared at the version
+-- two environments have in common, even when one of them has moved on since.
+alter table {table} add column if not exists catalog jsonb;
 comment on table {table} is
     'Managed by costudy migrate: one row per applied, baselined or dirty migration version.';
 create table if not exists {history} (
