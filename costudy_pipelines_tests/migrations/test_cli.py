@@ -5,46 +5,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-from click.testing import CliRunner, Result
-
-from costudy_pipelines.cli import main
-from costudy_pipelines.lib.settings import DATABASES
 from costudy_pipelines_tests.migrations.conftest import (
     ACCOUNTS,
+    Cli,
     applied_versions,
     execute,
     query,
     table_exists,
-    write_config,
     write_files,
 )
-
-
-class Cli:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.dev = env["PLATFORM_DB_URL"]
-        self.prod = env["PLATFORM_PROD_DB_URL"]
-
-    def __call__(self, *args: str) -> Result:
-        return CliRunner().invoke(main, ["migrate", *args], env=self.env)
-
-
-@pytest.fixture
-def cli(databases, tmp_path: Path, folder: Path) -> Cli:
-    dev, prod = databases.create(), databases.create()
-    # Every database variable is set, so the CLI never starts an embedded server of its own.
-    env = {spec.env_var: dev for spec in DATABASES}
-    env |= {
-        "PLATFORM_DB_URL": dev,
-        "PLATFORM_PROD_DB_URL": prod,
-        "COSTUDY_MIGRATIONS_CONFIG": str(write_config(tmp_path, folder)),
-        "DAGSTER_HOME": str(tmp_path),
-        "COSTUDY_ARTIFACTS": str(tmp_path / "artifacts"),
-    }
-    write_files(folder, ACCOUNTS)
-    return Cli(env)
 
 
 def test_apply_promotes_dev_then_prod_with_a_prod_backup(cli: Cli, tmp_path: Path):
