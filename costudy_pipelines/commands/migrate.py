@@ -426,25 +426,34 @@ def _environments(database: DatabaseMigrations, names: tuple[str, ...]) -> list[
 @migrate.command("validate")
 @_selection
 @click.option("--offline", is_flag=True, help="Check the files only, not the databases.")
+@click.option("--strict", is_flag=True, help="Unacknowledged lint warnings fail too.")
 @click.pass_obj
 def validate_command(
     config: MigrationConfig,
     databases: tuple[str, ...],
     environments: tuple[str, ...],
     offline: bool,
+    strict: bool,
 ) -> None:
     """Check before deploying: file names, what the runner would refuse, destructive statements
     without the allow directive, and (unless --offline) that applied files are unchanged and
     the environments agree (applied sets and catalogs). Each problem names its environment."""
-    problems = []
+    problems: list[str] = []
+    warnings: list[str] = []
     for database in config.select(databases):
-        problems += lint(database)
+        report = lint(database)
+        problems += report.problems
+        warnings += report.warnings
+        for line in report.acknowledged:
+            click.echo(click.style(f"acknowledged: {line}", dim=True))
         if not offline:
             result = database_status(database, environments)
             # A folder that cannot be read is already in the lint's problems.
             problems += [p for p in result.problems if p != result.discovery_error]
+    for warning in warnings:
+        click.echo(click.style(f"warning: {warning}", fg="yellow"))
     for problem in problems:
         click.echo(click.style(f"problem: {problem}", fg="red"))
-    if problems:
+    if problems or (strict and warnings):
         sys.exit(1)
-    click.echo("valid")
+    click.echo("valid" + (f" ({len(warnings)} warnings)" if warnings else ""))

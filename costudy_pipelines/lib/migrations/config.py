@@ -11,6 +11,7 @@
     layout = "golang-migrate"            # optional: costudy, golang-migrate, flyway, dbmate
     out_of_order = false                 # optional: let a file run below applied versions
     tracking_table = "public.schema_migrations"  # optional
+    lint_after = 12                      # optional: files up to 12 are not linted
     placeholders = { schema = "app", owner = { env = "APP_OWNER" } }  # ${schema}, ${owner}
     environments = [                     # promotion order: first is applied first
         { name = "dev", url_env = "PLATFORM_DB_URL" },
@@ -49,6 +50,7 @@ _DATABASE_KEYS = {
     "out_of_order",
     "tracking_table",
     "placeholders",
+    "lint_after",
 } | _TIMEOUT_KEYS
 _ENVIRONMENT_KEYS = {"name", "url_env", "production", "placeholders"}
 # A placeholder's value: the text itself, or the variable holding it.
@@ -111,6 +113,7 @@ class DatabaseMigrations:
     tracking: TrackingTable = DEFAULT
     placeholders: Mapping[str, Placeholder] = field(default_factory=dict, compare=False)
     timeouts: Timeouts = field(default_factory=Timeouts)
+    lint_after: int | None = None  # versions up to this one are not linted (applied everywhere)
 
     def discover(self) -> MigrationSet:
         return discover(
@@ -239,6 +242,7 @@ def _database(
         else DEFAULT,
         placeholders=_placeholders(raw.get("placeholders", {}), where),
         timeouts=_timeouts(raw, timeouts, where),
+        lint_after=int(raw["lint_after"]) if "lint_after" in raw else None,
     )
 
 

@@ -30,6 +30,8 @@ from costudy_pipelines.lib.migrations.catalog import (
 from costudy_pipelines.lib.migrations.config import DatabaseMigrations, MigrationConfig
 from costudy_pipelines.lib.migrations.discovery import MigrationSet
 from costudy_pipelines.lib.migrations.errors import ConfigError, MigrationError
+from costudy_pipelines.lib.migrations.lint import Severity, unknown_acknowledgements
+from costudy_pipelines.lib.migrations.lint import lint as lint_sql
 from costudy_pipelines.lib.migrations.runner import (
     PROBLEM_STATES,
     ApplyReport,
@@ -242,19 +244,29 @@ def promote(
         )
 
 
-def lint(database: DatabaseMigrations) -> list[str]:
+@dataclass(frozen=True)
+class LintReport:
+    """`problems` fail validation (refusals, errors); `warnings` only with --strict."""
+
+    problems: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    acknowledged: tuple[str, ...] = ()
+
+
+def lint(database: DatabaseMigrations) -> LintReport:
     """Problems in the files alone, before any database sees them: what CI runs pre-deploy.
 
     Destructive statements count when the database has a production environment: every file
-    reaches production eventually.
+    reaches production eventually. The lock and caller rules (lint.py) look at up files
+    after `lint_after`: earlier ones are applied everywhere, their findings are history.
     """
     try:
         migrations = database.discover()
     except MigrationError as exc:
-        return [str(exc)]
+        return LintReport((str(exc),))
     production = next((env.name for env in database.environments if env.production), None)
     label = f"{database.name}/{production}" if production else None
-    problems = []
+    problems, warnings, acknowledged = [], [], []
     for migration in migrations:
         problems += file_problems(migration.name, analyse(migration.sql), production=label)
         if migration.down_sql is not None:
@@ -262,4 +274,15 @@ def lint(database: DatabaseMigrations) -> list[str]:
             problems += [f"{migration.down_name} {finding}" for finding in down.refusals]
             if down.mode is Mode.NO_TRANSACTION:
                 problems.append(f"{migration.down_name}: a down file always runs in a transaction")
-    return problems
+        problems += [f"{migration.name}: {u}" for u in unknown_acknowledgements(migration.sql)]
+        if database.lint_after is not None and migration.version <= database.lint_after:
+            continue
+        for finding in lint_sql(migration.sql):
+            line = f"{migration.name} {finding}"
+            if finding.acknowledged:
+                acknowledged.append(line)
+            elif finding.rule.severity is Severity.ERROR:
+                problems.append(line)
+            else:
+                warnings.append(line)
+    return LintReport(tuple(problems), tuple(warnings), tuple(acknowledged))
