@@ -157,14 +157,14 @@ def _print_environment(environment: EnvironmentStatus) -> None:
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for index, row in enumerate(rows):
+    for index, cells in enumerate(rows):
         line = "    " + "  ".join(
-            cell.ljust(width) for cell, width in zip(row, widths, strict=True)
+            cell.ljust(width) for cell, width in zip(cells, widths, strict=True)
         )
         if index == 0:
             click.echo(click.style(line.rstrip(), dim=True))
         else:
-            colour = STATE_COLOURS.get(State(row[2]), "red")
+            colour = STATE_COLOURS.get(State(cells[2]), "red")
             click.echo(click.style(line.rstrip(), fg=colour))
     applied = environment.count(State.APPLIED, State.BASELINE)
     pending = environment.count(State.PENDING)

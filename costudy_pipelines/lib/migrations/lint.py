@@ -165,7 +165,8 @@ def _actions(statement: Statement) -> list[tuple[Token, ...]]:
     start += 1
     while start < len(tokens) and tokens[start].text == ".":
         start += 2
-    actions, current = [], []
+    actions: list[tuple[Token, ...]] = []
+    current: list[Token] = []
     commas = {index for index, token in _depth_zero(tokens) if token.text == ","}
     for index in range(start, len(tokens)):
         if index in commas:

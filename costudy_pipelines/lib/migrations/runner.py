@@ -21,6 +21,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -282,7 +283,7 @@ class Session:
     backup_path: Path | None = None
     watch: BlockerWatch | None = None
 
-    def history(self, action: str, migration: Migration | None = None, **fields: object) -> None:
+    def history(self, action: str, migration: Migration | None = None, **fields: Any) -> None:
         """Append to the history (inside the caller's transaction, or on its own)."""
         if migration is not None:
             fields = {
@@ -298,7 +299,7 @@ class Session:
         )
         tracking.record_history(self.conn, self.target.tracking, entry)
 
-    def record(self, migration: Migration, status: Status, **fields: object) -> None:
+    def record(self, migration: Migration, status: Status, **fields: Any) -> None:
         tracking.record_version(
             self.conn,
             self.target.tracking,
