@@ -139,7 +139,7 @@ def _print_environment(environment: EnvironmentStatus) -> None:
         f"{' (production)' if target.production else ''}  {target.source}={target.masked_url}"
     )
     if environment.error:
-        click.echo(click.style(f"    unreachable: {environment.error}", fg="red"))
+        click.echo(click.style(f"    cannot be read: {environment.error}", fg="red"))
         return
     if not environment.tracked:
         click.echo("    not tracked yet (no schema_migrations table)")

@@ -82,6 +82,13 @@ def test_statements_on_a_table_made_in_the_same_file_are_not_flagged():
     assert lint(sql) == []
 
 
+def test_placeholders_read_as_names():
+    sql = "create table ${schema}.notes (id int);\ncreate index i on ${schema}.notes (id);\n"
+
+    assert lint(sql) == []
+    assert _codes("create index i on ${schema}.accounts (id);") == [("index-not-concurrent", False)]
+
+
 def test_acknowledging_one_rule_leaves_the_others():
     sql = "-- costudy:ack rename\nalter table a rename to b;\ncreate index i on a (x);\n"
 

@@ -74,7 +74,7 @@ _UNSUPPORTED = (
 )
 _DBMATE_UP = re.compile(r"^--\s*migrate:up\b(?P<options>.*)$", re.MULTILINE)
 _DBMATE_DOWN = re.compile(r"^--\s*migrate:down\b.*$", re.MULTILINE)
-_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def normalise(raw: bytes, path: Path) -> str:
@@ -95,7 +95,7 @@ def substitute(text: str, values: Mapping[str, str], where: str) -> str:
     """`text` with every `${name}` replaced; DiscoveryError naming each unknown one and its line."""
     unknown = [
         f"${{{match[1]}}} at line {line_of(text, match.start())}"
-        for match in _PLACEHOLDER.finditer(text)
+        for match in PLACEHOLDER.finditer(text)
         if match[1] not in values
     ]
     if unknown:
@@ -104,7 +104,7 @@ def substitute(text: str, values: Mapping[str, str], where: str) -> str:
             f"{where}: no value for placeholder {', '.join(unknown)} (configured: {known}); "
             "set it under `placeholders` in the environments file"
         )
-    return _PLACEHOLDER.sub(lambda match: values[match[1]], text)
+    return PLACEHOLDER.sub(lambda match: values[match[1]], text)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from costudy_pipelines.lib.migrations.analysis import (
     type_change,
     words_of,
 )
+from costudy_pipelines.lib.migrations.discovery import PLACEHOLDER
 from costudy_pipelines.lib.migrations.sqltext import (
     Kind,
     Statement,
@@ -293,7 +294,12 @@ def _acknowledged(text: str, statements: list[Statement]) -> list[set[str]]:
 
 
 def lint(text: str) -> list[LintFinding]:
-    """Every finding in a migration's text, acknowledged or not, in statement order."""
+    """Every finding in a migration's text, acknowledged or not, in statement order.
+
+    A `${name}` placeholder reads as the word `name`: `${schema}.notes` is still table notes,
+    whatever value an environment gives it.
+    """
+    text = PLACEHOLDER.sub(lambda match: match[1], text)
     statements = split_statements(text)
     acks = _acknowledged(text, statements)
     created: set[str] = set()
