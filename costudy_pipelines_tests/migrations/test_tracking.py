@@ -13,6 +13,7 @@ from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.migrations import (
     MigrationError,
     MigrationFailed,
+    PlanRefused,
     apply,
     discover,
 )
@@ -48,6 +49,18 @@ def test_golang_migrate_table_is_refused_clearly_and_left_alone(fresh_db_url: st
     assert not table_exists(fresh_db_url, "accounts")
     assert not table_exists(fresh_db_url, "schema_migrations_history")
     assert query(fresh_db_url, "select * from schema_migrations") == [(3, False)]
+
+
+def test_a_file_naming_the_tracking_table_is_refused(fresh_db_url: str, folder: Path):
+    write_files(
+        folder, {"001-a.sql": "create table a ();\nalter table schema_migrations add x int;"}
+    )
+
+    with pytest.raises(
+        PlanRefused, match=r"001-a\.sql line 2: names schema_migrations, the runner.s"
+    ):
+        apply(target(fresh_db_url), discover(folder))
+    assert not table_exists(fresh_db_url, "a")
 
 
 def test_flyway_history_configured_as_tracking_table_is_refused(fresh_db_url: str, folder: Path):

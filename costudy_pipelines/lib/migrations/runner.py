@@ -43,6 +43,7 @@ from costudy_pipelines.lib.migrations.execution import (
     run_script,
 )
 from costudy_pipelines.lib.migrations.lock import migration_lock
+from costudy_pipelines.lib.migrations.sqltext import Kind
 from costudy_pipelines.lib.migrations.target import Target
 from costudy_pipelines.lib.migrations.tracking import AppliedRow, HistoryEntry, Status
 
@@ -230,7 +231,24 @@ def make_plan(conn: psycopg.Connection, target: Target, migrations: MigrationSet
     production = target.label if target.production else None
     for planned in pending:
         problems += file_problems(planned.migration.name, planned.analysis, production=production)
+        problems += _touches_tracking(planned, target.tracking)
     return Plan(target, tuple(states), tuple(pending), tuple(problems))
+
+
+def _touches_tracking(planned: PlannedFile, table: tracking.TrackingTable) -> list[str]:
+    """A file naming the runner's own tables (a vendored file altering "its" schema_migrations)
+    would change what the runner records: refused, with the way out."""
+    own = {table.name, table.history_name}
+    for statement in planned.analysis.statements:
+        for token in statement.tokens:
+            name = token.text.lower() if token.kind is Kind.WORD else token.text[1:-1]
+            if token.kind in (Kind.WORD, Kind.IDENT) and name in own:
+                return [
+                    f"{planned.migration.name} line {statement.line}: names {name}, the runner's "
+                    f"own tracking table ({table.label}): if it means another tool's table, set "
+                    '`tracking_table = "schema.name"` for the database to another name'
+                ]
+    return []
 
 
 def _upstream_problems(plan: Plan, upstream: Target) -> list[str]:
