@@ -38,6 +38,7 @@ from costudy_pipelines.lib.migrations import (
 )
 from costudy_pipelines.lib.migrations.backup import list_backups, restore_into_empty
 from costudy_pipelines.lib.migrations.config import CONFIG_VAR
+from costudy_pipelines.lib.migrations.lint import lint as lint_sql
 from costudy_pipelines.lib.migrations.maintenance import DIRTY_RESOLUTIONS, FOREIGN_TABLES, adopt
 from costudy_pipelines.lib.migrations.promotion import lint
 
@@ -241,6 +242,9 @@ def _print_report(report: ApplyReport) -> None:
             click.echo(
                 click.style(f"  would apply {planned.migration.name} ({flags})", fg="yellow")
             )
+            for finding in lint_sql(planned.migration.sql):
+                if not finding.acknowledged:
+                    click.echo(click.style(f"    lint {finding}", fg="yellow"))
             click.echo("    " + planned.migration.sql.rstrip().replace("\n", "\n    "))
         return
     click.echo(

@@ -54,11 +54,15 @@ def test_status_exit_code_says_whether_anything_is_wrong(cli: Cli, folder: Path)
     assert "catalog: column public.orders.note: exists only in prod: text" in drifted.output
 
 
-def test_dry_run_prints_the_plan_and_sql_and_changes_nothing(cli: Cli):
+def test_dry_run_prints_the_plan_and_sql_and_changes_nothing(cli: Cli, folder: Path):
+    write_files(folder, {"004-index.sql": "create index accounts_email_idx on accounts (email);"})
+
     result = cli("apply", "--dry-run")
 
     assert result.exit_code == 0, result.output
     assert "would apply 001-accounts.sql (transaction)" in result.output
+    assert "lint line 1: error index-not-concurrent" in result.output  # 004 only
+    assert result.output.count("lint line") == 2  # 004 for dev and for prod
     assert "create index accounts_created_idx on accounts (created_at);" in result.output
     assert not table_exists(cli.dev, "schema_migrations") and not table_exists(cli.prod, "accounts")
 
