@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from costudy_pipelines.lib.migrations import (
+    ConfigError,
     DiscoveryError,
     PlanRefused,
     RunOptions,
@@ -15,6 +18,7 @@ from costudy_pipelines.lib.migrations import (
     discover,
     load_config,
     promote,
+    rollback,
 )
 from costudy_pipelines.lib.migrations.discovery import Layout, checksum
 from costudy_pipelines_tests.migrations.conftest import query, target, write_files
@@ -177,3 +181,41 @@ def test_unknown_placeholder_is_refused_naming_file_and_line(fresh_db_url: str, 
     ):
         apply(target(fresh_db_url), discover(folder), RunOptions())
     assert query(fresh_db_url, "select to_regclass('schema_migrations') is null") == [(True,)]
+
+
+def test_rollback_runs_the_rendered_down_files(fresh_db_url: str, folder: Path):
+    write_files(folder, LAYOUTS[Layout.GOLANG_MIGRATE])
+    values = {"schema": "notes_app", "owner": "someone"}
+    filled = replace(target(fresh_db_url), placeholders=values)
+    apply(filled, discover(folder))
+
+    report = rollback(filled, discover(folder), 1)
+
+    assert [done.name for done in report.rolled_back] == [
+        "0003_add_body.down.sql",
+        "0001_create.schema.down.sql",
+    ]
+    assert query(fresh_db_url, "select to_regnamespace('notes_app') is null") == [(True,)]
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('layout = "rails"', "unknown layout 'rails' (known: costudy, golang-migrate"),
+        ("placeholders = { schema = [1] }", "placeholder schema must be a text or"),
+        ('tracking_table = "a.b.c"', "tracking_table must be `name` or `schema.name`, not 'a.b.c'"),
+        (
+            "session_lock_timeout_seconds = -1",
+            "session_lock_timeout_seconds must be a number of seconds (0: no limit)",
+        ),
+        ('lint_after = "x"', "lint_after must be a version number"),
+    ],
+)
+def test_bad_settings_are_named(tmp_path: Path, toml: str, message: str):
+    path = tmp_path / "environments.toml"
+    path.write_text(
+        f'[databases.app]\n{toml}\nenvironments = [{{ name = "dev", url_env = "X_URL" }}]\n'
+    )
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(path)

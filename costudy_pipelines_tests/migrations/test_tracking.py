@@ -155,6 +155,21 @@ def test_tracking_table_of_integer_versions_is_widened_and_its_records_kept(
     ) == [("bigint",), ("bigint",)]
 
 
+def test_statement_timeout_fails_the_file_whole(fresh_db_url: str, folder: Path):
+    write_files(folder, {"001-slow.sql": "create table a ();\nselect pg_sleep(30);\n"})
+    bounded = replace(target(fresh_db_url), timeouts=Timeouts(statement_s=0.2))
+
+    with pytest.raises(MigrationFailed) as raised:
+        apply(bounded, discover(folder))
+
+    assert str(raised.value).startswith(
+        "app/dev: 001-slow.sql failed at line 2 in statement [select pg_sleep(30)]: "
+        "canceling statement due to statement timeout"
+    )
+    assert "statement_timeout 0.2s" in str(raised.value)
+    assert not table_exists(fresh_db_url, "a")
+
+
 def test_blocked_alter_fails_within_the_lock_timeout_naming_the_blocker(
     fresh_db_url: str, folder: Path
 ):

@@ -208,6 +208,13 @@ def _timeouts(raw: dict, default: Timeouts, where: str) -> Timeouts:
     )
 
 
+def _version(raw: dict, key: str, where: str) -> int | None:
+    value = raw.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{where}: {key} must be a version number, not {value!r}")
+    return value
+
+
 def _layout(raw: dict, where: str) -> Layout | None:
     if "layout" not in raw:
         return None
@@ -242,7 +249,7 @@ def _database(
         else DEFAULT,
         placeholders=_placeholders(raw.get("placeholders", {}), where),
         timeouts=_timeouts(raw, timeouts, where),
-        lint_after=int(raw["lint_after"]) if "lint_after" in raw else None,
+        lint_after=_version(raw, "lint_after", where),
     )
 
 
