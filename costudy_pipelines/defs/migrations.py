@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from costudy_pipelines.defs.resources import PostgresResource, database_resource_key
+from costudy_pipelines.defs.resources import DATABASE_RESOURCES, PostgresResource
 from costudy_pipelines.lib.migrations import (
     ApplyReport,
     DatabaseMigrations,
@@ -37,7 +37,6 @@ from costudy_pipelines.lib.migrations import (
 )
 from costudy_pipelines.lib.migrations.promotion import drift_across
 from costudy_pipelines.lib.migrations.runner import default_actor
-from costudy_pipelines.lib.settings import DATABASES
 
 GROUP = "schema_migrations"
 
@@ -47,11 +46,7 @@ def schema_asset_key(database: str, environment: str) -> dg.AssetKey:
 
 
 # The project's own database resources, by the variable they read (defined in resources.py).
-_PROJECT_RESOURCES = {
-    spec.env_var: database_resource_key(spec.embedded_name)
-    for spec in DATABASES
-    if spec.env_var != "DAGSTER_PG_URL"
-}
+_PROJECT_RESOURCES = {resource.env_var: key for key, resource in DATABASE_RESOURCES.items()}
 
 
 def resource_key(environment: Environment) -> str:

@@ -37,7 +37,7 @@ class Target:
     source: str = "DATABASE_URL"  # the variable the URL came from, named in error messages
     production: bool = False
     tracking: TrackingTable = DEFAULT
-    placeholders: Mapping[str, str] = field(default_factory=dict, repr=False)
+    placeholders: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     timeouts: Timeouts = Timeouts()
 
     @property
