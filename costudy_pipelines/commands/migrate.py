@@ -198,7 +198,8 @@ def _print_status(status: DatabaseStatus) -> None:
                 click.echo(click.style(f"    {drift}", fg="red"))
         else:
             click.echo(f"  drift ({label}): none")
-    for problem in status.problems:
+    # Drift is listed above under its environments; the other problems are not.
+    for problem in status.environment_problems:
         click.echo(click.style(f"  problem: {problem}", fg="red"), err=True)
 
 

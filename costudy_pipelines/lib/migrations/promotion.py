@@ -169,11 +169,17 @@ class DatabaseStatus:
     discovery_error: str | None = None
 
     @property
-    def problems(self) -> list[str]:
+    def environment_problems(self) -> list[str]:
+        """Problems of the folder and of each environment (drift aside), each with its label."""
         found = [self.discovery_error] if self.discovery_error else []
         for environment in self.environments:
             found += environment.problems
-        return found + [f"{self.database} {drift.between}: drift {drift}" for drift in self.drift]
+        return found
+
+    @property
+    def problems(self) -> list[str]:
+        drift = [f"{self.database} {drift.between}: drift {drift}" for drift in self.drift]
+        return self.environment_problems + drift
 
     @property
     def pending(self) -> int:
