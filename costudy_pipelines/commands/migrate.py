@@ -1,8 +1,8 @@
-"""`costudy migrate`: numbered SQL files per database, promoted dev → prod, checked for drift.
+"""`costudy migrate`: versioned SQL files per database, promoted dev → prod, checked for drift.
 
 Every command first resolves the database variables (unset ones are served by the embedded
-PostgreSQL), then reads sql/environments.toml (or --config) for the databases and their
-environments in promotion order.
+PostgreSQL; `validate --offline` needs none), then reads sql/environments.toml (or --config)
+for the databases and their environments in promotion order.
 """
 
 from __future__ import annotations
@@ -70,8 +70,9 @@ class _MigrateGroup(click.Group):
 )
 @click.pass_context
 def migrate(ctx: click.Context, config_path: Path | None) -> None:
-    """Schema migrations: sql/<database>/NNN-name.sql, applied dev first, prod last."""
-    prepare_environment()
+    """Schema migrations: sql/<database>/ files, applied dev first, prod last."""
+    if ctx.invoked_subcommand != "validate":  # validate --offline needs no database at all
+        prepare_environment()
     ctx.obj = load_config(config_path)
 
 
@@ -443,6 +444,8 @@ def validate_command(
     """Check before deploying: file names, what the runner would refuse, destructive statements
     without the allow directive, and (unless --offline) that applied files are unchanged and
     the environments agree (applied sets and catalogs). Each problem names its environment."""
+    if not offline:
+        prepare_environment()
     problems: list[str] = []
     warnings: list[str] = []
     for database in config.select(databases):
