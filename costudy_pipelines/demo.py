@@ -39,7 +39,6 @@ class DemoSummary:
         lines += [f"  failed: {failure}" for failure in self.failures]
         return "\n".join(lines)
 
-
     def render_sources(self) -> list[str]:
         """Every registered source and what its feeds read; a feed not synced stands out."""
         registry = load_registry()
