@@ -75,7 +75,7 @@ def _split_password(dsn: str) -> tuple[str, dict[str, str]]:
     env = dict(os.environ, PGAPPNAME="costudy-migrate")
     if password:
         env["PGPASSWORD"] = str(password)
-    return make_conninfo(**params), env
+    return make_conninfo("", **params), env
 
 
 def _run(args: list[str], env: dict[str, str], what: str) -> None:

@@ -44,7 +44,7 @@ class ServerError:
     context: str | None = None
 
     @classmethod
-    def from_result(cls, result: pq.PGresult, encoding: str) -> ServerError:
+    def from_result(cls, result: pq.abc.PGresult, encoding: str) -> ServerError:
         def field(name: _FIELD) -> str | None:
             value = result.error_field(name)
             return value.decode(encoding, "replace") if value is not None else None
@@ -123,6 +123,7 @@ def describe_failure(
     consequence: str,
 ) -> str:
     """`<file> failed at line N: <statement>: <server message>. <consequence>`"""
+    line: int | None
     if failure.error.position is not None:
         line = line_of(source, offset + failure.error.position - 1)
     else:

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Unpack
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -37,7 +38,12 @@ from costudy_pipelines.lib.migrations.execution import (
 )
 from costudy_pipelines.lib.migrations.lock import migration_lock
 from costudy_pipelines.lib.migrations.target import Target
-from costudy_pipelines.lib.migrations.tracking import AppliedRow, HistoryEntry, Status
+from costudy_pipelines.lib.migrations.tracking import (
+    AppliedRow,
+    HistoryEntry,
+    HistoryFields,
+    Status,
+)
 
 Progress = Callable[[str], None]
 
@@ -267,7 +273,9 @@ class Session:
     options: RunOptions
     backup_path: Path | None = None
 
-    def history(self, action: str, migration: Migration | None = None, **fields: object) -> None:
+    def history(
+        self, action: str, migration: Migration | None = None, **fields: Unpack[HistoryFields]
+    ) -> None:
         """Append to the history (inside the caller's transaction, or on its own)."""
         if migration is not None:
             fields = {
@@ -283,9 +291,23 @@ class Session:
         )
         tracking.record_history(self.conn, entry)
 
-    def record(self, migration: Migration, status: Status, **fields: object) -> None:
+    def record(
+        self,
+        migration: Migration,
+        status: Status,
+        *,
+        transactional: bool,
+        execution_ms: float | None = None,
+        error: str | None = None,
+    ) -> None:
         tracking.record_version(
-            self.conn, migration, status=status, actor=self.options.actor, **fields
+            self.conn,
+            migration,
+            status=status,
+            actor=self.options.actor,
+            transactional=transactional,
+            execution_ms=execution_ms,
+            error=error,
         )
 
     def backup(self, version: int | None, action: str) -> None:
