@@ -114,7 +114,9 @@ def check_connection(url: str, *, source: str, timeout_s: int = 5) -> str:
     dsn = libpq_dsn(url, source=source)
     try:
         with psycopg.connect(dsn, connect_timeout=timeout_s, autocommit=True) as conn:
-            return str(conn.execute("show server_version").fetchone()[0])
+            row = conn.execute("show server_version").fetchone()
+            assert row is not None  # SHOW always returns its one row
+            return str(row[0])
     except psycopg.Error as exc:
         raise explain_connection_error(exc, url, source=source) from None
 

@@ -8,6 +8,7 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from costudy_pipelines.lib.settings import PROJECT_ROOT
 
@@ -24,7 +25,8 @@ class SheetConfig:
     name: str
     spreadsheet_key: str
     worksheet: str
-    columns: dict[str, str] = field(default_factory=dict)
+    # SheetColumns keyword arguments as TOML gives them: header names (date_formats a list)
+    columns: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
