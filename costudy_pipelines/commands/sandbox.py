@@ -163,6 +163,7 @@ def up(**options: Any) -> None:
     for _ in range(max(0, advance - state.day)):
         stack.advance_day(database_urls=_database_urls())
     state = stack.read_state()
+    assert state is not None  # stack.up wrote it
     click.echo(f"sandbox up (pid {state.pid}, day {state.day}); variables written to {env_file()}")
     for key, value in stack.sandbox_environment(state).items():
         shown = "***" if key.endswith(("_KEY", "_TOKEN")) else value

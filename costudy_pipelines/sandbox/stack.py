@@ -20,6 +20,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypeGuard
 
 import psutil
 
@@ -102,7 +103,7 @@ def write_state(state: SandboxState) -> None:
     temporary.replace(state_path())
 
 
-def is_running(state: SandboxState | None) -> bool:
+def is_running(state: SandboxState | None) -> TypeGuard[SandboxState]:
     if state is None or state.pid is None:
         return False
     try:
@@ -239,7 +240,7 @@ def advance_day(*, database_urls: dict[str, str]) -> ChangeReport:
     """One day passes in every source: servers restarted on their ports, databases and files
     replayed. Returns what changed (the ground truth a sync is compared against)."""
     state = read_state()
-    if not is_running(state):
+    if state is None or not is_running(state):
         raise SandboxError("the sandbox is not running: `costudy sandbox up` first")
     world = state.build_world()
     report = world.advance_day()

@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from random import Random
 from typing import Any, ClassVar, Self
@@ -26,6 +26,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Message, Receive, Scope, Send
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from costudy_pipelines.sandbox.servers.faults import (
@@ -39,10 +40,6 @@ from costudy_pipelines.sandbox.servers.faults import (
 from costudy_pipelines.sandbox.servers.records import dump_json
 
 Headers = list[tuple[bytes, bytes]]
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Send = Callable[[Message], Awaitable[None]]
-Receive = Callable[[], Awaitable[Message]]
 ADMIN_PREFIX = "/_sandbox/"
 STALL_TICK_SECONDS = 0.05
 
@@ -51,8 +48,10 @@ STALL_TICK_SECONDS = 0.05
 _CONNECTIONS: dict[tuple[Any, ...], asyncio.BaseTransport] = {}
 
 
+# uvicorn declares AutoHTTPProtocol as a variable (the class it picks at import time), which
+# mypy will not take as a base class.
 class _TrackedHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         local = transport.get_extra_info("sockname") or ("", 0)
         peer = transport.get_extra_info("peername") or ("", 0)
@@ -60,7 +59,9 @@ class _TrackedHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
         _CONNECTIONS[self._sandbox_key] = transport
 
     def connection_lost(self, exc: Exception | None) -> None:
-        _CONNECTIONS.pop(getattr(self, "_sandbox_key", None), None)
+        key = getattr(self, "_sandbox_key", None)  # unset if the connection never opened
+        if key is not None:
+            _CONNECTIONS.pop(key, None)
         super().connection_lost(exc)
 
 
