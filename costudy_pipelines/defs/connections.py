@@ -3,12 +3,20 @@ what the finance, discrepancy and sync-health definitions share."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TypeAlias
 
 import dagster as dg
 import psycopg
 
+# Dagster exports no public name for the values metadata takes as they are (int, str, dict,
+# MetadataValue, ...); its own alias lives in a private module, imported here once.
+from dagster._core.definitions.metadata import RawMetadataValue
+
 from costudy_pipelines.defs.resources import PostgresResource
 from costudy_pipelines.lib.crossdb import connect
+
+# A metadata dict an asset or check builds before handing it to Dagster.
+Metadata: TypeAlias = dict[str, RawMetadataValue]
 
 
 @contextmanager

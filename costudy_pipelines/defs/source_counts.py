@@ -14,7 +14,7 @@ from datetime import date
 
 import dagster as dg
 
-from costudy_pipelines.defs.connections import database, metadata_table
+from costudy_pipelines.defs.connections import Metadata, database, metadata_table
 from costudy_pipelines.lib.clients import databases as extracts
 from costudy_pipelines.lib.crossdb import Found
 from costudy_pipelines.lib.loading import SourceSpec, sources
@@ -100,7 +100,7 @@ def _sample(found: Found | None) -> str:
     return ", ".join(found.sample) if found and found.sample else "none"
 
 
-def _result(comparison: CountComparison, **extra: object) -> dg.AssetCheckResult:
+def _result(comparison: CountComparison, **extra: int) -> dg.AssetCheckResult:
     differing = comparison.differing
     rows = [
         {
@@ -112,7 +112,7 @@ def _result(comparison: CountComparison, **extra: object) -> dg.AssetCheckResult
         }
         for day in differing[:DAYS_SHOWN]
     ]
-    metadata: dict[str, object] = {
+    metadata: Metadata = {
         "days_compared": len(comparison.days),
         "days_differing": len(differing),
         "differing_days": metadata_table(rows, DAY_COLUMNS),
@@ -171,13 +171,15 @@ def reported_counts(instance: dg.DagsterInstance, key: dg.AssetKey) -> tuple[dic
         for record in page.records:
             materialization = record.asset_materialization
             partition = materialization.partition if materialization else None
-            if partition is None or partition in seen:
+            if materialization is None or partition is None or partition in seen:
                 continue  # newest first: the first record of a partition is its latest
             seen.add(partition)
             value = materialization.metadata.get(REPORTED_COUNT)
+            # sync_daily records the count as an int (IntMetadataValue)
+            count = value.value if isinstance(value, dg.IntMetadataValue) else None
             day = as_day(partition)
-            if value is not None and day is not None:
-                reported[day] = int(value.value)
+            if count is not None and day is not None:
+                reported[day] = count
         read += len(page.records)
         if not page.has_more:
             break

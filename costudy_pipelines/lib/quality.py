@@ -7,6 +7,7 @@ Set-based SQL only; nothing pulls a table into Python. Table names come from Sou
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import psycopg
 from psycopg import sql
@@ -128,7 +129,12 @@ def run_counts(conn: psycopg.Connection, source: str, run_id: str) -> RunCounts:
     return RunCounts(*(int(value) for value in row))
 
 
-def user_summary(conn: psycopg.Connection) -> dict[str, object]:
+class UserSummary(TypedDict):
+    users: int
+    name_source: dict[str, int]  # users whose name came from each source
+
+
+def user_summary(conn: psycopg.Connection) -> UserSummary:
     """How many users, and which source won each one's name (provenance)."""
     row = conn.execute("select count(*) from users").fetchone()
     assert row is not None  # an aggregate always returns a row

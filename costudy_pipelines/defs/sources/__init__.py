@@ -15,5 +15,6 @@ def source_asset_keys() -> list[dg.AssetKey]:
         module_defs = getattr(importlib.import_module(info.name), "defs", None)
         if isinstance(module_defs, dg.Definitions):
             for asset in module_defs.assets or []:
-                keys += [key for key in asset.keys if asset.group_names_by_key[key] == SOURCE_GROUP]
+                if isinstance(asset, dg.AssetsDefinition):
+                    keys += [k for k in asset.keys if asset.group_names_by_key[k] == SOURCE_GROUP]
     return sorted(keys, key=lambda key: key.to_user_string())

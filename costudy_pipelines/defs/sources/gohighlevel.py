@@ -67,9 +67,13 @@ def ghl_contacts(
             return reported_total(searches.pop(window))
 
         result = sync_daily(context, config, warehouse_db, GHL_SPEC, "ghl", extract, reported)
-        result.metadata["locations"] = len(clients)
-        result.metadata["api_requests"] = sum(client.counters.requests for client in clients)
-        return result
+        return result._replace(
+            metadata={
+                **(result.metadata or {}),
+                "locations": len(clients),
+                "api_requests": sum(client.counters.requests for client in clients),
+            }
+        )
     finally:
         for client in clients:
             client.close()

@@ -66,8 +66,8 @@ def whop_asset(resource: str, spec: SourceSpec) -> dg.AssetsDefinition:
                 "whop",
                 lambda window: client.pages(resource, window),
             )
-            result.metadata.update(client.counters.as_metadata())
-        return result
+            metadata = {**(result.metadata or {}), **client.counters.as_metadata()}
+        return result._replace(metadata=metadata)
 
     return _asset
 
