@@ -25,7 +25,7 @@ ui: $(STAMP)
 	@$(BIN)/costudy ui
 
 lint: $(STAMP)
-	@$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	@$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 db-up: $(STAMP)
 	@$(BIN)/costudy db up
