@@ -33,16 +33,16 @@ from bench_server import (
     scratch_database,
 )
 
-from costudy_pipelines.lib.crossdb import connect
-from costudy_pipelines.lib.discrepancies import PeopleSource, compare_people
-from costudy_pipelines.lib.migrations import apply_pending
-from costudy_pipelines.lib.settings import PROJECT_ROOT
-from costudy_pipelines.lib.source_counts import (
+from costudy_pipelines.lib.count_comparison import (
     SourceTable,
     SyncedDays,
     WarehouseFeed,
     compare_database,
 )
+from costudy_pipelines.lib.crossdb import connect
+from costudy_pipelines.lib.discrepancies import PeopleSource, compare_people
+from costudy_pipelines.lib.migrations import apply_pending
+from costudy_pipelines.lib.settings import PROJECT_ROOT
 
 APPLICATION_SQL = """
 create table users (id uuid primary key, email text not null, name text,

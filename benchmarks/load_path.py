@@ -4,7 +4,7 @@ with about 1 % of the records changed.
 
 The world is the sandbox's (WorldConfig.for_records(N)). Two modes load it, each into a fresh
 warehouse, through sync_session and the SourceSpecs, readers and day partitions the source
-assets use (costudy_pipelines/lib/source_sync.py):
+assets use (costudy_pipelines/lib/loading/windows.py):
 
 files    the world dumped to a folder (sandbox/dump.py) and read back the way a sync reads:
          API JSON lines parsed as the API clients parse a page (http.parse_json), each
@@ -76,17 +76,9 @@ from psycopg import sql
 
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.clients.databases import extract_pages
-from costudy_pipelines.lib.clients.elective import ElectiveReader
-from costudy_pipelines.lib.clients.ghl import GhlClient
 from costudy_pipelines.lib.clients.http import ApiCounters, RateLimit, RateLimiter, parse_json
-from costudy_pipelines.lib.clients.sheets import SheetSource, SheetsReader, records_from_values
-from costudy_pipelines.lib.clients.sheets_transport import gspread_client
-from costudy_pipelines.lib.clients.whop import WhopClient
 from costudy_pipelines.lib.loading import LoadOptions, SyncReport, connector, sync_session
-from costudy_pipelines.lib.migrations import apply_pending
-from costudy_pipelines.lib.settings import PROJECT_ROOT
-from costudy_pipelines.lib.source_config import SheetConfig, load_sources_config
-from costudy_pipelines.lib.source_sync import (
+from costudy_pipelines.lib.loading.windows import (
     DATABASE_SOURCES,
     ELECTIVE_SPEC,
     GHL_SPEC,
@@ -100,12 +92,20 @@ from costudy_pipelines.lib.source_sync import (
     sync_windows,
     utc_days,
 )
+from costudy_pipelines.lib.migrations import apply_pending
+from costudy_pipelines.lib.settings import PROJECT_ROOT
 from costudy_pipelines.sandbox import stack
 from costudy_pipelines.sandbox.changes import ChangeReport
 from costudy_pipelines.sandbox.dump import DB_TABLES, dump_world
 from costudy_pipelines.sandbox.seed import apply_changes, schema_sql
 from costudy_pipelines.sandbox.spreadsheets import spreadsheet_metas
 from costudy_pipelines.sandbox.world import World, WorldConfig
+from costudy_pipelines.sources.config import SheetConfig, load_sources_config
+from costudy_pipelines.sources.elective.client import ElectiveReader
+from costudy_pipelines.sources.gohighlevel.client import GhlClient
+from costudy_pipelines.sources.sheets.client import SheetSource, SheetsReader, records_from_values
+from costudy_pipelines.sources.sheets.transport import gspread_client
+from costudy_pipelines.sources.whop.client import WhopClient
 
 STAGES = ("full", "no_change_resync", "one_percent_changed_resync")
 MODES = ("files", "servers")

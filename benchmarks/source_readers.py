@@ -27,7 +27,7 @@ from bench_server import add_server_options, benchmark_server, scratch_database
 
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.clients.databases import COURSE_ORDERS, extract_pages
-from costudy_pipelines.lib.clients.elective import ORDERS_LAYOUT, ElectiveReader
+from costudy_pipelines.sources.elective.client import ORDERS_LAYOUT, ElectiveReader
 
 
 def peak_rss_mb() -> float:

@@ -127,11 +127,11 @@ def demo(people: int, days: int) -> None:
 @click.option("--port", default=3000, show_default=True)
 @operator_errors
 def ui(port: int) -> None:
-    """Start `dagster dev` against the same databases."""
+    """Start `dg dev` (the webserver and the daemon) against the same databases."""
     prepare_environment()
-    dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
-    workspace = str(PROJECT_ROOT / "workspace.yaml")
-    os.execv(dagster, [dagster, "dev", "-w", workspace, "-h", "127.0.0.1", "-p", str(port)])
+    dg = os.path.join(os.path.dirname(sys.executable), "dg")
+    os.chdir(PROJECT_ROOT)  # dg finds the project by its pyproject.toml
+    os.execv(dg, [dg, "dev", "--host", "127.0.0.1", "--port", str(port)])
 
 
 main.add_command(migrate)

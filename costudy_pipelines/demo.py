@@ -39,10 +39,10 @@ class DemoSummary:
 def run_demo(first_day: date, last_day: date, progress: Callable[[str], None]) -> DemoSummary:
     """The main job in one run: every dated source over [first_day, last_day] (a single-run
     backfill, one sync session per day), the full-sync sources, the schemas and checks."""
-    from costudy_pipelines.definitions import defs
+    from costudy_pipelines.definitions import project_definitions
 
     instance = dg.DagsterInstance.get()
-    job = defs.resolve_job_def("main")
+    job = project_definitions().resolve_job_def("main")
     progress(
         f"running job 'main' ({len(job.asset_layer.selected_asset_keys)} assets, "
         f"partitions {first_day} .. {last_day})"

@@ -150,8 +150,8 @@ def seed(**options: Any) -> None:
 
 
 def _database_urls() -> dict[str, str]:
-    prepare_environment()
-    return {var: os.environ[var] for var in ("WEBSITE_DB_URL", "COURSE_DB_URL", "PLATFORM_DB_URL")}
+    """Every database variable, resolved (the emulators seed the ones they own)."""
+    return {database.env_var: database.url for database in prepare_environment()}
 
 
 @sandbox.command("up")

@@ -1,13 +1,10 @@
-"""Automation for the ingest: the daily sync, new Elective exports, and alerts on failure."""
-
-import hashlib
-import json
+"""Automation for the ingest: the daily sync and alerts on failure (a source's own triggers,
+such as new Elective exports, live in its folder)."""
 
 import dagster as dg
 import httpx
 
-from costudy_pipelines.defs.sources import SOURCE_GROUP
-from costudy_pipelines.defs.sources.elective import ElectiveDropResource, elective_rows
+from costudy_pipelines.defs._source_assets import SOURCE_GROUP
 
 # Every source and the users table built from them: the partitioned job the schedule runs.
 daily_sync_job = dg.define_asset_job(
@@ -21,36 +18,6 @@ daily_sync_job = dg.define_asset_job(
 daily_sync_schedule = dg.build_schedule_from_partitioned_job(
     daily_sync_job, hour_of_day=2, default_status=dg.DefaultScheduleStatus.RUNNING
 )
-
-
-def _files_cursor(cursor: str | None) -> dict[str, int]:
-    return json.loads(cursor) if cursor else {}
-
-
-@dg.sensor(
-    asset_selection=[elective_rows.key],
-    minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="A new or changed Elective export that has finished being written.",
-)
-def new_elective_exports(
-    context: dg.SensorEvaluationContext, elective: ElectiveDropResource
-) -> dg.SensorResult | dg.SkipReason:
-    scan = elective.reader().scan()
-    ready = {path.name: path.stat().st_mtime_ns for path in scan.ready}
-    seen = _files_cursor(context.cursor)
-    changed = {name: mtime for name, mtime in sorted(ready.items()) if seen.get(name) != mtime}
-    waiting = [f"{skipped.path.name}: {skipped.reason}" for skipped in scan.skipped]
-    if not changed:
-        return dg.SkipReason(
-            "no new export" + (f"; still being written: {waiting}" if waiting else "")
-        )
-    # Run key from the files and their versions: a re-evaluation never launches the same twice.
-    run_key = hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:24]
-    return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=run_key, tags={"costudy/trigger": "elective-files"})],
-        cursor=json.dumps({**seen, **ready}, sort_keys=True),  # only ever grows or moves on
-    )
 
 
 class AlertWebhookResource(dg.ConfigurableResource):
@@ -86,6 +53,6 @@ def alert_on_run_failure(
 defs = dg.Definitions(
     jobs=[daily_sync_job],
     schedules=[daily_sync_schedule],
-    sensors=[new_elective_exports, alert_on_run_failure],
+    sensors=[alert_on_run_failure],
     resources={"alert_webhook": AlertWebhookResource(url=dg.EnvVar("ALERT_WEBHOOK_URL"))},
 )

@@ -3,16 +3,16 @@
 import dagster as dg
 
 from costudy_pipelines.defs.resources import PostgresResource
-from costudy_pipelines.defs.sources import source_asset_keys
 from costudy_pipelines.lib import quality
+from costudy_pipelines.sources.registry import load_registry
 
 
 @dg.asset(
-    deps=source_asset_keys(),
+    deps=[dg.AssetKey(feed.asset) for _, feed in load_registry().feeds()],
     group_name="warehouse",
     kinds={"postgres"},
     description="One row per normalised email. Every source sync upserts it (names by source "
-    "priority GHL > Whop > Sheet, with provenance); this asset reports on it after them.",
+    "priority, GHL > Whop > Sheet by default, with provenance); this asset reports on it.",
 )
 def users(warehouse_db: PostgresResource) -> dg.MaterializeResult:
     with warehouse_db.connect() as conn:

@@ -3,10 +3,11 @@ the view in one transaction, then records its columns and what the view is about
 
 Every view depends on the warehouse schema and on the assets its file names as `upstream`.
 A name ending in `*` (sheet_* : one asset per configured sheet) is resolved against the whole
-project by `with_pattern_deps`, which definitions.py applies to the merged Definitions.
+project by `with_pattern_deps`, which definitions.py applies to the whole Definitions.
 """
 
 import hashlib
+import warnings
 from collections.abc import Callable
 from fnmatch import fnmatch
 from pathlib import Path
@@ -16,7 +17,6 @@ import psycopg
 
 from costudy_pipelines.defs.connections import Metadata, database
 from costudy_pipelines.defs.finance import REVENUE_METADATA
-from costudy_pipelines.defs.freshness import map_specs
 from costudy_pipelines.defs.sync_health import SYNC_HEALTH_METADATA
 from costudy_pipelines.lib.settings import PROJECT_ROOT
 from costudy_pipelines.lib.views import ViewApplyError, ViewFile, apply_view, discover_views
@@ -89,7 +89,10 @@ def with_pattern_deps(defs: dg.Definitions) -> dg.Definitions:
         ]
         return spec.merge_attributes(deps=matches) if matches else spec
 
-    return map_specs(defs, add_matches)
+    # map_asset_specs is marked preview in 1.13 and would warn on every code-location load.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return defs.map_asset_specs(func=add_matches)
 
 
 defs = dg.Definitions(assets=[view_asset(view) for view in discover_views()])

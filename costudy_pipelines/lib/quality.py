@@ -1,6 +1,6 @@
 """Data-quality queries over the warehouse: each returns a count and up to 20 sample keys.
 
-Set-based SQL only; nothing pulls a table into Python. Table names come from SourceSpec
+Set-based SQL only; nothing pulls a table into Python. Table names come from LoadSpec
 (code, not input) and are quoted as identifiers.
 """
 

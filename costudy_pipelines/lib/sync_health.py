@@ -11,29 +11,10 @@ import psycopg
 from psycopg.rows import class_row, dict_row
 
 from costudy_pipelines.lib.charts import bar_cell, sparkline
-from costudy_pipelines.lib.loading import sources
-from costudy_pipelines.lib.validation.databases import WEBSITE_EVENT_KINDS
 
 RECENT_RUNS = 14
 RUN_MARKS = {"SUCCESS": "✓", "PARTIAL": "~", "FAILED": "✗", "RUNNING": "…"}
 STATUS_ICONS = {"SUCCESS": "🟢", "PARTIAL": "🟡", "RUNNING": "🔵", "FAILED": "🔴", None: "⚪"}
-
-
-def expected_sources() -> list[str]:
-    """Every source the warehouse loads (sync_log names), synced yet or not; sheets share
-    `sheet_rows`, one feed per configured worksheet."""
-    specs = [
-        sources.whop_payments(),
-        sources.whop_memberships(),
-        sources.whop_users(),
-        sources.ghl_contacts(),
-        sources.elective_rows(),
-        *(sources.website_people(kind) for kind in WEBSITE_EVENT_KINDS),
-        sources.platform_users(),
-        sources.course_orders(),
-        sources.course_enrollments(),
-    ]
-    return sorted({spec.name for spec in specs} | {"sheet_rows"})
 
 
 @dataclass

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from costudy_pipelines.sandbox.elective_files import write_elective_exports
-from costudy_pipelines.sandbox.sources import API_SOURCES, COURSE_TABLES, WEBSITE_TABLES
-from costudy_pipelines.sandbox.sources.course import COLUMNS as COURSE_COLUMNS
-from costudy_pipelines.sandbox.sources.platform import COLUMNS as PLATFORM_COLUMNS
-from costudy_pipelines.sandbox.sources.website import COLUMNS as WEBSITE_COLUMNS
+from costudy_pipelines.sandbox.generators import API_SOURCES, COURSE_TABLES, WEBSITE_TABLES
+from costudy_pipelines.sandbox.generators.course import COLUMNS as COURSE_COLUMNS
+from costudy_pipelines.sandbox.generators.platform import COLUMNS as PLATFORM_COLUMNS
+from costudy_pipelines.sandbox.generators.website import COLUMNS as WEBSITE_COLUMNS
 from costudy_pipelines.sandbox.spreadsheets import data_rows, spreadsheet_metas
 from costudy_pipelines.sandbox.world import World
 

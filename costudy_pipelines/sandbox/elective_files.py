@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
-from costudy_pipelines.sandbox.sources.elective import LAYOUTS, Layout
+from costudy_pipelines.sandbox.generators.elective import LAYOUTS, Layout
 from costudy_pipelines.sandbox.world import World
 
 SOURCE = "elective_rows"

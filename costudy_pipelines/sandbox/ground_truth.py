@@ -25,10 +25,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from costudy_pipelines.sandbox.generators import PEOPLE_SOURCES, SPEC_BY_NAME
+from costudy_pipelines.sandbox.generators.base import NO_EMAIL_FIELD, Kind, Record
 from costudy_pipelines.sandbox.people import normalise_email
 from costudy_pipelines.sandbox.population import SOURCE_FAMILY
-from costudy_pipelines.sandbox.sources import PEOPLE_SOURCES, SPEC_BY_NAME
-from costudy_pipelines.sandbox.sources.base import NO_EMAIL_FIELD, Kind, Record
 from costudy_pipelines.sandbox.world import Entry, World
 
 DEFAULT_PRIORITY = ("ghl", "whop", "sheets")

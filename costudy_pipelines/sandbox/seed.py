@@ -21,10 +21,10 @@ from psycopg.types.json import Jsonb
 
 from costudy_pipelines.lib import pg
 from costudy_pipelines.sandbox.changes import ChangeReport
-from costudy_pipelines.sandbox.sources import COURSE_TABLES, WEBSITE_TABLES
-from costudy_pipelines.sandbox.sources.course import COLUMNS as COURSE_COLUMNS
-from costudy_pipelines.sandbox.sources.platform import COLUMNS as PLATFORM_COLUMNS
-from costudy_pipelines.sandbox.sources.website import COLUMNS as WEBSITE_COLUMNS
+from costudy_pipelines.sandbox.generators import COURSE_TABLES, WEBSITE_TABLES
+from costudy_pipelines.sandbox.generators.course import COLUMNS as COURSE_COLUMNS
+from costudy_pipelines.sandbox.generators.platform import COLUMNS as PLATFORM_COLUMNS
+from costudy_pipelines.sandbox.generators.website import COLUMNS as WEBSITE_COLUMNS
 from costudy_pipelines.sandbox.world import World
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from costudy_pipelines.sandbox.draw import Draw
-from costudy_pipelines.sandbox.sources.sheets import SPREADSHEETS, place, ragged, spreadsheet_id
+from costudy_pipelines.sandbox.generators.sheets import SPREADSHEETS, place, ragged, spreadsheet_id
 from costudy_pipelines.sandbox.world import World
 
 SOURCE = "sheet_rows"

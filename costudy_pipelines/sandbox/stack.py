@@ -1,11 +1,12 @@
 """The running sandbox: every emulated system up at once, and the env block that points at it.
 
-`up()` starts the Whop, GoHighLevel, Sheets and platform API servers in a process of their own
-(they outlive the command, like the embedded PostgreSQL), seeds the website, course and
-platform databases, drops the Elective exports into a folder, and writes the variables the
-product's resources read. The world is (config, day): the server process rebuilds it from
-`state.json`, so `advance_day()` is "day + 1, restart the servers on the same ports, replay the
-day into the databases and files".
+`up()` starts, in a process of its own (it outlives the command, like the embedded
+PostgreSQL), the server of every source whose emulator has one (the registry of sources: each
+source folder's sandbox.py) plus the platform API and the alert receiver; runs every
+emulator's seed (databases, files); and writes the variables the product's resources read.
+The world is (config, day): the server process rebuilds it from `state.json`, so
+`advance_day()` is "day + 1, restart the servers on the same ports, let every emulator follow
+the day (databases, files)".
 """
 
 from __future__ import annotations
@@ -24,30 +25,22 @@ from typing import TypeGuard
 
 import psutil
 
-from costudy_pipelines.lib.migrations import apply_pending
-from costudy_pipelines.lib.settings import PROJECT_ROOT, costudy_home, env_file
+from costudy_pipelines.lib.settings import costudy_home, env_file
 from costudy_pipelines.sandbox.changes import ChangeReport
-from costudy_pipelines.sandbox.elective_files import write_elective_exports
-from costudy_pipelines.sandbox.seed import (
-    apply_changes,
-    seed_course,
-    seed_platform_users,
-    seed_website,
-)
+from costudy_pipelines.sandbox.emulator import Emulator, SandboxContext
 from costudy_pipelines.sandbox.servers import (
     AlertReceiverServer,
-    GoHighLevelServer,
     PlatformApiServer,
     SandboxServer,
-    SheetsServer,
-    WhopServer,
     run_until_signalled,
 )
 from costudy_pipelines.sandbox.servers.alerts import PATH as ALERT_PATH
-from costudy_pipelines.sandbox.spreadsheets import spreadsheets
 from costudy_pipelines.sandbox.world import World, WorldConfig
+from costudy_pipelines.sources.registry import load_registry
 
-SERVICES = ("whop", "ghl", "sheets", "platform", "alerts")
+# Services of the sandbox that are not sources: the reverse sync's target, and alerts.
+PLATFORM, ALERTS = "platform", "alerts"
+ES = ("whop", "ghl", "sheets", "platform", "alerts")
 READY_TIMEOUT_S = 120
 ENV_BLOCK_START = "# >>> costudy sandbox (written by `costudy sandbox up`; do not edit inside)"
 ENV_BLOCK_END = "# <<< costudy sandbox"
@@ -63,7 +56,7 @@ class SandboxState:
     day: int = 0
     tokens: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
-    ghl_locations: list[str] = field(default_factory=list)
+    environment: dict[str, str] = field(default_factory=dict)  # what write_env_block writes
     pid: int | None = None
 
     def build_world(self) -> World:
@@ -82,10 +75,6 @@ def sandbox_dir() -> Path:
 
 def state_path() -> Path:
     return sandbox_dir() / "state.json"
-
-
-def elective_dir() -> Path:
-    return sandbox_dir() / "elective"
 
 
 def read_state() -> SandboxState | None:
@@ -114,25 +103,28 @@ def is_running(state: SandboxState | None) -> TypeGuard[SandboxState]:
 
 
 # -- the server process ---------------------------------------------------------------------
+def emulators() -> dict[str, Emulator]:
+    """Every registered source's emulator, by source name."""
+    return {source.name: source.emulator() for source in load_registry()}
+
+
+def services() -> list[str]:
+    """The servers of the sandbox process, in start order: each source's, then the others."""
+    served = [e.service for e in emulators().values() if e.service is not None]
+    return [*served, PLATFORM, ALERTS]
+
+
 def build_servers(world: World, state: SandboxState) -> list[SandboxServer]:
     ports, tokens = state.ports, state.tokens
+    servers = [
+        emulator.server(world, ports.get(emulator.service, 0), tokens[emulator.service])
+        for emulator in emulators().values()
+        if emulator.server is not None and emulator.service is not None
+    ]
     return [
-        WhopServer(
-            api_key=tokens["whop"],
-            payments=list(world.records("whop_payments")),
-            memberships=list(world.records("whop_memberships")),
-            users=list(world.records("whop_users")),
-            port=ports.get("whop", 0),
-        ),
-        GoHighLevelServer(
-            token=tokens["ghl"],
-            contacts=list(world.records("ghl_contacts")),
-            location_ids=world.ghl_locations,
-            port=ports.get("ghl", 0),
-        ),
-        SheetsServer(spreadsheets(world), token=tokens["sheets"], port=ports.get("sheets", 0)),
-        PlatformApiServer(token=tokens["platform"], port=ports.get("platform", 0)),
-        AlertReceiverServer(port=ports.get("alerts", 0)),
+        *servers,
+        PlatformApiServer(token=tokens[PLATFORM], port=ports.get(PLATFORM, 0)),
+        AlertReceiverServer(port=ports.get(ALERTS, 0)),
     ]
 
 
@@ -146,7 +138,7 @@ def serve() -> None:
     def record_ports(started: Sequence[SandboxServer]) -> None:
         ports = {
             name: int(server.base_url.rsplit(":", 1)[1])
-            for name, server in zip(SERVICES, started, strict=True)
+            for name, server in zip(services(), started, strict=True)
         }
         ready = sandbox_dir() / "ready.json"
         ready.write_text(json.dumps({"pid": os.getpid(), "ports": ports}))
@@ -207,21 +199,15 @@ def up(config: WorldConfig, *, database_urls: dict[str, str]) -> SandboxState:
     world = World(config)
     state = SandboxState(
         world=config.to_dict(),
-        tokens={service: secrets.token_urlsafe(24) for service in SERVICES},
-        ghl_locations=list(world.ghl_locations),
+        tokens={service: secrets.token_urlsafe(24) for service in services()},
     )
     write_state(state)
     state = _spawn(state)
-    seed_website(database_urls["WEBSITE_DB_URL"], world)
-    seed_course(database_urls["COURSE_DB_URL"], world)
-    platform_url = database_urls["PLATFORM_DB_URL"]
-    # The platform's users table comes from its migrations: apply them (tracked, so the
-    # platform_schema_dev asset later finds them applied) before seeding its users.
-    apply_pending(
-        platform_url, PROJECT_ROOT / "sql" / "platform", env_name="dev", source="PLATFORM_DB_URL"
-    )
-    seed_platform_users(platform_url, world)
-    write_elective_exports(world, elective_dir())
+    for emulator in emulators().values():
+        if emulator.seed is not None:
+            emulator.seed(_context(world, state, emulator, database_urls))
+    state.environment = emulated_environment(state, world)
+    write_state(state)
     write_env_block(state)
     return state
 
@@ -248,35 +234,40 @@ def advance_day(*, database_urls: dict[str, str]) -> ChangeReport:
     state.day += 1
     write_state(state)
     _spawn(state)
-    apply_changes(
-        database_urls["WEBSITE_DB_URL"], world, report, "website", source="WEBSITE_DB_URL"
-    )
-    apply_changes(database_urls["COURSE_DB_URL"], world, report, "course", source="COURSE_DB_URL")
-    apply_changes(
-        database_urls["PLATFORM_DB_URL"], world, report, "platform", source="PLATFORM_DB_URL"
-    )
-    write_elective_exports(world, elective_dir())
+    for emulator in emulators().values():
+        if emulator.advance is not None:
+            emulator.advance(_context(world, state, emulator, database_urls), report)
     return report
 
 
 # -- what the product reads ---------------------------------------------------------------------
+def _context(
+    world: World, state: SandboxState, emulator: Emulator, database_urls: dict[str, str]
+) -> SandboxContext:
+    served = emulator.service is not None and emulator.service in state.ports
+    return SandboxContext(
+        world=world,
+        folder=sandbox_dir(),
+        database_urls=database_urls,
+        base_url=state.base_url(emulator.service) if served and emulator.service else None,
+        token=state.tokens.get(emulator.service or ""),
+    )
+
+
+def emulated_environment(state: SandboxState, world: World) -> dict[str, str]:
+    """What every source's emulator says its resource needs, once the servers run."""
+    environment: dict[str, str] = {}
+    for emulator in emulators().values():
+        environment |= emulator.environment(_context(world, state, emulator, {}))
+    return environment
+
+
 def sandbox_environment(state: SandboxState) -> dict[str, str]:
     """The variables that point every external-system resource at the running sandbox."""
-    return {
-        "WHOP_API_URL": state.base_url("whop") + "/api/v1",
-        "WHOP_API_KEY": state.tokens["whop"],
-        "GHL_API_URL": state.base_url("ghl"),
-        "GHL_TOKEN": state.tokens["ghl"],
-        "GHL_LOCATION_IDS": ",".join(state.ghl_locations),
-        "GOOGLE_SHEETS_API_URL": state.base_url("sheets"),
-        "GOOGLE_SHEETS_TOKEN": state.tokens["sheets"],
-        "GOOGLE_SERVICE_ACCOUNT_FILE": "",  # the sandbox takes its token instead
-        "ELECTIVE_DROP_DIR": str(elective_dir()),
-        # The sandbox writes each export whole before a sync can start: no need to wait.
-        "ELECTIVE_SETTLE_SECONDS": "0",
-        "PLATFORM_API_URL": state.base_url("platform") + "/api/v1",
-        "PLATFORM_API_TOKEN": state.tokens["platform"],
-        "ALERT_WEBHOOK_URL": state.base_url("alerts") + ALERT_PATH,
+    return state.environment | {
+        "PLATFORM_API_URL": state.base_url(PLATFORM) + "/api/v1",
+        "PLATFORM_API_TOKEN": state.tokens[PLATFORM],
+        "ALERT_WEBHOOK_URL": state.base_url(ALERTS) + ALERT_PATH,
     }
 
 

@@ -8,8 +8,8 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from costudy_pipelines.sandbox.generators.base import RecordGenerator
 from costudy_pipelines.sandbox.population import Population
-from costudy_pipelines.sandbox.sources.base import SourceSpec
 
 
 @dataclass
@@ -23,7 +23,7 @@ class Overlay:
 class PersonTable:
     """A source whose records belong to people: each member owns a contiguous index range."""
 
-    def __init__(self, spec: SourceSpec, family: str, population: Population) -> None:
+    def __init__(self, spec: RecordGenerator, family: str, population: Population) -> None:
         self.spec = spec
         self.members = population.members[family]  # both grow as newcomers enrol
         self.offsets = population.offsets[spec.name]
@@ -63,7 +63,7 @@ class PersonTable:
 class CatalogTable:
     """A source of rows nobody owns (courses, coupons, releases); each day adds one."""
 
-    def __init__(self, spec: SourceSpec, base: int) -> None:
+    def __init__(self, spec: RecordGenerator, base: int) -> None:
         self.spec = spec
         self.base = base
         self.added = 0

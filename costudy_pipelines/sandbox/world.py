@@ -23,6 +23,9 @@ from typing import Any, Literal
 
 from costudy_pipelines.sandbox.changes import ChangeReport, snapshot_diff
 from costudy_pipelines.sandbox.draw import Draw, mix
+from costudy_pipelines.sandbox.generators import SOURCE_NAMES, SPEC_BY_NAME, SPECS
+from costudy_pipelines.sandbox.generators.base import Kind, Record, Slot
+from costudy_pipelines.sandbox.generators.ghl import location_ids
 from costudy_pipelines.sandbox.people import person
 from costudy_pipelines.sandbox.population import (
     DUPLICABLE,
@@ -32,9 +35,6 @@ from costudy_pipelines.sandbox.population import (
     SOURCE_FAMILY,
     Population,
 )
-from costudy_pipelines.sandbox.sources import SOURCE_NAMES, SPEC_BY_NAME, SPECS
-from costudy_pipelines.sandbox.sources.base import Kind, Record, Slot
-from costudy_pipelines.sandbox.sources.ghl import location_ids
 from costudy_pipelines.sandbox.tables import CatalogTable, PersonTable, Table
 
 MoneyFormat = Literal["float", "money", "mixed"]

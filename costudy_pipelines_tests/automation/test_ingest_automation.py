@@ -9,15 +9,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from costudy_pipelines.definitions import defs
+from costudy_pipelines.definitions import project_definitions
 from costudy_pipelines.defs.automation import (
     AlertWebhookResource,
     alert_on_run_failure,
     daily_sync_schedule,
-    new_elective_exports,
 )
-from costudy_pipelines.defs.sources.elective import ElectiveDropResource
 from costudy_pipelines.sandbox.servers import AlertReceiverServer
+from costudy_pipelines.sources.elective.defs import ElectiveDropResource
 
 HEADER = "Purchase Date (UTC),Student Name,Student Email,Product Purchased,Currency,Order Total\n"
 
@@ -27,7 +26,8 @@ def evaluate(folder: Path, cursor: str | None) -> dg.SensorResult | dg.SkipReaso
         cursor=cursor,
         resources={"elective": ElectiveDropResource(folder=str(folder), settle_seconds=0)},
     )
-    return new_elective_exports(context)
+    sensor = project_definitions().resolve_sensor_def("new_elective_exports")
+    return sensor(context)
 
 
 def test_elective_sensor_takes_each_finished_export_once(tmp_path: Path) -> None:
@@ -56,7 +56,7 @@ def test_daily_schedule_runs_the_day_that_just_ended() -> None:
     context = dg.build_schedule_context(
         scheduled_execution_time=datetime(2024, 1, 5, 2, 0, tzinfo=UTC)
     )
-    schedule = defs.resolve_schedule_def(daily_sync_schedule.name)
+    schedule = project_definitions().resolve_schedule_def(daily_sync_schedule.name)
     requests = list(schedule.evaluate_tick(context).run_requests or [])
     assert [request.partition_key for request in requests] == ["2024-01-04"]
 

@@ -11,21 +11,28 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
 from costudy_pipelines.lib import pg
-from costudy_pipelines.lib.clients.databases import COURSE_ORDERS, PLATFORM_USERS, extract_pages
-from costudy_pipelines.lib.loading import SourceSpec, sources, sync_session
-from costudy_pipelines.lib.validation import SheetColumns
+from costudy_pipelines.lib.clients.databases import extract_pages
+from costudy_pipelines.lib.loading import LoadSpec, sync_session
+from costudy_pipelines.sandbox.generators.sheets import worksheet
 from costudy_pipelines.sandbox.seed import seed_course, seed_platform_users
-from costudy_pipelines.sandbox.sources.sheets import worksheet
 from costudy_pipelines.sandbox.world import World
+from costudy_pipelines.sources.course.client import COURSE_ORDERS
+from costudy_pipelines.sources.course.spec import course_orders as spec_course_orders
+from costudy_pipelines.sources.elective.spec import elective_rows as spec_elective_rows
+from costudy_pipelines.sources.platform.client import PLATFORM_USERS
+from costudy_pipelines.sources.platform.spec import platform_users as spec_platform_users
+from costudy_pipelines.sources.sheets.records import SheetColumns
+from costudy_pipelines.sources.sheets.spec import sheet_rows as spec_sheet_rows
+from costudy_pipelines.sources.whop.spec import whop_payments as spec_whop_payments
 
 
 def day_of(moment: datetime) -> str:
     return moment.astimezone(UTC).date().isoformat()
 
 
-def sheet_specs(world: World) -> dict[tuple[str, str], tuple[SourceSpec, list[dict]]]:
+def sheet_specs(world: World) -> dict[tuple[str, str], tuple[LoadSpec, list[dict]]]:
     """One sheet_rows spec per worksheet (columns from the worksheet's roles) and its rows."""
-    found: dict[tuple[str, str], tuple[SourceSpec, list[dict]]] = {}
+    found: dict[tuple[str, str], tuple[LoadSpec, list[dict]]] = {}
     for record in world.records("sheet_rows"):
         place = (record["spreadsheet_id"], record["worksheet"])
         if place not in found:
@@ -33,7 +40,7 @@ def sheet_specs(world: World) -> dict[tuple[str, str], tuple[SourceSpec, list[di
             columns = SheetColumns(
                 email=roles["email"], name=roles["name"], amount=roles["amount"], date=roles["date"]
             )
-            found[place] = (sources.sheet_rows(*place, columns), [])
+            found[place] = (spec_sheet_rows(*place, columns), [])
         found[place][1].append(record["values"])
     return found
 
@@ -54,7 +61,7 @@ def database_rows(url: str, extract, env_var: str) -> Iterator[dict]:
         engine.dispose()
 
 
-def load_by_day(warehouse: str, spec: SourceSpec, rows: Iterable[dict]) -> list[str]:
+def load_by_day(warehouse: str, spec: LoadSpec, rows: Iterable[dict]) -> list[str]:
     """One partitioned session per created day, as a daily-partitioned sync runs them."""
     days = by_created_day(rows)
     for day in sorted(days):
@@ -75,12 +82,12 @@ def load_world(world: World, *, warehouse: str, platform: str, course: str) -> N
     """Seed the course and platform databases (schemas in place), then load the warehouse."""
     seed_course(course, world)
     seed_platform_users(platform, world)
-    sync_session(warehouse, sources.whop_payments(), world.records("whop_payments"))
+    sync_session(warehouse, spec_whop_payments(), world.records("whop_payments"))
     for spec, rows in sheet_specs(world).values():
         sync_session(warehouse, spec, rows, full=True)
     elective = (record["values"] for record in world.records("elective_rows"))
-    sync_session(warehouse, sources.elective_rows(), elective, full=True)
+    sync_session(warehouse, spec_elective_rows(), elective, full=True)
     orders = database_rows(course, COURSE_ORDERS, "COURSE_DB_URL")
-    load_by_day(warehouse, sources.course_orders(), orders)
+    load_by_day(warehouse, spec_course_orders(), orders)
     people = database_rows(platform, PLATFORM_USERS, "PLATFORM_DB_URL")
-    sync_session(warehouse, sources.platform_users(), people, full=True)
+    sync_session(warehouse, spec_platform_users(), people, full=True)

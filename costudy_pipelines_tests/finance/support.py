@@ -6,13 +6,19 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from costudy_pipelines.defs import discrepancies, finance, source_counts, sync_health
+from costudy_pipelines.definitions import project_definitions
+from costudy_pipelines.defs import discrepancies, finance, sync_health
 from costudy_pipelines.defs import warehouse_views as views_module
+from costudy_pipelines.defs._source_counts import CHECK_NAME
 from costudy_pipelines_tests.finance.conftest import Copies
 
 VIEW_ASSETS = {asset.key.to_user_string(): asset for asset in views_module.defs.assets}
 RECONCILIATION_CHECKS = list(finance.defs.asset_checks)
-COUNT_CHECKS = list(source_counts.defs.asset_checks)
+COUNT_CHECKS = [
+    checks
+    for checks in project_definitions().asset_checks or []
+    if any(key.name == CHECK_NAME for key in checks.check_keys)
+]
 PEOPLE_CHECKS = list(discrepancies.defs.asset_checks)
 REPORT = sync_health.sync_health_report
 

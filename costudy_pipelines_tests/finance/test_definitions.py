@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import dagster as dg
 
-from costudy_pipelines.definitions import defs as project_defs
-from costudy_pipelines.defs.freshness import DAILY_SYNC, SOURCE_FRESHNESS, with_source_freshness
+from costudy_pipelines.definitions import project_definitions, with_policies
 from costudy_pipelines.defs.resources import defs as resource_defs
 from costudy_pipelines.defs.warehouse_views import defs as view_defs
 from costudy_pipelines.defs.warehouse_views import with_pattern_deps
+from costudy_pipelines.sources.registry import NoCount, load_registry
 
 SOURCE_KEYS = [
     "whop_payments",
@@ -36,7 +36,7 @@ def stand_in(key: str) -> dg.AssetsDefinition:
 def merged_with_sources() -> dg.Definitions:
     sources = dg.Definitions(assets=[stand_in(key) for key in SOURCE_KEYS])
     merged = dg.Definitions.merge(view_defs, resource_defs, sources)
-    return with_pattern_deps(with_source_freshness(merged))
+    return with_pattern_deps(with_policies(merged, load_registry()))
 
 
 def parents(defs: dg.Definitions, key: str) -> set[str]:
@@ -61,14 +61,25 @@ def test_revenue_lines_depends_on_the_schema_each_revenue_source_and_every_sheet
     assert parents(defs, "sync_health") == {"warehouse_schema_dev", "sync_runs"}
 
 
-def test_every_source_asset_gets_its_freshness_policy_and_views_none():
-    graph = merged_with_sources().resolve_asset_graph()
-    for key in SOURCE_KEYS:
-        policy = graph.get(dg.AssetKey(key)).freshness_policy
-        assert policy == DAILY_SYNC, key
+def test_every_source_feed_gets_its_sources_freshness_policy_and_views_none():
+    graph = project_definitions().resolve_asset_graph()
+    registry = load_registry()
+    for source, feed in registry.feeds():
+        policy = graph.get(dg.AssetKey(feed.asset)).freshness_policy
+        assert policy is not None, feed.asset
+        fail = timedelta(hours=source.source.freshness.fail_hours)
+        assert policy.fail_window.to_timedelta() == fail, feed.asset
+    assert graph.get(dg.AssetKey("users")).freshness_policy is not None
     assert graph.get(dg.AssetKey("revenue_lines")).freshness_policy is None
-    assert DAILY_SYNC.fail_window.to_timedelta() == timedelta(hours=30)
-    assert len(SOURCE_FRESHNESS) == 14  # every source key the lead defines, sheets as a pattern
+
+
+def test_every_asset_has_owners_and_each_materializable_one_a_code_reference():
+    graph = project_definitions().resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.owners, key
+        if node.is_materializable:  # observed tables of other systems have no code here
+            assert "dagster/code_references" in node.metadata, key
 
 
 def test_a_policy_set_by_the_source_itself_is_kept():
@@ -78,17 +89,18 @@ def test_a_policy_set_by_the_source_itself_is_kept():
     def whop_payments(context: dg.AssetExecutionContext) -> None:
         """Hourly."""
 
-    defs = with_source_freshness(dg.Definitions(assets=[whop_payments]))
+    defs = with_policies(dg.Definitions(assets=[whop_payments]), load_registry())
     assert defs.resolve_asset_graph().get(dg.AssetKey("whop_payments")).freshness_policy == own
 
 
 def test_the_project_definitions_hold_every_check_and_block_on_reconciliation():
-    graph = project_defs.resolve_asset_graph()
+    graph = project_definitions().resolve_asset_graph()
     checks = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
     for view in ("revenue_lines", "revenue_by_user_day", "revenue_by_user"):
         assert (view, "reconciles_with_sources") in checks
-    for source in ("whop_payments", "ghl_contacts", "website_votes", "course_enrollments"):
-        assert (source, "counts_match_source") in checks
+    for source, feed in load_registry().feeds():
+        declared = not isinstance(feed.counts, NoCount)
+        assert ((feed.asset, "counts_match_source") in checks) == declared, feed.asset
     for name in (
         "platform_people_in_warehouse",
         "warehouse_people_in_platform",

@@ -15,14 +15,17 @@ from datetime import timedelta
 import dagster as dg
 import pytest
 
-from costudy_pipelines.defs.source_counts import REPORTED_COUNT
-from costudy_pipelines.defs.sources.gohighlevel import GoHighLevelResource, ghl_contacts
+from costudy_pipelines.defs._source_counts import REPORTED_COUNT, api_count_check
 from costudy_pipelines.lib.clients.base import parse_timestamp
-from costudy_pipelines.lib.clients.databases import COURSE_ORDERS
 from costudy_pipelines.lib.crossdb import connect
-from costudy_pipelines.lib.loading import sources, sync_session
+from costudy_pipelines.lib.loading import sync_session
 from costudy_pipelines.sandbox.servers import GoHighLevelServer
 from costudy_pipelines.sandbox.world import World
+from costudy_pipelines.sources.course.client import COURSE_ORDERS
+from costudy_pipelines.sources.course.spec import course_orders as spec_course_orders
+from costudy_pipelines.sources.gohighlevel.defs import GoHighLevelResource, contacts_asset
+from costudy_pipelines.sources.registry import load_registry
+from costudy_pipelines.sources.whop.spec import whop_payments as spec_whop_payments
 from costudy_pipelines_tests.finance.loading import (
     by_created_day,
     database_rows,
@@ -79,7 +82,7 @@ def test_course_orders_agree_per_day_then_warn_with_the_ids_missing_on_each_side
 def resync_day(dbs, day: str) -> None:
     """Sync one day of course orders again, as the daily partition would."""
     rows = by_created_day(database_rows(dbs.course, COURSE_ORDERS, "COURSE_DB_URL"))[day]
-    sync_session(dbs.warehouse, sources.course_orders(), rows, partition=day)
+    sync_session(dbs.warehouse, spec_course_orders(), rows, partition=day)
 
 
 def test_a_rejected_order_is_accounted_for_and_a_stored_one_counts_once(dbs, instance):
@@ -116,6 +119,11 @@ def test_platform_users_after_a_full_sync_compare_every_day(dbs, instance):
     assert metadata_value(found, "days_differing") == 1
 
 
+def reported_count_check() -> dg.AssetChecksDefinition:
+    """The check a feed declaring ReportedCount carries (GoHighLevel's, here on a stand-in)."""
+    return api_count_check(dg.AssetKey("whop_payments"), spec_whop_payments())
+
+
 def whop_stand_in(world, *, report: bool = True) -> dg.AssetsDefinition:
     """What the Whop source asset promises: a daily partition synced through the load engine,
     with the count the API reported under `source_reported_count`."""
@@ -128,9 +136,7 @@ def whop_stand_in(world, *, report: bool = True) -> dg.AssetsDefinition:
     def whop_payments(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         records = days[context.partition_key]
         resource = context.resources.warehouse_db
-        sync_session(
-            resource.url, sources.whop_payments(), records, partition=context.partition_key
-        )
+        sync_session(resource.url, spec_whop_payments(), records, partition=context.partition_key)
         return dg.MaterializeResult(metadata={REPORTED_COUNT: len(records)} if report else {})
 
     return whop_payments
@@ -143,7 +149,7 @@ def test_whop_counts_agree_with_what_the_api_reported_then_warn_on_a_lost_row(db
     stand_in = whop_stand_in(world)
     for day in SYNCED_DAYS:
         run(dbs, instance, [stand_in], partition_key=day)
-    check = count_check("whop_payments")
+    check = reported_count_check()
     only_check = dg.AssetSelection.checks(check)
     clean = evaluations(run(dbs, instance, [stand_in, check], selection=only_check))
     assert clean["whop_payments", CHECK].passed, clean["whop_payments", CHECK].metadata
@@ -164,23 +170,24 @@ def test_whop_counts_agree_with_what_the_api_reported_then_warn_on_a_lost_row(db
     assert day.data["difference"] == -1
 
 
-def test_an_api_that_reports_no_counts_is_said_not_warned(dbs, instance, world):
+def test_an_api_that_reports_no_counts_warns_that_nothing_was_compared(dbs, instance, world):
     stand_in = whop_stand_in(world, report=False)
     run(dbs, instance, [stand_in], partition_key=SYNCED_DAYS[0])
-    check = count_check("whop_payments")
+    check = reported_count_check()
     found = evaluations(
         run(dbs, instance, [stand_in, check], selection=dg.AssetSelection.checks(check))
     )
     evaluation = found["whop_payments", CHECK]
-    assert evaluation.passed
-    assert REPORTED_COUNT in metadata_value(evaluation, "note")
+    assert not evaluation.passed, "nothing compared is not agreement"
+    assert evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert REPORTED_COUNT in metadata_value(evaluation, "skipped")
 
 
 def test_days_without_a_count_among_days_with_one_warn(dbs, instance, world):
     run(dbs, instance, [whop_stand_in(world, report=True)], partition_key=SYNCED_DAYS[0])
     silent = whop_stand_in(world, report=False)
     run(dbs, instance, [silent], partition_key=SYNCED_DAYS[1])
-    check = count_check("whop_payments")
+    check = reported_count_check()
     found = evaluations(
         run(dbs, instance, [silent, check], selection=dg.AssetSelection.checks(check))
     )
@@ -208,6 +215,8 @@ def sync_ghl(dbs, instance, ghl: GoHighLevelResource, world: World) -> dg.Execut
     """The product's ghl_contacts asset over every day of the world in one run (a single-run
     backfill, as `costudy demo` runs it)."""
     last = world.config.start + timedelta(days=world.config.days - 1)
+    source = load_registry().source("gohighlevel")
+    ghl_contacts = contacts_asset(source, source.feeds[0])
     job = dg.Definitions(
         assets=[ghl_contacts],
         resources={**dbs.resources({"warehouse_db"}), "ghl": ghl},

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from costudy_pipelines.lib.crossdb import connect
-from costudy_pipelines.lib.loading import SyncFailed, sources, sync_session
-from costudy_pipelines.lib.sync_health import expected_sources
+from costudy_pipelines.lib.loading import SyncFailed, sync_session
+from costudy_pipelines.sources.gohighlevel.spec import ghl_contacts as spec_ghl_contacts
+from costudy_pipelines.sources.registry import load_registry
 from costudy_pipelines_tests.finance.support import REPORT, VIEW_ASSETS, materialized, run
 
 SYNC_VIEWS = [VIEW_ASSETS["sync_runs"], VIEW_ASSETS["sync_health"]]
@@ -22,9 +23,7 @@ def broken_extract():
 def with_a_failed_sync(dbs) -> str:
     """The loaded warehouse plus one failed GoHighLevel session; returns its URL."""
     with pytest.raises(SyncFailed):
-        sync_session(
-            dbs.warehouse, sources.ghl_contacts(), broken_extract(), partition="2024-01-05"
-        )
+        sync_session(dbs.warehouse, spec_ghl_contacts(), broken_extract(), partition="2024-01-05")
     return dbs.warehouse
 
 
@@ -45,7 +44,7 @@ def test_the_report_lists_every_source_with_its_last_success(dbs, instance, with
     report = metadata["report"].value
     feeds = {row.data["feed"]: row.data for row in metadata["feeds"].value.records}
 
-    for source in expected_sources():
+    for source in load_registry().sync_log_names():
         assert any(feed.startswith(source) for feed in feeds), source
         assert f"| {source}" in report, source
     assert len([feed for feed in feeds if feed.startswith("sheet_rows ")]) == 3  # per worksheet
@@ -67,7 +66,7 @@ def test_the_report_lists_every_source_with_its_last_success(dbs, instance, with
     assert "GoHighLevel closed the connection" in report
     assert "| ⚪ | whop_memberships | never | never |" in report
     assert metadata["failing"].value == 1
-    assert metadata["never_synced"].value == len(expected_sources()) - 6  # 6 sources ran
+    assert metadata["never_synced"].value == len(load_registry().sync_log_names()) - 6  # 6 sources ran
     assert "`✓✓✓✓✓✓✓✓✓✓✓✓✓✓`" in report  # course_orders: its last 14 daily partitions
     assert "█" in report  # the rows/s bars
 

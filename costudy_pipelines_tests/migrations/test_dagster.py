@@ -135,12 +135,12 @@ def test_empty_folder_materializes_and_passes(project: Project):
 
 
 def test_project_definitions_have_a_schema_asset_per_database_and_environment():
-    from costudy_pipelines.definitions import defs
+    from costudy_pipelines.definitions import project_definitions
 
-    keys = defs.resolve_asset_graph().get_all_asset_keys()
+    keys = project_definitions().resolve_asset_graph().get_all_asset_keys()
     for database in ("platform", "warehouse"):
         assert {schema_asset_key(database, "dev"), schema_asset_key(database, "prod")} <= keys
-        prod = defs.resolve_assets_def(schema_asset_key(database, "prod"))
+        prod = project_definitions().resolve_assets_def(schema_asset_key(database, "prod"))
         assert (
             schema_asset_key(database, "dev") in prod.asset_deps[schema_asset_key(database, "prod")]
         )

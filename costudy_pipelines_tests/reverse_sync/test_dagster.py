@@ -73,7 +73,9 @@ def checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
 
 
 def test_the_one_definitions_loads_the_reverse_sync() -> None:
-    from costudy_pipelines.definitions import defs
+    from costudy_pipelines.definitions import project_definitions
+
+    defs = project_definitions()
 
     dg.Definitions.validate_loadable(defs)
     graph = defs.get_repository_def().asset_graph
@@ -412,7 +414,9 @@ def test_automation_waits_across_runs_for_the_blocking_checks_of_the_inputs(
 
 
 def test_one_automation_sensor_per_event_type_stopped_until_started() -> None:
-    from costudy_pipelines.definitions import defs
+    from costudy_pipelines.definitions import project_definitions
+
+    defs = project_definitions()
 
     repository = defs.get_repository_def()
     graph = repository.asset_graph

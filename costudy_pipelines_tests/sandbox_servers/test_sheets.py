@@ -10,8 +10,8 @@ import httpx
 import pytest
 import requests
 
-from costudy_pipelines.lib.clients.sheets_transport import gspread_client, rebase_url
 from costudy_pipelines.sandbox.servers import Fault, SheetsServer
+from costudy_pipelines.sources.sheets.transport import gspread_client, rebase_url
 
 PAYMENTS = [
     ["email", "name", "amount", "date", "note"],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from costudy_pipelines.sandbox.changes import diff
-from costudy_pipelines.sandbox.sources import SPEC_BY_NAME
+from costudy_pipelines.sandbox.generators import SPEC_BY_NAME
 from costudy_pipelines.sandbox.world import World, WorldConfig
 
 

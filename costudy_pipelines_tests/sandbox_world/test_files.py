@@ -8,8 +8,8 @@ from pathlib import Path
 
 from costudy_pipelines.sandbox.dump import dump_world
 from costudy_pipelines.sandbox.elective_files import read_elective_export, write_elective_exports
-from costudy_pipelines.sandbox.sources import API_SOURCES
-from costudy_pipelines.sandbox.sources.elective import LAYOUTS
+from costudy_pipelines.sandbox.generators import API_SOURCES
+from costudy_pipelines.sandbox.generators.elective import LAYOUTS
 from costudy_pipelines.sandbox.spreadsheets import spreadsheets
 from costudy_pipelines.sandbox.world import World, WorldConfig
 

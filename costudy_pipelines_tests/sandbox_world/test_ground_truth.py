@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
+from costudy_pipelines.sandbox.generators.base import row_hash
 from costudy_pipelines.sandbox.ground_truth import ground_truth
-from costudy_pipelines.sandbox.sources.base import row_hash
 from costudy_pipelines.sandbox.world import World
 from costudy_pipelines_tests.sandbox_world.checks import problems, raw_email
 

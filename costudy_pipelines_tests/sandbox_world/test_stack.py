@@ -9,10 +9,10 @@ import httpx
 import psycopg
 import pytest
 
-from costudy_pipelines.lib.clients.sheets_transport import gspread_client
-from costudy_pipelines.lib.clients.whop import WhopClient
 from costudy_pipelines.sandbox import stack
 from costudy_pipelines.sandbox.world import World, WorldConfig
+from costudy_pipelines.sources.sheets.transport import gspread_client
+from costudy_pipelines.sources.whop.client import WhopClient
 from costudy_pipelines_tests.harness import DatabaseFactory
 
 CONFIG = WorldConfig(people=120, days=10)

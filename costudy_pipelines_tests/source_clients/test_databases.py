@@ -11,14 +11,11 @@ import sqlalchemy as sa
 
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.clients.base import TimeWindow
-from costudy_pipelines.lib.clients.databases import (
-    COURSE_ENROLLMENTS,
-    COURSE_ORDERS,
-    WEBSITE_PEOPLE,
-    WEBSITE_VOTES,
-    TableExtract,
-    extract_pages,
-)
+from costudy_pipelines.lib.clients.databases import TableExtract, extract_pages
+from costudy_pipelines.sources.course.client import COURSE_ENROLLMENTS, COURSE_ORDERS
+from costudy_pipelines.sources.website.client import EVENT_TABLES
+
+WEBSITE_VOTES = EVENT_TABLES["vote"]
 
 DAY = TimeWindow.day("2025-03-02")
 SCHEMA = """
@@ -106,7 +103,7 @@ def test_every_website_table_and_enrollments_extract(engine: sa.Engine) -> None:
         conn.exec_driver_sql(
             "insert into enrollments values (7, 'a@b.co', 3, '2025-03-02T23:59:59Z')"
         )
-    counts = {e.table: len(ids(list(extract_pages(engine, e)))) for e in WEBSITE_PEOPLE}
+    counts = {e.table: len(ids(list(extract_pages(engine, e)))) for e in EVENT_TABLES.values()}
     assert counts == {"votes": 51, "demo_requests": 1, "email_subscriptions": 1,
                       "contact_submissions": 1}  # fmt: skip
     [[enrollment]] = list(extract_pages(engine, COURSE_ENROLLMENTS, DAY))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from costudy_pipelines.lib.clients.elective import ElectiveFileError, ElectiveReader
+from costudy_pipelines.sources.elective.client import ElectiveFileError, ElectiveReader
 
 ORDERS_HEADER = [
     "Purchase Date (UTC)",

@@ -15,8 +15,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from costudy_pipelines.lib.clients.base import TimeWindow, epoch_ms
-from costudy_pipelines.lib.clients.ghl import GhlClient, reported_total
 from costudy_pipelines.lib.clients.http import ApiError, RateLimit, RepeatedPageError
+from costudy_pipelines.sources.gohighlevel.client import GhlClient, reported_total
 from costudy_pipelines_tests.source_clients.live import Recorder, serve
 
 TOKEN = "ghl_pit_" + "t" * 20

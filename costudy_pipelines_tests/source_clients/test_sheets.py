@@ -15,8 +15,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from costudy_pipelines.lib.clients.http import ApiError, RateLimit, RateLimiter, RetryPolicy
-from costudy_pipelines.lib.clients.sheets import SheetLayoutError, SheetSource, SheetsReader
-from costudy_pipelines.lib.clients.sheets_transport import gspread_client
+from costudy_pipelines.sources.sheets.client import SheetLayoutError, SheetSource, SheetsReader
+from costudy_pipelines.sources.sheets.transport import gspread_client
 from costudy_pipelines_tests.source_clients.live import Recorder, serve
 
 KEY = "1CE41E_Ixiqessy_IQn0O9XfhLDmQKucskRB3evPVbKI"

@@ -18,7 +18,7 @@ from costudy_pipelines.lib.clients.http import (
     RepeatedPageError,
     RetryPolicy,
 )
-from costudy_pipelines.lib.clients.whop import WhopClient
+from costudy_pipelines.sources.whop.client import WhopClient
 from costudy_pipelines_tests.source_clients.live import Recorder, serve
 
 KEY = "whop_test_key_" + "x" * 16

@@ -10,8 +10,8 @@ from typing import Any
 
 import dagster as dg
 
-from costudy_pipelines.definitions import defs
-from costudy_pipelines.defs.sources import SOURCE_GROUP
+from costudy_pipelines.definitions import project_definitions
+from costudy_pipelines.defs._source_assets import SOURCE_GROUP
 
 SOURCES_AND_USERS = dg.AssetSelection.groups(SOURCE_GROUP) | dg.AssetSelection.assets("users")
 # Only what the tests look at, without Dagster's per-event DEBUG stream.
@@ -42,9 +42,9 @@ def run_assets(
     """One run of `selection` over the day partitions [first, last] (a single-run backfill);
     `resources` replace the product's resources of the same key."""
     job_defs = dg.Definitions(
-        assets=defs.assets,
-        asset_checks=defs.asset_checks,
-        resources={**(defs.resources or {}), **(resources or {})},
+        assets=project_definitions().assets,
+        asset_checks=project_definitions().asset_checks,
+        resources={**(project_definitions().resources or {}), **(resources or {})},
         jobs=[dg.define_asset_job("sync", selection=selection)],
     )
     result = job_defs.resolve_job_def("sync").execute_in_process(

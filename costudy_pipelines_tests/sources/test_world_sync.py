@@ -11,14 +11,15 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import timedelta
 
+import dagster as dg
 import psycopg
 import pytest
 from psycopg import sql
 
-from costudy_pipelines.defs.sources import source_asset_keys
+from costudy_pipelines.sandbox.generators import SPEC_BY_NAME
 from costudy_pipelines.sandbox.people import normalise_email
-from costudy_pipelines.sandbox.sources import SPEC_BY_NAME
 from costudy_pipelines.sandbox.world import World
+from costudy_pipelines.sources.registry import load_registry
 from costudy_pipelines_tests.sources.conftest import Sandbox
 from costudy_pipelines_tests.sources.runs import SOURCES_AND_USERS, Run, run_assets
 from costudy_pipelines_tests.sources.world_warehouse import (
@@ -100,7 +101,7 @@ def assert_every_partition_materialized(run: Run, sandbox: Sandbox) -> None:
         (sandbox.first_day + timedelta(days=offset)).isoformat()
         for offset in range((sandbox.last_day - sandbox.first_day).days + 1)
     }
-    for key in source_asset_keys():
+    for key in [dg.AssetKey(feed.asset) for _, feed in load_registry().feeds()]:
         name = key.to_user_string()
         wanted = {None} if name in FULL_SYNC_ASSETS else days
         assert run.materialized[name] == wanted, name

@@ -23,9 +23,9 @@ import psycopg
 from psycopg import sql
 
 from costudy_pipelines.sandbox.changes import ChangeReport
+from costudy_pipelines.sandbox.generators.base import Kind, Record
 from costudy_pipelines.sandbox.ground_truth import GroundTruth, ground_truth
 from costudy_pipelines.sandbox.people import normalise_email
-from costudy_pipelines.sandbox.sources.base import Kind, Record
 from costudy_pipelines.sandbox.world import World
 
 # world table of website events -> the event kind that scopes it in website_people

@@ -22,13 +22,22 @@ from costudy_pipelines.lib.loading import (
     SyncFailed,
     connector,
     replay_rejects,
-    sources,
     sync_session,
 )
-from costudy_pipelines.lib.validation import ElectiveColumns
+from costudy_pipelines.sources.course.spec import course_enrollments as spec_course_enrollments
+from costudy_pipelines.sources.course.spec import course_orders as spec_course_orders
+from costudy_pipelines.sources.elective.records import ElectiveColumns
+from costudy_pipelines.sources.elective.spec import elective_rows as spec_elective_rows
+from costudy_pipelines.sources.gohighlevel.spec import ghl_contacts as spec_ghl_contacts
+from costudy_pipelines.sources.platform.spec import platform_users as spec_platform_users
+from costudy_pipelines.sources.sheets.spec import sheet_rows as spec_sheet_rows
+from costudy_pipelines.sources.website.spec import website_people as spec_website_people
+from costudy_pipelines.sources.whop.spec import whop_memberships as spec_whop_memberships
+from costudy_pipelines.sources.whop.spec import whop_payments as spec_whop_payments
+from costudy_pipelines.sources.whop.spec import whop_users as spec_whop_users
 from costudy_pipelines_tests.sync_engine.records import ghl_contact, money, sheet_row, whop_payment
 
-PAYMENTS = sources.whop_payments()
+PAYMENTS = spec_whop_payments()
 SMALL_CHUNKS = LoadOptions(chunk_size=3)
 
 
@@ -168,7 +177,7 @@ def test_emails_differing_in_case_and_whitespace_are_one_user(warehouse_url):
         whop_payment("pay_3", "ANA@EXAMPLE.COM"),
     ]
     sync_session(warehouse_url, PAYMENTS, records)
-    sync_session(warehouse_url, sources.ghl_contacts(), [ghl_contact("c1", "ana@Example.com ")])
+    sync_session(warehouse_url, spec_ghl_contacts(), [ghl_contact("c1", "ana@Example.com ")])
     assert query(warehouse_url, "select email from users") == [("ana@example.com",)]
     owners = query(
         warehouse_url,
@@ -189,11 +198,11 @@ def user_name(url: str, email: str) -> tuple:
 
 def test_name_priority_ghl_over_whop_over_sheet_in_any_order(warehouse_url):
     email = "kim@example.com"
-    sheet = sources.sheet_rows("sheet-1", "Sheet1")
+    sheet = spec_sheet_rows("sheet-1", "Sheet1")
     sync_session(warehouse_url, sheet, [sheet_row(email, "Kim (sheet)")], full=True)
     assert user_name(warehouse_url, email)[:2] == ("Kim (sheet)", "sheet")
 
-    sync_session(warehouse_url, sources.ghl_contacts(), [ghl_contact("c9", email, first="Kim")])
+    sync_session(warehouse_url, spec_ghl_contacts(), [ghl_contact("c9", email, first="Kim")])
     assert user_name(warehouse_url, email) == ("Kim", "ghl", "ghl_contacts:c9", True)
 
     sync_session(warehouse_url, PAYMENTS, [whop_payment("pay_9", email, name="Kim W")])
@@ -207,7 +216,7 @@ def test_name_priority_ghl_over_whop_over_sheet_in_any_order(warehouse_url):
 
 def test_a_value_beats_null_and_within_a_source_the_newest_record_wins(warehouse_url):
     email = "max@example.com"
-    sync_session(warehouse_url, sources.ghl_contacts(), [ghl_contact("c1", email)])
+    sync_session(warehouse_url, spec_ghl_contacts(), [ghl_contact("c1", email)])
     assert user_name(warehouse_url, email)[0] is None
     sync_session(warehouse_url, PAYMENTS, [whop_payment("p1", email, name="Max W")])
     assert user_name(warehouse_url, email)[:2] == ("Max W", "whop")  # value beats null
@@ -222,8 +231,8 @@ def test_a_value_beats_null_and_within_a_source_the_newest_record_wins(warehouse
 def test_custom_priority_lets_sheets_win(warehouse_url):
     email = "zoe@example.com"
     options = LoadOptions(name_priority=("sheet", "ghl", "whop"))
-    sync_session(warehouse_url, sources.ghl_contacts(), [ghl_contact("c1", email, first="Zo")])
-    sheet = sources.sheet_rows("s", "w")
+    sync_session(warehouse_url, spec_ghl_contacts(), [ghl_contact("c1", email, first="Zo")])
+    sheet = spec_sheet_rows("s", "w")
     sync_session(warehouse_url, sheet, [sheet_row(email, "Zoë")], full=True, options=options)
     assert user_name(warehouse_url, email)[:2] == ("Zoë", "sheet")
 
@@ -265,11 +274,11 @@ def test_rejects_replay_after_the_mapping_is_fixed(warehouse_url):
         {"Purchase Date (UTC)": "2025-01-03", "Student Name": "Cy", "Order Total": "20",
          "Buyer E-mail": ""},
     ]  # fmt: skip
-    default = sources.elective_rows()
+    default = spec_elective_rows()
     first = sync_session(warehouse_url, default, rows, full=True)
     assert (first.inserted, first.rejected) == (0, 2)
 
-    fixed = sources.elective_rows(ElectiveColumns(email=("Buyer E-mail",)))
+    fixed = spec_elective_rows(ElectiveColumns(email=("Buyer E-mail",)))
     replay = replay_rejects(warehouse_url, fixed, run_id="replay-1")
 
     assert (replay.records_in, replay.inserted, replay.rejected) == (2, 1, 1)
@@ -392,7 +401,7 @@ def test_a_first_sync_skips_the_probe_and_a_re_sync_probes(warehouse_url):
 
 
 def test_full_sync_of_one_sheet_leaves_other_sheets_alone(warehouse_url):
-    sheet_a, sheet_b = sources.sheet_rows("A", "Sheet1"), sources.sheet_rows("B", "Sheet1")
+    sheet_a, sheet_b = spec_sheet_rows("A", "Sheet1"), spec_sheet_rows("B", "Sheet1")
     same_row = sheet_row("s@x.io", "Sam")
     sync_session(warehouse_url, sheet_a, [same_row, sheet_row("t@x.io")], full=True)
     sync_session(warehouse_url, sheet_b, [same_row], full=True)
@@ -435,8 +444,8 @@ def test_a_record_that_loads_resolves_the_rejects_of_its_key(warehouse_url):
 
 def test_replay_resolves_rejects_whose_rows_a_later_sync_already_stored(warehouse_url):
     row = {"Purchase Date (UTC)": "2025-01-02", "Order Total": "10", "Buyer E-mail": "bo@x.io"}
-    sync_session(warehouse_url, sources.elective_rows(), [row], full=True)
-    fixed = sources.elective_rows(ElectiveColumns(email=("Buyer E-mail",)))
+    sync_session(warehouse_url, spec_elective_rows(), [row], full=True)
+    fixed = spec_elective_rows(ElectiveColumns(email=("Buyer E-mail",)))
     assert sync_session(warehouse_url, fixed, [row], full=True).inserted == 1
 
     replay = replay_rejects(warehouse_url, fixed, run_id="replay-2")
@@ -458,33 +467,33 @@ def test_an_unreachable_warehouse_names_the_variable_and_hides_the_password():
 
 DRIVER_TIME = datetime(2025, 2, 3, 4, 5, 6, tzinfo=UTC)
 EVERY_SOURCE = [
-    (sources.whop_payments(), whop_payment("pay_1", "a@x.io", amount=money("5.00"))),
+    (spec_whop_payments(), whop_payment("pay_1", "a@x.io", amount=money("5.00"))),
     (
-        sources.whop_memberships(),
+        spec_whop_memberships(),
         {"id": "mem_1", "user": "user_1", "email": "a@x.io", "product": "prod_1",
          "plan": "plan_1", "status": "active", "created_at": 1735787045,
          "renewal_period_end": 1738465445},
     ),
-    (sources.whop_users(), {"id": "user_1", "email": "a@x.io", "name": "A", "username": "a"}),
-    (sources.ghl_contacts(), ghl_contact("c1", "a@x.io", first="A")),
-    (sources.sheet_rows("sheet", "Sheet1"), sheet_row("a@x.io", "A")),
-    (sources.elective_rows(), {"Email": "a@x.io", "Order Total": "$1,200.00",
+    (spec_whop_users(), {"id": "user_1", "email": "a@x.io", "name": "A", "username": "a"}),
+    (spec_ghl_contacts(), ghl_contact("c1", "a@x.io", first="A")),
+    (spec_sheet_rows("sheet", "Sheet1"), sheet_row("a@x.io", "A")),
+    (spec_elective_rows(), {"Email": "a@x.io", "Order Total": "$1,200.00",
                                "Purchase Date (UTC)": "2025-01-02"}),
-    (sources.website_people("demo_request"), {"id": 7, "email": "a@x.io",
+    (spec_website_people("demo_request"), {"id": 7, "email": "a@x.io",
                                               "created_at": DRIVER_TIME}),
-    (sources.website_people("vote"), {"id": 7, "email": "a@x.io", "voted_at": DRIVER_TIME}),
+    (spec_website_people("vote"), {"id": 7, "email": "a@x.io", "voted_at": DRIVER_TIME}),
     (
-        sources.platform_users(),
+        spec_platform_users(),
         {"id": uuid.UUID(int=1), "email": "a@x.io", "username": "a", "created_at": DRIVER_TIME,
          "updated_at": DRIVER_TIME},
     ),
     (
-        sources.course_orders(),
+        spec_course_orders(),
         {"id": 3, "user_email": "a@x.io", "total": Decimal("19.90"), "currency": "USD",
          "status": "paid", "created_at": DRIVER_TIME},
     ),
     (
-        sources.course_enrollments(),
+        spec_course_enrollments(),
         {"id": 4, "email": "a@x.io", "course_id": 9, "enrolled_at": DRIVER_TIME},
     ),
 ]  # fmt: skip

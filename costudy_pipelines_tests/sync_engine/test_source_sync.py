@@ -1,4 +1,5 @@
-"""What the source assets share without Dagster (lib/source_sync.py): which partitions a source
+"""What the source assets share without Dagster (lib/loading/windows.py and the sources'
+spec.py): which partitions a source
 syncs and from when, one session per day, and the rows of worksheets and Elective exports as
 they are loaded."""
 
@@ -10,19 +11,18 @@ from pathlib import Path
 import psycopg
 
 from costudy_pipelines.lib.clients.base import TimeWindow, parse_timestamp
-from costudy_pipelines.lib.clients.elective import ElectiveReader
-from costudy_pipelines.lib.clients.sheets import SheetSource, records_from_values
-from costudy_pipelines.lib.loading import SUCCESS, sources, sync_session
-from costudy_pipelines.lib.source_config import SourcesConfig
-from costudy_pipelines.lib.source_sync import (
+from costudy_pipelines.lib.loading import SUCCESS, sync_session
+from costudy_pipelines.lib.loading.windows import (
     BEGINNING_OF_TIME,
-    ELECTIVE_SPEC,
-    elective_records,
-    sheet_records,
     source_windows,
     sync_windows,
     utc_days,
 )
+from costudy_pipelines.sources.elective.client import ElectiveReader
+from costudy_pipelines.sources.elective.spec import READER_COLUMNS, elective_records, elective_rows
+from costudy_pipelines.sources.sheets.client import SheetSource, records_from_values
+from costudy_pipelines.sources.sheets.spec import sheet_records
+from costudy_pipelines.sources.whop.spec import whop_payments as spec_whop_payments
 from costudy_pipelines_tests.source_clients.test_elective import (
     ORDERS_HEADER,
     orders_row,
@@ -30,25 +30,21 @@ from costudy_pipelines_tests.source_clients.test_elective import (
 )
 from costudy_pipelines_tests.sync_engine.records import whop_payment
 
-CONFIG = SourcesConfig(
-    partitions_start=date(2025, 1, 1),
-    max_delete_share=0.10,
-    available_from={"whop": date(2025, 1, 3)},
-    sheets=(),
-)
+PARTITIONS_START = date(2025, 1, 1)
+WHOP_FIRST_DAY = date(2025, 1, 3)
 
 
 def test_a_source_syncs_from_its_first_day_and_its_first_partition_reaches_back() -> None:
     days = list(utc_days(date(2025, 1, 1), date(2025, 1, 5)))
     assert [key for key, _ in days] == [f"2025-01-0{n}" for n in range(1, 6)]
 
-    whop = list(source_windows(days, CONFIG, "whop"))
+    whop = list(source_windows(days, WHOP_FIRST_DAY, PARTITIONS_START))
     assert [key for key, _ in whop] == ["2025-01-03", "2025-01-04", "2025-01-05"]
     assert whop[0][1] == TimeWindow(BEGINNING_OF_TIME, TimeWindow.day("2025-01-04").start)
     assert [window for _, window in whop[1:]] == [TimeWindow.day("2025-01-04"),
                                                   TimeWindow.day("2025-01-05")]  # fmt: skip
 
-    ghl = list(source_windows(days, CONFIG, "ghl"))  # no first day of its own
+    ghl = list(source_windows(days, PARTITIONS_START, PARTITIONS_START))  # none of its own
     assert len(ghl) == 5 and ghl[0][1].start == BEGINNING_OF_TIME
 
 
@@ -63,8 +59,9 @@ def test_one_session_per_day_stores_early_records_in_the_first_and_a_rerun_write
         return [[p for p in payments if window.contains(parse_timestamp(p["created_at"]))]]
 
     def sync() -> list:
-        windows = source_windows(utc_days(date(2025, 1, 1), date(2025, 1, 5)), CONFIG, "whop")
-        return list(sync_windows(warehouse_url, sources.whop_payments(), windows, extract))
+        days = utc_days(date(2025, 1, 1), date(2025, 1, 5))
+        windows = source_windows(days, WHOP_FIRST_DAY, PARTITIONS_START)
+        return list(sync_windows(warehouse_url, spec_whop_payments(), windows, extract))
 
     first = sync()
     assert [(r.partition, r.records_in, r.inserted) for r in first] == [
@@ -103,5 +100,5 @@ def test_a_row_in_two_overlapping_exports_is_stored_once(
     assert len(records) == 4
     assert not any(key in record for record in records for key in ("_file", "_line", "_layout"))
 
-    report = sync_session(warehouse_url, ELECTIVE_SPEC, records, full=scan.complete)
+    report = sync_session(warehouse_url, elective_rows(READER_COLUMNS), records, full=scan.complete)
     assert (report.inserted, report.duplicates, report.rejected) == (3, 1, 0)

@@ -8,10 +8,7 @@ from decimal import Decimal
 import pytest
 from email_validator import EmailNotValidError, validate_email
 
-from costudy_pipelines.lib.loading import sources
 from costudy_pipelines.lib.validation import (
-    ElectiveColumns,
-    ElectiveRowValidator,
     InvalidEmail,
     Reject,
     ValidRecord,
@@ -19,9 +16,13 @@ from costudy_pipelines.lib.validation import (
     validate,
 )
 from costudy_pipelines.lib.validation.emails import optional_email
+from costudy_pipelines.sources.elective.records import ElectiveColumns, ElectiveRowValidator
+from costudy_pipelines.sources.gohighlevel.spec import ghl_contacts as spec_ghl_contacts
+from costudy_pipelines.sources.sheets.spec import sheet_rows as spec_sheet_rows
+from costudy_pipelines.sources.whop.spec import whop_payments as spec_whop_payments
 from costudy_pipelines_tests.sync_engine.records import ghl_contact, money, sheet_row, whop_payment
 
-WHOP = sources.whop_payments().validator
+WHOP = spec_whop_payments().validator
 
 
 def values(record: ValidRecord | Reject, validator=WHOP) -> dict:
@@ -162,7 +163,7 @@ def test_optional_email_is_none_when_absent_and_strict_otherwise():
 
 
 def test_ghl_contact_name_parts_tags_and_location():
-    validator = sources.ghl_contacts().validator
+    validator = spec_ghl_contacts().validator
     result = validate(validator, ghl_contact("c1", "Ann@X.io", first="Ann", last="Lee"))
     assert result.name == "Ann Lee" and result.email == "ann@x.io" and result.key == "c1"
     typed = values(result, validator)
@@ -172,10 +173,10 @@ def test_ghl_contact_name_parts_tags_and_location():
 
 
 def test_sheet_rows_use_configured_column_names():
-    from costudy_pipelines.lib.validation import SheetColumns
+    from costudy_pipelines.sources.sheets.records import SheetColumns
 
     columns = SheetColumns(email="E-mail address", name=None, first_name="First", amount="Paid")
-    validator = sources.sheet_rows("sheet1", "Sheet1", columns).validator
+    validator = spec_sheet_rows("sheet1", "Sheet1", columns).validator
     row = {"e-mail ADDRESS ": "x@y.io", "First": "Bo", "Paid": "$1,234.50", "Date": "03/01/2025"}
     result = validate(validator, row)
     typed = values(result, validator)
@@ -235,7 +236,7 @@ def test_elective_mapping_names_a_custom_email_column():
 
 
 def test_sheet_row_from_gspread_numericised_values():
-    validator = sources.sheet_rows("s", "w").validator
+    validator = spec_sheet_rows("s", "w").validator
     result = validate(validator, sheet_row("n@x.io", "Nia", amount=12.5))
     assert values(result, validator)["amount"] == Decimal("12.5")
 

@@ -51,64 +51,11 @@ class TableExtract:
 
     def query(self, window: TimeWindow | None) -> sql.Composed:
         return sql.SQL("select t.* from {table} as t {where} order by t.{created}, t.{id}").format(
-            table=_qualified(self.schema, self.table),
-            where=_window_clause(self.created_column, window),
+            table=qualified(self.schema, self.table),
+            where=window_clause(self.created_column, window),
             created=sql.Identifier(self.created_column),
             id=sql.Identifier(self.id_column),
         )
-
-
-@dataclass(frozen=True)
-class OrdersExtract:
-    """Course orders, each with its items as a JSON array `order_items` (ordered by item id).
-
-    One query: the items come from a correlated subquery per order on the server (an index
-    lookup per order, which suits daily windows), so there is no per-order round trip and an
-    order never arrives without its items. `json` rather than `jsonb`: cheaper to build, and
-    the client parses it the same way.
-    """
-
-    name: str = "course_orders"
-    orders_table: str = "orders"
-    items_table: str = "order_items"
-    item_order_column: str = "order_id"
-    created_column: str = "created_at"
-    id_column: str = "id"
-    schema: str | None = None
-
-    def query(self, window: TimeWindow | None) -> sql.Composed:
-        return sql.SQL(
-            "select t.*, coalesce((select json_agg(i order by i.{id}) "
-            "from {items} as i where i.{order_fk} = t.{id}), '[]'::json) as order_items "
-            "from {orders} as t {where} order by t.{created}, t.{id}"
-        ).format(
-            orders=_qualified(self.schema, self.orders_table),
-            items=_qualified(self.schema, self.items_table),
-            order_fk=sql.Identifier(self.item_order_column),
-            where=_window_clause(self.created_column, window),
-            created=sql.Identifier(self.created_column),
-            id=sql.Identifier(self.id_column),
-        )
-
-
-# Website DB: the people behind each kind of marketing event (tables: id, email, name,
-# created_at, plus whatever else the website stores, which rides along in the raw row).
-WEBSITE_VOTES = TableExtract("website_votes", "votes")
-WEBSITE_DEMO_REQUESTS = TableExtract("website_demo_requests", "demo_requests")
-WEBSITE_EMAIL_SUBSCRIPTIONS = TableExtract("website_email_subscriptions", "email_subscriptions")
-WEBSITE_CONTACT_SUBMISSIONS = TableExtract("website_contact_submissions", "contact_submissions")
-WEBSITE_PEOPLE = (
-    WEBSITE_VOTES,
-    WEBSITE_DEMO_REQUESTS,
-    WEBSITE_EMAIL_SUBSCRIPTIONS,
-    WEBSITE_CONTACT_SUBMISSIONS,
-)
-# Platform DB users: id, email, name, username, created_at.
-PLATFORM_USERS = TableExtract("platform_users", "users")
-# Course platform: orders(id, user_email, amount, currency, status, created_at) with
-# order_items, and enrollments(id, user_email, course_id, created_at).
-COURSE_ORDERS = OrdersExtract()
-COURSE_ENROLLMENTS = TableExtract("course_enrollments", "enrollments")
 
 
 def extract_pages(
@@ -144,11 +91,11 @@ def extract_pages(
                 yield rows
 
 
-def _qualified(schema: str | None, table: str) -> sql.Identifier:
+def qualified(schema: str | None, table: str) -> sql.Identifier:
     return sql.Identifier(schema, table) if schema else sql.Identifier(table)
 
 
-def _window_clause(column: str, window: TimeWindow | None) -> sql.Composable:
+def window_clause(column: str, window: TimeWindow | None) -> sql.Composable:
     if window is None:
         return sql.SQL("")
     return sql.SQL("where t.{c} >= %(start)s and t.{c} < %(end)s").format(c=sql.Identifier(column))

@@ -1,9 +1,12 @@
-"""The set-based load engine: sources → warehouse tables, users by email, sync_log, rejects.
+"""The set-based load engine: source records → warehouse tables, users by email, sync_log,
+rejects.
 
-report = sync_session(url_or_factory, sources.whop_payments(), records, partition="2025-01-02")
+    report = sync_session(url_or_factory, load_spec, records, partition="2025-01-02")
+
+A LoadSpec says where one source's records land; each source folder builds its own
+(costudy_pipelines/sources/<name>/spec.py).
 """
 
-from costudy_pipelines.lib.loading import sources
 from costudy_pipelines.lib.loading.replay import replay_rejects
 from costudy_pipelines.lib.loading.report import (
     FAILED,
@@ -13,26 +16,19 @@ from costudy_pipelines.lib.loading.report import (
     SyncReport,
 )
 from costudy_pipelines.lib.loading.session import ConnectionSource, connector, sync_session
-from costudy_pipelines.lib.loading.spec import (
-    DEFAULT_NAME_PRIORITY,
-    KeyKind,
-    LoadOptions,
-    SourceSpec,
-)
+from costudy_pipelines.lib.loading.spec import KeyKind, LoadOptions, LoadSpec
 
 __all__ = [
-    "DEFAULT_NAME_PRIORITY",
     "FAILED",
     "PARTIAL",
     "SUCCESS",
     "ConnectionSource",
     "KeyKind",
     "LoadOptions",
-    "SourceSpec",
+    "LoadSpec",
     "SyncFailed",
     "SyncReport",
     "connector",
     "replay_rejects",
-    "sources",
     "sync_session",
 ]

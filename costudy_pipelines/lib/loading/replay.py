@@ -9,14 +9,14 @@ from psycopg.types.json import Jsonb
 from costudy_pipelines.lib.loading.canonical import UNSTORABLE_KEY
 from costudy_pipelines.lib.loading.report import SyncReport
 from costudy_pipelines.lib.loading.session import ConnectionSource, SyncSession, open_connection
-from costudy_pipelines.lib.loading.spec import DEFAULT_OPTIONS, LoadOptions, SourceSpec
+from costudy_pipelines.lib.loading.spec import DEFAULT_OPTIONS, LoadOptions, LoadSpec
 
 REPLAY_PARTITION = "replay"
 
 
 def replay_rejects(
     connect: ConnectionSource,
-    spec: SourceSpec,
+    spec: LoadSpec,
     *,
     run_id: str | None = None,
     options: LoadOptions = DEFAULT_OPTIONS,
@@ -32,7 +32,7 @@ def replay_rejects(
     return session.run(_unresolved(connect, spec, options.chunk_size))
 
 
-def _unresolved(connect: ConnectionSource, spec: SourceSpec, batch: int) -> Iterator[tuple]:
+def _unresolved(connect: ConnectionSource, spec: LoadSpec, batch: int) -> Iterator[tuple]:
     """Stream (fingerprint, raw) of the unresolved rejects through a server-side cursor."""
     with open_connection(connect) as conn, conn.cursor(name="replay_rejects") as cur:
         cur.itersize = batch

@@ -35,7 +35,7 @@ from costudy_pipelines.lib.loading.canonical import (
 )
 from costudy_pipelines.lib.loading.copy_payload import CopyPayloadWriter, copy_payload
 from costudy_pipelines.lib.loading.report import FAILED, PARTIAL, SUCCESS, SyncFailed, SyncReport
-from costudy_pipelines.lib.loading.spec import DEFAULT_OPTIONS, KeyKind, LoadOptions, SourceSpec
+from costudy_pipelines.lib.loading.spec import DEFAULT_OPTIONS, KeyKind, LoadOptions, LoadSpec
 from costudy_pipelines.lib.loading.statements import (
     RESOLVE_REJECTS,
     RESOLVE_REJECTS_BY_KEY,
@@ -69,7 +69,7 @@ def connector(url: str, *, source: str) -> Callable[[], psycopg.Connection]:
 
 def sync_session(
     connect: ConnectionSource,
-    spec: SourceSpec,
+    spec: LoadSpec,
     records: Iterable[Mapping[str, Any]],
     *,
     partition: str | None = None,
@@ -173,7 +173,7 @@ class SyncSession:
     def __init__(
         self,
         connect: ConnectionSource,
-        spec: SourceSpec,
+        spec: LoadSpec,
         options: LoadOptions,
         report: SyncReport,
         *,

@@ -15,25 +15,13 @@ class KeyKind(StrEnum):
     ROW_HASH = "row_hash"  # SHA-256 of scope + canonical row content, for sources without ids
 
 
-# Field-level priority when sources disagree about a person's name or username (SPEC §3.2):
-# GoHighLevel, then Whop, then Sheets; the rest after them. Families not listed rank last.
-DEFAULT_NAME_PRIORITY: tuple[str, ...] = (
-    "ghl",
-    "whop",
-    "sheet",
-    "platform",
-    "elective",
-    "course",
-    "website",
-)
-
-
 @dataclass(frozen=True)
-class SourceSpec:
+class LoadSpec:
     """One source record type and where it lands.
 
     name: what sync_log and sync_rejects call it ("whop_payments", "sheet_rows", ...).
-    table: its warehouse table. family: its source for name priority ("whop").
+    table: its warehouse table. family: its source for name priority ("whop"); name_rank:
+    that family's rank (1 wins), as its source declares it (sources/<name>/spec.py).
     scope: constant columns that identify this source's slice of a shared table (one sheet of
     sheet_rows, one event kind of website_people); stored on every row, and a full sync only
     soft-deletes inside its scope.
@@ -46,11 +34,14 @@ class SourceSpec:
     table: str
     family: str
     validator: RecordValidator
+    name_rank: int
     key_kind: KeyKind = KeyKind.EXTERNAL_ID
     scope: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     window_column: str | None = None
 
     def __post_init__(self) -> None:
+        if self.name_rank < 1:
+            raise ValueError(f"{self.name}: name_rank must be 1 or more, not {self.name_rank}")
         if self.window_column is not None and self.window_column not in {
             column.name for column in self.columns if column.sql_type == "timestamptz"
         }:
@@ -74,10 +65,14 @@ class SourceSpec:
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """How a session loads: chunk size (bounded memory), name priority, delete guard, samples."""
+    """How a session loads: chunk size (bounded memory), name priority, delete guard, samples.
+
+    name_priority: families, first wins; None takes the registry's (each source's name_rank,
+    or sources.toml's [sync] name_priority), so no list of sources is kept here.
+    """
 
     chunk_size: int = 10_000  # records; ~10 KB of Python objects each for a nested API record
-    name_priority: tuple[str, ...] = DEFAULT_NAME_PRIORITY
+    name_priority: tuple[str, ...] | None = None
     max_delete_share: float = 0.10
     reject_samples: int = 20
 
@@ -87,12 +82,23 @@ class LoadOptions:
         if not 0.0 <= self.max_delete_share <= 1.0:
             raise ValueError(f"max_delete_share must be within 0..1, got {self.max_delete_share}")
 
+    def priority(self) -> tuple[str, ...]:
+        if self.name_priority is not None:
+            return self.name_priority
+        from costudy_pipelines.sources.registry import load_registry  # the registry needs us
+
+        return load_registry().name_priority()
+
     def rank(self, family: str) -> int:
-        """1 for the first family in the priority list; families not listed rank after all."""
-        try:
-            return self.name_priority.index(family) + 1
-        except ValueError:
-            return len(self.name_priority) + 1
+        """1 for the first family in the priority list. A family that is not listed is an
+        error: it would silently lose every name conflict."""
+        priority = self.priority()
+        if family not in priority:
+            raise ValueError(
+                f"family {family!r} has no name-priority rank (priority: {list(priority)}); "
+                "declare its source in sources.toml or list it in [sync] name_priority"
+            )
+        return priority.index(family) + 1
 
 
 DEFAULT_OPTIONS = LoadOptions()

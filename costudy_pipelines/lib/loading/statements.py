@@ -1,6 +1,6 @@
 """The set-based SQL of a sync session, composed once per session with psycopg.sql.
 
-Values always travel as parameters; only identifiers (tables, columns from SourceSpec) are
+Values always travel as parameters; only identifiers (tables, columns from LoadSpec) are
 composed, through sql.Identifier.
 """
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from costudy_pipelines.lib.loading.spec import LoadOptions, SourceSpec
+from costudy_pipelines.lib.loading.spec import LoadOptions, LoadSpec
 
 STAGE = sql.Identifier("_sync_stage")
 STAGE_USERS = sql.Identifier("_sync_stage_users")
@@ -65,7 +65,7 @@ def _any_wins(current: str, candidate: str) -> sql.Composed:
 
 @dataclass(frozen=True)
 class SessionStatements:
-    """Every statement a session runs for one SourceSpec."""
+    """Every statement a session runs for one LoadSpec."""
 
     create_temp: tuple[sql.Composed, ...]
     probe: sql.Composed
@@ -84,16 +84,16 @@ class SessionStatements:
     soft_delete: sql.Composed
 
 
-def user_params(spec: SourceSpec, options: LoadOptions) -> dict[str, object]:
+def user_params(spec: LoadSpec, options: LoadOptions) -> dict[str, object]:
     return {
         "family": spec.family,
-        "priority": list(options.name_priority),
-        "unlisted": len(options.name_priority) + 1,
+        "priority": list(options.priority()),
+        "unlisted": len(options.priority()) + 1,
         "rank": options.rank(spec.family),
     }
 
 
-def build_statements(spec: SourceSpec, *, windowed: bool = False) -> SessionStatements:
+def build_statements(spec: LoadSpec, *, windowed: bool = False) -> SessionStatements:
     """windowed: the session covers only rows whose spec.window_column lies in
     [%(window_start)s, %(window_end)s); its soft delete stays inside that window."""
     table = sql.Identifier(spec.table)

@@ -1,0 +1,367 @@
+"""What every source's defs.py shares: the daily partitions, the run config, the asset
+arguments its registry entry implies, sync → metadata, and the checks each feed carries."""
+
+import time
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import dagster as dg
+
+from costudy_pipelines.defs._source_counts import REPORTED_COUNT, counts_check
+from costudy_pipelines.defs.migrations import schema_asset_key
+from costudy_pipelines.defs.resources import PostgresResource
+from costudy_pipelines.lib import quality
+from costudy_pipelines.lib.clients.base import TimeWindow
+from costudy_pipelines.lib.loading import LoadOptions, SyncFailed, SyncReport, connector
+from costudy_pipelines.lib.loading.session import sync_session
+from costudy_pipelines.lib.loading.windows import Extract, source_windows, sync_windows
+from costudy_pipelines.sources.registry import (
+    Feed,
+    RegisteredSource,
+    Registry,
+    Schedule,
+    load_registry,
+)
+
+# BackfillPolicy is beta in Dagster 1.13; single-run backfills are what the sources need.
+warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
+
+SOURCE_GROUP = "sources"
+Records = Iterable[dict[str, Any]]
+
+# Every source table is created by the warehouse migrations (defs/migrations.py).
+WAREHOUSE_SCHEMA = schema_asset_key("warehouse", "dev")
+# Each partition is its own sync session and transaction, so a single-run backfill of many
+# days costs one run, not one per day.
+SINGLE_RUN = dg.BackfillPolicy.single_run()
+
+
+def daily_partitions(registry: Registry) -> dg.DailyPartitionsDefinition:
+    """One partitions definition for every dated source, so one run (and one backfill) can
+    sync them together; a source's own first day is its `available_from`."""
+    start = registry.config.partitions_start.isoformat()
+    return dg.DailyPartitionsDefinition(start_date=start, timezone="UTC")
+
+
+DAILY = daily_partitions(load_registry())
+
+
+class SyncConfig(dg.Config):
+    force_delete: bool = False
+    """Let a sync soft-delete what its guards refuse: more than sources.toml's
+    max_delete_share of live rows, or every row of a day whose extract came back empty."""
+
+
+def load_options() -> LoadOptions:
+    registry = load_registry()
+    return LoadOptions(
+        name_priority=registry.name_priority(), max_delete_share=registry.config.max_delete_share
+    )
+
+
+def asset_arguments(
+    source: RegisteredSource, feed: Feed, *, kinds: set[str], pool: str | None = None
+) -> dict[str, Any]:
+    """The @dg.asset arguments of a feed, from its source's declaration: name, description,
+    group, owners, tags, partitions (daily sources), pool (the API it shares)."""
+    arguments: dict[str, Any] = {
+        "name": feed.asset,
+        "description": feed.description,
+        "group_name": SOURCE_GROUP,
+        "owners": list(source.source.owners),
+        "kinds": {*kinds, "postgres"},
+        "tags": {"costudy/source": source.source.family},
+        "deps": [WAREHOUSE_SCHEMA],
+        "pool": pool,
+    }
+    if source.source.schedule is Schedule.DAILY:
+        arguments |= {"partitions_def": DAILY, "backfill_policy": SINGLE_RUN}
+    return arguments
+
+
+def run_sync(
+    context: dg.AssetExecutionContext,
+    warehouse: PostgresResource,
+    feed: Feed,
+    records: Records,
+    *,
+    full: bool,
+    force_delete: bool = False,
+) -> SyncReport:
+    """One full-sync session; a failure becomes a dg.Failure that says what and where."""
+    with failures_as_dagster(feed):
+        report = sync_session(
+            connector(warehouse.url, source=warehouse.env_var),
+            feed.load,
+            records,
+            run_id=context.run.run_id,
+            full=full,
+            force_delete=force_delete,
+            options=load_options(),
+        )
+    log_report(context, feed, report)
+    return report
+
+
+@contextmanager
+def failures_as_dagster(feed: Feed) -> Iterator[None]:
+    """A failed session (SyncFailed) as a dg.Failure naming the asset and partition."""
+    try:
+        yield
+    except SyncFailed as failed:
+        raise dg.Failure(
+            description=f"{feed.asset} {failed.report.partition or '(full)'}: {failed}",
+            metadata=counts(failed.report),
+        ) from None
+
+
+def log_report(context: dg.AssetExecutionContext, feed: Feed, report: SyncReport) -> None:
+    context.log.info(
+        f"{feed.asset} {report.partition or '(full)'}: {report.records_in} in, "
+        f"{report.inserted} new, {report.updated} changed, {report.rejected} rejected, "
+        f"{report.soft_deleted} deleted"
+    )
+    if report.soft_delete_refused:
+        context.log.warning(f"{feed.asset}: soft delete refused: {report.soft_delete_refused}")
+
+
+def counts(report: SyncReport) -> dict[str, int]:
+    fields = ("records_in", "inserted", "updated", "unchanged", "duplicates", "rejected")
+    extra = ("soft_deleted", "users_created", "users_updated")
+    return {name: getattr(report, name) for name in (*fields, *extra)}
+
+
+def sync_result(reports: list[SyncReport], started: float, **extra: Any) -> dg.MaterializeResult:
+    """Operator metadata over one or many sessions: totals, per-partition table, reject sample."""
+    seconds = time.monotonic() - started
+    totals = {
+        name: sum(counts(r)[name] for r in reports)
+        for name in counts(SyncReport("", "", None, None, False))
+    }
+    samples = [sample for report in reports for sample in report.reject_samples][:20]
+    refused = [r.soft_delete_refused for r in reports if r.soft_delete_refused]
+    metadata: dict[str, Any] = {
+        **totals,
+        "dagster/row_count": totals["records_in"],
+        "sessions": len(reports),
+        "status": worst_status(reports),
+        "duration_s": round(seconds, 2),
+        "rows_per_s": round(totals["records_in"] / seconds, 1) if seconds else 0.0,
+        "reject_samples": dg.MetadataValue.json(samples),
+        **extra,
+    }
+    if refused:
+        metadata["soft_delete_refused"] = "; ".join(refused)
+    if len(reports) > 1:
+        metadata["partitions"] = partition_table(reports)
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def worst_status(reports: list[SyncReport]) -> str:
+    statuses = {report.status for report in reports}
+    return "PARTIAL" if "PARTIAL" in statuses else ("SUCCESS" if reports else "SKIPPED")
+
+
+def partition_table(reports: list[SyncReport]) -> dg.TableMetadataValue:
+    names = ("records_in", "inserted", "updated", "rejected")
+    return dg.MetadataValue.table(
+        [
+            dg.TableRecord(
+                {
+                    "partition": r.partition or "",
+                    "status": r.status,
+                    **{n: getattr(r, n) for n in names},
+                }
+            )
+            for r in reports
+        ],
+        schema=dg.TableSchema(
+            columns=[
+                dg.TableColumn("partition", "string"),
+                dg.TableColumn("status", "string"),
+                *(dg.TableColumn(name, "int") for name in names),
+            ]
+        ),
+    )
+
+
+def windows(
+    context: dg.AssetExecutionContext, source: RegisteredSource
+) -> Iterator[tuple[str, TimeWindow]]:
+    """(partition key, window) of every partition of this run that the source has data for
+    (see source_windows: the source's first partition reaches back to the beginning)."""
+
+    def partition(key: str) -> tuple[str, TimeWindow]:
+        window = DAILY.time_window_for_partition_key(key)
+        return key, TimeWindow(window.start, window.end)
+
+    config = load_registry().config
+    return source_windows(
+        map(partition, context.partition_keys),
+        config.first_day(source.entry),
+        config.partitions_start,
+    )
+
+
+def sync_daily(
+    context: dg.AssetExecutionContext,
+    config: SyncConfig,
+    warehouse: PostgresResource,
+    source: RegisteredSource,
+    feed: Feed,
+    extract: Extract,
+    reported_count: Callable[[TimeWindow], int | None] | None = None,
+) -> dg.MaterializeResult:
+    """Every partition of the run, one session (one transaction) each, pages streamed in.
+
+    A partition's extract is everything the source holds for its window, so the session
+    soft-deletes the window's rows it did not see (see sync_session for the guards).
+    `reported_count(window)`, asked once the window's extract has been read, is how many
+    records the source said the window holds (None: it did not say); it goes into that
+    partition's materialization metadata for `counts_match_source`.
+    """
+    started = time.monotonic()
+    reports = []
+    partitions = list(windows(context, source))
+    with failures_as_dagster(feed):
+        synced = sync_windows(
+            connector(warehouse.url, source=warehouse.env_var),
+            feed.load,
+            partitions,
+            extract,
+            run_id=context.run.run_id,
+            force_delete=config.force_delete,
+            options=load_options(),
+        )
+        for (key, window), report in zip(partitions, synced, strict=False):
+            log_report(context, feed, report)
+            reports.append(report)
+            reported = reported_count(window) if reported_count else None
+            if reported is not None:
+                context.add_asset_metadata({REPORTED_COUNT: reported}, partition_key=key)
+    return sync_result(reports, started)
+
+
+REJECT_RATE_WARN = 0.05
+
+
+def feed_checks(asset_key: dg.AssetKey, feed: Feed) -> list[dg.AssetChecksDefinition]:
+    """Integrity (keys unique, no orphans), run accounting (in = stored + rejected), the
+    reject rate, and the count comparison its registry entry declares."""
+    spec = feed.load
+    hashed = spec.key_sql_type == "bytea"
+    rejects_sql = (
+        f"select reason, count(*) from sync_rejects where source = '{spec.name}' "
+        "and resolved_at is null group by reason"
+    )
+
+    @dg.asset_check(
+        asset=asset_key,
+        name="integrity",
+        blocking=True,
+        description=f"{spec.table}: every {spec.key_column} is unique and every row points at "
+        "an existing user. A failure lists sample keys; fix the load, never the table by hand.",
+    )
+    def integrity(warehouse_db: PostgresResource) -> dg.AssetCheckResult:
+        with warehouse_db.connect() as conn:
+            duplicates = quality.duplicate_keys(conn, spec.table, spec.key_column, hashed)
+            orphans = quality.orphan_rows(conn, spec.table, spec.key_column, hashed)
+        return dg.AssetCheckResult(
+            passed=duplicates.ok and orphans.ok,
+            metadata={
+                "duplicate_keys": duplicates.count,
+                "duplicate_key_samples": duplicates.samples,
+                "orphan_rows": orphans.count,
+                "orphan_samples": orphans.samples,
+            },
+        )
+
+    @dg.asset_check(
+        asset=asset_key,
+        name="run_accounting",
+        blocking=True,
+        description="Every record of the latest run was stored, a duplicate, or rejected with "
+        "its reason recorded in sync_rejects: nothing lost silently.",
+    )
+    def run_accounting(
+        context: dg.AssetCheckExecutionContext, warehouse_db: PostgresResource
+    ) -> dg.AssetCheckResult:
+        event = context.instance.get_latest_materialization_event(asset_key)
+        if event is None:
+            return dg.AssetCheckResult(
+                passed=True,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"skipped": "the asset has never been materialized: nothing to account"},
+            )
+        with warehouse_db.connect() as conn:
+            run = quality.run_counts(conn, spec.name, event.run_id)
+        balanced = run.records_in == run.accounted and (run.rejected == 0) == (
+            run.rejects_recorded == 0
+        )
+        return dg.AssetCheckResult(
+            passed=balanced,
+            metadata={
+                "run_id": event.run_id,
+                "sessions": run.sessions,
+                "records_in": run.records_in,
+                "accounted": run.accounted,
+                "rejected": run.rejected,
+                "rejects_recorded": run.rejects_recorded,
+            },
+        )
+
+    @dg.asset_check(
+        asset=asset_key,
+        name="reject_rate",
+        description=f"At most {REJECT_RATE_WARN:.0%} of the latest run's records rejected "
+        "(WARN). The rejects, with reasons, are rows of sync_rejects; fix them at the source "
+        "and re-sync.",
+    )
+    def reject_rate(
+        context: dg.AssetCheckExecutionContext, warehouse_db: PostgresResource
+    ) -> dg.AssetCheckResult:
+        event = context.instance.get_latest_materialization_event(asset_key)
+        if event is None:
+            return dg.AssetCheckResult(
+                passed=True,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"skipped": "the asset has never been materialized"},
+            )
+        with warehouse_db.connect() as conn:
+            run = quality.run_counts(conn, spec.name, event.run_id)
+        return dg.AssetCheckResult(
+            passed=run.reject_rate <= REJECT_RATE_WARN,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "reject_rate": round(run.reject_rate, 4),
+                "threshold": REJECT_RATE_WARN,
+                "rejected": run.rejected,
+                "records_in": run.records_in,
+                "rejects_sql": dg.MetadataValue.md(f"```sql\n{rejects_sql}\n```"),
+            },
+        )
+
+    return [integrity, run_accounting, reject_rate, *counts_check(asset_key, feed)]
+
+
+def source_definitions(
+    assets: Sequence[dg.AssetsDefinition], source: RegisteredSource, resources: dict[str, Any]
+) -> dg.Definitions:
+    """A source's Definitions: one asset per feed (in feed order), each with its checks, and
+    the source's resources."""
+    if len(assets) != len(source.feeds):
+        raise ValueError(
+            f"source {source.name!r}: defs.py built {len(assets)} assets for "
+            f"{len(source.feeds)} feeds"
+        )
+    return dg.Definitions(
+        assets=list(assets),
+        asset_checks=[
+            check
+            for asset, feed in zip(assets, source.feeds, strict=True)
+            for check in feed_checks(asset.key, feed)
+        ],
+        resources=resources,
+    )

@@ -1,0 +1,377 @@
+"""Whop v1 objects (api.whop.com/api/v1): users, memberships, payments, one dict per record
+exactly as a list endpoint returns it (ISO-8601 timestamps, lower-case currency codes).
+
+Where reality is unknown, said here:
+- The public v1 user object has no email (id, username, name, created_at, bio,
+  profile_picture); we add `email` because the company-scoped listings the sync reads carry
+  the member's email and the v2 user model had it. A client should not depend on it.
+- A refund keeps `status: "paid"` and sets `substatus` ("refunded"/"partially_refunded") and
+  `refunded_amount`, as v1 documents; v1 has no status "refunded".
+- Money fields (`usd_total`, `total`, `subtotal`, `refunded_amount`) are a float in one SDK
+  release and a Money object in a later one; `WorldConfig.money_format` picks, "mixed" draws
+  per payment. `amount_after_fees` stays a float (its Money form is undocumented).
+- The payer's email is under `user.email` or, for some payments, only under `customer_email`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from costudy_pipelines.sandbox.draw import Draw, Weighted
+from costudy_pipelines.sandbox.generators.base import (
+    ALL_KINDS,
+    EMAIL_KINDS,
+    USD_PER_UNIT,
+    Kind,
+    Money,
+    Record,
+    RecordGenerator,
+    Slot,
+    by_id,
+    cents,
+    corrupt_value,
+    in_currency,
+    in_day,
+    iso_ms,
+    person_currency,
+    token_id,
+)
+from costudy_pipelines.sandbox.people import display_name, email_variant
+
+if TYPE_CHECKING:
+    from costudy_pipelines.sandbox.world import World
+
+PRODUCTS = (
+    ("CoStudy Pro", Decimal("29.00")),
+    ("CoStudy Teams", Decimal("99.00")),
+    ("Exam Bootcamp — Früh-Bucher", Decimal("199.00")),
+    ("1:1 Coaching 🎓", Decimal("499.00")),
+    ("Study Notes", Decimal("9.99")),
+)
+MEMBERSHIP_STATUSES = Weighted(
+    (
+        ("active", 0.6),
+        ("trialing", 0.08),
+        ("past_due", 0.05),
+        ("completed", 0.07),
+        ("canceled", 0.12),
+        ("expired", 0.06),
+        ("unresolved", 0.02),
+    )
+)
+PAYMENT_STATUSES = Weighted(
+    (
+        ("paid", 0.78),
+        ("open", 0.06),
+        ("pending", 0.03),
+        ("void", 0.05),
+        ("draft", 0.02),
+        ("uncollectible", 0.03),
+        ("unresolved", 0.03),
+    )
+)
+PAID_SUBSTATUSES = Weighted((("succeeded", 0.91), ("refunded", 0.06), ("partially_refunded", 0.03)))
+MONEY_FIELDS = ("usd_total", "total", "subtotal", "refunded_amount")
+DAY_MS = 86_400_000
+
+
+def company(seed: int) -> dict[str, str]:
+    return {"id": token_id("biz", seed, "company"), "title": "CoStudy", "route": "costudy"}
+
+
+def product(seed: int, number: int) -> dict[str, str]:
+    title = PRODUCTS[number][0]
+    return {"id": token_id("prod", seed, number), "title": title, "route": f"costudy-{number}"}
+
+
+@lru_cache(maxsize=16384)
+def membership_product(seed: int, person_index: int, membership: int) -> int:
+    return Draw(seed, "whop-membership-product", person_index, membership).below(len(PRODUCTS))
+
+
+def user_ref(world: World, slot: Slot, draw: Draw, *, with_email: bool = True) -> dict[str, object]:
+    """The embedded `user` object: same id and name as the person's whop_users record."""
+    who = slot.owner
+    ref: dict[str, object] = {
+        "id": token_id("user", world.seed, who.index),
+        "name": display_name(world.seed, who, "whop", slot.epoch),
+        "username": who.username,
+    }
+    if with_email:
+        ref["email"] = email_variant(who.email, draw)
+    return ref
+
+
+def build_user(world: World, slot: Slot) -> Record:
+    who, draw = slot.owner, slot.draw(world.seed)
+    picture = draw.chance(0.6)
+    return {
+        "id": token_id("user", world.seed, who.index),
+        "username": who.username,
+        "name": display_name(world.seed, who, "whop", slot.epoch),
+        "email": email_variant(who.email, draw),
+        "created_at": iso_ms(slot.created_ms),
+        "bio": draw.choice(
+            (None, "Studying for the CPA 📚", "Ich lerne jeden Tag.", "O'Reilly fan")
+        ),
+        "profile_picture": {"url": f"https://media.example.com/{who.username}.jpg"}
+        if picture
+        else None,
+    }
+
+
+def change_user(world: World, slot: Slot, record: Record, day_ms: int, change: int) -> None:
+    record["bio"] = f'Day {change} of studying — "{slot.index % 97}" chapters in'
+
+
+def build_membership(world: World, slot: Slot) -> Record:
+    who, draw, seed = slot.owner, slot.draw(world.seed), world.seed
+    number = membership_product(seed, who.index, slot.content_ordinal)
+    status = draw.weighted(MEMBERSHIP_STATUSES)
+    canceled = status in ("canceled", "expired")
+    created = iso_ms(slot.created_ms)
+    member_id = token_id("mber", seed, who.index)
+    return {
+        "id": token_id("mem", seed, who.index, slot.content_ordinal),
+        "status": status,
+        "created_at": created,
+        "updated_at": created,
+        "joined_at": created,
+        "manage_url": f"https://whop.com/billing/manage/{member_id}",
+        "member": {"id": member_id},
+        "user": user_ref(world, slot, draw),
+        "renewal_period_start": created,
+        "renewal_period_end": iso_ms(slot.created_ms + 30 * DAY_MS),
+        "cancel_at_period_end": status == "active" and draw.chance(0.1),
+        "cancel_option": "too_expensive" if canceled else None,
+        "canceled_at": iso_ms(slot.created_ms + DAY_MS) if canceled else None,
+        "cancellation_reason": "Exam passed 🎉 — thanks!" if canceled else None,
+        "currency": person_currency(seed, who).lower(),
+        "company": {"id": company(seed)["id"], "title": "CoStudy"},
+        "plan": {"id": token_id("plan", seed, number)},
+        "product": {"id": product(seed, number)["id"], "title": PRODUCTS[number][0]},
+        "promo_code": None,
+        "license_key": None,
+        "metadata": {},
+    }
+
+
+MEMBERSHIP_NEXT = {"trialing": "active", "active": "past_due", "past_due": "canceled"}
+
+
+def change_membership(world: World, slot: Slot, record: Record, day_ms: int, change: int) -> None:
+    record["status"] = MEMBERSHIP_NEXT.get(record["status"], "active")
+    record["updated_at"] = iso_ms(in_day(day_ms, slot.draw(world.seed, "changed", change)))
+
+
+def money_value(amount: Decimal, currency: str, as_object: bool) -> object:
+    if as_object:
+        return {"amount": str(amount), "currency": currency, "decimals": 2, "display_decimals": 2}
+    return float(amount)
+
+
+def uses_money_object(world: World, draw: Draw) -> bool:
+    fmt = world.config.money_format
+    return fmt == "money" or (fmt == "mixed" and draw.chance(0.5))
+
+
+def build_payment(world: World, slot: Slot) -> Record:
+    who, draw, seed = slot.owner, slot.draw(world.seed), world.seed
+    memberships = len(world.person_table("whop_memberships").person_range(who.index))
+    membership = slot.content_ordinal % memberships
+    number = membership_product(seed, who.index, membership)
+    currency = person_currency(seed, who)
+    subtotal = in_currency(PRODUCTS[number][1], currency)
+    total = cents(subtotal * Decimal("0.9")) if draw.chance(0.1) else subtotal
+    status = draw.weighted(PAYMENT_STATUSES)
+    substatus = draw.weighted(PAID_SUBSTATUSES) if status == "paid" else status
+    email_in_user = draw.chance(0.8)
+    record: Record = {
+        "id": token_id("pay", seed, who.index, slot.content_ordinal),
+        "status": status,
+        "substatus": substatus,
+        "refundable": status == "paid",
+        "retryable": status == "open",
+        "voidable": status == "open",
+        "created_at": iso_ms(slot.created_ms),
+        "paid_at": iso_ms(slot.created_ms + 1000) if status == "paid" else None,
+        "last_payment_attempt": iso_ms(slot.created_ms + 1000),
+        "dispute_alerted_at": None,
+        "refunded_at": None,
+        "plan": {"id": token_id("plan", seed, number)},
+        "product": product(seed, number),
+        "user": user_ref(world, slot, draw, with_email=email_in_user),
+        "membership": {
+            "id": token_id("mem", seed, who.index, membership),
+            "status": "active",
+        },
+        "member": {"id": token_id("mber", seed, who.index), "phone": who.phone},
+        "company": company(seed),
+        "promo_code": None,
+        "currency": currency.lower(),
+        "total": total,
+        "subtotal": subtotal,
+        "usd_total": cents(total * USD_PER_UNIT[currency]),
+        "refunded_amount": Decimal("0.00"),
+        "auto_refunded": False,
+        "amount_after_fees": float(cents(total * Decimal("0.97"))),
+        "card_brand": draw.choice(("visa", "mastercard", "amex")),
+        "card_last4": f"{draw.below(10000):04d}",
+        "billing_reason": "subscription_create" if slot.ordinal == 0 else "subscription_cycle",
+        "payment_method_type": "card",
+        "failure_message": "Your card was declined." if status == "uncollectible" else None,
+        "metadata": {},
+    }
+    if not email_in_user:
+        record["customer_email"] = email_variant(who.email, draw)
+    _refund(record, substatus, slot.created_ms)
+    _format_money(record, world, draw)
+    return record
+
+
+def _refund(record: Record, substatus: str, at_ms: int) -> None:
+    if substatus == "refunded":
+        record["refunded_amount"] = record["total"]
+    elif substatus == "partially_refunded":
+        record["refunded_amount"] = cents(record["total"] / 2)
+    if substatus in ("refunded", "partially_refunded"):
+        record["refunded_at"] = iso_ms(at_ms + DAY_MS)
+        record["refundable"] = substatus == "partially_refunded"
+
+
+def _format_money(record: Record, world: World, draw: Draw) -> None:
+    """Turn the Decimal money fields into the float or Money-object wire form."""
+    as_object = uses_money_object(world, draw)
+    for name in MONEY_FIELDS:
+        currency = "usd" if name == "usd_total" else record["currency"]
+        record[name] = money_value(record[name], currency, as_object)
+
+
+def amount(value: object) -> Decimal:
+    """A wire money field back to Decimal (both variants)."""
+    if isinstance(value, dict):
+        return Decimal(value["amount"])
+    return cents(Decimal(str(value)))
+
+
+# open/pending/draft payments get paid; paid ones get refunded; the rest get a support note.
+def change_payment(world: World, slot: Slot, record: Record, day_ms: int, change: int) -> None:
+    at = in_day(day_ms, slot.draw(world.seed, "changed", change))
+    status, substatus = record["status"], record["substatus"]
+    money = {name: amount(record[name]) for name in MONEY_FIELDS}
+    as_object = isinstance(record["total"], dict)
+    if status in ("open", "pending", "draft", "unresolved"):
+        record.update(status="paid", substatus="succeeded", paid_at=iso_ms(at), refundable=True)
+    elif status == "paid" and substatus == "succeeded":
+        record.update(substatus="refunded", refunded_at=iso_ms(at), refundable=False)
+        money["refunded_amount"] = money["total"]
+    else:
+        record["metadata"] = {**record["metadata"], f"support_note_{change}": "Customer wrote in"}
+        return
+    record["last_payment_attempt"] = iso_ms(at)
+    for name, value in money.items():
+        currency = "usd" if name == "usd_total" else record["currency"]
+        record[name] = money_value(value, currency, as_object)
+
+
+def user_email(record: Record) -> object:
+    return record["email"]
+
+
+def payer_email(record: Record) -> object:
+    """The payer's email: `user.email`, else `customer_email`."""
+    if "email" in record["user"]:
+        return record["user"]["email"]
+    return record.get("customer_email")
+
+
+def _set_payer_email(record: Record, value: str | None) -> None:
+    if "email" in record["user"]:
+        record["user"]["email"] = value
+    else:
+        record["customer_email"] = value
+
+
+def corrupt_user(record: Record, kind: Kind, draw: Draw) -> None:
+    if kind == "bad_date":
+        record["created_at"] = corrupt_value(kind, draw)
+    else:
+        record["email"] = corrupt_value(kind, draw)
+
+
+def corrupt_membership(record: Record, kind: Kind, draw: Draw) -> None:
+    if kind == "bad_date":
+        record["created_at"] = corrupt_value(kind, draw)
+    else:
+        record["user"]["email"] = corrupt_value(kind, draw)
+
+
+def corrupt_payment(record: Record, kind: Kind, draw: Draw) -> None:
+    if kind == "bad_date":
+        record["created_at"] = corrupt_value(kind, draw)
+    elif kind == "bad_amount":
+        bad = corrupt_value(kind, draw)
+        for name in ("total", "usd_total"):
+            field = record[name]
+            if isinstance(field, dict):
+                record[name] = {**field, "amount": bad}
+            else:
+                record[name] = bad
+    else:
+        _set_payer_email(record, corrupt_value(kind, draw))
+
+
+def user_name(record: Record) -> str | None:
+    return record["user"]["name"]
+
+
+def payment_money(record: Record) -> Money:
+    return Money(
+        currency=record["currency"].upper(),
+        status=record["status"],
+        amount=amount(record["total"]),
+        refunded=amount(record["refunded_amount"]),
+    )
+
+
+def _date_and_email(record: Record) -> tuple[Kind, ...]:
+    return ("bad_date", *EMAIL_KINDS)
+
+
+def _all_kinds(record: Record) -> tuple[Kind, ...]:
+    return ALL_KINDS
+
+
+USERS = RecordGenerator(
+    name="whop_users",
+    build=build_user,
+    key=by_id,
+    change=change_user,
+    corruptions=_date_and_email,
+    corrupt=corrupt_user,
+    email=user_email,
+    name_of=lambda record: record["name"],
+)
+MEMBERSHIPS = RecordGenerator(
+    name="whop_memberships",
+    build=build_membership,
+    key=by_id,
+    change=change_membership,
+    corruptions=_date_and_email,
+    corrupt=corrupt_membership,
+    email=lambda record: record["user"]["email"],
+    name_of=user_name,
+)
+PAYMENTS = RecordGenerator(
+    name="whop_payments",
+    build=build_payment,
+    key=by_id,
+    change=change_payment,
+    corruptions=_all_kinds,
+    corrupt=corrupt_payment,
+    email=payer_email,
+    name_of=user_name,
+    money=payment_money,
+)

@@ -1,0 +1,130 @@
+"""sources.toml: which sources to sync and how; no credentials (those come from the environment).
+
+Read strictly: an unknown key, a value out of range or a malformed entry is an error naming
+the file, the entry and the key, never a default silently taken. Each `[sources.<name>]`
+entry's own keys (beyond `module` and `available_from`) are checked by the registry against
+the settings its source declares.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from costudy_pipelines.lib.settings import PROJECT_ROOT
+
+CONFIG_VAR = "COSTUDY_SOURCES_CONFIG"
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+SYNC_KEYS = frozenset({"partitions_start", "max_delete_share", "name_priority"})
+ENTRY_KEYS = frozenset({"module", "available_from"})
+
+
+class SourceConfigError(ValueError):
+    """sources.toml is wrong; the message names the file, the entry and the key."""
+
+
+@dataclass(frozen=True)
+class SourceEntry:
+    """One `[sources.<name>]` entry: the source folder (or `module`), its first day, and the
+    source's own settings (validated by the registry against what the source declares)."""
+
+    name: str
+    path: Path
+    module: str | None = None
+    available_from: date | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SourcesConfig:
+    path: Path
+    partitions_start: date
+    max_delete_share: float
+    sources: tuple[SourceEntry, ...]
+    name_priority: tuple[str, ...] | None = None
+
+    def first_day(self, entry: SourceEntry) -> date:
+        return entry.available_from or self.partitions_start
+
+    def entry(self, name: str) -> SourceEntry:
+        return next(entry for entry in self.sources if entry.name == name)
+
+
+def config_path() -> Path:
+    return Path(os.environ.get(CONFIG_VAR) or PROJECT_ROOT / "sources.toml")
+
+
+def _date(value: object, where: str) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise SourceConfigError(f"{where}: {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _unknown(table: dict[str, Any], known: frozenset[str], where: str) -> None:
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise SourceConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
+
+
+def _share(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise SourceConfigError(f"{where}: must be a share within 0..1, not {value!r}")
+    return float(value)
+
+
+def _entry(name: str, table: object, path: Path) -> SourceEntry:
+    where = f"{path}: [sources.{name}]"
+    if not NAME.match(name):
+        raise SourceConfigError(f"{where}: a source name must be snake_case")
+    if not isinstance(table, dict):
+        raise SourceConfigError(f"{where}: must be a table")
+    module = table.get("module")
+    if module is not None and not isinstance(module, str):
+        raise SourceConfigError(f"{where} module: must be a module path string")
+    first = table.get("available_from")
+    settings = {key: value for key, value in table.items() if key not in ENTRY_KEYS}
+    return SourceEntry(
+        name,
+        path,
+        module,
+        None if first is None else _date(first, f"{where} available_from"),
+        settings,
+    )
+
+
+def load_sources_config(path: Path | None = None) -> SourcesConfig:
+    path = path or config_path()
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SourceConfigError(f"cannot read {path}: {exc}") from None
+    _unknown(data, frozenset({"sync", "sources"}), str(path))
+    sync = data.get("sync", {})
+    _unknown(sync, SYNC_KEYS, f"{path}: [sync]")
+    priority = sync.get("name_priority")
+    if priority is not None and (
+        not isinstance(priority, list) or not all(isinstance(f, str) for f in priority)
+    ):
+        raise SourceConfigError(f"{path}: [sync] name_priority: must be a list of families")
+    sources = data.get("sources", {})
+    if not isinstance(sources, dict) or not sources:
+        raise SourceConfigError(f"{path}: no [sources.<name>] entries: nothing to sync")
+    return SourcesConfig(
+        path=path,
+        partitions_start=_date(
+            sync.get("partitions_start", "2024-01-01"), f"{path}: [sync] partitions_start"
+        ),
+        max_delete_share=_share(
+            sync.get("max_delete_share", 0.10), f"{path}: [sync] max_delete_share"
+        ),
+        sources=tuple(_entry(name, table, path) for name, table in sources.items()),
+        name_priority=tuple(priority) if priority is not None else None,
+    )

@@ -1,0 +1,1 @@
+"""The course platform core database (PostgreSQL): orders and enrollments, by day."""

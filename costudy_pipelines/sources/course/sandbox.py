@@ -1,0 +1,20 @@
+"""The sandbox's course database: the world's courses, orders and enrollments."""
+
+from costudy_pipelines.sandbox.changes import ChangeReport
+from costudy_pipelines.sandbox.emulator import Emulator, SandboxContext
+from costudy_pipelines.sandbox.seed import apply_changes, seed_course
+
+URL_VAR = "COURSE_DB_URL"
+
+
+def seed(context: SandboxContext) -> None:
+    seed_course(context.database_urls[URL_VAR], context.world)
+
+
+def advance(context: SandboxContext, report: ChangeReport) -> None:
+    url = context.database_urls[URL_VAR]
+    apply_changes(url, context.world, report, "course", source=URL_VAR)
+
+
+# The database itself is the source: its variable is resolved like every database's.
+EMULATOR = Emulator(environment=lambda context: {}, seed=seed, advance=advance)

@@ -1,0 +1,1 @@
+"""Elective: CSV payment exports dropped into a folder, fully synced."""

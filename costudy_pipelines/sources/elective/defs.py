@@ -1,0 +1,129 @@
+"""Elective's asset, its checks, and the drop-folder resource."""
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from costudy_pipelines.defs._source_assets import (
+    SyncConfig,
+    asset_arguments,
+    run_sync,
+    source_definitions,
+    sync_result,
+)
+from costudy_pipelines.defs.resources import PostgresResource
+from costudy_pipelines.sources.elective.client import ElectiveReader
+from costudy_pipelines.sources.elective.spec import elective_records
+from costudy_pipelines.sources.registry import Feed, RegisteredSource
+
+SETTLE_SECONDS_VAR = "ELECTIVE_SETTLE_SECONDS"
+DEFAULT_SETTLE_SECONDS = 30.0
+
+
+class ElectiveDropResource(dg.ConfigurableResource):
+    """ELECTIVE_DROP_DIR; a file younger than settle_seconds may still be being written.
+
+    settle_seconds unset: ELECTIVE_SETTLE_SECONDS when the sync runs (not when the code is
+    loaded, so a code location started before the variable was set still honours it), else
+    30 s. Dagster's EnvVar cannot fill a float field, hence the lookup here.
+    """
+
+    folder: str
+    settle_seconds: float | None = None
+
+    def reader(self) -> ElectiveReader:
+        return ElectiveReader(Path(self.folder), settle_seconds=self.settle_time())
+
+    def settle_time(self) -> float:
+        if self.settle_seconds is not None:
+            return self.settle_seconds
+        configured = os.environ.get(SETTLE_SECONDS_VAR, "").strip()
+        try:
+            return float(configured) if configured else DEFAULT_SETTLE_SECONDS
+        except ValueError:
+            raise dg.Failure(
+                f"{SETTLE_SECONDS_VAR}={configured!r} is not a number of seconds"
+            ) from None
+
+
+def exports_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
+    @dg.asset(**asset_arguments(source, feed, kinds={"csv"}))
+    def _asset(
+        context: dg.AssetExecutionContext,
+        config: SyncConfig,
+        elective: ElectiveDropResource,
+        warehouse_db: PostgresResource,
+    ) -> dg.MaterializeResult:
+        started = time.monotonic()
+        reader = elective.reader()
+        scan = reader.scan()
+        for skipped in scan.skipped:
+            context.log.warning(f"not taken this time: {skipped.path.name}: {skipped.reason}")
+        # Only a scan that took every file is the whole source: only then may rows be
+        # soft-deleted.
+        report = run_sync(
+            context,
+            warehouse_db,
+            feed,
+            elective_records(reader, scan),
+            full=scan.complete,
+            force_delete=config.force_delete,
+        )
+        return sync_result(
+            [report],
+            started,
+            files=[path.name for path in scan.ready],
+            files_skipped=[f"{s.path.name}: {s.reason}" for s in scan.skipped],
+        )
+
+    return _asset
+
+
+def _files_cursor(cursor: str | None) -> dict[str, int]:
+    return json.loads(cursor) if cursor else {}
+
+
+def exports_sensor(asset: dg.AssetsDefinition) -> dg.SensorDefinition:
+    @dg.sensor(
+        asset_selection=[asset.key],
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="A new or changed Elective export that has finished being written.",
+    )
+    def new_elective_exports(
+        context: dg.SensorEvaluationContext, elective: ElectiveDropResource
+    ) -> dg.SensorResult | dg.SkipReason:
+        scan = elective.reader().scan()
+        ready = {path.name: path.stat().st_mtime_ns for path in scan.ready}
+        seen = _files_cursor(context.cursor)
+        changed = {name: mtime for name, mtime in sorted(ready.items()) if seen.get(name) != mtime}
+        waiting = [f"{skipped.path.name}: {skipped.reason}" for skipped in scan.skipped]
+        if not changed:
+            return dg.SkipReason(
+                "no new export" + (f"; still being written: {waiting}" if waiting else "")
+            )
+        # Run key from the files and their versions: a re-evaluation never launches the same
+        # twice.
+        run_key = hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:24]
+        return dg.SensorResult(
+            run_requests=[
+                dg.RunRequest(run_key=run_key, tags={"costudy/trigger": "elective-files"})
+            ],
+            cursor=json.dumps({**seen, **ready}, sort_keys=True),  # only ever grows or moves on
+        )
+
+    return new_elective_exports
+
+
+def build_defs(source: RegisteredSource) -> dg.Definitions:
+    assets = [exports_asset(source, feed) for feed in source.feeds]
+    defs = source_definitions(
+        assets,
+        source,
+        resources={"elective": ElectiveDropResource(folder=dg.EnvVar("ELECTIVE_DROP_DIR"))},
+    )
+    return dg.Definitions.merge(defs, dg.Definitions(sensors=[exports_sensor(assets[0])]))

@@ -1,0 +1,79 @@
+"""Elective: what it syncs and how (plain Python; defs.py turns it into Dagster objects)."""
+
+from collections.abc import Iterator
+
+from costudy_pipelines.lib.clients.base import Record
+from costudy_pipelines.lib.loading import KeyKind, LoadSpec
+from costudy_pipelines.sources.elective.client import DropScan, ElectiveReader
+from costudy_pipelines.sources.elective.records import ElectiveColumns, ElectiveRowValidator
+from costudy_pipelines.sources.registry import (
+    DAILY_FRESHNESS,
+    Feed,
+    NoCount,
+    Schedule,
+    Source,
+)
+
+FAMILY = "elective"
+NAME_RANK = 5
+
+# The Elective reader maps every known layout onto these field names; the validator reads them.
+READER_COLUMNS = ElectiveColumns(
+    email=("email",),
+    name=("name",),
+    product=("product",),
+    currency=("currency",),
+    amount=("order_total",),
+    net_amount=("net_amount",),
+    fees=("fees",),
+    status=("status",),
+    order_type=("type",),
+    purchased_at=("purchased_at",),
+)
+POSITION_FIELDS = ("_file", "_line", "_layout")
+
+
+def elective_rows(columns: ElectiveColumns | None = None) -> LoadSpec:
+    """All Elective exports of the folder together: overlapping exports collapse by row hash."""
+    return LoadSpec(
+        "elective_rows",
+        "elective_rows",
+        FAMILY,
+        ElectiveRowValidator(columns),
+        NAME_RANK,
+        key_kind=KeyKind.ROW_HASH,
+    )
+
+
+def elective_records(reader: ElectiveReader, scan: DropScan) -> Iterator[Record]:
+    """Every row of the scanned exports without its position (file, line, layout): the same
+    row in two overlapping exports is one row."""
+    return (
+        {key: value for key, value in row.items() if key not in POSITION_FIELDS}
+        for page in reader.pages(scan)
+        for row in page
+    )
+
+
+def feeds(settings: None) -> tuple[Feed, ...]:
+    return (
+        Feed(
+            "elective_rows",
+            elective_rows(READER_COLUMNS),
+            NoCount("a full sync reads every export whole: what it read is the source"),
+            "Every Elective export in the drop folder. Rows with no email (an export without "
+            "an email column) are rejected with that reason, counted, and kept for replay.",
+        ),
+    )
+
+
+SOURCE = Source(
+    name="elective",
+    title="Elective",
+    family=FAMILY,
+    name_rank=NAME_RANK,
+    schedule=Schedule.FULL,
+    freshness=DAILY_FRESHNESS,
+    owners=("team:data-platform",),
+    feeds=feeds,
+)

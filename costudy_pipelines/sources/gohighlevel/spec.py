@@ -1,0 +1,44 @@
+"""GoHighLevel: what it syncs and how (plain Python; defs.py turns it into Dagster objects)."""
+
+from costudy_pipelines.lib.loading import LoadSpec
+from costudy_pipelines.sources.gohighlevel.records import GhlContactValidator
+from costudy_pipelines.sources.registry import (
+    DAILY_FRESHNESS,
+    Feed,
+    ReportedCount,
+    Schedule,
+    Source,
+)
+
+FAMILY = "ghl"
+NAME_RANK = 1  # SPEC §3.2: GoHighLevel's names win
+
+
+def ghl_contacts() -> LoadSpec:
+    return LoadSpec(
+        "ghl_contacts", "ghl_contacts", FAMILY, GhlContactValidator(), NAME_RANK,
+        window_column="occurred_at",
+    )  # fmt: skip
+
+
+def feeds(settings: None) -> tuple[Feed, ...]:
+    return (
+        Feed(
+            "ghl_contacts",
+            ghl_contacts(),
+            ReportedCount(),  # the search API's total per day, summed over the locations
+            "Contacts added on the partition's day, in every location, into ghl_contacts.",
+        ),
+    )
+
+
+SOURCE = Source(
+    name="gohighlevel",
+    title="GoHighLevel",
+    family=FAMILY,
+    name_rank=NAME_RANK,
+    schedule=Schedule.DAILY,
+    freshness=DAILY_FRESHNESS,
+    owners=("team:data-platform",),
+    feeds=feeds,
+)

@@ -1,0 +1,1 @@
+"""The product platform database: its users, by day."""

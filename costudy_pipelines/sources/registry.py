@@ -1,0 +1,307 @@
+"""The registry of sources: what each source folder declares, checked once, in one place.
+
+Every source is a folder under costudy_pipelines/sources/ (or a module a `[sources.<name>]`
+entry of sources.toml points at) holding:
+
+    spec.py     SOURCE = Source(...): its feeds (assets → warehouse tables), name-priority
+                rank, schedule, freshness, how its counts are checked, owners
+    records.py  validation of its records          client.py  how its records are read
+    defs.py     its Dagster assets, checks and resource (the only file importing Dagster)
+    sandbox.py  EMULATOR = Emulator(...): how the sandbox stands in for it
+
+Definitions, freshness policies, sync health, count checks, name priority, the demo summary
+and the benchmarks all read `load_registry()`; nothing keeps a list of sources by hand. A
+folder or entry that is incomplete fails here, with a message naming the source and the piece.
+Plain Python: nothing here imports Dagster.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from costudy_pipelines.lib.count_comparison import SourceTable
+from costudy_pipelines.lib.loading.spec import LoadSpec
+from costudy_pipelines.sources.config import (
+    SourceConfigError,
+    SourceEntry,
+    SourcesConfig,
+    load_sources_config,
+)
+
+if TYPE_CHECKING:
+    from costudy_pipelines.sandbox.emulator import Emulator
+
+SOURCES_PACKAGE = "costudy_pipelines.sources"
+PIECES = ("spec", "records", "client", "defs", "sandbox")
+
+
+class Schedule(StrEnum):
+    DAILY = "daily"  # daily partitions: one session per UTC day of the records' creation time
+    FULL = "full"  # each materialization reads the source whole; rows gone are soft-deleted
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """Hours after the last materialization at which the asset warns, then fails."""
+
+    warn_hours: float
+    fail_hours: float
+
+
+DAILY_FRESHNESS = Freshness(warn_hours=26, fail_hours=30)  # one run late; the day's run missing
+
+
+@dataclass(frozen=True)
+class ReportedCount:
+    """The source's API reports how many records a day holds; the asset records it in its
+    materialization metadata and `counts_match_source` compares it with what was stored."""
+
+
+@dataclass(frozen=True)
+class DatabaseCount:
+    """The source is a database: `counts_match_source` counts `table` per day through the
+    resource `database` (e.g. "website_db") and samples ids missing on either side."""
+
+    database: str
+    table: SourceTable
+
+
+@dataclass(frozen=True)
+class NoCount:
+    """Nothing independent to count against; `reason` says why (shown on the check)."""
+
+    reason: str
+
+
+CountSource = ReportedCount | DatabaseCount | NoCount
+
+
+@dataclass(frozen=True)
+class Feed:
+    """One asset of a source: its name, how its records land, and what its counts compare to."""
+
+    asset: str
+    load: LoadSpec
+    counts: CountSource
+    description: str
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a source folder declares in spec.py (SOURCE). Every field is required."""
+
+    name: str  # the folder, and the key of its [sources.<name>] entry
+    title: str
+    family: str  # available_from key, sync_log family, name-priority family
+    name_rank: int  # 1 wins conflicting names (SPEC §3.2: GoHighLevel, then Whop, then Sheets)
+    schedule: Schedule
+    freshness: Freshness
+    owners: tuple[str, ...]
+    feeds: Callable[[Any], tuple[Feed, ...]]  # settings (see `settings`) → the feeds
+    settings: type | None = None  # a dataclass read strictly from the source's config entry
+
+
+@dataclass(frozen=True)
+class RegisteredSource:
+    """A source as loaded: its declaration, config entry, settings and feeds."""
+
+    source: Source
+    entry: SourceEntry
+    module: str
+    settings: Any
+    feeds: tuple[Feed, ...]
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    def emulator(self) -> Emulator:
+        """Its sandbox stand-in (imports sandbox.py: only the sandbox needs it)."""
+        emulator = getattr(importlib.import_module(f"{self.module}.sandbox"), "EMULATOR", None)
+        if emulator is None:
+            raise RegistryError(f"source {self.name!r}: {self.module}.sandbox defines no EMULATOR")
+        return emulator
+
+
+class RegistryError(SourceConfigError):
+    """A source is declared incompletely or inconsistently; the message names it."""
+
+
+@dataclass(frozen=True)
+class Registry:
+    config: SourcesConfig
+    sources: tuple[RegisteredSource, ...]
+
+    def __iter__(self) -> Iterator[RegisteredSource]:
+        return iter(self.sources)
+
+    def feeds(self) -> Iterator[tuple[RegisteredSource, Feed]]:
+        for registered in self.sources:
+            for feed in registered.feeds:
+                yield registered, feed
+
+    def feed(self, asset: str) -> Feed:
+        for _, feed in self.feeds():
+            if feed.asset == asset:
+                return feed
+        raise KeyError(asset)
+
+    def source(self, name: str) -> RegisteredSource:
+        return next(s for s in self.sources if s.name == name)
+
+    def name_priority(self) -> tuple[str, ...]:
+        """Families by name-priority rank; sources.toml's [sync] name_priority overrides."""
+        if self.config.name_priority:
+            return self.config.name_priority
+        ranked = sorted({(s.source.name_rank, s.source.family) for s in self.sources})
+        return tuple(family for _, family in ranked)
+
+    def sync_log_names(self) -> list[str]:
+        """Every feed's name in sync_log (sheets share `sheet_rows`), synced yet or not."""
+        return sorted({feed.load.name for _, feed in self.feeds()})
+
+
+def source_module(entry: SourceEntry) -> str:
+    return entry.module or f"{SOURCES_PACKAGE}.{entry.name}"
+
+
+def _missing_pieces(name: str, module: str) -> None:
+    try:
+        spec = importlib.util.find_spec(module)
+    except ModuleNotFoundError:
+        spec = None
+    if spec is None or spec.submodule_search_locations is None:
+        raise RegistryError(
+            f"source {name!r}: sources.toml has an entry for it, but there is no package "
+            f"{module} (a folder costudy_pipelines/sources/{name}/ with an __init__.py)"
+        )
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    missing = [piece for piece in PIECES if not (folder / f"{piece}.py").exists()]
+    if missing:
+        raise RegistryError(
+            f"source {name!r} ({folder}): missing {', '.join(f'{p}.py' for p in missing)}; "
+            "a source folder holds spec.py, records.py, client.py, defs.py and sandbox.py"
+        )
+
+
+def _declaration(name: str, module: str) -> Source:
+    try:
+        spec_module = importlib.import_module(f"{module}.spec")
+    except ImportError as exc:
+        raise RegistryError(f"source {name!r}: cannot import {module}.spec: {exc}") from exc
+    source = getattr(spec_module, "SOURCE", None)
+    if not isinstance(source, Source):
+        raise RegistryError(
+            f"source {name!r}: {module}.spec must define SOURCE = Source(...), found "
+            f"{type(source).__name__}"
+        )
+    if source.name != name:
+        raise RegistryError(
+            f"source {name!r}: {module}.spec declares the name {source.name!r}; the folder, "
+            "the sources.toml entry and Source.name must agree"
+        )
+    if not source.owners:
+        raise RegistryError(f"source {name!r}: Source.owners is empty (who answers for it?)")
+    return source
+
+
+def _settings(source: Source, entry: SourceEntry) -> Any:
+    if source.settings is None:
+        if entry.settings:
+            raise RegistryError(
+                f"{entry.path}: [sources.{entry.name}] has unknown keys "
+                f"{sorted(entry.settings)}; known: module, available_from"
+            )
+        return None
+    known = {f.name for f in dataclasses.fields(source.settings)}
+    unknown = sorted(set(entry.settings) - known)
+    if unknown:
+        raise RegistryError(
+            f"{entry.path}: [sources.{entry.name}] has unknown keys {unknown}; known: "
+            f"{sorted(known | {'module', 'available_from'})}"
+        )
+    try:
+        return source.settings(**entry.settings)
+    except (TypeError, ValueError) as exc:
+        raise RegistryError(f"{entry.path}: [sources.{entry.name}]: {exc}") from None
+
+
+def _feeds(source: Source, settings: Any) -> tuple[Feed, ...]:
+    feeds = tuple(source.feeds(settings))
+    for feed in feeds:
+        if feed.load.family != source.family or feed.load.name_rank != source.name_rank:
+            raise RegistryError(
+                f"source {source.name!r}: feed {feed.asset!r} lands as family "
+                f"{feed.load.family!r} rank {feed.load.name_rank}, but the source declares "
+                f"{source.family!r} rank {source.name_rank}"
+            )
+        if feed.load.window_column is None and source.schedule is Schedule.DAILY:
+            raise RegistryError(
+                f"source {source.name!r}: feed {feed.asset!r} is synced by day but its load "
+                "spec has no window_column"
+            )
+    return feeds
+
+
+def _check_across(sources: list[RegisteredSource]) -> None:
+    ranks: dict[int, str] = {}
+    assets: dict[str, str] = {}
+    for registered in sources:
+        source = registered.source
+        holder = ranks.setdefault(source.name_rank, source.family)
+        if holder != source.family:
+            raise RegistryError(
+                f"sources {holder!r} and {source.family!r} share name-priority rank "
+                f"{source.name_rank}: give each family its own rank"
+            )
+        for feed in registered.feeds:
+            other = assets.setdefault(feed.asset, source.name)
+            if other != source.name:
+                raise RegistryError(
+                    f"asset {feed.asset!r} is declared by both {other!r} and {source.name!r}"
+                )
+
+
+def build_registry(config: SourcesConfig) -> Registry:
+    """Load and check every source the config lists, in the config's order."""
+    loaded = []
+    for entry in config.sources:
+        module = source_module(entry)
+        _missing_pieces(entry.name, module)
+        source = _declaration(entry.name, module)
+        settings = _settings(source, entry)
+        loaded.append(RegisteredSource(source, entry, module, settings, _feeds(source, settings)))
+    _check_across(loaded)
+    families = {s.source.family for s in loaded}
+    unranked = families - set(config.name_priority or families)
+    if unranked:
+        raise RegistryError(
+            f"{config.path}: [sync] name_priority leaves out {sorted(unranked)}; list every "
+            "family, or remove the key to use each source's name_rank"
+        )
+    return Registry(config, tuple(loaded))
+
+
+@cache
+def _registry_for(path: Path, mtime: float) -> Registry:
+    return build_registry(load_sources_config(path))
+
+
+def load_registry(path: Path | None = None) -> Registry:
+    """The registry of sources.toml (COSTUDY_SOURCES_CONFIG), loaded once per file version."""
+    from costudy_pipelines.sources.config import config_path
+
+    resolved = (path or config_path()).resolve()
+    try:
+        mtime = resolved.stat().st_mtime
+    except OSError:
+        mtime = 0.0
+    return _registry_for(resolved, mtime)

@@ -1,0 +1,1 @@
+"""Google Sheets: one full-sync asset per configured worksheet."""

@@ -1,0 +1,78 @@
+"""Google Sheets' assets (one per configured worksheet), their checks, and the API resource."""
+
+import time
+
+import dagster as dg
+import gspread
+
+from costudy_pipelines.defs._source_assets import (
+    SyncConfig,
+    asset_arguments,
+    run_sync,
+    source_definitions,
+    sync_result,
+)
+from costudy_pipelines.defs.resources import PostgresResource
+from costudy_pipelines.sources.registry import Feed, RegisteredSource
+from costudy_pipelines.sources.sheets.client import SheetSource, SheetsReader
+from costudy_pipelines.sources.sheets.spec import sheet_records, worksheet_of
+from costudy_pipelines.sources.sheets.transport import gspread_client
+
+READ_ONLY_SCOPES = ("https://www.googleapis.com/auth/spreadsheets.readonly",)
+
+
+class GoogleSheetsResource(dg.ConfigurableResource):
+    """A service account (GOOGLE_SERVICE_ACCOUNT_FILE), or another API base (sandbox) + token."""
+
+    service_account_file: str | None = None
+    api_url: str | None = None
+    token: str | None = None
+
+    def client(self) -> gspread.Client:
+        credentials = None
+        if self.service_account_file:
+            from google.oauth2.service_account import Credentials
+
+            credentials = Credentials.from_service_account_file(
+                self.service_account_file, scopes=READ_ONLY_SCOPES
+            )
+        return gspread_client(self.api_url or None, credentials, token=self.token)
+
+
+def sheet_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
+    sheet = worksheet_of(source.settings, feed.asset)
+
+    @dg.asset(**asset_arguments(source, feed, kinds={"googlesheets"}, pool="sheets_api"))
+    def _asset(
+        context: dg.AssetExecutionContext,
+        config: SyncConfig,
+        google_sheets: GoogleSheetsResource,
+        warehouse_db: PostgresResource,
+    ) -> dg.MaterializeResult:
+        started = time.monotonic()
+        reader = SheetsReader(google_sheets.client)
+        report = run_sync(
+            context,
+            warehouse_db,
+            feed,
+            sheet_records(reader.rows(SheetSource(sheet.spreadsheet_key, sheet.worksheet))),
+            full=True,
+            force_delete=config.force_delete,
+        )
+        return sync_result([report], started, **reader.counters.as_metadata())
+
+    return _asset
+
+
+def build_defs(source: RegisteredSource) -> dg.Definitions:
+    return source_definitions(
+        [sheet_asset(source, feed) for feed in source.feeds],
+        source,
+        resources={
+            "google_sheets": GoogleSheetsResource(
+                service_account_file=dg.EnvVar("GOOGLE_SERVICE_ACCOUNT_FILE"),
+                api_url=dg.EnvVar("GOOGLE_SHEETS_API_URL"),
+                token=dg.EnvVar("GOOGLE_SHEETS_TOKEN"),
+            )
+        },
+    )

@@ -1,0 +1,141 @@
+"""Google Sheets: what it syncs and how (plain Python; defs.py turns it into Dagster objects).
+
+Each worksheet of `[sources.sheets] worksheets` is one feed (`sheet_<name>`), all landing in
+sheet_rows, each in its own scope (spreadsheet + worksheet).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, TypedDict
+
+from costudy_pipelines.lib.clients.base import Record
+from costudy_pipelines.lib.loading import KeyKind, LoadSpec
+from costudy_pipelines.sources.config import NAME
+from costudy_pipelines.sources.registry import (
+    DAILY_FRESHNESS,
+    Feed,
+    NoCount,
+    Schedule,
+    Source,
+)
+from costudy_pipelines.sources.sheets.records import SheetColumns, SheetRowValidator
+
+FAMILY = "sheet"
+NAME_RANK = 3  # SPEC §3.2: after GoHighLevel and Whop
+WORKSHEET_KEYS = frozenset({"name", "spreadsheet_key", "worksheet", "columns"})
+COLUMN_KEYS = frozenset(f.name for f in dataclasses.fields(SheetColumns)) - {"date_formats"}
+
+
+class ColumnHeaders(TypedDict, total=False):
+    """The header of each SheetColumns field a worksheet names differently (COLUMN_KEYS)."""
+
+    email: str
+    name: str | None
+    first_name: str | None
+    last_name: str | None
+    amount: str | None
+    date: str | None
+
+
+@dataclass(frozen=True)
+class WorksheetConfig:
+    name: str  # the asset is sheet_<name>
+    spreadsheet_key: str
+    worksheet: str
+    columns: ColumnHeaders = field(default_factory=ColumnHeaders)  # field -> its header
+
+
+def _worksheet(index: int, entry: Any) -> WorksheetConfig:
+    where = f"worksheets[{index}]"
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where}: must be a table")
+    unknown = sorted(set(entry) - WORKSHEET_KEYS)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(WORKSHEET_KEYS)}")
+    missing = sorted({"name", "spreadsheet_key", "worksheet"} - set(entry))
+    if missing:
+        raise ValueError(f"{where}: missing {missing}")
+    columns = entry.get("columns", {})
+    bad = sorted(set(columns) - COLUMN_KEYS) if isinstance(columns, dict) else ["(not a table)"]
+    if bad:
+        raise ValueError(f"{where} columns: unknown field(s) {bad}; known: {sorted(COLUMN_KEYS)}")
+    if not NAME.match(str(entry["name"])):
+        raise ValueError(f"{where} name: {entry['name']!r} must be snake_case")
+    return WorksheetConfig(**entry)
+
+
+@dataclass(frozen=True)
+class SheetsSettings:
+    worksheets: list[Any] = field(default_factory=list)
+    parsed: tuple[WorksheetConfig, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        parsed = tuple(_worksheet(i, entry) for i, entry in enumerate(self.worksheets))
+        names = [sheet.name for sheet in parsed]
+        if len(set(names)) != len(names):
+            raise ValueError(f"worksheets: two entries share a name ({sorted(names)})")
+        object.__setattr__(self, "parsed", parsed)
+
+
+def sheet_rows(
+    spreadsheet_id: str, worksheet: str, columns: SheetColumns | None = None
+) -> LoadSpec:
+    """One worksheet of one spreadsheet: its own scope of sheet_rows."""
+    return LoadSpec(
+        "sheet_rows",
+        "sheet_rows",
+        FAMILY,
+        SheetRowValidator(spreadsheet_id, worksheet, columns),
+        NAME_RANK,
+        key_kind=KeyKind.ROW_HASH,
+        scope=MappingProxyType({"spreadsheet_id": spreadsheet_id, "worksheet": worksheet}),
+    )
+
+
+def worksheet_spec(sheet: WorksheetConfig) -> LoadSpec:
+    return sheet_rows(sheet.spreadsheet_key, sheet.worksheet, SheetColumns(**sheet.columns))
+
+
+def content_only(row: Record) -> Record:
+    """The cells alone: the row's position is not part of its identity (row hash)."""
+    return {header: value for header, value in row.items() if not header.startswith("_")}
+
+
+def sheet_records(pages: Iterable[Iterable[Record]]) -> Iterator[Record]:
+    """The rows of a worksheet (SheetsReader.rows, or records_from_values of its values) as
+    they are loaded: cells only."""
+    return (content_only(row) for page in pages for row in page)
+
+
+def feeds(settings: SheetsSettings) -> tuple[Feed, ...]:
+    return tuple(
+        Feed(
+            f"sheet_{sheet.name}",
+            worksheet_spec(sheet),
+            NoCount("a full sync reads the worksheet whole: what it read is the source"),
+            f"Worksheet {sheet.worksheet!r} of spreadsheet {sheet.spreadsheet_key}, fully "
+            "synced into sheet_rows (rows gone from the sheet are soft-deleted).",
+        )
+        for sheet in settings.parsed
+    )
+
+
+def worksheet_of(settings: SheetsSettings, asset: str) -> WorksheetConfig:
+    return next(sheet for sheet in settings.parsed if f"sheet_{sheet.name}" == asset)
+
+
+SOURCE = Source(
+    name="sheets",
+    title="Google Sheets",
+    family=FAMILY,
+    name_rank=NAME_RANK,
+    schedule=Schedule.FULL,
+    freshness=DAILY_FRESHNESS,
+    owners=("team:data-platform",),
+    feeds=feeds,
+    settings=SheetsSettings,
+)

@@ -1,0 +1,1 @@
+"""The marketing website database: the people behind its events, by day."""
