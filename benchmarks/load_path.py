@@ -3,8 +3,8 @@ dumped files and end to end from the sandbox servers, then a re-sync with no cha
 with about 1 % of the records changed.
 
 The world is the sandbox's (WorldConfig.for_records(N)). Two modes load it, each into a fresh
-warehouse, through sync_session and the SourceSpecs, readers and day partitions the source
-assets use (costudy_pipelines/lib/loading/windows.py):
+warehouse, through sync_session and the load specs, readers and day partitions the source
+assets use (the registry of sources, and costudy_pipelines/lib/loading/windows.py):
 
 files    the world dumped to a folder (sandbox/dump.py) and read back the way a sync reads:
          API JSON lines parsed as the API clients parse a page (http.parse_json), each
@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib
 import json
 import os
 import subprocess
@@ -78,20 +79,7 @@ from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.clients.databases import extract_pages
 from costudy_pipelines.lib.clients.http import ApiCounters, RateLimit, RateLimiter, parse_json
 from costudy_pipelines.lib.loading import LoadOptions, SyncReport, connector, sync_session
-from costudy_pipelines.lib.loading.windows import (
-    DATABASE_SOURCES,
-    ELECTIVE_SPEC,
-    GHL_SPEC,
-    WHOP_SPECS,
-    database_pages,
-    elective_records,
-    ghl_pages,
-    sheet_records,
-    sheet_spec,
-    source_windows,
-    sync_windows,
-    utc_days,
-)
+from costudy_pipelines.lib.loading.windows import source_windows, sync_windows, utc_days
 from costudy_pipelines.lib.migrations import apply_pending
 from costudy_pipelines.lib.settings import PROJECT_ROOT
 from costudy_pipelines.sandbox import stack
@@ -100,23 +88,30 @@ from costudy_pipelines.sandbox.dump import DB_TABLES, dump_world
 from costudy_pipelines.sandbox.seed import apply_changes, schema_sql
 from costudy_pipelines.sandbox.spreadsheets import spreadsheet_metas
 from costudy_pipelines.sandbox.world import World, WorldConfig
-from costudy_pipelines.sources.config import SheetConfig, load_sources_config
 from costudy_pipelines.sources.elective.client import ElectiveReader
-from costudy_pipelines.sources.gohighlevel.client import GhlClient
+from costudy_pipelines.sources.elective.spec import READER_COLUMNS, elective_records, elective_rows
+from costudy_pipelines.sources.gohighlevel.client import DayContacts, GhlClient
+from costudy_pipelines.sources.registry import Feed, RegisteredSource, load_registry
 from costudy_pipelines.sources.sheets.client import SheetSource, SheetsReader, records_from_values
+from costudy_pipelines.sources.sheets.spec import WorksheetConfig, sheet_records, worksheet_spec
 from costudy_pipelines.sources.sheets.transport import gspread_client
 from costudy_pipelines.sources.whop.client import WhopClient
 
 STAGES = ("full", "no_change_resync", "one_percent_changed_resync")
 MODES = ("files", "servers")
-WHOP_RESOURCES = {f"whop_{resource}": resource for resource in WHOP_SPECS}
-API_SPECS = {
-    **{name: WHOP_SPECS[r] for name, r in WHOP_RESOURCES.items()},
-    "ghl_contacts": GHL_SPEC,
+REGISTRY = load_registry()
+FEEDS: dict[str, tuple[RegisteredSource, Feed]] = {
+    feed.asset: (source, feed) for source, feed in REGISTRY.feeds()
 }
-DATABASES = {source.name: source for source in DATABASE_SOURCES}
-SOURCES = (*WHOP_RESOURCES, "ghl_contacts", "sheet_rows", "elective_rows", *DATABASES)
-SOURCE_DATABASES = ("website", "course", "platform")
+# Every registered source's feeds; the sheets as one job over the world's worksheets (the
+# configured ones name the demo's spreadsheets, not the benchmark world's).
+SHEETS_JOB = "sheet_rows"
+SOURCES = tuple(
+    dict.fromkeys(
+        SHEETS_JOB if source.name == "sheets" else feed.asset for source, feed in REGISTRY.feeds()
+    )
+)
+SOURCE_DATABASES = ("website", "course", "platform")  # the world's application databases
 # A day that changes about 1 % of every source and nothing else (the world's minimum of new
 # people and catalog rows still arrives: a handful of records).
 ONE_PERCENT_DAY = {"change_rate": 0.01, "delete_rate": 0.0, "rename_rate": 0.0,
@@ -158,7 +153,7 @@ class Run:
         return {
             "run_id": f"bench-{self.job.mode}-{self.job.stage}",
             "options": LoadOptions(chunk_size=self.job.chunk_size),
-            "max_delete_share": load_sources_config().max_delete_share,
+            "max_delete_share": REGISTRY.config.max_delete_share,
         }
 
     def connect(self) -> Callable[[], psycopg.Connection]:
@@ -171,11 +166,11 @@ class Run:
         return {"rate_limit": LIFTED} if self.job.lift_rate_limits else {}
 
 
-def sheet_configs(listing: list[dict[str, Any]]) -> list[tuple[SheetConfig, int]]:
+def sheet_configs(listing: list[dict[str, Any]]) -> list[tuple[WorksheetConfig, int]]:
     """(the sources.toml entry a worksheet would have, its index) for every worksheet."""
     return [
         (
-            SheetConfig(
+            WorksheetConfig(
                 f"{sheet['spreadsheet_id']}_{tab['index']}",
                 sheet["spreadsheet_id"],
                 tab["title"],
@@ -197,25 +192,36 @@ def jsonl_records(path: Path) -> Iterator[dict[str, Any]]:
 def file_syncs(run: Run) -> Iterator[SyncReport]:
     """One full sync of the source from the dumped files."""
     job, folder = run.job, Path(run.job.folder)
-    if job.source in API_SPECS:
-        path = folder / "api" / f"{job.source}.jsonl"
-        yield run.full(API_SPECS[job.source], jsonl_records(path))
-    elif job.source == "sheet_rows":
+    if job.source == SHEETS_JOB:
         for sheet, index in sheet_configs(job.sheets):
             path = folder / "sheets" / sheet.spreadsheet_key / f"{index}.csv"
             with path.open(encoding="utf-8", newline="") as handle:
                 values = list(csv.reader(handle))  # what get_all_values returns
             rows = records_from_values(SheetSource(sheet.spreadsheet_key, sheet.worksheet), values)
-            yield run.full(sheet_spec(sheet), sheet_records([rows]))
-    elif job.source == "elective_rows":
+            yield run.full(worksheet_spec(sheet), sheet_records([rows]))
+        return
+    source, feed = FEEDS[job.source]
+    if source.name in ("whop", "gohighlevel"):
+        yield run.full(feed.load, jsonl_records(folder / "api" / f"{job.source}.jsonl"))
+    elif source.name == "elective":
         yield from elective_syncs(run, folder / "elective")
     else:
-        source = DATABASES[job.source]
-        engine = pg.make_engine(job.database_urls[source.database], source="--server-url")
+        database, extract = database_feed(source, feed)
+        engine = pg.make_engine(job.database_urls[database], source="--server-url")
         try:
-            yield run.full(source.spec, chain.from_iterable(extract_pages(engine, source.extract)))
+            yield run.full(feed.load, chain.from_iterable(extract_pages(engine, extract)))
         finally:
             engine.dispose()
+
+
+def database_feed(source: RegisteredSource, feed: Feed) -> tuple[str, Any]:
+    """(database, extract) of a feed read from an application database (its spec.py's
+    DATABASE and FEED_EXTRACTS); a source the benchmark cannot read is an error, not a skip."""
+    spec = importlib.import_module(f"{source.module}.spec")
+    extracts = getattr(spec, "FEED_EXTRACTS", None)
+    if extracts is None:
+        raise SystemExit(f"benchmarks/load_path.py has no reader for source {source.name!r}")
+    return spec.DATABASE, extracts[feed.asset]
 
 
 def elective_syncs(run: Run, folder: Path) -> Iterator[SyncReport]:
@@ -223,7 +229,7 @@ def elective_syncs(run: Run, folder: Path) -> Iterator[SyncReport]:
     scan = reader.scan()
     yield sync_session(
         run.connect(),
-        ELECTIVE_SPEC,
+        elective_rows(READER_COLUMNS),
         elective_records(reader, scan),
         full=scan.complete,
         **run.session(),
@@ -233,19 +239,23 @@ def elective_syncs(run: Run, folder: Path) -> Iterator[SyncReport]:
 def server_syncs(run: Run) -> Iterator[SyncReport]:
     """The source read from the sandbox servers and databases as its asset reads it."""
     job, env = run.job, run.job.sandbox
-    config = load_sources_config()
+    config = REGISTRY.config
     days = utc_days(config.partitions_start, date.fromisoformat(job.last_day))
 
-    def by_day(spec, family: str, extract) -> Iterator[SyncReport]:
-        windows = source_windows(days, config, family)
+    def by_day(source: RegisteredSource, spec, extract) -> Iterator[SyncReport]:
+        windows = source_windows(days, config.first_day(source.entry), config.partitions_start)
         return sync_windows(run.connect(), spec, windows, extract, **run.session())
 
-    if job.source in WHOP_RESOURCES:
-        resource = WHOP_RESOURCES[job.source]
+    if job.source == SHEETS_JOB:
+        yield from sheet_server_syncs(run)
+        return
+    source, feed = FEEDS[job.source]
+    if source.name == "whop":
+        resource = job.source.removeprefix("whop_")
         with WhopClient(env["WHOP_API_KEY"], base_url=env["WHOP_API_URL"], **run.limits()) as whop:
             run.counters.append(whop.counters)
-            yield from by_day(WHOP_SPECS[resource], "whop", lambda w: whop.pages(resource, w))
-    elif job.source == "ghl_contacts":
+            yield from by_day(source, feed.load, lambda w: whop.pages(resource, w))
+    elif source.name == "gohighlevel":
         locations = env["GHL_LOCATION_IDS"].split(",")
         clients = [
             GhlClient(env["GHL_TOKEN"], location, base_url=env["GHL_API_URL"], **run.limits())
@@ -253,28 +263,33 @@ def server_syncs(run: Run) -> Iterator[SyncReport]:
         ]
         run.counters += [client.counters for client in clients]
         try:
-            yield from by_day(GHL_SPEC, "ghl", lambda window: ghl_pages(clients, window))
+            yield from by_day(source, feed.load, DayContacts(clients))
         finally:
             for client in clients:
                 client.close()
-    elif job.source == "sheet_rows":
-        client = gspread_client(env["GOOGLE_SHEETS_API_URL"], token=env["GOOGLE_SHEETS_TOKEN"])
-        reader = SheetsReader(client)
-        if job.lift_rate_limits:
-            reader.rate_limiter = RateLimiter(LIFTED)
-        run.counters.append(reader.counters)
-        for sheet, _ in sheet_configs(job.sheets):
-            source = SheetSource(sheet.spreadsheet_key, sheet.worksheet)
-            yield run.full(sheet_spec(sheet), sheet_records(reader.rows(source)))
-    elif job.source == "elective_rows":
+    elif source.name == "elective":
         yield from elective_syncs(run, Path(env["ELECTIVE_DROP_DIR"]))
     else:
-        source = DATABASES[job.source]
-        engine = pg.make_engine(job.database_urls[source.database], source="--server-url")
+        database, extract = database_feed(source, feed)
+        engine = pg.make_engine(job.database_urls[database], source="--server-url")
         try:
-            yield from by_day(source.spec, source.family, database_pages(source, engine))
+            yield from by_day(
+                source, feed.load, lambda window: extract_pages(engine, extract, window)
+            )
         finally:
             engine.dispose()
+
+
+def sheet_server_syncs(run: Run) -> Iterator[SyncReport]:
+    env = run.job.sandbox
+    client = gspread_client(env["GOOGLE_SHEETS_API_URL"], token=env["GOOGLE_SHEETS_TOKEN"])
+    reader = SheetsReader(client)
+    if run.job.lift_rate_limits:
+        reader.rate_limiter = RateLimiter(LIFTED)
+    run.counters.append(reader.counters)
+    for sheet, _ in sheet_configs(run.job.sheets):
+        source = SheetSource(sheet.spreadsheet_key, sheet.worksheet)
+        yield run.full(worksheet_spec(sheet), sheet_records(reader.rows(source)))
 
 
 def run_job(job: Job) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from costudy_pipelines.lib.settings import PROJECT_ROOT
 CONFIG_VAR = "COSTUDY_SOURCES_CONFIG"
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 SYNC_KEYS = frozenset({"partitions_start", "max_delete_share", "name_priority"})
-ENTRY_KEYS = frozenset({"module", "available_from"})
+ENTRY_KEYS = frozenset({"module", "available_from", "enabled"})
 
 
 class SourceConfigError(ValueError):
@@ -38,6 +38,7 @@ class SourceEntry:
     module: str | None = None
     available_from: date | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,6 @@ class SourcesConfig:
 
     def first_day(self, entry: SourceEntry) -> date:
         return entry.available_from or self.partitions_start
-
-    def entry(self, name: str) -> SourceEntry:
-        return next(entry for entry in self.sources if entry.name == name)
 
 
 def config_path() -> Path:
@@ -90,6 +88,9 @@ def _entry(name: str, table: object, path: Path) -> SourceEntry:
     if module is not None and not isinstance(module, str):
         raise SourceConfigError(f"{where} module: must be a module path string")
     first = table.get("available_from")
+    enabled = table.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise SourceConfigError(f"{where} enabled: must be true or false, not {enabled!r}")
     settings = {key: value for key, value in table.items() if key not in ENTRY_KEYS}
     return SourceEntry(
         name,
@@ -97,6 +98,7 @@ def _entry(name: str, table: object, path: Path) -> SourceEntry:
         module,
         None if first is None else _date(first, f"{where} available_from"),
         settings,
+        enabled,
     )
 
 

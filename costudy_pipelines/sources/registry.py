@@ -218,7 +218,7 @@ def _settings(source: Source, entry: SourceEntry) -> Any:
         if entry.settings:
             raise RegistryError(
                 f"{entry.path}: [sources.{entry.name}] has unknown keys "
-                f"{sorted(entry.settings)}; known: module, available_from"
+                f"{sorted(entry.settings)}; known: module, available_from, enabled"
             )
         return None
     known = {f.name for f in dataclasses.fields(source.settings)}
@@ -226,7 +226,7 @@ def _settings(source: Source, entry: SourceEntry) -> Any:
     if unknown:
         raise RegistryError(
             f"{entry.path}: [sources.{entry.name}] has unknown keys {unknown}; known: "
-            f"{sorted(known | {'module', 'available_from'})}"
+            f"{sorted(known | {'module', 'available_from', 'enabled'})}"
         )
     try:
         return source.settings(**entry.settings)
@@ -270,10 +270,24 @@ def _check_across(sources: list[RegisteredSource]) -> None:
                 )
 
 
+def source_folders() -> list[str]:
+    """The source folders of this package (each holding a spec.py)."""
+    root = Path(__file__).parent
+    return sorted(path.parent.name for path in root.glob("*/spec.py"))
+
+
 def build_registry(config: SourcesConfig) -> Registry:
-    """Load and check every source the config lists, in the config's order."""
+    """Load and check every source the config lists, in the config's order; a folder here
+    without an entry is an error (it would otherwise be silently left out)."""
+    listed = {entry.name for entry in config.sources}
+    unlisted = [name for name in source_folders() if name not in listed]
+    if unlisted:
+        raise RegistryError(
+            f"{config.path}: no [sources.<name>] entry for the source folder(s) {unlisted}; "
+            "add one (with `enabled = false` to keep a source off)"
+        )
     loaded = []
-    for entry in config.sources:
+    for entry in (entry for entry in config.sources if entry.enabled):
         module = source_module(entry)
         _missing_pieces(entry.name, module)
         source = _declaration(entry.name, module)

@@ -98,7 +98,7 @@ def test_the_project_definitions_hold_every_check_and_block_on_reconciliation():
     checks = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
     for view in ("revenue_lines", "revenue_by_user_day", "revenue_by_user"):
         assert (view, "reconciles_with_sources") in checks
-    for source, feed in load_registry().feeds():
+    for _, feed in load_registry().feeds():
         declared = not isinstance(feed.counts, NoCount)
         assert ((feed.asset, "counts_match_source") in checks) == declared, feed.asset
     for name in (
