@@ -39,9 +39,9 @@ from costudy_pipelines.lib.count_comparison import (
     WarehouseFeed,
     compare_database,
 )
-from costudy_pipelines.lib.crossdb import connect
 from costudy_pipelines.lib.discrepancies import PeopleSource, compare_people
 from costudy_pipelines.lib.migrations import apply_pending
+from costudy_pipelines.lib.pg import connect
 from costudy_pipelines.lib.settings import PROJECT_ROOT
 
 APPLICATION_SQL = """
@@ -100,16 +100,16 @@ def timed(stage: str, work: Callable[[], dict[str, Any]]) -> None:
 
 
 def build(application: str, warehouse: str, people: int, k: int) -> dict[str, Any]:
-    with connect(application, source="application") as conn:
+    with connect(application, source="application", autocommit=True) as conn:
         conn.execute(APPLICATION_SQL.replace("%(people)s", str(people)))
     apply_pending(warehouse, PROJECT_ROOT / "sql" / "warehouse")
-    with connect(warehouse, source="warehouse") as conn:
+    with connect(warehouse, source="warehouse", autocommit=True) as conn:
         conn.execute(WAREHOUSE_SQL.replace("%(people)s", str(people)))
         conn.execute(
             "insert into sync_log (source, target_table, full_sync, status, completed_at)"
             " values ('platform_users', 'platform_users', true, 'SUCCESS', now())"
         )
-    with connect(application, source="application") as conn:
+    with connect(application, source="application", autocommit=True) as conn:
         conn.execute(INJECT_SQL.replace("%(k)s", str(k)))
     return {"people": people, "injected_per_kind": k}
 
@@ -117,8 +117,8 @@ def build(application: str, warehouse: str, people: int, k: int) -> dict[str, An
 def people(application: str, warehouse: str) -> dict[str, Any]:
     source = PeopleSource(table="users", warehouse_table="platform_users")
     with (
-        connect(application, source="application") as app,
-        connect(warehouse, source="warehouse") as wh,
+        connect(application, source="application", autocommit=True) as app,
+        connect(warehouse, source="warehouse", autocommit=True) as wh,
     ):
         found = compare_people(app, wh, source)
     return {
@@ -133,8 +133,8 @@ def people(application: str, warehouse: str) -> dict[str, Any]:
 def counts(application: str, warehouse: str) -> dict[str, Any]:
     feed = WarehouseFeed("platform_users", "platform_users")
     with (
-        connect(application, source="application") as app,
-        connect(warehouse, source="warehouse") as wh,
+        connect(application, source="application", autocommit=True) as app,
+        connect(warehouse, source="warehouse", autocommit=True) as wh,
     ):
         found = compare_database(app, SourceTable("users"), wh, feed, SyncedDays(frozenset(), True))
     return {

@@ -413,7 +413,7 @@ class FilesMode(Mode):
         counts = {}
         apply_pending(self.urls["platform"], PROJECT_ROOT / "sql" / "platform")
         for database in SOURCE_DATABASES:
-            with psycopg.connect(self.urls[database]) as conn:
+            with pg.connect(self.urls[database], source="--server-url") as conn:
                 if database != "platform":
                     conn.execute(schema_sql(database))
                 for folder, _, table, columns in DB_TABLES:

@@ -24,11 +24,11 @@ import psutil
 
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.migrations import apply_pending
+from costudy_pipelines.lib.pg import connect
 from costudy_pipelines.lib.reverse_sync import (
     SyncOptions,
     event_type,
     find_discrepancies,
-    open_connection,
     sync_event_type,
 )
 from costudy_pipelines.lib.settings import PROJECT_ROOT
@@ -64,8 +64,8 @@ def run(server_url: str, rows: int, chunk_size: int) -> list[dict[str, Any]]:
             pg.create_database(admin, name)
     try:
         with (
-            open_connection(website_url, source=TEST_URL_VAR) as website,
-            open_connection(platform_url, source=TEST_URL_VAR) as platform,
+            connect(website_url, source=TEST_URL_VAR, autocommit=True, utc=True) as website,
+            connect(platform_url, source=TEST_URL_VAR, autocommit=True, utc=True) as platform,
         ):
             website.execute(
                 (PROJECT_ROOT / "costudy_pipelines/sandbox/sql/website.sql").read_text()

@@ -15,7 +15,7 @@ from datetime import date
 
 import dagster as dg
 
-from costudy_pipelines.defs.connections import Metadata, database, metadata_table
+from costudy_pipelines.defs._metadata import Metadata, metadata_table
 from costudy_pipelines.lib.count_comparison import (
     CountComparison,
     WarehouseFeed,
@@ -100,8 +100,8 @@ def database_count_check(
     )
     def check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         with (
-            database(getattr(context.resources, resource_key)) as source,
-            database(context.resources.warehouse_db) as warehouse,
+            getattr(context.resources, resource_key).connect(autocommit=True) as source,
+            context.resources.warehouse_db.connect(autocommit=True) as warehouse,
         ):
             comparison = compare_database(
                 source, source_table, warehouse, feed, synced_days(warehouse, feed)
@@ -154,7 +154,7 @@ def api_count_check(asset_key: dg.AssetKey, spec: LoadSpec) -> dg.AssetChecksDef
     )
     def check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         reported, unreported = reported_counts(context.instance, asset_key)
-        with database(context.resources.warehouse_db) as warehouse:
+        with context.resources.warehouse_db.connect(autocommit=True) as warehouse:
             comparison = compare_reported(warehouse, feed, reported)
         result = _result(comparison, partitions_without_count=unreported)
         if not reported:

@@ -12,7 +12,6 @@ Each records the count and up to 20 sample platform user ids.
 
 import dagster as dg
 
-from costudy_pipelines.defs.connections import database
 from costudy_pipelines.lib.crossdb import Found
 from costudy_pipelines.lib.discrepancies import PLATFORM_PEOPLE, compare_people
 
@@ -62,8 +61,8 @@ def _result(name: str, found: Found, compared: int) -> dg.AssetCheckResult:
 )
 def platform_warehouse_people(context: dg.AssetCheckExecutionContext):
     with (
-        database(context.resources.platform_db) as platform,
-        database(context.resources.warehouse_db) as warehouse,
+        context.resources.platform_db.connect(autocommit=True) as platform,
+        context.resources.warehouse_db.connect(autocommit=True) as warehouse,
     ):
         found = compare_people(platform, warehouse, PLATFORM_PEOPLE)
     for name, (field, _) in CHECKS.items():

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import dagster as dg
 import psycopg
 
-from costudy_pipelines.defs.connections import Metadata, database, metadata_table
+from costudy_pipelines.defs._metadata import Metadata, metadata_table
 from costudy_pipelines.lib.charts import daily_bars
 from costudy_pipelines.lib.finance import (
     VIEW_TOTALS_SQL,
@@ -114,7 +114,7 @@ def reconciliation_check(view: str) -> dg.AssetChecksDefinition:
         ),
     )
     def check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        with database(context.resources.warehouse_db) as conn:
+        with context.resources.warehouse_db.connect(autocommit=True) as conn:
             totals, found = reconcile(conn, view)
         details = "\n".join(f"- {difference.describe()}" for difference in found)
         return dg.AssetCheckResult(

@@ -37,9 +37,10 @@ class PostgresResource(dg.ConfigurableResource):
     def masked_url(self) -> str:
         return pg.mask(self.url)
 
-    def connect(self, *, autocommit: bool = False) -> psycopg.Connection:
-        """A plain psycopg connection (for COPY and set-based SQL), errors naming env_var."""
-        return pg.connect(self.url, source=self.env_var, autocommit=autocommit)
+    def connect(self, *, autocommit: bool = False, utc: bool = False) -> psycopg.Connection:
+        """A plain psycopg connection (COPY, set-based SQL, temporary tables) through
+        pg.connect: the TLS policy, errors naming env_var, never the password."""
+        return pg.connect(self.url, source=self.env_var, autocommit=autocommit, utc=utc)
 
     @contextmanager
     def begin(self) -> Iterator[sa.Connection]:

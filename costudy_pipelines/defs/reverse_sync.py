@@ -40,7 +40,7 @@ from datetime import timedelta
 import dagster as dg
 import psycopg
 
-from costudy_pipelines.defs.connections import Metadata
+from costudy_pipelines.defs._metadata import Metadata
 from costudy_pipelines.defs.resources import PostgresResource
 from costudy_pipelines.lib.reverse_sync import (
     EVENT_TYPES,
@@ -53,7 +53,6 @@ from costudy_pipelines.lib.reverse_sync import (
     SyncReport,
     find_discrepancies,
     find_triggers,
-    open_connection,
     strategies_from_env,
     sync_event_type,
 )
@@ -129,7 +128,7 @@ def reflected_check_key(event: EventType) -> dg.AssetCheckKey:
 
 
 def _connect(stack: ExitStack, database: PostgresResource) -> psycopg.Connection:
-    return stack.enter_context(open_connection(database.url, source=database.env_var))
+    return stack.enter_context(database.connect(autocommit=True, utc=True))
 
 
 def _table(rows: list[dict[str, str]], columns: tuple[str, ...]) -> dg.MetadataValue:

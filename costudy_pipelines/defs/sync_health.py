@@ -9,7 +9,7 @@ import dagster as dg
 import psycopg
 from psycopg.rows import dict_row
 
-from costudy_pipelines.defs.connections import Metadata, database, metadata_table
+from costudy_pipelines.defs._metadata import Metadata, metadata_table
 from costudy_pipelines.lib.sync_health import feed_health, report_markdown, stale
 from costudy_pipelines.sources.registry import load_registry
 
@@ -88,7 +88,7 @@ SYNC_HEALTH_METADATA = {"sync_runs": _recent_runs, "sync_health": _feeds}
     ),
 )
 def sync_health_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    with database(context.resources.warehouse_db) as conn:
+    with context.resources.warehouse_db.connect(autocommit=True) as conn:
         feeds = feed_health(conn, load_registry().sync_log_names())
     now = datetime.now(UTC)
     # late: no success within the most lenient source's fail window

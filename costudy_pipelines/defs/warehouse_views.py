@@ -15,7 +15,7 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 
-from costudy_pipelines.defs.connections import Metadata, database
+from costudy_pipelines.defs._metadata import Metadata
 from costudy_pipelines.defs.finance import REVENUE_METADATA
 from costudy_pipelines.defs.sync_health import SYNC_HEALTH_METADATA
 from costudy_pipelines.lib.settings import PROJECT_ROOT
@@ -60,7 +60,7 @@ def view_asset(view: ViewFile) -> dg.AssetsDefinition:
         },
     )
     def materialize(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        with database(context.resources.warehouse_db) as conn:
+        with context.resources.warehouse_db.connect(autocommit=True) as conn:
             try:
                 apply_view(conn, view)
             except ViewApplyError as exc:

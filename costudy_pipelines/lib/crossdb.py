@@ -16,18 +16,9 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from costudy_pipelines.lib import pg
-
 SAMPLE_SIZE = 20
 # Enough for a hash join of a million staged keys in one batch; local to the comparison.
 COMPARISON_WORK_MEM = "64MB"
-
-
-@contextmanager
-def connect(url: str, *, source: str) -> Iterator[psycopg.Connection]:
-    """An autocommit connection (callers open their own transactions); errors name `source`."""
-    with pg.connect(url, source=source, autocommit=True) as conn:
-        yield conn
 
 
 @contextmanager

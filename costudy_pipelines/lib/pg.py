@@ -98,12 +98,18 @@ def explain_connection_error(exc: BaseException, url: str, *, source: str) -> Da
 
 
 def connect(
-    url: str, *, source: str, autocommit: bool = False, timeout_s: int = 10
+    url: str, *, source: str, autocommit: bool = False, timeout_s: int = 10, utc: bool = False
 ) -> psycopg.Connection:
-    """A psycopg connection with the TLS policy; failures name `source`, password masked."""
+    """The project's one way to open a PostgreSQL connection: the TLS policy applied, and a
+    failure as a DatabaseConfigError naming `source` (the variable the URL came from), the
+    password masked. utc: the session's time zone is UTC (timestamps rendered as text must
+    not depend on the server's zone). Use it as a context manager: commit on success."""
     try:
         return psycopg.connect(
-            libpq_dsn(url, source=source), autocommit=autocommit, connect_timeout=timeout_s
+            libpq_dsn(url, source=source),
+            autocommit=autocommit,
+            connect_timeout=timeout_s,
+            options="-c TimeZone=UTC" if utc else None,  # psycopg drops None parameters
         )
     except psycopg.OperationalError as exc:
         raise explain_connection_error(exc, url, source=source) from None
@@ -111,25 +117,15 @@ def connect(
 
 def check_connection(url: str, *, source: str, timeout_s: int = 5) -> str:
     """Connect once and return the server version; raise DatabaseConfigError otherwise."""
-    dsn = libpq_dsn(url, source=source)
-    try:
-        with psycopg.connect(dsn, connect_timeout=timeout_s, autocommit=True) as conn:
-            row = conn.execute("show server_version").fetchone()
-            assert row is not None  # SHOW always returns its one row
-            return str(row[0])
-    except psycopg.Error as exc:
-        raise explain_connection_error(exc, url, source=source) from None
+    with connect(url, source=source, autocommit=True, timeout_s=timeout_s) as conn:
+        row = conn.execute("show server_version").fetchone()
+    return str(row[0]) if row else ""
 
 
 @contextmanager
 def admin_connection(server_url: str, *, source: str) -> Iterator[psycopg.Connection]:
     """An autocommit connection for CREATE/DROP DATABASE, which cannot run in a transaction."""
-    dsn = libpq_dsn(server_url, source=source)
-    try:
-        conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
-    except psycopg.Error as exc:
-        raise explain_connection_error(exc, server_url, source=source) from None
-    with conn:
+    with connect(server_url, source=source, autocommit=True) as conn:
         yield conn
 
 

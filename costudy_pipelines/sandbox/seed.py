@@ -10,7 +10,6 @@ day (the ChangeReport) as deletes plus a COPY into a temporary table and one
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -48,17 +47,6 @@ def schema_sql(database: str) -> str:
     return resources.files("costudy_pipelines.sandbox").joinpath(f"sql/{database}.sql").read_text()
 
 
-@contextmanager
-def connect(url: str, *, source: str) -> Iterator[psycopg.Connection]:
-    """A transaction on `url`: committed on success, rolled back on any error."""
-    try:
-        conn = psycopg.connect(pg.libpq_dsn(url, source=source), connect_timeout=10)
-    except psycopg.OperationalError as exc:
-        raise pg.explain_connection_error(exc, url, source=source) from None
-    with conn:
-        yield conn
-
-
 def seed_website(url: str, world: World, *, source: str = "WEBSITE_DB_URL") -> dict[str, int]:
     """Create the website schema if needed and replace its rows with the world's."""
     return _seed(url, world, "website", WEBSITE, source)
@@ -72,12 +60,12 @@ def seed_course(url: str, world: World, *, source: str = "COURSE_DB_URL") -> dic
 def seed_platform_users(url: str, world: World, *, source: str = "PLATFORM_DB_URL") -> int:
     """Upsert the world's platform users by email (the platform's own migrations must have
     created `users`; other platform tables are left alone)."""
-    with connect(url, source=source) as conn:
+    with pg.connect(url, source=source) as conn:
         return _upsert(conn, PLATFORM_USERS, world.records(PLATFORM_USERS.source))
 
 
 def platform_users_table_exists(url: str, *, source: str = "PLATFORM_DB_URL") -> bool:
-    with connect(url, source=source) as conn:
+    with pg.connect(url, source=source) as conn:
         row = conn.execute("select to_regclass('users') is not null").fetchone()
         assert row is not None  # SELECT without FROM returns its one row
         return row[0]
@@ -89,7 +77,7 @@ def apply_changes(
     """Make a seeded database follow one advanced day: rows per table written or deleted."""
     loads = {"website": WEBSITE, "course": COURSE, "platform": (PLATFORM_USERS,)}[database]
     written: dict[str, int] = {}
-    with connect(url, source=source) as conn:
+    with pg.connect(url, source=source) as conn:
         for load in reversed(loads):  # children first, so no foreign key is left dangling
             gone = sorted(report.sources[load.source].deleted)
             written[load.table] = _delete(conn, load, gone)
@@ -103,7 +91,7 @@ def apply_changes(
 
 def _seed(url: str, world: World, database: str, loads: tuple[TableLoad, ...], source: str):
     counts: dict[str, int] = {}
-    with connect(url, source=source) as conn:
+    with pg.connect(url, source=source) as conn:
         conn.execute(schema_sql(database))
         tables = sql.SQL(", ").join(sql.Identifier(load.table) for load in loads)
         conn.execute(sql.SQL("truncate {} restart identity cascade").format(tables))

@@ -6,7 +6,8 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from costudy_pipelines.lib.crossdb import SAMPLE_SIZE, connect
+from costudy_pipelines.lib.crossdb import SAMPLE_SIZE
+from costudy_pipelines.lib.pg import connect
 from costudy_pipelines_tests.finance.support import PEOPLE_CHECKS, evaluations, metadata_value, run
 
 CHECKS = (
@@ -48,7 +49,7 @@ INJECTIONS = {
 
 @pytest.mark.parametrize("failing", CHECKS)
 def test_each_discrepancy_fails_its_own_check_with_the_id(dbs, instance, failing):
-    with connect(dbs.platform, source="PLATFORM_DB_URL") as platform:
+    with connect(dbs.platform, source="PLATFORM_DB_URL", autocommit=True) as platform:
         injected = str(platform.execute(INJECTIONS[failing]).fetchone()[0])
     found = people_checks(dbs, instance)
     assert not found[failing].passed
@@ -59,7 +60,7 @@ def test_each_discrepancy_fails_its_own_check_with_the_id(dbs, instance, failing
 
 
 def test_samples_stop_at_twenty_while_the_count_is_complete(dbs, instance):
-    with connect(dbs.platform, source="PLATFORM_DB_URL") as platform:
+    with connect(dbs.platform, source="PLATFORM_DB_URL", autocommit=True) as platform:
         renamed = platform.execute("update users set name = upper(name) || '!'").rowcount
     found = people_checks(dbs, instance)["platform_names_agree"]
     assert metadata_value(found, "count") == renamed > SAMPLE_SIZE

@@ -10,8 +10,8 @@ import dagster as dg
 import pytest
 
 from costudy_pipelines.defs.warehouse_views import view_asset
-from costudy_pipelines.lib.crossdb import connect
 from costudy_pipelines.lib.finance import ALL_SOURCES, Totals, view_totals
+from costudy_pipelines.lib.pg import connect
 from costudy_pipelines.lib.views import VIEWS_FOLDER, read_view
 from costudy_pipelines.sandbox.ground_truth import ground_truth
 from costudy_pipelines.sandbox.world import World
@@ -59,7 +59,7 @@ def test_view_totals_match_the_worlds_ground_truth(dbs, world, instance):
     expected = expected_totals(world)
     assert {source for source, _ in expected} == set(TRUTH)  # every source carries revenue
     assert {currency for _, currency in expected} == {"USD", "EUR", "GBP"}
-    with connect(dbs.warehouse, source="WAREHOUSE_DB_URL") as conn:
+    with connect(dbs.warehouse, source="WAREHOUSE_DB_URL", autocommit=True) as conn:
         assert as_dict(view_totals(conn, "revenue_lines")) == expected
         assert as_dict(view_totals(conn, "revenue_by_user_day")) == expected
         per_currency: dict[tuple[str, str], list] = {}
@@ -116,7 +116,7 @@ def test_a_view_edited_by_hand_in_the_database_fails_reconciliation(dbs, instanc
     run(dbs, instance, revenue_views())
     text = (VIEWS_FOLDER / "revenue_by_user_day.sql").read_text()
     assert "sum(l.refunded) as refunded" in text
-    with connect(dbs.warehouse, source="WAREHOUSE_DB_URL") as conn:
+    with connect(dbs.warehouse, source="WAREHOUSE_DB_URL", autocommit=True) as conn:
         conn.execute(text.replace("sum(l.refunded) as refunded", "0::numeric as refunded"))
     result = run(
         dbs,
@@ -137,7 +137,7 @@ def test_views_are_live_a_source_update_moves_them_and_they_still_reconcile(dbs,
     """A view is not a snapshot: an amount changed at the source after the view asset ran is
     in the view at once (to the cent), so reconciliation still passes."""
     run(dbs, instance, revenue_views())
-    with connect(dbs.warehouse, source="WAREHOUSE_DB_URL") as conn:
+    with connect(dbs.warehouse, source="WAREHOUSE_DB_URL", autocommit=True) as conn:
         before = as_dict(view_totals(conn, "revenue_lines"))
         conn.execute(
             "update whop_payments set amount = amount + %s where id = (select min(id)"

@@ -17,8 +17,8 @@ import pytest
 
 from costudy_pipelines.defs._source_counts import REPORTED_COUNT, api_count_check
 from costudy_pipelines.lib.clients.base import parse_timestamp
-from costudy_pipelines.lib.crossdb import connect
 from costudy_pipelines.lib.loading import sync_session
+from costudy_pipelines.lib.pg import connect
 from costudy_pipelines.sandbox.servers import GoHighLevelServer
 from costudy_pipelines.sandbox.world import World
 from costudy_pipelines.sources.course.client import COURSE_ORDERS
@@ -54,11 +54,11 @@ def test_course_orders_agree_per_day_then_warn_with_the_ids_missing_on_each_side
     assert metadata_value(clean, "days_compared") == 20  # one partition per day of the world
     assert metadata_value(clean, "source_total") == metadata_value(clean, "warehouse_total") > 0
 
-    with connect(dbs.warehouse, source="WAREHOUSE_DB_URL") as warehouse:
+    with connect(dbs.warehouse, source="WAREHOUSE_DB_URL", autocommit=True) as warehouse:
         stored = warehouse.execute(
             "select max(external_id::bigint) from course_orders where deleted_at is null"
         ).fetchone()[0]
-    with connect(dbs.course, source="COURSE_DB_URL") as course:
+    with connect(dbs.course, source="COURSE_DB_URL", autocommit=True) as course:
         # an order the warehouse never saw (on a synced day), and one gone at the source
         added = course.execute(
             "insert into orders (user_email, user_name, amount, currency, status, created_at)"
@@ -86,7 +86,7 @@ def resync_day(dbs, day: str) -> None:
 
 
 def test_a_rejected_order_is_accounted_for_and_a_stored_one_counts_once(dbs, instance):
-    with connect(dbs.course, source="COURSE_DB_URL") as course:
+    with connect(dbs.course, source="COURSE_DB_URL", autocommit=True) as course:
         # a new order whose email cannot be read, and a stored order whose email broke since
         new_day, broken_day = course.execute(
             "with new as (insert into orders (user_email, amount, currency, status, created_at)"
@@ -108,7 +108,7 @@ def test_platform_users_after_a_full_sync_compare_every_day(dbs, instance):
     clean = evaluate(dbs, instance, "platform_users")
     assert clean.passed, clean.metadata
     assert metadata_value(clean, "days_compared") >= 15
-    with connect(dbs.platform, source="PLATFORM_DB_URL") as platform:
+    with connect(dbs.platform, source="PLATFORM_DB_URL", autocommit=True) as platform:
         platform.execute(
             "insert into users (email, name, created_at) values ('late.joiner@example.com',"
             " 'Late Joiner', (select max(created_at) from users))"
@@ -155,7 +155,7 @@ def test_whop_counts_agree_with_what_the_api_reported_then_warn_on_a_lost_row(db
     assert clean["whop_payments", CHECK].passed, clean["whop_payments", CHECK].metadata
     assert metadata_value(clean["whop_payments", CHECK], "days_compared") == len(SYNCED_DAYS)
 
-    with connect(dbs.warehouse, source="WAREHOUSE_DB_URL") as warehouse:
+    with connect(dbs.warehouse, source="WAREHOUSE_DB_URL", autocommit=True) as warehouse:
         warehouse.execute(
             "update whop_payments set deleted_at = now() where id = (select min(id)"
             " from whop_payments where (occurred_at at time zone 'UTC')::date = %s)",
@@ -265,7 +265,7 @@ def test_ghl_counts_the_search_reported_per_day_agree_then_warn_on_a_lost_row(
     assert metadata_value(clean, "days_differing") == 0
 
     lost_day = world.config.start + timedelta(days=2)
-    with connect(dbs.warehouse, source="WAREHOUSE_DB_URL") as warehouse:
+    with connect(dbs.warehouse, source="WAREHOUSE_DB_URL", autocommit=True) as warehouse:
         warehouse.execute(
             "update ghl_contacts set deleted_at = now() where id = (select min(id)"
             " from ghl_contacts where (occurred_at at time zone 'UTC')::date = %s)",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from costudy_pipelines.lib.crossdb import connect
 from costudy_pipelines.lib.loading import SyncFailed, sync_session
+from costudy_pipelines.lib.pg import connect
 from costudy_pipelines.sources.gohighlevel.spec import ghl_contacts as spec_ghl_contacts
 from costudy_pipelines.sources.registry import load_registry
 from costudy_pipelines_tests.finance.support import REPORT, VIEW_ASSETS, materialized, run
@@ -29,7 +29,7 @@ def with_a_failed_sync(dbs) -> str:
 
 def last_successes(url: str) -> dict[str, str]:
     """Per source (and sheet), when its last SUCCESS or PARTIAL session completed."""
-    with connect(url, source="WAREHOUSE_DB_URL") as conn:
+    with connect(url, source="WAREHOUSE_DB_URL", autocommit=True) as conn:
         rows = conn.execute(
             "select source, scope->>'worksheet', max(completed_at) from sync_log"
             " where status in ('SUCCESS', 'PARTIAL') group by 1, 2"
@@ -75,7 +75,7 @@ def test_the_report_lists_every_source_with_its_last_success(dbs, instance, with
 def test_sync_runs_records_every_session_with_users_and_rows_per_second(dbs, instance):
     result = run(dbs, instance, SYNC_VIEWS)
     metadata = result.asset_materializations_for_node("sync_runs")[0].metadata
-    with connect(dbs.warehouse, source="WAREHOUSE_DB_URL") as conn:
+    with connect(dbs.warehouse, source="WAREHOUSE_DB_URL", autocommit=True) as conn:
         sessions, users = conn.execute(
             "select count(*), sum(users_created + users_updated) from sync_log"
         ).fetchone()

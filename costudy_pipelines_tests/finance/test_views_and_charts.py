@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from costudy_pipelines.lib.charts import bar, daily_bars, sparkline
-from costudy_pipelines.lib.crossdb import connect
+from costudy_pipelines.lib.pg import connect
 from costudy_pipelines.lib.views import (
     ViewApplyError,
     ViewFileError,
@@ -65,7 +65,7 @@ def test_a_view_over_missing_tables_fails_clearly_and_leaves_nothing(fresh_db_ur
     view = read_view(
         view_file(tmp_path, "paid", "create or replace view paid as select * from whop_payments;")
     )
-    with connect(fresh_db_url, source="WAREHOUSE_DB_URL") as conn:
+    with connect(fresh_db_url, source="WAREHOUSE_DB_URL", autocommit=True) as conn:
         with pytest.raises(ViewApplyError, match=r"paid .* migrations applied"):
             apply_view(conn, view)
         assert conn.execute("select to_regclass('paid')").fetchone()[0] is None
@@ -81,7 +81,7 @@ def test_a_failing_replacement_keeps_the_old_view(fresh_db_url, tmp_path):
             "create or replace view paid as select no_such_column from pg_class;",
         )
     )
-    with connect(fresh_db_url, source="WAREHOUSE_DB_URL") as conn:
+    with connect(fresh_db_url, source="WAREHOUSE_DB_URL", autocommit=True) as conn:
         apply_view(conn, good)
         with pytest.raises(ViewApplyError, match="no_such_column"):
             apply_view(conn, broken)

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from costudy_pipelines.lib.reverse_sync import ApiSettings, PlatformApiClient, open_connection
+from costudy_pipelines.lib.pg import connect
+from costudy_pipelines.lib.reverse_sync import ApiSettings, PlatformApiClient
 from costudy_pipelines.lib.settings import PROJECT_ROOT
 from costudy_pipelines.sandbox.servers import PlatformApiServer
 from costudy_pipelines_tests.harness import TEST_URL_VAR, DatabaseFactory
@@ -22,7 +23,7 @@ WEBSITE_SQL = PROJECT_ROOT / "costudy_pipelines" / "sandbox" / "sql" / "website.
 
 
 def _build_website(url: str) -> None:
-    with open_connection(url, source=TEST_URL_VAR) as conn:
+    with connect(url, source=TEST_URL_VAR, autocommit=True, utc=True) as conn:
         conn.execute(WEBSITE_SQL.read_text())
 
 
@@ -35,13 +36,13 @@ def website_url(databases: DatabaseFactory) -> str:
 
 @pytest.fixture
 def website(website_url: str) -> Iterator[psycopg.Connection]:
-    with open_connection(website_url, source=TEST_URL_VAR) as conn:
+    with connect(website_url, source=TEST_URL_VAR, autocommit=True, utc=True) as conn:
         yield conn
 
 
 @pytest.fixture
 def platform(platform_url: str) -> Iterator[psycopg.Connection]:  # noqa: F811
-    with open_connection(platform_url, source=TEST_URL_VAR) as conn:
+    with connect(platform_url, source=TEST_URL_VAR, autocommit=True, utc=True) as conn:
         yield conn
 
 

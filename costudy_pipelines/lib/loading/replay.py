@@ -8,7 +8,7 @@ from psycopg.types.json import Jsonb
 
 from costudy_pipelines.lib.loading.canonical import UNSTORABLE_KEY
 from costudy_pipelines.lib.loading.report import SyncReport
-from costudy_pipelines.lib.loading.session import ConnectionSource, SyncSession, open_connection
+from costudy_pipelines.lib.loading.session import ConnectionSource, SyncSession, session_connection
 from costudy_pipelines.lib.loading.spec import DEFAULT_OPTIONS, LoadOptions, LoadSpec
 
 REPLAY_PARTITION = "replay"
@@ -34,7 +34,7 @@ def replay_rejects(
 
 def _unresolved(connect: ConnectionSource, spec: LoadSpec, batch: int) -> Iterator[tuple]:
     """Stream (fingerprint, raw) of the unresolved rejects through a server-side cursor."""
-    with open_connection(connect) as conn, conn.cursor(name="replay_rejects") as cur:
+    with session_connection(connect) as conn, conn.cursor(name="replay_rejects") as cur:
         cur.itersize = batch
         cur.execute(
             "select fingerprint, raw from sync_rejects where source = %s and scope = %s::jsonb"

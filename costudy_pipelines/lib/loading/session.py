@@ -55,9 +55,12 @@ PROBE_PARTS = 4
 _Item = tuple[bytes | None, Any]
 
 
-def open_connection(connect: ConnectionSource) -> psycopg.Connection:
-    """A connection from a libpq URL/DSN or a factory (which must not return autocommit)."""
-    return psycopg.connect(connect) if isinstance(connect, str) else connect()
+def session_connection(connect: ConnectionSource) -> psycopg.Connection:
+    """A connection from a URL (through pg.connect) or a factory (which must not return
+    autocommit)."""
+    return (
+        pg.connect(connect, source="the warehouse URL") if isinstance(connect, str) else connect()
+    )
 
 
 def connector(url: str, *, source: str) -> Callable[[], psycopg.Connection]:
@@ -218,7 +221,7 @@ class SyncSession:
 
     def run(self, items: Iterable[_Item]) -> SyncReport:
         started = time.perf_counter()
-        conn = open_connection(self.connect)
+        conn = session_connection(self.connect)
         try:
             # a chunk's staging table stays in memory (must precede the first temp table use)
             conn.execute("set temp_buffers = '256MB'")
@@ -230,7 +233,7 @@ class SyncSession:
                 CopyPayloadWriter(conn, (self.spec.key_sql_type,)),
             )
             try:
-                with conn.transaction(), open_connection(self.connect) as probe:
+                with conn.transaction(), session_connection(self.connect) as probe:
                     probe.autocommit = True
                     # hash joins of a chunk, and the soft delete's anti-join, stay in memory
                     conn.execute("set local work_mem = '64MB'")
@@ -615,7 +618,7 @@ class SyncSession:
         if report.sync_log_id is None:
             return
         try:
-            target = conn if not conn.broken else open_connection(self.connect)
+            target = conn if not conn.broken else session_connection(self.connect)
             with target.transaction():
                 sync_log.finish(target, report, self._details())
             if target is not conn:

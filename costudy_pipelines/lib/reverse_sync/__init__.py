@@ -1,7 +1,8 @@
 """Reverse sync, website → platform (SPEC §4): plain Python, no Dagster.
 
-    with open_connection(website_url, source="WEBSITE_DB_URL") as website, \\
-         open_connection(platform_url, source="PLATFORM_DB_URL") as platform:
+    website = pg.connect(website_url, source="WEBSITE_DB_URL", autocommit=True, utc=True)
+    platform = pg.connect(platform_url, source="PLATFORM_DB_URL", autocommit=True, utc=True)
+    with website, platform:
         report = sync_event_type(event_type("demo_requests"), website, platform,
                                  SyncOptions(strategy="direct", dry_run=False))
         drift = find_discrepancies(event_type("demo_requests"), website, platform)
@@ -19,7 +20,6 @@ from costudy_pipelines.lib.reverse_sync.api import (
     idempotency_key,
 )
 from costudy_pipelines.lib.reverse_sync.config import STRATEGY_VAR, strategies_from_env
-from costudy_pipelines.lib.reverse_sync.connections import open_connection
 from costudy_pipelines.lib.reverse_sync.discrepancies import DiscrepancyReport, find_discrepancies
 from costudy_pipelines.lib.reverse_sync.events import EVENT_TYPES, EventType, Strategy, event_type
 from costudy_pipelines.lib.reverse_sync.sync import (
@@ -48,7 +48,6 @@ __all__ = [
     "find_discrepancies",
     "find_triggers",
     "idempotency_key",
-    "open_connection",
     "strategies_from_env",
     "sync_event_type",
 ]
