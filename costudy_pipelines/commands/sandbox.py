@@ -71,9 +71,10 @@ def world_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--money-format",
             type=click.Choice(["float", "money", "mixed"]),
-            default="mixed",
+            default="money",
             show_default=True,
-            help="Whop money fields: float, Money object, or both.",
+            help="Whop money fields: Money objects (the pinned API version), floats (an "
+            "older SDK release), or both.",
         ),
         click.option(
             "--advance-days",

@@ -9,7 +9,7 @@ from typing import Any
 
 import dagster as dg
 
-from costudy_pipelines.defs._source_counts import REPORTED_COUNT, counts_check
+from costudy_pipelines.defs._source_counts import MISSING_COUNT, REPORTED_COUNT, counts_check
 from costudy_pipelines.defs.migrations import schema_asset_key
 from costudy_pipelines.defs.resources import PostgresResource
 from costudy_pipelines.lib import quality
@@ -212,15 +212,16 @@ def sync_daily(
     source: RegisteredSource,
     feed: Feed,
     extract: Extract,
-    reported_count: Callable[[TimeWindow], int | None] | None = None,
+    reported_count: Callable[[TimeWindow], int | str | None] | None = None,
 ) -> dg.MaterializeResult:
     """Every partition of the run, one session (one transaction) each, pages streamed in.
 
     A partition's extract is everything the source holds for its window, so the session
     soft-deletes the window's rows it did not see (see sync_session for the guards).
     `reported_count(window)`, asked once the window's extract has been read, is how many
-    records the source said the window holds (None: it did not say); it goes into that
-    partition's materialization metadata for `counts_match_source`.
+    records the source said the window holds, or why a source that reports counts gave none
+    (a str), or None (the source reports no counts); it goes into that partition's
+    materialization metadata for `counts_match_source`.
     """
     started = time.monotonic()
     reports = []
@@ -239,8 +240,11 @@ def sync_daily(
             log_report(context, feed, report)
             reports.append(report)
             reported = reported_count(window) if reported_count else None
-            if reported is not None:
+            if isinstance(reported, int):
                 context.add_asset_metadata({REPORTED_COUNT: reported}, partition_key=key)
+            elif reported is not None:
+                context.log.warning(f"{feed.asset} {key}: no count to reconcile: {reported}")
+                context.add_asset_metadata({MISSING_COUNT: reported}, partition_key=key)
     return sync_result(reports, started)
 
 

@@ -6,11 +6,14 @@ the feed declares in its source's spec.py (`Feed.counts`):
   and samples of ids missing on either side.
 - ReportedCount: the count the API reported for the partition, which the source asset puts
   in its materialization metadata under `source_reported_count`. The latest materialization
-  of each partition is read from the Dagster instance.
+  of each partition is read from the Dagster instance. A partition for which the API gave no
+  count says why under `source_count_missing`: the check fails (WARN) naming those days,
+  instead of passing for want of a count.
 - NoCount: nothing independent to count against (the source is read whole, or its API
   reports no totals); the feed carries no such check, and its declaration says why.
 """
 
+from dataclasses import dataclass, field
 from datetime import date
 
 import dagster as dg
@@ -29,6 +32,7 @@ from costudy_pipelines.lib.loading import LoadSpec
 from costudy_pipelines.sources.registry import DatabaseCount, Feed, NoCount, ReportedCount
 
 REPORTED_COUNT = "source_reported_count"
+MISSING_COUNT = "source_count_missing"
 CHECK_NAME = "counts_match_source"
 MAX_MATERIALIZATIONS_READ = 5000  # newest first; ~13 years of daily partitions
 DAYS_SHOWN = 20
@@ -111,10 +115,19 @@ def database_count_check(
     return check
 
 
-def reported_counts(instance: dg.DagsterInstance, key: dg.AssetKey) -> tuple[dict[date, int], int]:
-    """The count each day partition's latest materialization reported, and how many
-    partitions were materialized without reporting one."""
-    reported: dict[date, int] = {}
+@dataclass
+class ReportedCounts:
+    """What the latest materialization of each day partition said about the source's count."""
+
+    counts: dict[date, int] = field(default_factory=dict)
+    missing: dict[date, str] = field(default_factory=dict)  # why a count-reporting API gave none
+    unreported: int = 0  # partitions that said nothing
+
+
+def reported_counts(instance: dg.DagsterInstance, key: dg.AssetKey) -> ReportedCounts:
+    """The count each day partition's latest materialization reported, why it is missing where
+    the source said so, and how many partitions said nothing."""
+    found = ReportedCounts()
     seen: set[str] = set()
     cursor, read = None, 0
     while read < MAX_MATERIALIZATIONS_READ:
@@ -128,16 +141,23 @@ def reported_counts(instance: dg.DagsterInstance, key: dg.AssetKey) -> tuple[dic
                 continue  # newest first: the first record of a partition is its latest
             seen.add(partition)
             value = materialization.metadata.get(REPORTED_COUNT)
+            missing = materialization.metadata.get(MISSING_COUNT)
+            day = as_day(partition)
+            if day is None:
+                continue
             # sync_daily records the count as an int (IntMetadataValue)
             count = value.value if isinstance(value, dg.IntMetadataValue) else None
-            day = as_day(partition)
-            if count is not None and day is not None:
-                reported[day] = count
+            if count is not None:
+                found.counts[day] = count
+            elif missing is not None:
+                found.missing[day] = str(missing.value)
+            else:
+                found.unreported += 1
         read += len(page.records)
         if not page.has_more:
             break
         cursor = page.cursor
-    return reported, len(seen) - len(reported)
+    return found
 
 
 def api_count_check(asset_key: dg.AssetKey, spec: LoadSpec) -> dg.AssetChecksDefinition:
@@ -153,10 +173,22 @@ def api_count_check(asset_key: dg.AssetKey, spec: LoadSpec) -> dg.AssetChecksDef
         ),
     )
     def check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        reported, unreported = reported_counts(context.instance, asset_key)
+        found = reported_counts(context.instance, asset_key)
+        reported, unreported = found.counts, found.unreported
         with context.resources.warehouse_db.connect(autocommit=True) as warehouse:
             comparison = compare_reported(warehouse, feed, reported)
-        result = _result(comparison, partitions_without_count=unreported)
+        result = _result(comparison, partitions_without_count=unreported + len(found.missing))
+        if found.missing:  # the API reports counts, but gave none for these days
+            days = sorted(found.missing)[:DAYS_SHOWN]
+            return dg.AssetCheckResult(
+                passed=False,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    **result.metadata,
+                    "days_without_count": len(found.missing),
+                    "problem": "; ".join(f"{day}: {found.missing[day]}" for day in days),
+                },
+            )
         if not reported:
             # Nothing to compare is not agreement: warn, and say why, never a silent green.
             return dg.AssetCheckResult(

@@ -31,7 +31,7 @@ from costudy_pipelines.sandbox.emulator import Emulator, SandboxContext
 from costudy_pipelines.sandbox.servers import (
     AlertReceiverServer,
     PlatformApiServer,
-    SandboxServer,
+    Server,
     run_until_signalled,
 )
 from costudy_pipelines.sandbox.servers.alerts import PATH as ALERT_PATH
@@ -114,7 +114,7 @@ def services() -> list[str]:
     return [*served, PLATFORM, ALERTS]
 
 
-def build_servers(world: World, state: SandboxState) -> list[SandboxServer]:
+def build_servers(world: World, state: SandboxState) -> list[Server]:
     ports, tokens = state.ports, state.tokens
     servers = [
         emulator.server(world, ports.get(emulator.service, 0), tokens[emulator.service])
@@ -135,7 +135,7 @@ def serve() -> None:
         raise SandboxError(f"no sandbox state at {state_path()}")
     servers = build_servers(state.build_world(), state)
 
-    def record_ports(started: Sequence[SandboxServer]) -> None:
+    def record_ports(started: Sequence[Server]) -> None:
         ports = {
             name: int(server.base_url.rsplit(":", 1)[1])
             for name, server in zip(services(), started, strict=True)

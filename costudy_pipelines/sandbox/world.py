@@ -52,7 +52,7 @@ class WorldConfig:
     days: int = 90
     malformed_rate: float = 0.01
     duplicate_rate: float = 0.03  # share of people with an exact copy of a record
-    money_format: MoneyFormat = "mixed"
+    money_format: MoneyFormat = "money"
     ghl_locations: int = 2
     # per advanced day, as a share of each source's live records (at least one each):
     change_rate: float = 0.01

@@ -43,10 +43,9 @@ def env(databases: DatabaseFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def test_a_new_sheet_is_one_config_entry(env: dict[str, str], tmp_path: Path) -> None:
     config = tmp_path / "sources.toml"
-    config.write_text(
-        (PROJECT_ROOT / "sources.toml").read_text()
-        + '\n[[sheets]]\nname = "partner_sales"\nspreadsheet_key = "k"\nworksheet = "Sales"\n'
-    )
+    partner = '{ name = "partner_sales", spreadsheet_key = "k", worksheet = "Sales" },'
+    project = (PROJECT_ROOT / "sources.toml").read_text()
+    config.write_text(project.replace("worksheets = [", f"worksheets = [\n  {partner}"))
     listed = dagster("asset", "list", env={**env, "COSTUDY_SOURCES_CONFIG": str(config)})
     assert listed.returncode == 0, listed.stderr[-2000:]
     assert "sheet_partner_sales" in listed.stdout

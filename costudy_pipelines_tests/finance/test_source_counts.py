@@ -10,12 +10,14 @@ Dagster refuses as a string.
 import secrets
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 import dagster as dg
 import pytest
 
-from costudy_pipelines.defs._source_counts import REPORTED_COUNT, api_count_check
+from costudy_pipelines.defs._source_counts import MISSING_COUNT, REPORTED_COUNT, api_count_check
 from costudy_pipelines.lib.clients.base import parse_timestamp
 from costudy_pipelines.lib.loading import sync_session
 from costudy_pipelines.lib.pg import connect
@@ -198,17 +200,25 @@ def test_days_without_a_count_among_days_with_one_warn(dbs, instance, world):
     assert REPORTED_COUNT in metadata_value(evaluation, "problem")
 
 
-@pytest.fixture
-def ghl(world: World) -> Iterator[GoHighLevelResource]:
-    """The sandbox GoHighLevel server serving the world's contacts, and the product's
-    resource pointed at it."""
+@contextmanager
+def ghl_sandbox(world: World, **options: Any) -> Iterator[GoHighLevelResource]:
+    """The sandbox GoHighLevel server serving the world's contacts (made as awkward as
+    `options` say), and the product's resource pointed at it."""
     token = secrets.token_urlsafe(16)
     contacts = list(world.records("ghl_contacts"))
     locations = world.ghl_locations
-    with GoHighLevelServer(token=token, contacts=contacts, location_ids=locations) as server:
+    with GoHighLevelServer(
+        token=token, contacts=contacts, location_ids=locations, **options
+    ) as server:
         yield GoHighLevelResource(
             token=token, location_ids=",".join(locations), base_url=server.base_url
         )
+
+
+@pytest.fixture
+def ghl(world: World) -> Iterator[GoHighLevelResource]:
+    with ghl_sandbox(world) as resource:
+        yield resource
 
 
 def sync_ghl(dbs, instance, ghl: GoHighLevelResource, world: World) -> dg.ExecuteInProcessResult:
@@ -283,3 +293,23 @@ def test_ghl_counts_the_search_reported_per_day_agree_then_warn_on_a_lost_row(
         "difference": -1,
     }
     assert metadata_value(found, "warehouse_total") == total - 1
+
+
+def test_a_ghl_search_without_a_count_warns_on_every_day_instead_of_passing(dbs, instance, world):
+    with ghl_sandbox(world, search_count_field=None) as silent:
+        synced = sync_ghl(dbs, instance, silent, world)
+    materializations = [
+        event.materialization for event in synced.get_asset_materialization_events()
+    ]
+    assert len(materializations) == world.config.days
+    assert all(REPORTED_COUNT not in m.metadata for m in materializations)
+    assert {m.metadata[MISSING_COUNT].value for m in materializations} == {
+        "the search answered without a count (neither `total` nor `count`)"
+    }
+
+    found = evaluate(dbs, instance, "ghl_contacts")
+    assert not found.passed
+    assert found.severity == dg.AssetCheckSeverity.WARN
+    assert metadata_value(found, "days_without_count") == world.config.days
+    first = world.config.start.isoformat()
+    assert f"{first}: the search answered without a count" in metadata_value(found, "problem")

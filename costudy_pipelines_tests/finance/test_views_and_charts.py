@@ -46,6 +46,7 @@ def test_every_project_view_file_reads():
         "revenue_by_user",
         "sync_runs",
         "sync_health",
+        "course_learning_progress",
     }
 
 

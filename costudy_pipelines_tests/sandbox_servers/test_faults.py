@@ -15,6 +15,7 @@ from costudy_pipelines.sandbox.servers import (
     FaultPlan,
     GoHighLevelServer,
     PlatformApiServer,
+    RateLimit,
     SandboxServer,
     SheetsServer,
     WhopServer,
@@ -88,6 +89,41 @@ def test_every_system_answers_injected_errors_in_its_own_shape(system: str, api_
         server.add_fault(Fault("error"))
         answer = httpx.get(server.base_url + path, headers=headers)
     assert (answer.status_code, answer.json()) == (500, body)
+
+
+RATE_LIMITED_PATHS = {
+    "gohighlevel": "/contacts/?locationId=loc_a",
+    "sheets": "/v4/spreadsheets/x",
+    "platform": "/api/v1/leads",
+    "whop": "/api/v1/payments",
+}
+# what varies between two answers however they are made
+VOLATILE_HEADERS = {"date", "server", "content-length", "retry-after-ms"}
+
+
+@pytest.mark.parametrize("system", sorted(RATE_LIMITED_PATHS))
+def test_an_injected_429_is_the_systems_rate_limit_answer(system: str, api_key: str) -> None:
+    """Same body, same headers, same wait hint as when the system's own limit is hit."""
+    make = {**SYSTEMS, "whop": lambda key: WhopServer(api_key=key)}[system]
+    headers = {"Authorization": f"Bearer {api_key}", "Version": "2021-07-28"}
+    path = RATE_LIMITED_PATHS[system]
+    # One request a window: the first is answered by the fault, the second by the limit.
+    plan = FaultPlan(
+        rate_limit=RateLimit(max_requests=1, window_seconds=30.0),
+        faults=[Fault("error", status=429, retry_after=30.0, count=1)],
+    )
+    with make(api_key) as server:
+        server.set_faults(plan)
+        injected = httpx.get(server.base_url + path, headers=headers)
+        limited = httpx.get(server.base_url + path, headers=headers)
+        assert [fault.fired for fault in server.faults.faults] == [1]
+    assert injected.status_code == limited.status_code == 429
+    assert injected.json() == limited.json()
+    kept = {name: value for name, value in injected.headers.items() if name not in VOLATILE_HEADERS}
+    assert kept == {
+        name: value for name, value in limited.headers.items() if name not in VOLATILE_HEADERS
+    }
+    assert ("retry-after" in kept) == (system != "sheets")  # Google sends no hint
 
 
 def test_latency_delays_the_answer(whop: WhopServer, client: httpx.Client) -> None:

@@ -229,3 +229,82 @@ def test_contacts_change_while_running(
     location_a = list_all(client, "loc_a", limit=100)
     assert location_a == [renamed, *contacts[3:]]  # moved away, renamed in place, deleted
     assert moved in list_all(client, "loc_b", limit=100)
+
+
+def test_search_sorted_newest_first_pages_down_by_page_and_by_cursor(
+    client: httpx.Client, contacts: list[dict[str, Any]]
+) -> None:
+    newest_first = [c["id"] for c in reversed(contacts)]
+    body: dict[str, Any] = {
+        "locationId": "loc_a",
+        "pageLimit": 100,
+        "sort": [{"field": "dateAdded", "direction": "desc"}],
+    }
+    by_page = []
+    for page in (1, 2, 3):
+        by_page += client.post("/contacts/search", json={**body, "page": page}).json()["contacts"]
+    by_cursor: list[dict[str, Any]] = []
+    cursor: dict[str, Any] = {}
+    while found := client.post("/contacts/search", json={**body, **cursor}).json()["contacts"]:
+        by_cursor += found
+        cursor = {"searchAfter": found[-1]["searchAfter"]}
+    assert [c["id"] for c in by_page] == [c["id"] for c in by_cursor] == newest_first
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"filters": [{"field": "email", "operator": "eq", "value": "a@b.c"}]},
+            "filters.0: field 'email' with operator 'eq' is not emulated",
+        ),
+        ({"sort": [{"field": "firstName", "direction": "asc"}]}, "sort by ['firstName']"),
+        ({"sort": [{"field": "dateAdded", "direction": "up"}]}, "sort.0.direction"),
+        ({"query": "anna"}, "query (full-text search) is not emulated"),
+        ({"pageSize": 10}, "property pageSize should not exist"),
+    ],
+)
+def test_search_refuses_what_it_does_not_emulate_in_the_api_error_shape(
+    client: httpx.Client, change: dict[str, Any], message: str
+) -> None:
+    refused = client.post("/contacts/search", json={"locationId": "loc_a", **change})
+    assert refused.status_code == 422
+    body = refused.json()
+    assert body["statusCode"] == 422 and body["error"] == "Unprocessable Entity"
+    assert message in body["message"][0]
+
+
+def test_list_refuses_unknown_parameters(client: httpx.Client) -> None:
+    refused = client.get("/contacts/", params={"locationId": "loc_a", "sortBy": "dateAdded"})
+    assert refused.status_code == 422
+    assert refused.json()["message"] == ["property sortBy should not exist"]
+
+
+def test_page_cap_sends_short_pages_before_the_end(
+    api_key: str, contacts: list[dict[str, Any]]
+) -> None:
+    with (
+        GoHighLevelServer(token=api_key, contacts=contacts, page_cap=7) as server,
+        api_client(server, api_key, **VERSION) as http,
+    ):
+        first = http.get("/contacts/", params={"locationId": "loc_a", "limit": 100}).json()
+        assert len(first["contacts"]) == 7 and first["meta"]["nextPageUrl"]
+        body = {"locationId": "loc_a", "pageLimit": 100}
+        search = http.post("/contacts/search", json=body).json()
+        assert len(search["contacts"]) == 7 and search["total"] == 253
+        # page numbers count in pageLimit: page 2 starts at 100, past 93 contacts never served
+        second = http.post("/contacts/search", json={**body, "page": 2}).json()
+        assert second["contacts"][0]["id"] == contacts[100]["id"]
+
+
+@pytest.mark.parametrize("field", ["count", None])
+def test_search_count_field_as_the_reference_names_it_or_missing(
+    api_key: str, contacts: list[dict[str, Any]], field: str | None
+) -> None:
+    with (
+        GoHighLevelServer(token=api_key, contacts=contacts, search_count_field=field) as server,
+        api_client(server, api_key, **VERSION) as http,
+    ):
+        answer = http.post("/contacts/search", json={"locationId": "loc_a"}).json()
+    assert "total" not in answer
+    assert answer.get("count") == (253 if field else None)

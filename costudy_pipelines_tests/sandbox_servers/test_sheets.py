@@ -101,6 +101,27 @@ def test_unknown_spreadsheet_is_404_in_googles_shape(
     }
 
 
+def test_a_spreadsheet_not_shared_is_403_in_googles_shape(
+    gc: gspread.Client, server: SheetsServer
+) -> None:
+    server.set_shared("sheet-leads", False)
+    with pytest.raises(PermissionError):  # what gspread's open_by_key makes of a 403
+        gc.open_by_key("sheet-leads")
+    for path in ("", "/values/Leads"):
+        answer = httpx.get(f"{server.base_url}/v4/spreadsheets/sheet-leads{path}")
+        assert answer.status_code == 403
+        assert answer.json() == {
+            "error": {
+                "code": 403,
+                "message": "The caller does not have permission",
+                "status": "PERMISSION_DENIED",
+            }
+        }
+    assert gc.open_by_key("sheet-payments").title == "Payments 2024"  # others stay shared
+    server.set_shared("sheet-leads", True)
+    assert gc.open_by_key("sheet-leads").title == "Leads"
+
+
 def test_unknown_worksheet(gc: gspread.Client, server: SheetsServer) -> None:
     with pytest.raises(gspread.WorksheetNotFound):
         gc.open_by_key("sheet-leads").worksheet("Nope")

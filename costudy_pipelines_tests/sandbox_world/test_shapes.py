@@ -9,6 +9,8 @@ from costudy_pipelines.sandbox.world import World, WorldConfig
 
 
 def test_whop_money_fields_come_as_float_money_object_or_both() -> None:
+    assert World(WorldConfig(seed=2, people=5)).config.money_format == "money"  # pinned shape
+
     def forms(money_format: str) -> set[str]:
         world = World(WorldConfig(seed=2, people=300, money_format=money_format))
         seen = set()
@@ -27,10 +29,13 @@ def test_whop_money_fields_come_as_float_money_object_or_both() -> None:
     assert forms("mixed") == {"float", "money"}
 
 
-def test_whop_payer_email_is_under_user_or_customer_email(world: World) -> None:
-    where = {"user" if "email" in e.record["user"] else "customer_email"
-             for e in world.entries("whop_payments")}  # fmt: skip
-    assert where == {"user", "customer_email"}
+def test_whop_payments_have_the_pinned_shape(world: World) -> None:
+    """The payer's email in customer_email, an embedded user without one, flat *_id fields."""
+    for entry in world.entries("whop_payments"):
+        record = entry.record
+        assert "email" not in record["user"] and "customer_email" in record
+        assert {"membership_id", "product_id", "plan_id", "member_id"} <= set(record)
+        assert not {"membership", "product", "plan", "member", "company"} & set(record)
     statuses = {e.record["status"] for e in world.entries("whop_payments")}
     assert {"paid", "open", "void"} <= statuses
     substatuses = {e.record["substatus"] for e in world.entries("whop_payments")}

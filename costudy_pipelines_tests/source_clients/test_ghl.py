@@ -16,7 +16,8 @@ from starlette.routing import Route
 
 from costudy_pipelines.lib.clients.base import TimeWindow, epoch_ms
 from costudy_pipelines.lib.clients.http import ApiError, RateLimit, RepeatedPageError
-from costudy_pipelines.sources.gohighlevel.client import GhlClient, reported_total
+from costudy_pipelines.sandbox.servers import GoHighLevelServer
+from costudy_pipelines.sources.gohighlevel.client import GhlClient, reported_count, reported_total
 from costudy_pipelines_tests.source_clients.live import Recorder, serve
 
 TOKEN = "ghl_pit_" + "t" * 20
@@ -132,6 +133,7 @@ class GhlServer:
         for spec in body.get("filters", []) if self.honour_filters else []:
             low, high = (datetime.fromisoformat(spec["value"][k]) for k in ("gte", "lt"))
             rows = [r for r in rows if low <= datetime.fromisoformat(r["dateAdded"]) < high]
+        total = len(rows)  # the search's, whatever page of it is asked for
         if "searchAfter" in body:
             rows = [r for r in rows if tuple(r["searchAfter"]) > tuple(body["searchAfter"])]
             page = rows[:size]
@@ -139,7 +141,7 @@ class GhlServer:
             return JSONResponse({"message": "use searchAfter beyond 10000"}, status_code=422)
         else:
             page = rows[(body["page"] - 1) * size : body["page"] * size]
-        return JSONResponse({"contacts": page, "total": len(rows)}, headers=self.rate_headers())
+        return JSONResponse({"contacts": page, "total": total}, headers=self.rate_headers())
 
 
 def ids(pages: list[list[dict[str, Any]]]) -> list[str]:
@@ -209,16 +211,77 @@ def test_rate_limit_headers_slow_the_client_down_before_a_429() -> None:
             assert careless.counters.rate_limited > 0
 
 
-def test_search_pages_by_number_then_by_search_after_past_the_depth() -> None:
-    server = GhlServer(contacts(), search_depth=6)
-    with serve(server.app()) as url, client(url, search_page_size=3, search_page_depth=6) as ghl:
+def test_search_pages_by_search_after_from_the_second_page() -> None:
+    server = GhlServer(contacts())
+    with serve(server.app()) as url, client(url, search_page_size=3) as ghl:
         pages = list(ghl.search_contacts())
     # every contact as stored, without the paging cursor search adds to each one
     assert [contact for page in pages for contact in page] == server.rows
     bodies = [json.loads(hit.body) for hit in server.recorder.hits]
-    assert [body.get("page") for body in bodies[:2]] == [1, 2]
-    assert all("searchAfter" in body and "page" not in body for body in bodies[2:])
-    assert len(bodies) == 6  # 17 contacts in pages of 3: the sixth page is short
+    assert bodies[0]["page"] == 1 and "searchAfter" not in bodies[0]
+    assert all("page" not in body for body in bodies[1:])
+    assert [body["searchAfter"] for body in bodies[1:]] == [
+        list(order_key(server.rows[n])) for n in (2, 5, 8, 11, 14)
+    ]
+    # 17 contacts in pages of 3: the sixth page is short and completes the reported total
+    assert len(bodies) == 6
+
+
+def sandbox(**options: Any) -> GoHighLevelServer:
+    """The project's GoHighLevel sandbox serving contacts(), made as awkward as `options` say."""
+    return GoHighLevelServer(token=TOKEN, contacts=contacts(), **options)
+
+
+def test_short_pages_before_the_end_do_not_end_the_read() -> None:
+    rows = contacts()
+    with (
+        sandbox(page_cap=2) as sandbox_ghl,
+        client(sandbox_ghl.base_url, page_size=5, search_page_size=5) as ghl,
+    ):
+        listed = ids(list(ghl.contacts()))
+        search = ghl.search_contacts()
+        searched = ids(list(search))
+    assert listed == searched == [row["id"] for row in rows]
+    assert search.total == len(rows) and search.missing_count is None
+    # the search read by cursor: 2 contacts a page, and no request beyond the reported total
+    searches = [hit for hit in sandbox_ghl.request_log if hit.path == "/contacts/search"]
+    assert len(searches) == -(-len(rows) // 2)
+
+
+def test_without_a_count_the_search_reads_to_an_empty_page_and_says_so() -> None:
+    rows = contacts()
+    with (
+        sandbox(page_cap=2, search_count_field=None) as sandbox_ghl,
+        client(sandbox_ghl.base_url, search_page_size=5) as ghl,
+    ):
+        search = ghl.search_contacts(DAY)
+        assert reported_total([search]) is None  # not read yet: nothing to say
+        assert ids(list(search)) == in_day(rows)
+    assert search.total is None
+    assert (
+        search.missing_count == "the search answered without a count (neither `total` nor `count`)"
+    )
+    assert reported_total([search]) == search.missing_count
+    searches = [hit for hit in sandbox_ghl.request_log if hit.path == "/contacts/search"]
+    assert len(searches) == -(-len(in_day(rows)) // 2) + 1  # and one empty page
+
+
+def test_the_reference_count_field_is_read_like_total() -> None:
+    with (
+        sandbox(search_count_field="count") as sandbox_ghl,
+        client(sandbox_ghl.base_url, search_page_size=4) as ghl,
+    ):
+        search = ghl.search_contacts(DAY)
+        got = ids(list(search))
+    assert search.total == len(got) == len(in_day(contacts()))
+
+
+def test_a_count_that_is_not_a_number_is_reported_as_missing() -> None:
+    assert reported_count({"contacts": [], "total": "12"}) == (
+        None,
+        "the search answered total='12', not a count",
+    )
+    assert reported_count({"contacts": [], "count": 3}) == (3, None)
 
 
 @pytest.mark.parametrize("honour_filters", [True, False])
@@ -245,12 +308,13 @@ def test_reported_total_sums_the_searches_and_is_unknown_if_one_is() -> None:
         assert reported_total([*searches, ghl.search_contacts(DAY)]) is None  # one unread
 
 
-def test_a_search_that_ignores_the_page_number_is_stopped() -> None:
+def test_a_search_that_ignores_the_cursor_is_stopped() -> None:
     server = GhlServer(contacts(), search_depth=10_000)
+    first = [{**row, "searchAfter": list(order_key(row))} for row in server.rows[:3]]
 
     async def first_page_forever(request: Request) -> Response:
         await server.recorder.record(request)
-        return JSONResponse({"contacts": server.rows[:3], "total": len(server.rows)})
+        return JSONResponse({"contacts": first, "total": len(server.rows)})
 
     app = Starlette(routes=[Route("/contacts/search", first_page_forever, methods=["POST"])])
     with (

@@ -1,6 +1,7 @@
-"""The Sheets reader through real gspread against a minimal Sheets v4 server on 127.0.0.1,
-reached through the project's own transport (sheets_transport.gspread_client, as the assets
-build it for a Sheets API base other than Google's)."""
+"""The Sheets reader through real gspread against a minimal Sheets v4 server on 127.0.0.1 and
+against the project's Sheets sandbox, reached through the project's own transport
+(sheets_transport.gspread_client, as the assets build it for a Sheets API base other than
+Google's)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from costudy_pipelines.lib.clients.http import ApiError, RateLimit, RateLimiter, RetryPolicy
+from costudy_pipelines.sandbox.servers import Fault, FaultPlan, SheetsServer
+from costudy_pipelines.sandbox.servers import RateLimit as ServerRateLimit
 from costudy_pipelines.sources.sheets.client import SheetLayoutError, SheetSource, SheetsReader
 from costudy_pipelines.sources.sheets.transport import gspread_client
 from costudy_pipelines_tests.source_clients.live import Recorder, serve
@@ -159,3 +162,65 @@ def test_persistent_server_errors_end_in_an_error_naming_the_worksheet() -> None
 def test_a_missing_worksheet_is_named() -> None:
     with pytest.raises(ApiError, match=r"worksheet 'Nope'.*no worksheet with that title"):
         read({"S": PAYMENTS}, SheetSource(KEY, "Nope"))
+
+
+SERVICE_ACCOUNT = "costudy-reader@costudy-prod.iam.gserviceaccount.com"
+SHARED = {"title": "Payments", "worksheets": {"Sheet One": PAYMENTS}}
+
+
+def sandbox_reader(server: SheetsServer, **options: Any) -> SheetsReader:
+    """A reader of the project's Sheets sandbox, its own rate limiter out of the way."""
+    options.setdefault("rate_limiter", RateLimiter(RateLimit(requests=1000, per_seconds=1.0)))
+    return SheetsReader(partial(gspread_client, server.base_url), retry=FAST, **options)
+
+
+def test_a_spreadsheet_not_shared_names_the_sheet_and_the_account_to_share_it_with() -> None:
+    source = SheetSource(KEY, "Sheet One")
+    with SheetsServer({KEY: SHARED}, not_shared=[KEY]) as server:
+        reader = sandbox_reader(server, service_account=SERVICE_ACCOUNT)
+        with pytest.raises(ApiError) as raised:
+            list(reader.rows(source))
+        assert raised.value.status == 403
+        message = str(raised.value)
+        for part in (f"worksheet 'Sheet One' of spreadsheet {KEY}", "HTTP 403", SERVICE_ACCOUNT):
+            assert part in message, message
+        assert "share it with that address" in message
+        assert reader.counters.requests == 1  # a 403 is not retried: sharing takes a person
+
+        server.set_shared(KEY, True)
+        assert len(next(sandbox_reader(server).rows(source))) == 3
+
+
+def test_without_an_account_the_message_says_where_to_find_it() -> None:
+    with (
+        SheetsServer({KEY: SHARED}, not_shared=[KEY]) as server,
+        pytest.raises(ApiError, match="client_email in GOOGLE_SERVICE_ACCOUNT_FILE"),
+    ):
+        list(sandbox_reader(server).rows(SheetSource(KEY, "Sheet One")))
+
+
+def test_a_429_without_retry_after_waits_out_the_quota_window() -> None:
+    """Google's quota 429 has no hint; the reader waits a whole quota window before retrying.
+    The server's own window is the same length, so it admits the retry only if the reader
+    really waited that long: one 429, then success."""
+    window = 0.5
+    plan = FaultPlan(rate_limit=ServerRateLimit(max_requests=2, window_seconds=window))
+    with SheetsServer({KEY: SHARED}, faults=plan) as server:
+        reader = sandbox_reader(server, quota_window_s=window)
+        rows = [row for chunk in reader.rows(SheetSource(KEY, "Sheet One")) for row in chunk]
+        statuses = [entry.status for entry in server.request_log]
+    assert len(rows) == 3
+    assert statuses == [200, 200, 429, 200]
+    assert (reader.counters.rate_limited, reader.counters.retries) == (1, 1)
+    assert reader.counters.waited_s >= window  # the schedule computed: at least one window
+
+
+def test_hint_less_429s_beyond_the_budget_say_the_wait_was_the_quota_window() -> None:
+    plan = FaultPlan(faults=[Fault("error", status=429)])  # every request: quota exhausted
+    with SheetsServer({KEY: SHARED}, faults=plan) as server:
+        reader = sandbox_reader(server, quota_window_s=0.05)
+        with pytest.raises(ApiError, match=r"HTTP 429 after 3 attempt\(s\)") as raised:
+            list(reader.rows(SheetSource(KEY, "Sheet One")))
+    assert "the per-minute quota window says to wait 0.1 s" in str(raised.value)
+    assert "Quota exceeded" in str(raised.value)  # Google's own message, from its error body
+    assert reader.counters.rate_limited == 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from email_validator import EmailNotValidError, validate_email
@@ -16,6 +17,7 @@ from costudy_pipelines.lib.validation import (
     validate,
 )
 from costudy_pipelines.lib.validation.emails import optional_email
+from costudy_pipelines.sandbox.world import World, WorldConfig
 from costudy_pipelines.sources.elective.records import ElectiveColumns, ElectiveRowValidator
 from costudy_pipelines.sources.gohighlevel.spec import ghl_contacts as spec_ghl_contacts
 from costudy_pipelines.sources.sheets.spec import sheet_rows as spec_sheet_rows
@@ -246,3 +248,63 @@ def test_blank_or_oversized_ids_are_rejected(pay_id):
     result = validate(WHOP, whop_payment(pay_id, "a@b.co"))
     assert isinstance(result, Reject) and result.reason.startswith("id: ")
     assert "should have" in result.reason
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("43831", datetime(2020, 1, 1, tzinfo=UTC)),  # a date cell formatted as a number
+        (43831, datetime(2020, 1, 1, tzinfo=UTC)),  # numericised by gspread
+        ("45352.75", datetime(2024, 3, 1, 18, 0, tzinfo=UTC)),  # the fraction is the time
+        ("1", datetime(1899, 12, 31, tzinfo=UTC)),
+    ],
+)
+def test_sheet_serial_number_dates(cell, expected):
+    validator = spec_sheet_rows("s", "w").validator
+    result = validate(validator, {"Email": "a@b.co", "Date": cell})
+    assert values(result, validator)["occurred_at"] == expected
+
+
+def test_sheet_dates_are_wall_time_in_the_spreadsheets_time_zone():
+    validator = spec_sheet_rows("s", "w").validator
+    validator.set_time_zone("America/New_York")
+    new_york = ZoneInfo("America/New_York")
+    for cell, expected in [
+        ("2024-03-01 09:00", datetime(2024, 3, 1, 14, 0, tzinfo=UTC)),  # EST: UTC-5
+        ("07/01/2024", datetime(2024, 7, 1, 4, 0, tzinfo=UTC)),  # EDT: UTC-4
+        ("45352.375", datetime(2024, 3, 1, 9, 0, tzinfo=new_york)),
+        ("2024-03-01T09:00:00+01:00", datetime(2024, 3, 1, 8, 0, tzinfo=UTC)),  # offset wins
+    ]:
+        result = validate(validator, {"Email": "a@b.co", "Date": cell})
+        assert values(result, validator)["occurred_at"] == expected, cell
+
+
+@pytest.mark.parametrize("cell", ["99999999", "0", "-3", "43831,5", "1e5"])
+def test_numbers_that_are_not_serial_dates_are_still_refused(cell):
+    result = validate(spec_sheet_rows("s", "w").validator, {"Email": "a@b.co", "Date": cell})
+    assert isinstance(result, Reject) and "not a date" in result.reason
+
+
+def test_an_unknown_time_zone_is_named():
+    with pytest.raises(ValueError, match="unknown time zone 'Mars/Olympus'"):
+        spec_sheet_rows("s", "w").validator.set_time_zone("Mars/Olympus")
+
+
+def test_whop_payments_in_the_pinned_shape_link_by_customer_email():
+    """The shape the client pins: the payer in customer_email, flat ids, Money objects."""
+    world = World(WorldConfig(seed=3, people=60))
+    checked = 0
+    for entry in world.entries("whop_payments"):
+        if entry.reject:
+            continue
+        record = entry.record
+        result = validate(WHOP, record)
+        assert isinstance(result, ValidRecord), result
+        typed = values(result, WHOP)
+        assert result.email == normalise_email(record["customer_email"])
+        assert typed["membership_id"] == record["membership_id"]
+        assert typed["product_id"] == record["product_id"]
+        assert typed["whop_user_id"] == record["user"]["id"]
+        assert typed["amount"] == Decimal(record["total"]["amount"])
+        checked += 1
+    assert checked > 20

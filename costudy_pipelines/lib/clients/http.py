@@ -226,11 +226,13 @@ class AttemptFailure:
     body: str = ""
     retry_after: float | None = None
     malformed: bool = False
+    # who set retry_after: the server's hint, unless the client knows the wait itself
+    wait_from: str = "the server asked"
 
     def summary(self, budget: RetryBudget) -> str:
         waited = ""
         if self.retry_after is not None:
-            waited = f"; the server asked to wait {self.retry_after:.1f} s"
+            waited = f"; {self.wait_from} to wait {self.retry_after:.1f} s"
         body = f": {self.body}" if self.body else ""
         return (
             f"{self.reason} after {budget.attempts} attempt(s) in {budget.elapsed():.1f} s"

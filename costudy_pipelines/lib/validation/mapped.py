@@ -8,8 +8,9 @@ case-insensitively. Rows have no id: the loader identifies them by row hash.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BeforeValidator, ValidationInfo
 
@@ -20,12 +21,22 @@ DEFAULT_DATE_FORMATS = ("%m/%d/%Y", "%m/%d/%Y %H:%M:%S", "%Y/%m/%d", "%d.%m.%Y")
 
 
 def _human_time(value: Any, info: ValidationInfo) -> datetime | None:
-    formats = (info.context or {}).get("date_formats", DEFAULT_DATE_FORMATS)
-    return parse_human_time(value, formats)
+    context = info.context or {}
+    formats = context.get("date_formats", DEFAULT_DATE_FORMATS)
+    return parse_human_time(value, formats, context.get("time_zone", UTC))
 
 
-# A date typed by a person: ISO-8601, then the validator's configured formats.
+# A date typed by a person: ISO-8601, a serial number, then the validator's configured formats;
+# without an offset, in the validator's time zone.
 HumanTime = Annotated[datetime | None, BeforeValidator(_human_time)]
+
+
+def zone(name: str) -> tzinfo:
+    """The IANA time zone `name` (a spreadsheet's `timeZone`), or a ValueError naming it."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (expected an IANA name)") from None
 
 
 def _fold(header: object) -> str:
@@ -36,8 +47,9 @@ class MappedValidator(SchemaValidator):
     """Validates rows whose fields come from configured headers.
 
     `headers` maps each schema field to its candidate headers, first found wins. `constants`
-    are fields every row gets (e.g. the sheet's URL). A row whose headers include none of the
-    email candidates is rejected with a reason that says which headers were looked for.
+    are fields every row gets (e.g. the sheet's URL). Dates without an offset are wall time in
+    `time_zone` (an IANA name). A row whose headers include none of the email candidates is
+    rejected with a reason that says which headers were looked for.
     """
 
     id_field = None
@@ -48,14 +60,20 @@ class MappedValidator(SchemaValidator):
         *,
         constants: Mapping[str, Any] | None = None,
         date_formats: tuple[str, ...] = DEFAULT_DATE_FORMATS,
+        time_zone: str = "UTC",
         mapping_hint: str,
     ) -> None:
         super().__init__()
         self.headers = dict(headers)
         self.constants = dict(constants or {})
-        self.context = {"date_formats": date_formats}
+        self.context = {"date_formats": date_formats, "time_zone": zone(time_zone)}
         self.mapping_hint = mapping_hint
         self._layouts: dict[tuple[str, ...], dict[str, str]] = {}
+
+    def set_time_zone(self, time_zone: str) -> None:
+        """Read dates without an offset in `time_zone` from now on (a spreadsheet's, known only
+        once its metadata has been read)."""
+        self.context = {**(self.context or {}), "time_zone": zone(time_zone)}
 
     def __call__(self, raw: RawRecord) -> ValidRecord:
         layout = self._layout(raw)

@@ -8,7 +8,7 @@ validators for the human-typed sources (sheets, CSV), where volume is small.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Annotated, Any
@@ -149,23 +149,56 @@ def parse_amount_text(value: Any) -> Decimal | None:
 CellAmount = Annotated[Decimal | None, BeforeValidator(parse_amount_text)]
 
 
-def parse_human_time(value: Any, formats: tuple[str, ...]) -> datetime | None:
-    """Dates typed by people: ISO-8601 first, then the configured strptime formats."""
+# Google Sheets (like Excel) counts days from 1899-12-30; the fraction is the time of day.
+SHEETS_EPOCH = datetime(1899, 12, 30)
+MAX_SERIAL_DAY = 2_958_465  # 9999-12-31
+_SERIAL = re.compile(r"^\d{1,7}(\.\d+)?$")
+
+
+def serial_date(value: float | int | str, time_zone: tzinfo = UTC) -> datetime | None:
+    """A spreadsheet serial-number date (43831 = 2020-01-01, 43831.5 its noon) in the sheet's
+    time zone, or None when `value` is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        if not _SERIAL.match(value):
+            return None
+        value = float(value)
+    if not 1 <= value <= MAX_SERIAL_DAY:
+        return None
+    # whole milliseconds: a serial's fraction of a day is rarely exact in binary
+    local = SHEETS_EPOCH + timedelta(milliseconds=round(value * 86_400_000))
+    return local.replace(tzinfo=time_zone)
+
+
+def parse_human_time(
+    value: Any, formats: tuple[str, ...], time_zone: tzinfo = UTC
+) -> datetime | None:
+    """Dates typed by people: ISO-8601, a spreadsheet serial number, then the configured
+    strptime formats. A date without an offset is wall time in `time_zone` (a spreadsheet's
+    own time zone; UTC where the source says nothing)."""
     value = _blank_to_none(value)
     if value is None:
         return None
     if isinstance(value, datetime):
-        return as_utc(value)
+        return value if value.tzinfo is not None else value.replace(tzinfo=time_zone)
     if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+        return datetime(value.year, value.month, value.day, tzinfo=time_zone)
+    if isinstance(value, int | float | str) and (serial := serial_date(value, time_zone)):
+        return serial
     text = str(value)
     try:
-        return as_utc(datetime.fromisoformat(text))
+        moment = datetime.fromisoformat(text)
     except ValueError:
-        pass
-    for fmt in formats:
-        try:
-            return as_utc(datetime.strptime(text, fmt))
-        except ValueError:
-            continue
-    raise ValueError(f"not a date: {value!r} (expected ISO-8601 or one of {', '.join(formats)})")
+        for fmt in formats:
+            try:
+                moment = datetime.strptime(text, fmt)
+            except ValueError:
+                continue
+            break
+        else:
+            raise ValueError(
+                f"not a date: {value!r} (expected ISO-8601, a spreadsheet serial number or one "
+                f"of {', '.join(formats)})"
+            ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=time_zone)

@@ -1,16 +1,19 @@
-"""Whop v1 objects (api.whop.com/api/v1): users, memberships, payments, one dict per record
-exactly as a list endpoint returns it (ISO-8601 timestamps, lower-case currency codes).
+"""Whop v1 objects (api.whop.com/api/v1) at the API version the client pins
+(`WHOP_API_VERSION`, `Api-Version-Date`), one dict per record exactly as a list endpoint
+returns it; Whop's official SDK (`whop-sdk` 2.x) models are the contract (a test parses every
+served record with them):
 
-Where reality is unknown, said here:
-- The public v1 user object has no email (id, username, name, created_at, bio,
-  profile_picture); we add `email` because the company-scoped listings the sync reads carry
-  the member's email and the v2 user model had it. A client should not depend on it.
+- payments are the SDK's `Payment`: related records as flat `*_id` fields, money fields as
+  Money objects {"amount": "<decimal string>", "currency", "decimals", "display_decimals"},
+  the payer's address in `customer_email`, and an embedded `user` summary without email.
+- users are the SDK's `User` (with `email`).
+- memberships are the SDK's `MembershipListItem`, the list shape that carries the member's
+  `user.email`. (The pinned `Membership` has only `user_id`; linking it by email would take
+  one `GET /users/{id}` per member.)
 - A refund keeps `status: "paid"` and sets `substatus` ("refunded"/"partially_refunded") and
   `refunded_amount`, as v1 documents; v1 has no status "refunded".
-- Money fields (`usd_total`, `total`, `subtotal`, `refunded_amount`) are a float in one SDK
-  release and a Money object in a later one; `WorldConfig.money_format` picks, "mixed" draws
-  per payment. `amount_after_fees` stays a float (its Money form is undocumented).
-- The payer's email is under `user.email` or, for some payments, only under `customer_email`.
+- `WorldConfig.money_format` "float" (or "mixed", per payment) serves the money fields as
+  floats, as an older SDK release had them: the older shape, only where a test asks for it.
 """
 
 from __future__ import annotations
@@ -73,7 +76,14 @@ PAYMENT_STATUSES = Weighted(
     )
 )
 PAID_SUBSTATUSES = Weighted((("succeeded", 0.91), ("refunded", 0.06), ("partially_refunded", 0.03)))
-MONEY_FIELDS = ("usd_total", "total", "subtotal", "refunded_amount")
+MONEY_FIELDS = (
+    "usd_total",
+    "total",
+    "subtotal",
+    "refunded_amount",
+    "amount_after_fees",
+    "tax_refunded_amount",
+)
 DAY_MS = 86_400_000
 
 
@@ -91,22 +101,22 @@ def membership_product(seed: int, person_index: int, membership: int) -> int:
     return Draw(seed, "whop-membership-product", person_index, membership).below(len(PRODUCTS))
 
 
-def user_ref(world: World, slot: Slot, draw: Draw, *, with_email: bool = True) -> dict[str, object]:
-    """The embedded `user` object: same id and name as the person's whop_users record."""
+def user_ref(world: World, slot: Slot) -> dict[str, object]:
+    """The embedded user summary: same id and name as the person's whop_users record."""
     who = slot.owner
-    ref: dict[str, object] = {
+    return {
         "id": token_id("user", world.seed, who.index),
         "name": display_name(world.seed, who, "whop", slot.epoch),
         "username": who.username,
     }
-    if with_email:
-        ref["email"] = email_variant(who.email, draw)
-    return ref
+
+
+def picture(username: str) -> dict[str, str]:
+    return {"url": f"https://media.example.com/{username}.jpg"}
 
 
 def build_user(world: World, slot: Slot) -> Record:
     who, draw = slot.owner, slot.draw(world.seed)
-    picture = draw.chance(0.6)
     return {
         "id": token_id("user", world.seed, who.index),
         "username": who.username,
@@ -116,9 +126,10 @@ def build_user(world: World, slot: Slot) -> Record:
         "bio": draw.choice(
             (None, "Studying for the CPA 📚", "Ich lerne jeden Tag.", "O'Reilly fan")
         ),
-        "profile_picture": {"url": f"https://media.example.com/{who.username}.jpg"}
-        if picture
-        else None,
+        "profile_picture": picture(who.username),
+        "balances": [],
+        "social_links": [],
+        "verification": {},
     }
 
 
@@ -141,7 +152,11 @@ def build_membership(world: World, slot: Slot) -> Record:
         "joined_at": created,
         "manage_url": f"https://whop.com/billing/manage/{member_id}",
         "member": {"id": member_id},
-        "user": user_ref(world, slot, draw),
+        "user": {
+            **user_ref(world, slot),
+            "email": email_variant(who.email, draw),
+            "profile_pic": picture(who.username)["url"],
+        },
         "renewal_period_start": created,
         "renewal_period_end": iso_ms(slot.created_ms + 30 * DAY_MS),
         "cancel_at_period_end": status == "active" and draw.chance(0.1),
@@ -154,6 +169,8 @@ def build_membership(world: World, slot: Slot) -> Record:
         "product": {"id": product(seed, number)["id"], "title": PRODUCTS[number][0]},
         "promo_code": None,
         "license_key": None,
+        "initial_price_paid": str(PRODUCTS[number][1]),
+        "payment_collection_paused": False,
         "metadata": {},
     }
 
@@ -187,7 +204,7 @@ def build_payment(world: World, slot: Slot) -> Record:
     total = cents(subtotal * Decimal("0.9")) if draw.chance(0.1) else subtotal
     status = draw.weighted(PAYMENT_STATUSES)
     substatus = draw.weighted(PAID_SUBSTATUSES) if status == "paid" else status
-    email_in_user = draw.chance(0.8)
+    created = iso_ms(slot.created_ms)
     record: Record = {
         "id": token_id("pay", seed, who.index, slot.content_ordinal),
         "status": status,
@@ -195,37 +212,48 @@ def build_payment(world: World, slot: Slot) -> Record:
         "refundable": status == "paid",
         "retryable": status == "open",
         "voidable": status == "open",
-        "created_at": iso_ms(slot.created_ms),
+        "created_at": created,
+        "updated_at": created,
         "paid_at": iso_ms(slot.created_ms + 1000) if status == "paid" else None,
-        "last_payment_attempt": iso_ms(slot.created_ms + 1000),
+        "last_payment_attempt_at": iso_ms(slot.created_ms + 1000),
         "dispute_alerted_at": None,
         "refunded_at": None,
-        "plan": {"id": token_id("plan", seed, number)},
-        "product": product(seed, number),
-        "user": user_ref(world, slot, draw, with_email=email_in_user),
-        "membership": {
-            "id": token_id("mem", seed, who.index, membership),
-            "status": "active",
-        },
-        "member": {"id": token_id("mber", seed, who.index), "phone": who.phone},
-        "company": company(seed),
-        "promo_code": None,
+        "account_id": company(seed)["id"],
+        "plan_id": token_id("plan", seed, number),
+        "product_id": product(seed, number)["id"],
+        "membership_id": token_id("mem", seed, who.index, membership),
+        "member_id": token_id("mber", seed, who.index),
+        "promo_code_id": None,
+        "user": {**user_ref(world, slot), "profile_picture": picture(who.username)},
+        "customer_email": email_variant(who.email, draw),
+        "customer_phone": who.phone,
         "currency": currency.lower(),
         "total": total,
         "subtotal": subtotal,
         "usd_total": cents(total * USD_PER_UNIT[currency]),
         "refunded_amount": Decimal("0.00"),
+        "amount_after_fees": cents(total * Decimal("0.97")),
+        "tax_refunded_amount": Decimal("0.00"),
         "auto_refunded": False,
-        "amount_after_fees": float(cents(total * Decimal("0.97"))),
-        "card_brand": draw.choice(("visa", "mastercard", "amex")),
-        "card_last4": f"{draw.below(10000):04d}",
+        "three_ds_verified": False,
+        "payments_failed": 1 if status == "uncollectible" else 0,
+        "holds": [],
+        "payment_rule_matches": [],
+        "line_items": [
+            {
+                "id": token_id("rli", seed, who.index, slot.content_ordinal),
+                "label": PRODUCTS[number][0],
+                "plan_id": token_id("plan", seed, number),
+                "product_id": product(seed, number)["id"],
+                "product_title": PRODUCTS[number][0],
+                "quantity": 1,
+            }
+        ],
         "billing_reason": "subscription_create" if slot.ordinal == 0 else "subscription_cycle",
         "payment_method_type": "card",
         "failure_message": "Your card was declined." if status == "uncollectible" else None,
         "metadata": {},
     }
-    if not email_in_user:
-        record["customer_email"] = email_variant(who.email, draw)
     _refund(record, substatus, slot.created_ms)
     _format_money(record, world, draw)
     return record
@@ -262,6 +290,7 @@ def change_payment(world: World, slot: Slot, record: Record, day_ms: int, change
     status, substatus = record["status"], record["substatus"]
     money = {name: amount(record[name]) for name in MONEY_FIELDS}
     as_object = isinstance(record["total"], dict)
+    record["updated_at"] = iso_ms(at)
     if status in ("open", "pending", "draft", "unresolved"):
         record.update(status="paid", substatus="succeeded", paid_at=iso_ms(at), refundable=True)
     elif status == "paid" and substatus == "succeeded":
@@ -270,7 +299,7 @@ def change_payment(world: World, slot: Slot, record: Record, day_ms: int, change
     else:
         record["metadata"] = {**record["metadata"], f"support_note_{change}": "Customer wrote in"}
         return
-    record["last_payment_attempt"] = iso_ms(at)
+    record["last_payment_attempt_at"] = iso_ms(at)
     for name, value in money.items():
         currency = "usd" if name == "usd_total" else record["currency"]
         record[name] = money_value(value, currency, as_object)
@@ -281,17 +310,7 @@ def user_email(record: Record) -> object:
 
 
 def payer_email(record: Record) -> object:
-    """The payer's email: `user.email`, else `customer_email`."""
-    if "email" in record["user"]:
-        return record["user"]["email"]
-    return record.get("customer_email")
-
-
-def _set_payer_email(record: Record, value: str | None) -> None:
-    if "email" in record["user"]:
-        record["user"]["email"] = value
-    else:
-        record["customer_email"] = value
+    return record["customer_email"]
 
 
 def corrupt_user(record: Record, kind: Kind, draw: Draw) -> None:
@@ -320,7 +339,7 @@ def corrupt_payment(record: Record, kind: Kind, draw: Draw) -> None:
             else:
                 record[name] = bad
     else:
-        _set_payer_email(record, corrupt_value(kind, draw))
+        record["customer_email"] = corrupt_value(kind, draw)
 
 
 def user_name(record: Record) -> str | None:

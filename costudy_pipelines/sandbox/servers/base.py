@@ -17,9 +17,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from random import Random
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self
 
 import uvicorn
 from starlette.applications import Starlette
@@ -102,6 +102,18 @@ class _FaultState:
     limiter: RateLimiter
 
 
+class Server(Protocol):
+    """What the sandbox process needs of any server (HTTP or not): start it, stop it, and
+    where it listens."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    def start(self) -> Self: ...
+
+    def stop(self) -> None: ...
+
+
 class SandboxServer:
     """Base of every emulated system. Subclasses give `routes()` and the system's answers to an
     unauthorised, rate-limited or failing request (each in that system's real error shape)."""
@@ -148,6 +160,11 @@ class SandboxServer:
 
     def rate_limited_body(self, state: LimitState, path: str) -> object:
         return {"message": "Too Many Requests"}
+
+    def rate_limited_headers(self, state: LimitState) -> Headers:
+        """The wait hint a 429 carries: Retry-After and retry-after-ms by default (systems that
+        send none, like Google, override this)."""
+        return retry_after_headers(state.retry_after or 0.0)
 
     def rate_limit_bucket(self, path: str) -> str:
         """What one rate-limit window counts: the whole API by default."""
@@ -267,7 +284,7 @@ class SandboxServer:
         extra = self.rate_limit_headers(limit)
         if limit.retry_after is not None:
             body = self.rate_limited_body(limit, path)
-            await _send_json(send, 429, body, extra + retry_after_headers(limit.retry_after))
+            await _send_json(send, 429, body, extra + self.rate_limited_headers(limit))
             return
         if extra:
             send = _adding_headers(send, extra)
@@ -293,17 +310,29 @@ class SandboxServer:
             elif fault.kind == "hang":
                 await self._stall(fault.seconds)
             else:
-                await self._fail(fault, scope, receive, send)
+                await self._fail(fault, state, scope, receive, send)
                 return
         if remember:
             send = self._remembering(send, (method, path))
         await self._app(scope, receive, send)
 
-    async def _fail(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _fail(
+        self, fault: Fault, state: _FaultState, scope: Scope, receive: Receive, send: Send
+    ) -> None:
         path = scope["path"]
         if fault.kind in ("error", "drop") and fault.after_handler:
             await self._app(scope, receive, _discard)
-        if fault.kind == "error":
+        if fault.kind == "error" and fault.status == 429:
+            # answered as the system answers when its rate limit is hit (`send` already adds
+            # the system's rate-limit headers to every answer)
+            limit = replace(
+                state.limiter.peek(self.rate_limit_bucket(path)),
+                remaining=0,
+                retry_after=fault.retry_after,
+            )
+            body = self.rate_limited_body(limit, path)
+            await _send_json(send, 429, body, self.rate_limited_headers(limit))
+        elif fault.kind == "error":
             await _send_json(send, fault.status, self.error_body(fault.status, path), [])
         elif fault.kind == "drop":
             await _drop_connection(scope)
@@ -449,8 +478,8 @@ async def _drop_connection(scope: Scope) -> None:
 
 
 def run_until_signalled(
-    servers: Sequence[SandboxServer],
-    on_ready: Callable[[Sequence[SandboxServer]], None] | None = None,
+    servers: Sequence[Server],
+    on_ready: Callable[[Sequence[Server]], None] | None = None,
 ) -> None:
     """Start several servers in this process, call `on_ready`, block until SIGINT or SIGTERM,
     then stop them all. (`costudy sandbox up` runs this in a process of its own.)"""
@@ -458,7 +487,7 @@ def run_until_signalled(
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
-    started: list[SandboxServer] = []
+    started: list[Server] = []
     try:
         for server in servers:
             started.append(server.start())
@@ -471,6 +500,6 @@ def run_until_signalled(
             signal.signal(sig, handler)
 
 
-def _stop_all(servers: Iterable[SandboxServer]) -> None:
+def _stop_all(servers: Iterable[Server]) -> None:
     for server in servers:
         server.stop()

@@ -26,7 +26,9 @@ class Fault:
     """One fault rule.
 
     kinds:
-      error      answer `status` (5xx by default) with the system's error body
+      error      answer `status` (5xx by default) with the system's error body; a 429 is
+                 answered as the system's rate limit answers (its body, its headers, a wait
+                 hint of `retry_after` seconds where the system sends one)
       latency    delay the answer by `seconds`, then answer normally
       hang       stall `seconds` (default 30: past any sane client timeout), then answer
       drop       close the connection without answering
@@ -45,6 +47,7 @@ class Fault:
     rate: float = 1.0
     status: int = 500
     seconds: float = 30.0
+    retry_after: float = 1.0
     malformed: MalformedMode = "invalid_json"
     after_handler: bool = False
     seen: int = field(default=0, compare=False)

@@ -211,6 +211,14 @@ class RecordCollection:
         self._partitions = partitions
         return removed
 
+    def find(self, record_id: str) -> bytes | None:
+        """The record with this id as served, or None (a scan: get-by-id is the rare call)."""
+        for index in self._partitions.values():
+            for key, blob in index.entries():
+                if key[1] == record_id:
+                    return blob
+        return None
+
     def _entry(self, number: int, record: Record) -> tuple[str | None, str, tuple[Key, bytes]]:
         record_id = record.get(self.id_field)
         if record_id is None or record_id == "":

@@ -4,7 +4,9 @@
 false` (metadata); `get_all_values()`/`get_all_records()` GET `/v4/spreadsheets/K/values/'Title'`
 (see shared/reference/google-sheets). Values come back as Google returns them: strings, rows
 ragged (trailing empty cells and rows trimmed), `range` the sheet's whole grid. Errors use
-Google's {"error": {"code", "message", "status"}} shape, which gspread's APIError reads.
+Google's {"error": {"code", "message", "status"}} shape, which gspread's APIError reads. A
+spreadsheet can exist without being shared with the caller: Google then answers 403
+PERMISSION_DENIED, the commonest real failure.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import re
 import threading
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from costudy_pipelines.sandbox.servers.base import (
+    Headers,
     SandboxServer,
     expected_authorization,
     json_response,
@@ -29,10 +32,12 @@ from costudy_pipelines.sandbox.servers.base import (
 from costudy_pipelines.sandbox.servers.faults import FaultPlan, LimitState, RateLimit
 from costudy_pipelines.sandbox.servers.records import dump_json
 
-# {spreadsheet id: {"title": str, "worksheets": {worksheet title: rows, header first}}}
+# {spreadsheet id: {"title": str, "worksheets": {worksheet title: rows, header first},
+#                   "time_zone": IANA name (optional; a new spreadsheet's default is Etc/GMT)}}
 Spreadsheets = Mapping[str, Mapping[str, Any]]
 SpreadsheetSource = Spreadsheets | Callable[[], Spreadsheets]
 DEFAULT_ROWS, DEFAULT_COLUMNS = 1000, 26  # a new Google sheet's grid
+DEFAULT_TIME_ZONE = "Etc/GMT"
 _A1 = re.compile(r"^([A-Za-z]*)(\d*)(?::([A-Za-z]*)(\d*))?$")
 _PLAIN_TITLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _GOOGLE_STATUS = {
@@ -105,6 +110,7 @@ class Spreadsheet:
     spreadsheet_id: str
     title: str
     worksheets: tuple[Worksheet, ...]
+    time_zone: str = DEFAULT_TIME_ZONE
 
     @classmethod
     def build(cls, spreadsheet_id: str, data: Mapping[str, Any]) -> Spreadsheet:
@@ -119,7 +125,10 @@ class Spreadsheet:
             Worksheet.build(name, index, rows)
             for index, (name, rows) in enumerate(worksheets.items())
         )
-        return cls(spreadsheet_id, title, sheets)
+        time_zone = data.get("time_zone", DEFAULT_TIME_ZONE)
+        if not isinstance(time_zone, str) or not time_zone:
+            raise ValueError(f"spreadsheet {spreadsheet_id!r}: time_zone must be an IANA name")
+        return cls(spreadsheet_id, title, sheets, time_zone)
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -128,7 +137,7 @@ class Spreadsheet:
                 "title": self.title,
                 "locale": "en_US",
                 "autoRecalc": "ON_CHANGE",
-                "timeZone": "Etc/GMT",
+                "timeZone": self.time_zone,
             },
             "sheets": [{"properties": sheet.properties()} for sheet in self.worksheets],
             "spreadsheetUrl": f"https://docs.google.com/spreadsheets/d/{self.spreadsheet_id}/edit",
@@ -152,6 +161,7 @@ class SheetsServer(SandboxServer):
         spreadsheets: SpreadsheetSource | None = None,
         *,
         token: str | None = None,
+        not_shared: Iterable[str] = (),
         host: str = "127.0.0.1",
         port: int = 0,
         faults: FaultPlan | None = None,
@@ -161,6 +171,7 @@ class SheetsServer(SandboxServer):
         )
         self._lock = threading.Lock()
         self._spreadsheets: dict[str, Spreadsheet] = {}
+        self._not_shared = set(not_shared)
         self._source: Callable[[], Spreadsheets] | None = None
         if spreadsheets is not None:
             self.replace(spreadsheets)
@@ -192,6 +203,14 @@ class SheetsServer(SandboxServer):
             self._spreadsheets = remaining
         return found
 
+    def set_shared(self, spreadsheet_id: str, shared: bool) -> None:
+        """Share a spreadsheet with the caller, or take the share away (403 from then on)."""
+        with self._lock:
+            if shared:
+                self._not_shared.discard(spreadsheet_id)
+            else:
+                self._not_shared.add(spreadsheet_id)
+
     def refresh(self) -> None:
         if self._source is not None:
             self.replace(self._source)
@@ -218,6 +237,10 @@ class SheetsServer(SandboxServer):
             "minute per user' of service 'sheets.googleapis.com'."
         )
         return google_error(429, message)
+
+    def rate_limited_headers(self, state: LimitState) -> Headers:
+        """Google's quota 429s carry no Retry-After: the client must know the quota window."""
+        return []
 
     # -------------------------------------------------------------------- endpoints
     def routes(self) -> list[BaseRoute]:
@@ -259,6 +282,8 @@ class SheetsServer(SandboxServer):
         spreadsheet = self._spreadsheets.get(spreadsheet_id)
         if spreadsheet is None:
             raise SheetsRequestError(404, "Requested entity was not found.")
+        if spreadsheet_id in self._not_shared:
+            raise SheetsRequestError(403, "The caller does not have permission")
         return spreadsheet
 
     async def _data_counts(self, request: Request) -> Response:

@@ -1,8 +1,13 @@
 """Whop, as the product sees it: the v1 cursor API and the older v2 page API, bearer key checked.
 
-Shapes follow shared/reference/whop (v2 OpenAPI) and Whop's public v1 docs. Where the docs are
-silent the choice is ours and said so: v1's default and maximum page size, its default order,
-and whether created_after/created_before include the boundary.
+Shapes follow shared/reference/whop (v2 OpenAPI), Whop's public v1 docs and, for v1, the models
+of Whop's official SDK (`whop-sdk` 2.x) at the API version the client pins: v1 serves that
+version only (`Api-Version-Date`; a request without it gets the key's version, the pinned one;
+another date is refused, as this sandbox cannot answer in its shapes). v1 has list routes and
+get-by-id routes (`GET /api/v1/payments/{id}`: 404 in Whop's error shape when there is none);
+the last page of a list carries no cursor. Where the docs are silent the choice is ours and
+said so: v1's default and maximum page size, its default order, and whether
+created_after/created_before include the boundary.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from costudy_pipelines.sandbox.servers.records import (
     encode_cursor,
     epoch_us,
 )
+from costudy_pipelines.sources.whop.client import WHOP_API_VERSION
 
 V1 = "/api/v1/"
 V2 = "/api/v2/"
@@ -45,6 +51,8 @@ MONEY_FIELDS = frozenset(
     {"usd_total", "total", "subtotal", "final_amount", "refunded_amount", "amount_after_fees"}
 )
 V2_PAYMENT_STATUS = {"pending": "open", "authorized": "open", "unresolved": "uncollectible"}
+# v2 timestamps are Unix seconds: those ending in _at, and the renewal period's bounds
+V2_TIMESTAMPS = frozenset({"renewal_period_start", "renewal_period_end"})
 
 Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -88,6 +96,10 @@ class WhopServer(RecordServer):
         v1 = [
             Route(f"{V1}{name}", self._v1_endpoint(name), methods=["GET"]) for name in COLLECTIONS
         ]
+        v1 += [
+            Route(f"{V1}{name}/{{record_id}}", self._v1_get_endpoint(name), methods=["GET"])
+            for name in COLLECTIONS
+        ]
         v2 = [
             Route(f"{V2}{name}", self._v2_endpoint(name), methods=["GET"])
             for name in V2_COLLECTIONS
@@ -97,6 +109,13 @@ class WhopServer(RecordServer):
     # ------------------------------------------------------------ system error shapes
     def authorize(self, method: str, path: str, headers: dict[str, str]) -> Response | None:
         if headers.get("authorization") == self._authorization:
+            version = headers.get("api-version-date")
+            if path.startswith(V1) and version not in (None, WHOP_API_VERSION):
+                message = (
+                    f"Api-Version-Date {version!r} is not served by this sandbox: it answers in "
+                    f"the shapes of {WHOP_API_VERSION} only"
+                )
+                return _v1_error(400, "invalid_request", message)
             return None
         if path.startswith(V2):
             return json_response(401, {"error": {"code": 401, "message": "Unauthorized"}})
@@ -130,6 +149,18 @@ class WhopServer(RecordServer):
             return Response(_v1_body(page), media_type="application/json")
 
         return list_v1
+
+    def _v1_get_endpoint(self, name: str) -> Endpoint:
+        singular = name.removesuffix("s")
+
+        async def get_v1(request: Request) -> Response:
+            record_id = request.path_params["record_id"]
+            found = self.collections[name].find(record_id)
+            if found is None:
+                return _v1_error(404, "not_found", f"{singular} {record_id!r} was not found")
+            return Response(found, media_type="application/json")
+
+        return get_v1
 
     def _v1_page(self, name: str, request: Request) -> Page:
         query = request.query_params
@@ -195,8 +226,9 @@ def _v1_error(status: int, kind: str, message: str) -> Response:
 
 def _v1_body(page: Page) -> bytes:
     first, last = page.first_key, page.last_key
+    # the last page carries no cursor: there is nothing after it to point at
     page_info = b'{"end_cursor":%s,"start_cursor":%s,"has_next_page":%s,"has_previous_page":%s}' % (
-        _json_string(encode_cursor(last) if last else None),
+        _json_string(encode_cursor(last) if last and page.has_next else None),
         _json_string(encode_cursor(first) if first else None),
         b"true" if page.has_next else b"false",
         b"true" if page.has_previous else b"false",
@@ -220,7 +252,7 @@ def _as_v2(record: dict[str, Any], collection: str) -> dict[str, Any]:
             converted[key] = _float_or_none(value)
         elif isinstance(value, dict) and "id" in value:
             converted[key] = value["id"]
-        elif key.endswith("_at") and isinstance(value, str):
+        elif (key in V2_TIMESTAMPS or key.endswith("_at")) and isinstance(value, str):
             converted[key] = _unix_seconds(value)
         else:
             converted[key] = value

@@ -11,12 +11,14 @@ cursor it adds to every contact):
   relies on the ascending order, which the client verifies (out-of-order pages are an
   error, never silently skipped data). It is deprecated but live, and the efficient choice.
 - `search_contacts(window)`: `POST /contacts/search` with a `dateAdded` range filter and
-  ascending sort, `page`/`pageLimit` (≤ 500) up to the documented 10,000-result depth, then
-  the `searchAfter` cursor of the last contact. The window is also enforced client-side, so
-  a server that ignores the filter still yields exactly the window (after a full scan).
-  The search is a `ContactSearch`: once read to the end, its `total` is the count the API
-  reported for the search (the response's `total`), which the sync compares with what it
-  stored (`counts_match_source`).
+  ascending sort: `page: 1`, then always the `searchAfter` cursor of the last contact read
+  (page numbers would skip contacts after a page the server cut short). A short page is not
+  the end: the read ends at an empty page, or at a short one once as many contacts as the
+  reported count have come. The window is also enforced client-side, so a server that
+  ignores the filter still yields exactly the window (after a full scan). The search is a
+  `ContactSearch`: once read to the end, its `total` is the count the API reported (the
+  response's `total`, or `count` as the reference OpenAPI names it), which the sync compares
+  with what it stored (`counts_match_source`); where there is none, `missing_count` says why.
 
 Every call sends `Authorization: Bearer` and `Version: 2021-07-28`; `X-RateLimit-Remaining`
 near zero pauses every client of the location for one rate-limit interval before a 429.
@@ -56,11 +58,17 @@ GHL_VERSION = "2021-07-28"
 GHL_RATE_LIMIT = RateLimit(requests=100, per_seconds=10.0)
 MAX_LIST_LIMIT = 100
 MAX_SEARCH_PAGE_LIMIT = 500
-SEARCH_PAGE_DEPTH = 10_000
 LIST_PATH = "/contacts/"
 SEARCH_PATH = "/contacts/search"
 # The cursor search adds to every contact it returns, fed back to read past the page depth.
 SEARCH_CURSOR = "searchAfter"
+# The search's count: `total` as the live API answers, `count` as the reference OpenAPI names it.
+COUNT_FIELDS = ("total", "count")
+NO_COUNT = "the search answered without a count (neither `total` nor `count`)"
+OUTSIDE_WINDOW = (
+    "the search returned contacts outside the window (the server ignored the dateAdded filter), "
+    "so its count is not the window's"
+)
 
 
 def check_contacts_payload(payload: Any) -> str | None:
@@ -106,7 +114,6 @@ class GhlClient(ApiReader):
         base_url: str = GHL_URL,
         page_size: int = MAX_LIST_LIMIT,
         search_page_size: int = MAX_SEARCH_PAGE_LIMIT,
-        search_page_depth: int = SEARCH_PAGE_DEPTH,
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         rate_limit: RateLimit = GHL_RATE_LIMIT,
@@ -119,7 +126,6 @@ class GhlClient(ApiReader):
         self.location_id = location_id
         self.page_size = page_size
         self.search_page_size = search_page_size
-        self.search_page_depth = search_page_depth
         # The documented limit is per app and location: one limiter per location.
         limiter = shared_rate_limiter(f"GoHighLevel {base_url} {location_id}", rate_limit)
         self.api = JsonApiClient(
@@ -143,7 +149,7 @@ class GhlClient(ApiReader):
         while True:
             payload = self.api.get(LIST_PATH, params=params, check=check_contacts_payload)
             contacts, meta = payload["contacts"], payload.get("meta") or {}
-            more = _list_has_more(contacts, meta, self.page_size)
+            more = _list_has_more(contacts, meta)
             cursor = (meta.get("startAfter"), meta.get("startAfterId"))
             guard.check(cursor if more else None, (c.get("id") for c in contacts))
             page, past_end = order.take(contacts)
@@ -181,40 +187,36 @@ class GhlClient(ApiReader):
                 }
             ]
         guard = PageGuard(self.api, "POST", SEARCH_PATH)
-        page_number = 1
-        search_after: list[Any] | None = None
-        reported: int | None = None
-        filtered = True  # whether the server kept to the window, so its total is the window's
+        position: dict[str, Any] = {"page": 1}
+        read = 0
+        filtered = True  # whether the server kept to the window, so its count is the window's
         while True:
-            position = {SEARCH_CURSOR: search_after} if search_after else {"page": page_number}
             payload = self.api.post(
                 SEARCH_PATH, json={**body, **position}, check=check_contacts_payload
             )
             contacts = payload["contacts"]
-            reported = _count(payload.get("total"))  # the last page's: the latest state
-            full = len(contacts) >= self.search_page_size
-            cursor = tuple(search_after) if search_after else page_number
-            guard.check(cursor, (c.get("id") for c in contacts))
+            reported, missing = reported_count(payload)  # the last page's: the latest state
+            read += len(contacts)
+            short = len(contacts) < self.search_page_size
+            done = not contacts or (short and reported is not None and read >= reported)
+            cursor = None if done else self._search_after(contacts[-1])
+            guard.check(tuple(cursor) if cursor else None, (c.get("id") for c in contacts))
             page = contacts if window is None else in_window(contacts, "dateAdded", window)
             filtered = filtered and len(page) == len(contacts)
             if page:
                 yield [_without_search_cursor(contact) for contact in page]
-            if not full:
+            if cursor is None:
                 search.total = reported if filtered else None
+                search.missing_count = missing if filtered else OUTSIDE_WINDOW
                 return
-            page_number += 1
-            if search_after is not None or page_number * self.search_page_size > (
-                self.search_page_depth
-            ):
-                search_after = self._search_after(contacts[-1])
+            position = {SEARCH_CURSOR: cursor}
 
     def _search_after(self, contact: dict[str, Any]) -> list[Any]:
         cursor = contact.get(SEARCH_CURSOR)
         if not isinstance(cursor, list) or not cursor:
             raise ApiError(
-                f"{self.api.describe('POST', SEARCH_PATH)}: past {self.search_page_depth} "
-                f"results the last contact ({contact.get('id')!r}) carries no searchAfter "
-                "cursor: cannot continue",
+                f"{self.api.describe('POST', SEARCH_PATH)}: contact {contact.get('id')!r} "
+                "carries no searchAfter cursor: cannot read on past it",
                 api=self.api.api,
                 method="POST",
                 path=SEARCH_PATH,
@@ -226,46 +228,54 @@ class ContactSearch:
     """One search of a location: iterate it (once) for its pages of contacts.
 
     `total` is the number of contacts the API reported for the search, set once the last page
-    has been read; None before that, when the answer carried no `total`, or when the server
-    returned contacts outside the window (it ignored the filter, so its total is not the
-    window's).
+    has been read. Where it stays None after the read, `missing_count` says why: the answer
+    carried no count, or the server returned contacts outside the window (it ignored the
+    filter, so its count is not the window's).
     """
 
     def __init__(self, client: GhlClient, window: TimeWindow | None) -> None:
         self.window = window
         self.total: int | None = None
+        self.missing_count: str | None = None
         self._client = client
 
     def __iter__(self) -> Iterator[Page]:
         return self._client._search_pages(self)
 
 
-def reported_total(searches: Iterable[ContactSearch]) -> int | None:
-    """What the API reported for these searches together (e.g. one per location), or None
-    when any of them reported nothing."""
+def reported_total(searches: Iterable[ContactSearch]) -> int | str | None:
+    """What the API reported for these searches together (e.g. one per location): the summed
+    count; or why there is none (a search that reported no count: `missing_count`); or None
+    when a search has not been read to its end."""
     total = 0
     for search in searches:
         if search.total is None:
-            return None
+            return search.missing_count
         total += search.total
     return total
 
 
-def _count(value: object) -> int | None:
-    """A count the API reported: a non-negative integer, else nothing."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        return None
-    return value
+def reported_count(payload: dict[str, Any]) -> tuple[int | None, str | None]:
+    """The count a search answer reports (`total`, or `count` as the reference OpenAPI names
+    it: a non-negative integer), else None and why."""
+    for name in COUNT_FIELDS:
+        value = payload.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value, None
+        if value is not None:
+            return None, f"the search answered {name}={value!r}, not a count"
+    return None, NO_COUNT
 
 
-def _list_has_more(contacts: list[dict[str, Any]], meta: dict[str, Any], limit: int) -> bool:
+def _list_has_more(contacts: list[dict[str, Any]], meta: dict[str, Any]) -> bool:
     """Whether another list page follows. `meta.nextPageUrl` says so where the server sends it
-    (a server that caps `limit` lower still pages on); otherwise a full page means maybe."""
+    (a server that caps `limit` lower still pages on); otherwise only an empty page is the end:
+    a short one may come before it."""
     if not contacts:
         return False
     if "nextPageUrl" in meta:
         return bool(meta["nextPageUrl"])
-    return len(contacts) >= limit
+    return True
 
 
 class _AddedOrder:
@@ -335,5 +345,6 @@ class DayContacts:
         self._searches[window] = [client.search_contacts(window) for client in self.clients]
         return chain.from_iterable(self._searches[window])
 
-    def reported(self, window: TimeWindow) -> int | None:
+    def reported(self, window: TimeWindow) -> int | str | None:
+        """The count, or why there is none (for counts_match_source)."""
         return reported_total(self._searches.pop(window))

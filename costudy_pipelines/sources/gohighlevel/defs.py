@@ -1,7 +1,8 @@
 """GoHighLevel's asset, its checks, and the LeadConnector API resource.
 
 Each day partition's materialization carries `source_reported_count`: the contacts the
-search API reported for the day (its `total`, summed over the locations).
+search API reported for the day (its `total`, summed over the locations); where the API gave
+none, `source_count_missing` says why and `counts_match_source` warns about that day.
 """
 
 import dagster as dg

@@ -8,8 +8,15 @@ no numericising: validation decides what a value means), plus where they came fr
 
 Retries: gspread only retries with its opt-in BackOffHTTPClient, and the client here is made
 elsewhere (see `sheets_transport`), so every request is wrapped in the same retry loop,
-budget and counters as the HTTP clients: 429/5xx (honouring Retry-After), timeouts and
-dropped connections are retried; other API errors fail at once with a clear message.
+budget and counters as the HTTP clients: 429/5xx, timeouts and dropped connections are
+retried; other API errors fail at once with a clear message. Google's quota 429s carry no
+Retry-After and the quota is counted per minute, so a 429 without a hint waits out a whole
+quota window (`quota_window_s`, 60 s) and pauses every reader sharing the limiter for as long:
+retrying sooner only spends attempts inside the same window.
+
+A spreadsheet not shared with the service account answers 403 (gspread raises a bare
+PermissionError) or 404: the error names the spreadsheet, the worksheet and the address to
+share it with (`service_account`, else the client's service-account credentials).
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from costudy_pipelines.lib.clients.http import (
 API_NAME = "Google Sheets"
 # Google's documented default quota: 60 read requests per minute per user.
 SHEETS_RATE_LIMIT = RateLimit(requests=60, per_seconds=60.0, burst=10)
+QUOTA_WINDOW_S = 60.0  # the quota is per minute: a hint-less 429 lasts until the minute is out
 PROVENANCE_KEYS = ("_spreadsheet", "_worksheet", "_row")
 EXCERPT_CHARS = 300
 
@@ -68,6 +76,20 @@ class SheetSource:
 ClientSource = gspread.Client | Callable[[], gspread.Client]
 
 
+@dataclass(frozen=True)
+class SheetValues:
+    """One worksheet as read: its cells, and the time zone its dates are written in (the
+    spreadsheet's `timeZone` setting, an IANA name)."""
+
+    source: SheetSource
+    values: list[list[str]]
+    time_zone: str
+
+    def pages(self, chunk_size: int) -> Iterator[Page]:
+        """The data rows below the header, in chunks of at most `chunk_size`."""
+        return chunked(records_from_values(self.source, self.values), chunk_size)
+
+
 @dataclass
 class SheetsReader:
     """Reads configured worksheets in chunks of dict rows; `counters` for asset metadata."""
@@ -80,27 +102,40 @@ class SheetsReader:
         default_factory=lambda: shared_rate_limiter(API_NAME, SHEETS_RATE_LIMIT)
     )
     counters: ApiCounters = field(default_factory=ApiCounters)
+    quota_window_s: float = QUOTA_WINDOW_S
+    service_account: str | None = None
 
     def __post_init__(self) -> None:
         self._client: gspread.Client | None = None
 
     def rows(self, source: SheetSource) -> Iterator[Page]:
         """The data rows below `source`'s header, in chunks of at most `chunk_size`."""
-        values = self.values(source)
-        yield from chunked(records_from_values(source, values), self.chunk_size)
+        yield from self.read(source).pages(self.chunk_size)
 
     def values(self, source: SheetSource) -> list[list[str]]:
         """The worksheet as gspread returns it: a list of rows, each a list of cell strings."""
+        return self.read(source).values
+
+    def read(self, source: SheetSource) -> SheetValues:
+        """The worksheet's values and its spreadsheet's time zone (from the metadata)."""
         client = self._gspread()
         spreadsheet = self._call(source, lambda: client.open_by_key(source.spreadsheet_key))
         worksheet = self._call(source, lambda: spreadsheet.worksheet(source.worksheet))
-        return self._call(source, worksheet.get_all_values)
+        values = self._call(source, worksheet.get_all_values)
+        try:
+            time_zone = spreadsheet.timezone
+        except KeyError:  # metadata without a timeZone (Google always sends one)
+            time_zone = "UTC"
+        return SheetValues(source, values, time_zone)
 
     def _gspread(self) -> gspread.Client:
         if self._client is None:
             client = self.client if isinstance(self.client, gspread.Client) else self.client()
             client.set_timeout((self.timeouts.connect_s, self.timeouts.read_s))
             self._client = client
+            if self.service_account is None:
+                credentials = getattr(client.http_client, "auth", None)
+                self.service_account = getattr(credentials, "service_account_email", None)
         return self._client
 
     def _call(self, source: SheetSource, request: Callable[[], Any]) -> Any:
@@ -122,16 +157,27 @@ class SheetsReader:
 
     def _retryable(self, source: SheetSource, exc: Exception) -> AttemptFailure:
         """The failure to retry, or raise at once when retrying cannot help."""
+        cause = exc.__cause__
+        if isinstance(exc, PermissionError) and isinstance(cause, gspread.exceptions.APIError):
+            exc = cause  # open_by_key's bare PermissionError for a 403
         if isinstance(exc, gspread.exceptions.APIError):
             status = exc.response.status_code
             message = " ".join(str(exc.error.get("message", ""))[:EXCERPT_CHARS].split())
+            if status == 403:
+                what = f"HTTP 403 ({message}): {self._share_hint()}"
+                raise sheet_error(source, what, status) from None
             failure = status_failure(status, exc.response.headers, self.counters)
             if failure is None:
                 raise sheet_error(source, f"HTTP {status}: {message}", status) from None
             failure.body = message
+            if status == 429 and failure.retry_after is None:
+                # Google sends no hint: the quota frees up when its window has passed
+                failure.retry_after = self.quota_window_s
+                failure.wait_from = "no hint: the per-minute quota window says"
+                self.rate_limiter.pause_for(self.quota_window_s)
             return failure
         if isinstance(exc, gspread.exceptions.SpreadsheetNotFound):
-            what = "the spreadsheet does not exist or is not shared with the service account"
+            what = f"the spreadsheet does not exist or {self._share_hint()}"
             raise sheet_error(source, what, 404) from None
         if isinstance(exc, gspread.exceptions.WorksheetNotFound):
             raise sheet_error(source, "the spreadsheet has no worksheet with that title", 404)
@@ -144,6 +190,12 @@ class SheetsReader:
             self.counters.malformed += 1
             return AttemptFailure("invalid JSON", malformed=True)
         raise exc
+
+    def _share_hint(self) -> str:
+        account = self.service_account or (
+            "the pipelines' service account (client_email in GOOGLE_SERVICE_ACCOUNT_FILE)"
+        )
+        return f"it is not shared with {account}: share it with that address (Viewer is enough)"
 
 
 def sheet_error(

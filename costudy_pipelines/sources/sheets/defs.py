@@ -1,6 +1,8 @@
 """Google Sheets' assets (one per configured worksheet), their checks, and the API resource."""
 
+import dataclasses
 import time
+from collections.abc import Iterator
 
 import dagster as dg
 import gspread
@@ -13,9 +15,11 @@ from costudy_pipelines.defs._source_assets import (
     sync_result,
 )
 from costudy_pipelines.defs.resources import PostgresResource
+from costudy_pipelines.lib.clients.base import Record
 from costudy_pipelines.sources.registry import Feed, RegisteredSource
 from costudy_pipelines.sources.sheets.client import SheetSource, SheetsReader
-from costudy_pipelines.sources.sheets.spec import sheet_records, worksheet_of
+from costudy_pipelines.sources.sheets.records import SheetRowValidator
+from costudy_pipelines.sources.sheets.spec import sheet_records, worksheet_of, worksheet_spec
 from costudy_pipelines.sources.sheets.transport import gspread_client
 
 READ_ONLY_SCOPES = ("https://www.googleapis.com/auth/spreadsheets.readonly",)
@@ -51,13 +55,19 @@ def sheet_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         started = time.monotonic()
         reader = SheetsReader(google_sheets.client)
+        # this run's own validator, told the sheet's time zone once the sheet is read
+        run_feed = dataclasses.replace(feed, load=worksheet_spec(sheet))
+        validator = run_feed.load.validator
+        assert isinstance(validator, SheetRowValidator)
+
+        def records() -> Iterator[Record]:
+            # read inside the session, so that a failed read is recorded as its failure
+            values = reader.read(SheetSource(sheet.spreadsheet_key, sheet.worksheet))
+            validator.set_time_zone(values.time_zone)  # before the first row is validated
+            yield from sheet_records(values.pages(reader.chunk_size))
+
         report = run_sync(
-            context,
-            warehouse_db,
-            feed,
-            sheet_records(reader.rows(SheetSource(sheet.spreadsheet_key, sheet.worksheet))),
-            full=True,
-            force_delete=config.force_delete,
+            context, warehouse_db, run_feed, records(), full=True, force_delete=config.force_delete
         )
         return sync_result([report], started, **reader.counters.as_metadata())
 

@@ -1,4 +1,9 @@
-"""Rows of a configured Google Sheet (gspread get_all_records: header → value, numericised)."""
+"""Rows of a configured Google Sheet (header → cell text as the sheet shows it).
+
+Dates may be ISO-8601, a configured format, or a serial number (a date cell formatted as a
+number shows 43831 for 2020-01-01); without an offset they are the spreadsheet's wall time,
+in its `timeZone` (read with the sheet's metadata: `set_time_zone`), not UTC.
+"""
 
 from __future__ import annotations
 
@@ -57,7 +62,10 @@ class SheetRowValidator(MappedValidator):
     )
 
     def __init__(
-        self, spreadsheet_id: str, worksheet: str, columns: SheetColumns | None = None
+        self,
+        spreadsheet_id: str,
+        worksheet: str,
+        columns: SheetColumns | None = None,
     ) -> None:
         columns = columns or SheetColumns()
         headers = {

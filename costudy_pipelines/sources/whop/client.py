@@ -2,7 +2,14 @@
 
 `GET /payments?first=N&after=CURSOR&created_after=ISO&created_before=ISO` answers
 `{"data": [...], "page_info": {"end_cursor", "has_next_page", ...}}`. Records are yielded
-exactly as returned (money fields may be floats or Money objects: validation handles both).
+exactly as returned.
+
+Whop dates its API versions and answers each request in the shapes of the version it names
+(`Api-Version-Date`; without it, the version pinned to the API key, which nobody here
+controls). The client pins `WHOP_API_VERSION`, the default of the official SDK release whose
+models are the contract the sandbox is tested against (`whop-sdk` 2.6.0): payments with flat
+`*_id` fields, Money objects and the payer's address in `customer_email`. Validation still
+reads the older shapes (floats, nested objects, `user.email`).
 """
 
 from __future__ import annotations
@@ -23,6 +30,9 @@ from costudy_pipelines.lib.clients.http import (
 )
 
 WHOP_V1_URL = "https://api.whop.com/api/v1"
+# The API version asked for; change it together with the SDK models the tests parse with.
+WHOP_API_VERSION = "2026-10-15-1"
+VERSION_HEADER = "Api-Version-Date"
 # Whop documents 100 requests / 10 s for v2 and 20 / 10 s for v5; v1's limit is not
 # documented, so the v2 figure is the default and the resource can lower it.
 WHOP_RATE_LIMIT = RateLimit(requests=100, per_seconds=10.0)
@@ -70,6 +80,7 @@ class WhopClient(ApiReader):
             "Whop",
             base_url,
             token=api_key,
+            headers={VERSION_HEADER: WHOP_API_VERSION},
             timeouts=timeouts or Timeouts(),
             retry=retry or RetryPolicy(),
             rate_limiter=shared_rate_limiter(f"Whop {base_url}", rate_limit),

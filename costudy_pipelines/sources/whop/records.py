@@ -1,8 +1,11 @@
 """Whop payments, memberships and users across API generations (v1 current, v2, v5).
 
-v2 timestamps are Unix seconds, v1 ISO-8601; v1 money is a float or a Money object; the
-payer's email is under user.email (v1, or v2 with expand=user), customer_email (v1),
-user_email (v5) or email (memberships); references are ids or expanded objects.
+The shape read in production is v1 at the version the client pins (`WHOP_API_VERSION`): flat
+`*_id` references, Money objects, the payer's email in `customer_email` and an embedded user
+without one. The older shapes are still read (a key pinned to an older version answers in
+them): v2 timestamps are Unix seconds, v1 ISO-8601; money a float or a Money object; the
+payer's email under user.email (older v1, or v2 with expand=user), customer_email (v1),
+user_email (v5) or email (memberships); references ids or expanded objects.
 """
 
 from __future__ import annotations
