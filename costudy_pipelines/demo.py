@@ -10,6 +10,8 @@ from datetime import date
 
 import dagster as dg
 
+from costudy_pipelines.sources.registry import load_registry
+
 
 @dataclass
 class DemoSummary:
@@ -17,6 +19,7 @@ class DemoSummary:
     success: bool
     seconds: float
     materialized: Counter[str] = field(default_factory=Counter)  # asset -> partitions
+    records: Counter[str] = field(default_factory=Counter)  # asset -> records read
     checks: list[tuple[str, bool, str]] = field(default_factory=list)  # name, passed, severity
     failures: list[str] = field(default_factory=list)
 
@@ -29,11 +32,26 @@ class DemoSummary:
             f"    - {key}" + (f" ({count} partitions)" if count > 1 else "")
             for key, count in sorted(self.materialized.items())
         ]
+        lines += self.render_sources()
         passed = sum(1 for _, ok, _ in self.checks if ok)
         lines.append(f"  asset checks: {passed}/{len(self.checks)} passed")
         lines += [f"    ! {name} ({severity})" for name, ok, severity in self.checks if not ok]
         lines += [f"  failed: {failure}" for failure in self.failures]
         return "\n".join(lines)
+
+    def render_sources(self) -> list[str]:
+        """Every registered source and what its feeds read; a feed not synced stands out."""
+        registry = load_registry()
+        lines = [f"  sources synced (of {len(registry.sources)} registered):"]
+        for source in registry:
+            feeds = [
+                f"{feed.asset} {self.records[feed.asset]:,} records"
+                if feed.asset in self.materialized
+                else f"{feed.asset} NOT SYNCED"
+                for feed in source.feeds
+            ]
+            lines.append(f"    - {source.source.title}: " + ", ".join(feeds))
+        return lines
 
 
 def run_demo(first_day: date, last_day: date, progress: Callable[[str], None]) -> DemoSummary:
@@ -61,7 +79,12 @@ def run_demo(first_day: date, last_day: date, progress: Callable[[str], None]) -
     for event in result.all_events:
         if event.is_step_materialization:
             materialization = event.step_materialization_data.materialization
-            summary.materialized[materialization.asset_key.to_user_string()] += 1
+            key = materialization.asset_key.to_user_string()
+            summary.materialized[key] += 1
+            records = materialization.metadata.get("records_in")
+            # a single-run backfill reports the run's totals on each partition's event
+            read = records.value if isinstance(records, dg.IntMetadataValue) else None
+            summary.records[key] = max(summary.records[key], read or 0)
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.asset_check_evaluation_data
             name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"

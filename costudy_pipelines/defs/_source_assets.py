@@ -2,7 +2,6 @@
 arguments its registry entry implies, sync → metadata, and the checks each feed carries."""
 
 import time
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -24,9 +23,6 @@ from costudy_pipelines.sources.registry import (
     Schedule,
     load_registry,
 )
-
-# BackfillPolicy is beta in Dagster 1.13; single-run backfills are what the sources need.
-warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
 
 SOURCE_GROUP = "sources"
 Records = Iterable[dict[str, Any]]

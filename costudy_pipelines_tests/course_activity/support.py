@@ -9,8 +9,8 @@ from costudy_pipelines.lib.clients.base import TimeWindow
 from costudy_pipelines.sandbox.generators.course_activity import activities
 from costudy_pipelines.sandbox.world import World, WorldConfig
 
-# malformed_rate 0.02: about 8 % of the documents are bad, every kind of them present
-SMALL = WorldConfig(seed=11, people=400, days=20, malformed_rate=0.02)
+# malformed_rate 0.04: about 8 % of the documents are bad, every kind of them present
+SMALL = WorldConfig(seed=11, people=400, days=20, malformed_rate=0.04)
 
 
 def busiest_day(world: World) -> date:

@@ -48,7 +48,7 @@ BAD_KINDS: tuple[BadKind, ...] = (
     "negative_wpm",
     "wrong_type",
 )
-BAD_SHARE_PER_MALFORMED_RATE = 4  # analytics have no schema: more goes wrong than in a table
+BAD_SHARE_PER_MALFORMED_RATE = 2  # analytics have no schema: more goes wrong than in a table
 ACTIVITY_TYPES = Weighted(
     (("lesson_view", 0.45), ("test_completion", 0.35), ("lesson_complete", 0.15), ("login", 0.05))
 )

@@ -1,7 +1,7 @@
 """The sandbox's course analytics: a MongoDB wire-protocol server (no MongoDB can be installed
 on these machines) holding the world's activity, and the course users it refers to."""
 
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, urlsplit
 
 from costudy_pipelines.sandbox.changes import ChangeReport
 from costudy_pipelines.sandbox.emulator import Emulator, SandboxContext
@@ -30,7 +30,7 @@ def advance(context: SandboxContext, report: ChangeReport) -> None:
 
 
 def environment(context: SandboxContext) -> dict[str, str]:
-    address = (context.base_url or "").removeprefix("mongodb://")
+    address = urlsplit(context.base_url or "").netloc  # host:port of the sandbox's server
     password = quote_plus(context.token or "")
     return {
         "MONGO_URI": f"mongodb://{USER}:{password}@{address}/?directConnection=true",
