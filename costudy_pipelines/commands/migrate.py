@@ -1,12 +1,13 @@
-"""`costudy migrate`: numbered SQL files per database, promoted dev → prod, checked for drift.
+"""`costudy migrate`: versioned SQL files per database, promoted dev → prod, checked for drift.
 
 Every command first resolves the database variables (unset ones are served by the embedded
-PostgreSQL), then reads sql/environments.toml (or --config) for the databases and their
-environments in promotion order.
+PostgreSQL; `validate --offline` needs none), then reads sql/environments.toml (or --config)
+for the databases and their environments in promotion order.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,14 +31,15 @@ from costudy_pipelines.lib.migrations import (
     Target,
     baseline,
     database_status,
-    discover,
     load_config,
     promote,
     repair,
     rollback,
 )
+from costudy_pipelines.lib.migrations.backup import list_backups, restore_into_empty
 from costudy_pipelines.lib.migrations.config import CONFIG_VAR
-from costudy_pipelines.lib.migrations.maintenance import DIRTY_RESOLUTIONS
+from costudy_pipelines.lib.migrations.lint import lint as lint_sql
+from costudy_pipelines.lib.migrations.maintenance import DIRTY_RESOLUTIONS, FOREIGN_TABLES, adopt
 from costudy_pipelines.lib.migrations.promotion import lint
 
 KNOWN_ERRORS = (MigrationError, pg.DatabaseConfigError, EmbeddedPostgresError, ValueError)
@@ -68,8 +70,9 @@ class _MigrateGroup(click.Group):
 )
 @click.pass_context
 def migrate(ctx: click.Context, config_path: Path | None) -> None:
-    """Schema migrations: sql/<database>/NNN-name.sql, applied dev first, prod last."""
-    prepare_environment()
+    """Schema migrations: sql/<database>/ files, applied dev first, prod last."""
+    if ctx.invoked_subcommand != "validate":  # validate --offline needs no database at all
+        prepare_environment()
     ctx.obj = load_config(config_path)
 
 
@@ -121,7 +124,7 @@ def _one(
     if environment is None:
         names = ", ".join(env.name for env in chosen.environments)
         raise click.UsageError(f"choose an environment with --env ({names})")
-    return chosen, chosen.target(environment), discover(chosen.folder, database=chosen.name)
+    return chosen, chosen.target(environment), chosen.discover()
 
 
 # -- status ---------------------------------------------------------------------------------
@@ -138,7 +141,7 @@ def _print_environment(environment: EnvironmentStatus) -> None:
         f"{' (production)' if target.production else ''}  {target.source}={target.masked_url}"
     )
     if environment.error:
-        click.echo(click.style(f"    unreachable: {environment.error}", fg="red"))
+        click.echo(click.style(f"    cannot be read: {environment.error}", fg="red"))
         return
     if not environment.tracked:
         click.echo("    not tracked yet (no schema_migrations table)")
@@ -156,20 +159,30 @@ def _print_environment(environment: EnvironmentStatus) -> None:
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for index, row in enumerate(rows):
+    for index, cells in enumerate(rows):
         line = "    " + "  ".join(
-            cell.ljust(width) for cell, width in zip(row, widths, strict=True)
+            cell.ljust(width) for cell, width in zip(cells, widths, strict=True)
         )
         if index == 0:
             click.echo(click.style(line.rstrip(), dim=True))
         else:
-            colour = STATE_COLOURS.get(State(row[2]), "red")
+            colour = STATE_COLOURS.get(State(cells[2]), "red")
             click.echo(click.style(line.rstrip(), fg=colour))
     applied = environment.count(State.APPLIED, State.BASELINE)
     pending = environment.count(State.PENDING)
     click.echo(
         f"    version {environment.current_version or '-'}: {applied} applied, {pending} pending"
     )
+
+
+def _print_backups(config: MigrationConfig, database: str) -> None:
+    backups = list_backups(config.backup_dir, database)
+    click.echo(f"  backups in {config.backup_dir}: {len(backups) or 'none'}")
+    for found in backups:
+        click.echo(
+            f"    {found.environment}  {found.taken_at:%Y-%m-%d %H:%M:%S}  at {found.version}"
+            f"  {found.size / 1e6:.1f} MB  {found.path.name}"
+        )
 
 
 def _print_status(status: DatabaseStatus) -> None:
@@ -186,7 +199,8 @@ def _print_status(status: DatabaseStatus) -> None:
                 click.echo(click.style(f"    {drift}", fg="red"))
         else:
             click.echo(f"  drift ({label}): none")
-    for problem in status.problems:
+    # Drift is listed above under its environments; the other problems are not.
+    for problem in status.environment_problems:
         click.echo(click.style(f"  problem: {problem}", fg="red"), err=True)
 
 
@@ -210,6 +224,7 @@ def status(
     for database in config.select(databases):
         result = database_status(database, environments, with_catalog=not no_catalog)
         _print_status(result)
+        _print_backups(config, database.name)
         failed = failed or bool(result.problems) or (fail_on_pending and result.pending > 0)
     if failed:
         sys.exit(1)
@@ -229,6 +244,9 @@ def _print_report(report: ApplyReport) -> None:
             click.echo(
                 click.style(f"  would apply {planned.migration.name} ({flags})", fg="yellow")
             )
+            for finding in lint_sql(planned.migration.sql):
+                if not finding.acknowledged:
+                    click.echo(click.style(f"    lint {finding}", fg="yellow"))
             click.echo("    " + planned.migration.sql.rstrip().replace("\n", "\n    "))
         return
     click.echo(
@@ -340,6 +358,13 @@ def repair_command(
 @click.option(
     "--baseline", "baseline_version", type=int, help="Record files up to VERSION as applied."
 )
+@click.option(
+    "--from",
+    "from_tool",
+    type=click.Choice(sorted(FOREIGN_TABLES)),
+    help="Adopt that tool's history: baseline at the version it applied.",
+)
+@click.option("--from-table", help="That tool's table (default: the tool's own default).")
 @_lock_timeout
 @click.pass_obj
 def init_command(
@@ -347,19 +372,57 @@ def init_command(
     databases: tuple[str, ...],
     environments: tuple[str, ...],
     baseline_version: int | None,
+    from_tool: str | None,
+    from_table: str | None,
     lock_timeout: float | None,
 ) -> None:
-    """Start tracking: create schema_migrations; --baseline marks an existing schema's files."""
+    """Start tracking: create the tracking table; --baseline marks an existing schema's files,
+    --from golang-migrate|flyway takes the version that tool recorded."""
     selected = config.select(databases)
-    if baseline_version is not None and len(selected) != 1:
-        raise click.UsageError("--baseline needs one --database: versions are per database")
+    if (baseline_version is not None or from_tool) and len(selected) != 1:
+        raise click.UsageError("--baseline/--from need one --database: versions are per database")
+    if baseline_version is not None and from_tool:
+        raise click.UsageError("--baseline and --from exclude each other")
     for database in selected:
-        migrations = discover(database.folder, database=database.name)
+        migrations = database.discover()
         for environment in _environments(database, environments):
             target = database.target(environment)
-            marked = baseline(target, migrations, baseline_version, _options(config, lock_timeout))
+            options = _options(config, lock_timeout)
+            if from_tool:
+                marked = adopt(target, migrations, from_tool, from_table, options)
+            else:
+                marked = baseline(target, migrations, baseline_version, options)
             done = f", baselined versions {marked[0]}–{marked[-1]}" if marked else ""
             click.echo(f"{target.label}: tracking{done}")
+
+
+@migrate.command("restore")
+@click.argument("backup_file", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option("--database", "-d", "database", help="The database.")
+@click.option("--env", "-e", "environment", help="Restore into this environment's database.")
+@click.option(
+    "--url-env",
+    help="Restore into the database this variable names instead (e.g. a fresh one to check "
+    "the backup).",
+)
+@click.pass_obj
+def restore_command(
+    config: MigrationConfig,
+    backup_file: Path,
+    database: str | None,
+    environment: str | None,
+    url_env: str | None,
+) -> None:
+    """Restore BACKUP_FILE (from `status`'s list) into an empty database, with the bundled
+    pg_restore (PostgreSQL 16: the version that wrote it)."""
+    chosen, target, _ = _one(config, database, environment)
+    if url_env:
+        url = os.environ.get(url_env)
+        if not url:
+            raise click.UsageError(f"{url_env} is not set: it should name the database to fill")
+        target = chosen.target(target.environment, url=url, source=url_env)
+    restore_into_empty(backup_file, target)
+    click.echo(f"{target.label}: restored {backup_file} into {target.masked_url}")
 
 
 def _environments(database: DatabaseMigrations, names: tuple[str, ...]) -> list[str]:
@@ -369,23 +432,36 @@ def _environments(database: DatabaseMigrations, names: tuple[str, ...]) -> list[
 @migrate.command("validate")
 @_selection
 @click.option("--offline", is_flag=True, help="Check the files only, not the databases.")
+@click.option("--strict", is_flag=True, help="Unacknowledged lint warnings fail too.")
 @click.pass_obj
 def validate_command(
     config: MigrationConfig,
     databases: tuple[str, ...],
     environments: tuple[str, ...],
     offline: bool,
+    strict: bool,
 ) -> None:
     """Check before deploying: file names, what the runner would refuse, destructive statements
-    without the allow directive, and (unless --offline) that applied files are unchanged."""
-    problems = []
+    without the allow directive, and (unless --offline) that applied files are unchanged and
+    the environments agree (applied sets and catalogs). Each problem names its environment."""
+    if not offline:
+        prepare_environment()
+    problems: list[str] = []
+    warnings: list[str] = []
     for database in config.select(databases):
-        problems += lint(database)
+        report = lint(database)
+        problems += report.problems
+        warnings += report.warnings
+        for line in report.acknowledged:
+            click.echo(click.style(f"acknowledged: {line}", dim=True))
         if not offline:
-            result = database_status(database, environments, with_catalog=False)
-            problems += [problem for env in result.environments for problem in env.problems]
+            result = database_status(database, environments)
+            # A folder that cannot be read is already in the lint's problems.
+            problems += [p for p in result.problems if p != result.discovery_error]
+    for warning in warnings:
+        click.echo(click.style(f"warning: {warning}", fg="yellow"))
     for problem in problems:
         click.echo(click.style(f"problem: {problem}", fg="red"))
-    if problems:
+    if problems or (strict and warnings):
         sys.exit(1)
-    click.echo("valid")
+    click.echo("valid" + (f" ({len(warnings)} warnings)" if warnings else ""))

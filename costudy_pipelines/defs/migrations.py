@@ -15,14 +15,14 @@ file's timing in the metadata. Checks: `up_to_date` and `no_edited_files` on eve
 Other assets that need a schema depend on `schema_asset_key(database, environment)`.
 """
 
+import re
 from collections.abc import Callable
 
 import dagster as dg
 
-from costudy_pipelines.defs.resources import PostgresResource, database_resource_key
+from costudy_pipelines.defs.resources import DATABASE_RESOURCES, PostgresResource
 from costudy_pipelines.lib.migrations import (
     ApplyReport,
-    ConfigError,
     DatabaseMigrations,
     Environment,
     EnvironmentStatus,
@@ -32,13 +32,11 @@ from costudy_pipelines.lib.migrations import (
     State,
     Target,
     apply,
-    discover,
     inspect,
     load_config,
 )
 from costudy_pipelines.lib.migrations.promotion import drift_across
 from costudy_pipelines.lib.migrations.runner import default_actor
-from costudy_pipelines.lib.settings import DATABASES
 
 GROUP = "schema_migrations"
 
@@ -47,15 +45,27 @@ def schema_asset_key(database: str, environment: str) -> dg.AssetKey:
     return dg.AssetKey(f"{database}_schema_{environment}")
 
 
+# The project's own database resources, by the variable they read (defined in resources.py).
+_PROJECT_RESOURCES = {resource.env_var: key for key, resource in DATABASE_RESOURCES.items()}
+
+
 def resource_key(environment: Environment) -> str:
-    """The PostgresResource that reads the same variable as the environment."""
-    for spec in DATABASES:
-        if spec.env_var == environment.url_env:
-            return database_resource_key(spec.embedded_name)
-    raise ConfigError(
-        f"environment {environment.name} reads {environment.url_env}, which no database "
-        "resource reads: add it to DATABASES in lib/settings.py"
-    )
+    """The PostgresResource reading the environment's variable: the project's own resource
+    for a project database, else one these definitions add (`migrations_<variable>_db`)."""
+    known = _PROJECT_RESOURCES.get(environment.url_env)
+    return known or f"migrations_{re.sub(r'[^a-z0-9]+', '_', environment.url_env.lower())}_db"
+
+
+def config_resources(config: MigrationConfig) -> dict[str, PostgresResource]:
+    """A resource for every variable the config reads that no project resource reads."""
+    return {
+        resource_key(environment): PostgresResource(
+            url=dg.EnvVar(environment.url_env), env_var=environment.url_env
+        )
+        for database in config.databases
+        for environment in database.environments
+        if environment.url_env not in _PROJECT_RESOURCES
+    }
 
 
 def _target(
@@ -64,9 +74,7 @@ def _target(
     environment: Environment,
 ) -> Target:
     resource: PostgresResource = getattr(context.resources, resource_key(environment))
-    return Target(
-        database.name, environment.name, resource.url, resource.env_var, environment.production
-    )
+    return database.target(environment, url=resource.url, source=resource.env_var)
 
 
 def _table(records: list[dict], columns: dict[str, str]) -> dg.MetadataValue:
@@ -111,15 +119,15 @@ def _schema_asset(
         ),
     )
     def schema(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        options = RunOptions(
-            lock_timeout_s=config.lock_timeout_s,
-            backup_dir=config.backup_dir,
-            actor=f"dagster run {context.run.run_id[:8]} ({default_actor()})",
-            upstream=_target(context, database, upstream) if upstream else None,
-            progress=context.log.info,
-        )
         try:
-            migrations = discover(database.folder, database=database.name)
+            options = RunOptions(
+                lock_timeout_s=config.lock_timeout_s,
+                backup_dir=config.backup_dir,
+                actor=f"dagster run {context.run.run_id[:8]} ({default_actor()})",
+                upstream=_target(context, database, upstream) if upstream else None,
+                progress=context.log.info,
+            )
+            migrations = database.discover()
             report = apply(_target(context, database, environment), migrations, options)
         except MigrationError as exc:
             raise dg.Failure(description=str(exc)) from None
@@ -147,11 +155,12 @@ def _inspected(
     with_catalog: bool = False,
 ) -> EnvironmentStatus:
     """The environment's state; a folder that cannot be read shows as the status's error."""
-    target = _target(context, database, environment)
     try:
-        migrations = discover(database.folder, database=database.name)
+        target = _target(context, database, environment)
+        migrations = database.discover()
     except MigrationError as exc:
-        return EnvironmentStatus(target, error=str(exc))
+        unresolved = Target(database.name, environment.name, "", environment.url_env)
+        return EnvironmentStatus(unresolved, error=str(exc))
     return inspect(target, migrations, with_catalog=with_catalog)
 
 
@@ -250,7 +259,7 @@ def build_migration_defs(config: MigrationConfig) -> dg.Definitions:
             checks += [_state_check(database, environment, name) for name in STATE_CHECKS]
         if len(database.environments) > 1:
             checks.append(_drift_check(database))
-    return dg.Definitions(assets=assets, asset_checks=checks)
+    return dg.Definitions(assets=assets, asset_checks=checks, resources=config_resources(config))
 
 
 defs = build_migration_defs(load_config())

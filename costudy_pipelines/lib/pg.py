@@ -98,18 +98,29 @@ def explain_connection_error(exc: BaseException, url: str, *, source: str) -> Da
 
 
 def connect(
-    url: str, *, source: str, autocommit: bool = False, timeout_s: int = 10, utc: bool = False
+    url: str,
+    *,
+    source: str,
+    autocommit: bool = False,
+    timeout_s: int = 10,
+    utc: bool = False,
+    application_name: str | None = None,
+    prepared_statements: bool = True,
 ) -> psycopg.Connection:
     """The project's one way to open a PostgreSQL connection: the TLS policy applied, and a
     failure as a DatabaseConfigError naming `source` (the variable the URL came from), the
     password masked. utc: the session's time zone is UTC (timestamps rendered as text must
-    not depend on the server's zone). Use it as a context manager: commit on success."""
+    not depend on the server's zone). application_name: how the session shows in
+    pg_stat_activity. prepared_statements=False for sessions reset by DISCARD ALL, which
+    would silently drop them. Use it as a context manager: commit on success."""
     try:
         return psycopg.connect(
             libpq_dsn(url, source=source),
             autocommit=autocommit,
             connect_timeout=timeout_s,
-            options="-c TimeZone=UTC" if utc else None,  # psycopg drops None parameters
+            options="-c TimeZone=UTC" if utc else None,
+            application_name=application_name,
+            prepare_threshold=5 if prepared_statements else None,
         )
     except psycopg.OperationalError as exc:
         raise explain_connection_error(exc, url, source=source) from None

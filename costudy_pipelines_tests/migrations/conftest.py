@@ -7,9 +7,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from click.testing import CliRunner, Result
 
+from costudy_pipelines.cli import main
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.migrations import Target, catalog
+from costudy_pipelines.lib.settings import DATABASES
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -123,3 +126,29 @@ def write_config(tmp_path: Path, folder: Path) -> Path:
         )
     )
     return path
+
+
+class Cli:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.dev = env["PLATFORM_DB_URL"]
+        self.prod = env["PLATFORM_PROD_DB_URL"]
+
+    def __call__(self, *args: str) -> Result:
+        return CliRunner().invoke(main, ["migrate", *args], env=self.env)
+
+
+@pytest.fixture
+def cli(databases, tmp_path: Path, folder: Path) -> Cli:
+    dev, prod = databases.create(), databases.create()
+    # Every database variable is set, so the CLI never starts an embedded server of its own.
+    env = {spec.env_var: dev for spec in DATABASES}
+    env |= {
+        "PLATFORM_DB_URL": dev,
+        "PLATFORM_PROD_DB_URL": prod,
+        "COSTUDY_MIGRATIONS_CONFIG": str(write_config(tmp_path, folder)),
+        "DAGSTER_HOME": str(tmp_path),
+        "COSTUDY_ARTIFACTS": str(tmp_path / "artifacts"),
+    }
+    write_files(folder, ACCOUNTS)
+    return Cli(env)

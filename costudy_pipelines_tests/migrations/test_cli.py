@@ -5,45 +5,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-from click.testing import CliRunner, Result
-
-from costudy_pipelines.cli import main
-from costudy_pipelines.lib.settings import DATABASES
 from costudy_pipelines_tests.migrations.conftest import (
     ACCOUNTS,
+    Cli,
     applied_versions,
     execute,
+    query,
     table_exists,
-    write_config,
     write_files,
 )
-
-
-class Cli:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.dev = env["PLATFORM_DB_URL"]
-        self.prod = env["PLATFORM_PROD_DB_URL"]
-
-    def __call__(self, *args: str) -> Result:
-        return CliRunner().invoke(main, ["migrate", *args], env=self.env)
-
-
-@pytest.fixture
-def cli(databases, tmp_path: Path, folder: Path) -> Cli:
-    dev, prod = databases.create(), databases.create()
-    # Every database variable is set, so the CLI never starts an embedded server of its own.
-    env = {spec.env_var: dev for spec in DATABASES}
-    env |= {
-        "PLATFORM_DB_URL": dev,
-        "PLATFORM_PROD_DB_URL": prod,
-        "COSTUDY_MIGRATIONS_CONFIG": str(write_config(tmp_path, folder)),
-        "DAGSTER_HOME": str(tmp_path),
-        "COSTUDY_ARTIFACTS": str(tmp_path / "artifacts"),
-    }
-    write_files(folder, ACCOUNTS)
-    return Cli(env)
 
 
 def test_apply_promotes_dev_then_prod_with_a_prod_backup(cli: Cli, tmp_path: Path):
@@ -84,11 +54,15 @@ def test_status_exit_code_says_whether_anything_is_wrong(cli: Cli, folder: Path)
     assert "catalog: column public.orders.note: exists only in prod: text" in drifted.output
 
 
-def test_dry_run_prints_the_plan_and_sql_and_changes_nothing(cli: Cli):
+def test_dry_run_prints_the_plan_and_sql_and_changes_nothing(cli: Cli, folder: Path):
+    write_files(folder, {"004-index.sql": "create index accounts_email_idx on accounts (email);"})
+
     result = cli("apply", "--dry-run")
 
     assert result.exit_code == 0, result.output
     assert "would apply 001-accounts.sql (transaction)" in result.output
+    assert "lint line 1: error index-not-concurrent" in result.output  # 004 only
+    assert result.output.count("lint line") == 2  # 004 for dev and for prod
     assert "create index accounts_created_idx on accounts (created_at);" in result.output
     assert not table_exists(cli.dev, "schema_migrations") and not table_exists(cli.prod, "accounts")
 
@@ -153,3 +127,24 @@ def test_init_baselines_an_existing_database(cli: Cli):
     assert result.exit_code == 0 and "app/dev: tracking, baselined versions 1–1" in result.output
     status = cli("status", "--env", "dev", "--no-catalog")
     assert re.search(r"001-accounts.sql\s+baseline", status.output)
+
+
+def test_status_lists_backups_and_restore_round_trips_one(cli: Cli, databases, folder: Path):
+    write_files(folder, {"003-order-total.sql": "select 1;"})  # a smaller third file
+    assert cli("apply").exit_code == 0
+    execute(cli.prod, "insert into accounts (email) values ('kept@x.test')")
+    write_files(folder, {"004-later.sql": "create table later (id int);"})
+    assert cli("apply").exit_code == 0
+    status = cli("status", "--no-catalog")
+    [backup] = sorted(Path(cli.env["COSTUDY_MIGRATIONS_CONFIG"]).parent.glob("backups/*-v3.dump"))
+    cli.env["RESTORE_URL"] = fresh = databases.create()
+
+    refused = cli("restore", str(backup), "--env", "prod")
+    restored = cli("restore", str(backup), "--env", "prod", "--url-env", "RESTORE_URL")
+
+    assert "backups in " in status.output and "prod  " in status.output
+    assert re.search(rf"prod\s+\S+ \S+\s+at v3\s+[\d.]+ MB\s+{backup.name}", status.output)
+    assert refused.exit_code == 1 and "is not empty" in refused.output
+    assert restored.exit_code == 0, restored.output
+    assert query(fresh, "select email from accounts") == [("kept@x.test",)]
+    assert applied_versions(fresh) == [1, 2, 3]

@@ -1,12 +1,14 @@
-"""Schema migrations: numbered SQL files per database, applied in order, tracked, checked.
+"""Schema migrations: versioned SQL files per database, applied in order, tracked, checked.
 
 The public surface (plain Python, no Dagster):
 
 - `apply_pending(url, folder)`: bring one database up to date (tests, other code);
-- `discover(folder)`: the files of a folder as a `MigrationSet` (with a `fingerprint()`);
+- `discover(folder)`: the files of a folder (any `Layout`) as a `MigrationSet`;
 - `load_config()`: sql/environments.toml, the databases and their environments;
 - `promote(...)`, `database_status(...)`: every environment in promotion order, and drift;
-- `apply`, `rollback`, `repair`, `baseline`, `inspect`: one database in one environment.
+- `apply`, `rollback`, `repair`, `baseline`, `adopt`, `inspect`: one database in one
+  environment (a `Target`: its URL, `TrackingTable`, placeholders and session `Timeouts`);
+- `lint(sql)`: what a file does to locks and callers (lint.py).
 """
 
 from costudy_pipelines.lib.migrations.analysis import (
@@ -22,7 +24,7 @@ from costudy_pipelines.lib.migrations.config import (
     MigrationConfig,
     load_config,
 )
-from costudy_pipelines.lib.migrations.discovery import Migration, MigrationSet, discover
+from costudy_pipelines.lib.migrations.discovery import Layout, Migration, MigrationSet, discover
 from costudy_pipelines.lib.migrations.errors import (
     BackupError,
     ConfigError,
@@ -32,9 +34,11 @@ from costudy_pipelines.lib.migrations.errors import (
     MigrationFailed,
     PlanRefused,
 )
+from costudy_pipelines.lib.migrations.lint import LintFinding, lint
 from costudy_pipelines.lib.migrations.maintenance import (
     RepairReport,
     RollbackReport,
+    adopt,
     baseline,
     repair,
     rollback,
@@ -55,7 +59,8 @@ from costudy_pipelines.lib.migrations.runner import (
     apply,
     apply_pending,
 )
-from costudy_pipelines.lib.migrations.target import Target
+from costudy_pipelines.lib.migrations.target import Target, Timeouts
+from costudy_pipelines.lib.migrations.tracking import TrackingTable
 
 __all__ = [
     "ALLOW_DESTRUCTIVE",
@@ -71,6 +76,8 @@ __all__ = [
     "Environment",
     "EnvironmentStatus",
     "FileAnalysis",
+    "Layout",
+    "LintFinding",
     "LockTimeout",
     "Migration",
     "MigrationConfig",
@@ -84,6 +91,9 @@ __all__ = [
     "RunOptions",
     "State",
     "Target",
+    "Timeouts",
+    "TrackingTable",
+    "adopt",
     "analyse",
     "apply",
     "apply_pending",
@@ -91,6 +101,7 @@ __all__ = [
     "database_status",
     "discover",
     "inspect",
+    "lint",
     "load_config",
     "promote",
     "repair",

@@ -14,8 +14,9 @@ behind. Some SQL cannot keep that promise, and the runner finds it before anythi
 - psql meta-commands and `COPY ... FROM STDIN` are not SQL the server can run: always refused.
 
 Destructive statements (DROP TABLE/SCHEMA, ALTER TABLE ... DROP COLUMN, TRUNCATE,
-ALTER COLUMN ... TYPE) are listed so production can refuse them unless the file carries
-`-- costudy:allow-destructive`. Statements built dynamically (EXECUTE in plpgsql) are not seen.
+ALTER COLUMN ... TYPE except widenings such as int → bigint or varchar(n) → text) are listed so
+production can refuse them unless the file carries `-- costudy:allow-destructive`. What
+statements do to locks and callers is lint.py's business.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from costudy_pipelines.lib.migrations.sqltext import (
 NO_TRANSACTION = "no-transaction"
 ALLOW_DESTRUCTIVE = "allow-destructive"
 DIRECTIVES = (NO_TRANSACTION, ALLOW_DESTRUCTIVE)
+ACKNOWLEDGE = "ack"  # `-- costudy:ack RULE` before any statement: lint.py reads those
 _DIRECTIVE = re.compile(r"^--\s*costudy:\s*([A-Za-z_-]+)")
 
 # ALTER TYPE ... ADD VALUE may run in a transaction block from PostgreSQL 12 on.
@@ -146,6 +148,8 @@ def _directives(text: str, statements: tuple[Statement, ...]) -> tuple[set[str],
         if not match:
             continue
         name, line = match.group(1), line_of(text, comment.start)
+        if name == ACKNOWLEDGE:
+            continue
         if name not in DIRECTIVES:
             known = ", ".join(f"costudy:{known}" for known in DIRECTIVES)
             refusals.append(Finding(line, f"unknown directive costudy:{name} (known: {known})", ""))
@@ -251,7 +255,7 @@ def _commits_in_bodies(statements: tuple[Statement, ...]) -> Iterator[Finding]:
             committing[name] = lines[0]
         elif (
             statement.starts_with("CALL")
-            and (name := _name_after(statement.tokens, 0)) in committing
+            and (name := name_after(statement.tokens, 0)) in committing
         ):
             yield Finding(
                 statement.line,
@@ -267,10 +271,10 @@ def _routine_name(statement: Statement, kind: str) -> str | None:
     if words[:1] != ("CREATE",) or words[offset : offset + 1] != (kind,):
         return None
     keyword = next(i for i, token in enumerate(statement.tokens) if token.is_word(kind))
-    return _name_after(statement.tokens, keyword)
+    return name_after(statement.tokens, keyword)
 
 
-def _name_after(tokens: tuple[Token, ...], index: int) -> str | None:
+def name_after(tokens: tuple[Token, ...], index: int) -> str | None:
     """The last part of the (possibly schema-qualified) name after tokens[index]."""
     name = None
     for token in tokens[index + 1 :]:
@@ -305,6 +309,46 @@ def _body_commit_lines(statement: Statement) -> list[int]:
     return lines
 
 
+# Target types every value of a narrower type of the same family fits into, unchanged.
+WIDE_TYPES = frozenset(
+    {("BIGINT",), ("INT8",), ("TEXT",), ("VARCHAR",), ("CHARACTER", "VARYING"), ("NUMERIC",)}
+    | {("DECIMAL",), ("DOUBLE", "PRECISION"), ("FLOAT8",)}
+)
+# Of those, the ones PostgreSQL switches to without rewriting the table.
+NO_REWRITE_TYPES = frozenset({("TEXT",), ("VARCHAR",), ("CHARACTER", "VARYING")})
+
+
+def words_of(tokens: tuple[Token, ...]) -> tuple[str, ...]:
+    return tuple(token.upper for token in tokens if token.kind is Kind.WORD)
+
+
+def type_change(action: tuple[Token, ...]) -> tuple[tuple[str, ...], bool, bool] | None:
+    """For `ALTER [COLUMN] c [SET DATA] TYPE t [USING …]`: (t's words, t has a modifier such
+    as (20), a USING clause is given); None for any other action."""
+    words = words_of(action)
+    column = 2 if words[1:2] == ("COLUMN",) else 1  # the column may well be called "type"
+    if words[:1] != ("ALTER",) or "TYPE" not in words[column + 1 :]:
+        return None
+    uppers = [token.upper for token in action]
+    after = action[uppers.index("TYPE", column + 1) + 1 :]
+    type_words: list[str] = []
+    modifier = False
+    for token in after:
+        if token.is_word("USING", "COLLATE"):
+            break
+        if token.kind is Kind.PUNCT and token.text == "(":
+            modifier = True
+        elif token.kind is Kind.WORD and not modifier:
+            type_words.append(token.upper)
+    return tuple(type_words), modifier, "USING" in words_of(after)
+
+
+def is_widening(change: tuple[tuple[str, ...], bool, bool]) -> bool:
+    """A type change no value can lose data in: to bigint, text, unbounded varchar/numeric."""
+    type_words, modifier, using = change
+    return type_words in WIDE_TYPES and not modifier and not using
+
+
 def destructive_reason(statement: Statement) -> str | None:
     """What data the statement destroys, or None."""
     for head in (("DROP", "TABLE"), ("DROP", "SCHEMA"), ("TRUNCATE",)):
@@ -331,8 +375,22 @@ def _alter_table_destruction(tokens: tuple[Token, ...]) -> str | None:
         ):
             return "ALTER TABLE … DROP COLUMN"
         if token.is_word("ALTER") and _changes_type(following):
-            return "ALTER TABLE … ALTER COLUMN … TYPE"
+            change = type_change(_action_at(tokens, index))
+            if change is None or not is_widening(change):
+                return "ALTER TABLE … ALTER COLUMN … TYPE"
     return None
+
+
+def _action_at(tokens: tuple[Token, ...], start: int) -> tuple[Token, ...]:
+    """The ALTER TABLE action starting at tokens[start]: up to the next top-level comma."""
+    depth = 0
+    for index in range(start, len(tokens)):
+        token = tokens[index]
+        if token.kind is Kind.PUNCT and token.text in "(),":
+            if token.text == "," and depth == 0:
+                return tokens[start:index]
+            depth += {"(": 1, ")": -1, ",": 0}[token.text]
+    return tokens[start:]
 
 
 def _changes_type(after_alter: tuple[Token, ...]) -> bool:

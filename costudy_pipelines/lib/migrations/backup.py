@@ -1,7 +1,8 @@
 """A pg_dump of a production database before migrations touch it, and its restore.
 
-pg_dump must be at least as new as the server it dumps. Candidates, in order: the binaries
-shipped in the pgserver wheel (PostgreSQL 16, which dumps 16 and older), then the system's.
+pg_dump must be at least as new as the server it dumps, and pg_restore as new as the pg_dump
+that wrote the file. Candidates, in order: the binaries shipped in the pgserver wheel
+(PostgreSQL 16, which handles 16 and older), then the system's.
 The password travels in PGPASSWORD, never on the command line (visible in `ps`).
 """
 
@@ -123,3 +124,54 @@ def restore(path: Path, target: Target, *, server_major: int) -> None:
         env,
         f"restore {path} into {target.label} with {client.path}",
     )
+
+
+@dataclass(frozen=True)
+class BackupFile:
+    path: Path
+    environment: str
+    taken_at: datetime
+    version: str  # "v12", or "untracked"
+    size: int
+
+
+_BACKUP_NAME = re.compile(
+    r"^(?P<environment>[^-]+)-(?P<stamp>\d{8}T\d{12}Z)-(?P<version>v\d+|untracked)\.dump$"
+)
+
+
+def list_backups(directory: Path, database: str) -> list[BackupFile]:
+    """The backups of `database` in `directory`, newest first."""
+    found = []
+    for path in directory.glob(f"{database}-*.dump") if directory.is_dir() else ():
+        match = _BACKUP_NAME.match(path.name.removeprefix(f"{database}-"))
+        if match:
+            taken_at = datetime.strptime(match["stamp"], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
+            found.append(
+                BackupFile(
+                    path, match["environment"], taken_at, match["version"], path.stat().st_size
+                )
+            )
+    return sorted(found, key=lambda backup: backup.taken_at, reverse=True)
+
+
+_USER_RELATIONS = """
+select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace
+ where n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_%%'
+   and c.relkind in ('r', 'p', 'v', 'm', 'S', 'f')
+"""
+
+
+def restore_into_empty(path: Path, target: Target) -> None:
+    """Restore `path` into `target`, which must hold no tables yet (nothing is overwritten)."""
+    if not path.is_file():
+        raise BackupError(f"no backup at {path}")
+    with target.connect() as conn:
+        [(relations,)] = conn.execute(_USER_RELATIONS).fetchall()
+        server_major = conn.info.server_version // 10000
+    if relations:
+        raise BackupError(
+            f"{target.label} ({target.masked_url}) is not empty ({relations} tables, views or "
+            "sequences): restore into a new database, then point the environment's variable at it"
+        )
+    restore(path, target, server_major=server_major)

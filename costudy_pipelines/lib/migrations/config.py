@@ -2,37 +2,91 @@
 
 `sql/environments.toml` (or the file COSTUDY_MIGRATIONS_CONFIG names):
 
-    lock_timeout_seconds = 30            # optional
+    lock_timeout_seconds = 30            # optional: wait for another runner's lock
+    session_lock_timeout_seconds = 10    # optional: a file's wait for a table lock (0: none)
+    session_statement_timeout_seconds = 0  # optional: a file's statement limit (0: none)
     backup_dir = "/var/backups/costudy"  # optional; default $COSTUDY_HOME/backups
 
     [databases.platform]                 # migrations in sql/platform/ (or `folder = "..."`)
+    layout = "golang-migrate"            # optional: costudy, golang-migrate, flyway, dbmate
+    out_of_order = false                 # optional: let a file run below applied versions
+    tracking_table = "public.schema_migrations"  # optional
+    lint_after = 12                      # optional: files up to 12 are not linted
+    placeholders = { schema = "app", owner = { env = "APP_OWNER" } }  # ${schema}, ${owner}
     environments = [                     # promotion order: first is applied first
         { name = "dev", url_env = "PLATFORM_DB_URL" },
-        { name = "prod", url_env = "PLATFORM_PROD_DB_URL", production = true },
+        { name = "prod", url_env = "PLATFORM_PROD_DB_URL", production = true,
+          placeholders = { owner = "app_prod" } },  # overrides the database's values
     ]
 
 `production = true` turns on the production-only steps: a pg_dump backup before anything is
 applied, and the refusal of destructive statements without `-- costudy:allow-destructive`.
+The session timeouts may also be set per database.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from costudy_pipelines.lib.migrations.discovery import Layout, MigrationSet, discover
 from costudy_pipelines.lib.migrations.errors import ConfigError
-from costudy_pipelines.lib.migrations.target import Target
+from costudy_pipelines.lib.migrations.target import Target, Timeouts
+from costudy_pipelines.lib.migrations.tracking import DEFAULT, TrackingTable
 from costudy_pipelines.lib.settings import PROJECT_ROOT, costudy_home
 
 CONFIG_VAR = "COSTUDY_MIGRATIONS_CONFIG"
 DEFAULT_CONFIG = PROJECT_ROOT / "sql" / "environments.toml"
 DEFAULT_LOCK_TIMEOUT_S = 30.0
-_TOP_KEYS = {"lock_timeout_seconds", "backup_dir", "databases"}
-_DATABASE_KEYS = {"folder", "environments"}
-_ENVIRONMENT_KEYS = {"name", "url_env", "production"}
+_TIMEOUT_KEYS = {"session_lock_timeout_seconds", "session_statement_timeout_seconds"}
+_TOP_KEYS = {"lock_timeout_seconds", "backup_dir", "databases"} | _TIMEOUT_KEYS
+_DATABASE_KEYS = {
+    "folder",
+    "environments",
+    "layout",
+    "out_of_order",
+    "tracking_table",
+    "placeholders",
+    "lint_after",
+} | _TIMEOUT_KEYS
+_ENVIRONMENT_KEYS = {"name", "url_env", "production", "placeholders"}
+# A placeholder's value: the text itself, or the variable holding it.
+Placeholder = str | tuple[str, str]  # ("env", "VARIABLE")
+
+
+def _placeholders(raw: object, where: str) -> dict[str, Placeholder]:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: placeholders must be a table of name = value")
+    found: dict[str, Placeholder] = {}
+    for name, value in raw.items():
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            found[name] = str(value)
+        elif isinstance(value, dict) and set(value) == {"env"} and value["env"]:
+            found[name] = ("env", str(value["env"]))
+        else:
+            raise ConfigError(
+                f'{where}: placeholder {name} must be a text or {{ env = "VARIABLE" }}, '
+                f"not {value!r}"
+            )
+    return found
+
+
+def _resolve(placeholders: Mapping[str, Placeholder], label: str) -> dict[str, str]:
+    values = {}
+    for name, value in placeholders.items():
+        if isinstance(value, tuple):
+            resolved = os.environ.get(value[1])
+            if resolved is None:
+                raise ConfigError(
+                    f"{value[1]} is not set: it holds placeholder ${{{name}}} for {label}"
+                )
+            values[name] = resolved
+        else:
+            values[name] = value
+    return values
 
 
 @dataclass(frozen=True)
@@ -40,6 +94,7 @@ class Environment:
     name: str
     url_env: str
     production: bool = False
+    placeholders: Mapping[str, Placeholder] = field(default_factory=dict, compare=False)
 
     def url(self) -> str:
         value = os.environ.get(self.url_env)
@@ -53,6 +108,17 @@ class DatabaseMigrations:
     name: str
     folder: Path
     environments: tuple[Environment, ...]  # promotion order
+    layout: Layout | None = None  # None: detected from the file names
+    out_of_order: bool = False
+    tracking: TrackingTable = DEFAULT
+    placeholders: Mapping[str, Placeholder] = field(default_factory=dict, compare=False)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    lint_after: int | None = None  # versions up to this one are not linted (applied everywhere)
+
+    def discover(self) -> MigrationSet:
+        return discover(
+            self.folder, database=self.name, layout=self.layout, out_of_order=self.out_of_order
+        )
 
     def environment(self, name: str) -> Environment:
         for environment in self.environments:
@@ -66,9 +132,26 @@ class DatabaseMigrations:
         index = self.environments.index(self.environment(name))
         return self.environments[index - 1] if index else None
 
-    def target(self, environment: Environment | str) -> Target:
+    def placeholder_values(self, environment: Environment) -> dict[str, str]:
+        """The database's placeholders, overridden by the environment's, resolved."""
+        merged = {**self.placeholders, **environment.placeholders}
+        return _resolve(merged, f"{self.name}/{environment.name}")
+
+    def target(
+        self, environment: Environment | str, *, url: str | None = None, source: str | None = None
+    ) -> Target:
+        """The environment as the runner's target; `url` given: reached that way instead."""
         env = self.environment(environment) if isinstance(environment, str) else environment
-        return Target(self.name, env.name, env.url(), env.url_env, env.production)
+        return Target(
+            self.name,
+            env.name,
+            url if url is not None else env.url(),
+            source or env.url_env,
+            env.production,
+            self.tracking,
+            self.placeholder_values(env),
+            self.timeouts,
+        )
 
 
 @dataclass(frozen=True)
@@ -101,22 +184,73 @@ def _environment(raw: object, where: str) -> Environment:
     if not isinstance(raw, dict) or not raw.get("name") or not raw.get("url_env"):
         raise ConfigError(f"{where}: each environment needs a name and a url_env")
     _unknown_keys(raw, _ENVIRONMENT_KEYS, where)
-    return Environment(str(raw["name"]), str(raw["url_env"]), bool(raw.get("production", False)))
+    return Environment(
+        str(raw["name"]),
+        str(raw["url_env"]),
+        bool(raw.get("production", False)),
+        _placeholders(raw.get("placeholders", {}), f"{where} {raw['name']}"),
+    )
 
 
-def _database(name: str, raw: object, base: Path, where: str) -> DatabaseMigrations:
+def _seconds(raw: dict, key: str, default: float, where: str) -> float:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(
+            f"{where}: {key} must be a number of seconds (0: no limit), not {value!r}"
+        )
+    return float(value)
+
+
+def _timeouts(raw: dict, default: Timeouts, where: str) -> Timeouts:
+    return Timeouts(
+        _seconds(raw, "session_lock_timeout_seconds", default.lock_s, where),
+        _seconds(raw, "session_statement_timeout_seconds", default.statement_s, where),
+    )
+
+
+def _version(raw: dict, key: str, where: str) -> int | None:
+    value = raw.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{where}: {key} must be a version number, not {value!r}")
+    return value
+
+
+def _layout(raw: dict, where: str) -> Layout | None:
+    if "layout" not in raw:
+        return None
+    try:
+        return Layout(raw["layout"])
+    except ValueError:
+        known = ", ".join(layout.value for layout in Layout)
+        raise ConfigError(f"{where}: unknown layout {raw['layout']!r} (known: {known})") from None
+
+
+def _database(
+    name: str, raw: object, base: Path, where: str, timeouts: Timeouts
+) -> DatabaseMigrations:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: [databases.{name}] must be a table")
-    _unknown_keys(raw, _DATABASE_KEYS, f"{where} [databases.{name}]")
-    environments = tuple(
-        _environment(item, f"{where} [databases.{name}]") for item in raw.get("environments", [])
-    )
+    where = f"{where} [databases.{name}]"
+    _unknown_keys(raw, _DATABASE_KEYS, where)
+    environments = tuple(_environment(item, where) for item in raw.get("environments", []))
     if not environments:
-        raise ConfigError(f"{where}: [databases.{name}] lists no environments")
+        raise ConfigError(f"{where}: lists no environments")
     names = [environment.name for environment in environments]
     if len(set(names)) != len(names):
-        raise ConfigError(f"{where}: [databases.{name}] names an environment twice: {names}")
-    return DatabaseMigrations(name, (base / str(raw.get("folder", name))).resolve(), environments)
+        raise ConfigError(f"{where}: names an environment twice: {names}")
+    return DatabaseMigrations(
+        name,
+        (base / str(raw.get("folder", name))).resolve(),
+        environments,
+        layout=_layout(raw, where),
+        out_of_order=bool(raw.get("out_of_order", False)),
+        tracking=TrackingTable.parse(str(raw["tracking_table"]), where)
+        if "tracking_table" in raw
+        else DEFAULT,
+        placeholders=_placeholders(raw.get("placeholders", {}), where),
+        timeouts=_timeouts(raw, timeouts, where),
+        lint_after=_version(raw, "lint_after", where),
+    )
 
 
 def load_config(path: Path | None = None) -> MigrationConfig:
@@ -129,8 +263,9 @@ def load_config(path: Path | None = None) -> MigrationConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     _unknown_keys(raw, _TOP_KEYS, str(path))
+    timeouts = _timeouts(raw, Timeouts(), str(path))
     databases = tuple(
-        _database(name, table, path.parent, str(path))
+        _database(name, table, path.parent, str(path), timeouts)
         for name, table in raw.get("databases", {}).items()
     )
     backup_dir = raw.get("backup_dir")

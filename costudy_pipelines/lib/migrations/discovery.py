@@ -1,22 +1,80 @@
-"""The migration files of one database folder: `NNN-name.sql` and optional `NNN-name.down.sql`.
+"""The migration files of one database folder, in any of the common layouts.
 
-Files are ordered by their number as an integer (`10-` after `9-`). Numbers must follow each
-other without gaps and without duplicates: a gap usually means a file was lost in a merge, a
-duplicate that two branches picked the same number. Both are errors, reported all at once.
+Layouts (configured per database with `layout = ...`, or detected from the file names):
+
+- `costudy`: `001-name.sql`, optional `001-name.down.sql`;
+- `golang-migrate`: `0001_name.up.sql` and `0001_name.down.sql`;
+- `flyway`: `V1__name.sql`, optional undo `U1__name.sql`;
+- `dbmate`: `20240101120000_name.sql` (dbmate and Rails-style timestamps), the up and down
+  parts in one file after `-- migrate:up` / `-- migrate:down`, or an optional `.down.sql`.
+
+Files are ordered by their version as an integer (`10` after `9`, timestamps by time). Gaps
+are allowed (timestamps are all gaps); a version used twice is an error, and so is a file
+that slips in below an applied version (unless the database allows `out_of_order`), which
+the runner decides against the database.
+
+Placeholders `${name}` are filled at apply time from the configuration (see `render`). The
+checksum is over the text *before* substitution: the same file applied to dev and prod with
+different values (a schema, a role) has the same checksum in both, so promotion can check
+that prod takes exactly what dev took, and changing a value never makes applied files look
+edited.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from pathlib import Path
 
 from costudy_pipelines.lib.migrations.errors import DiscoveryError
+from costudy_pipelines.lib.migrations.sqltext import line_of
 
-_FILE_NAME = re.compile(r"^(?P<version>\d+)-(?P<slug>[^.]+?)(?P<down>\.down)?\.sql$")
-FILE_PATTERN = "NNN-name.sql (and NNN-name.down.sql)"
+
+class Layout(StrEnum):
+    COSTUDY = "costudy"
+    GOLANG_MIGRATE = "golang-migrate"
+    FLYWAY = "flyway"
+    DBMATE = "dbmate"
+
+
+@dataclass(frozen=True)
+class _Naming:
+    pattern: re.Pattern[str]  # groups: version, slug, and down (set for a down/undo file)
+    shape: str  # how the names look, for error messages
+
+
+NAMINGS = {
+    Layout.COSTUDY: _Naming(
+        re.compile(r"^(?P<version>\d+)-(?P<slug>.+?)(?P<down>\.down)?\.sql$"),
+        "NNN-name.sql (and NNN-name.down.sql)",
+    ),
+    Layout.GOLANG_MIGRATE: _Naming(
+        re.compile(r"^(?P<version>\d+)_(?P<slug>.+)\.(?:up|(?P<down>down))\.sql$"),
+        "NNNN_name.up.sql and NNNN_name.down.sql",
+    ),
+    Layout.FLYWAY: _Naming(
+        re.compile(r"^(?:V|(?P<down>U))(?P<version>\d+)__(?P<slug>.+)\.sql$"),
+        "V1__name.sql (and undo U1__name.sql)",
+    ),
+    Layout.DBMATE: _Naming(
+        re.compile(r"^(?!.*\.up\.sql$)(?P<version>\d+)_(?P<slug>.+?)(?P<down>\.down)?\.sql$"),
+        "YYYYMMDDHHMMSS_name.sql (and YYYYMMDDHHMMSS_name.down.sql)",
+    ),
+}
+# Names in a known layout that the runner cannot take, and why.
+_UNSUPPORTED = (
+    (re.compile(r"^R__.+\.sql$"), "Flyway repeatable migrations (R__) are not supported"),
+    (
+        re.compile(r"^[VU]\d+[._]\d[\d._]*__.+\.sql$"),
+        "dotted Flyway versions (V1.1__) are not supported: versions are whole numbers",
+    ),
+)
+_DBMATE_UP = re.compile(r"^--\s*migrate:up\b(?P<options>.*)$", re.MULTILINE)
+_DBMATE_DOWN = re.compile(r"^--\s*migrate:down\b.*$", re.MULTILINE)
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def normalise(raw: bytes, path: Path) -> str:
@@ -33,18 +91,44 @@ def checksum(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def substitute(text: str, values: Mapping[str, str], where: str) -> str:
+    """`text` with every `${name}` replaced; DiscoveryError naming each unknown one and its line."""
+    unknown = [
+        f"${{{match[1]}}} at line {line_of(text, match.start())}"
+        for match in PLACEHOLDER.finditer(text)
+        if match[1] not in values
+    ]
+    if unknown:
+        known = ", ".join(sorted(values)) or "none"
+        raise DiscoveryError(
+            f"{where}: no value for placeholder {', '.join(unknown)} (configured: {known}); "
+            "set it under `placeholders` in the environments file"
+        )
+    return PLACEHOLDER.sub(lambda match: values[match[1]], text)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
     name: str  # the up file's name, e.g. "001-initial-setup.sql"
     path: Path
-    sql: str
-    checksum: str
+    sql: str  # what runs (placeholders filled once rendered)
+    checksum: str  # over the up text before placeholders
     down_sql: str | None = None
+    down_file: str | None = None  # the down file's name, or where in the file the down part is
 
     @property
     def down_name(self) -> str:
-        return self.name.removesuffix(".sql") + ".down.sql"
+        return self.down_file or self.name.removesuffix(".sql") + ".down.sql"
+
+    def render(self, values: Mapping[str, str]) -> Migration:
+        """The same migration with its placeholders filled (the checksum stays the file's)."""
+        down = self.down_sql
+        return replace(
+            self,
+            sql=substitute(self.sql, values, str(self.path)),
+            down_sql=substitute(down, values, self.down_name) if down is not None else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -54,8 +138,10 @@ class MigrationSet:
     database: str
     folder: Path
     migrations: tuple[Migration, ...]
+    layout: Layout = Layout.COSTUDY
+    out_of_order: bool = False  # pending files below applied versions may run
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Migration]:
         return iter(self.migrations)
 
     def __len__(self) -> int:
@@ -79,19 +165,33 @@ class MigrationSet:
 
 @dataclass
 class _Found:
-    up: dict[int, list[tuple[str, Path]]]
-    down: dict[int, list[tuple[str, Path]]]
-    problems: list[str]
+    up: dict[int, list[tuple[str, Path]]] = field(default_factory=dict)
+    down: dict[int, list[tuple[str, Path]]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
 
 
-def _scan(folder: Path) -> _Found:
-    found = _Found({}, {}, [])
-    for path in sorted(folder.iterdir()):
-        if not path.is_file() or path.suffix != ".sql":
-            continue
-        match = _FILE_NAME.match(path.name)
-        if not match:
-            found.problems.append(f"{path.name} does not match {FILE_PATTERN}")
+def detect_layout(names: list[str]) -> Layout:
+    """The layout every name follows; else the one most names follow (its misfits are errors)."""
+    if not names:
+        return Layout.COSTUDY
+    matching = {
+        layout: sum(1 for name in names if naming.pattern.match(name))
+        for layout, naming in NAMINGS.items()
+    }
+    return max(matching, key=lambda layout: matching[layout])  # first layout wins ties
+
+
+def _scan(paths: list[Path], layout: Layout) -> _Found:
+    found, naming = _Found(), NAMINGS[layout]
+    for path in paths:
+        unsupported = next((why for rule, why in _UNSUPPORTED if rule.match(path.name)), None)
+        match = naming.pattern.match(path.name)
+        if unsupported or not match:
+            found.problems.append(
+                f"{path.name}: {unsupported}"
+                if unsupported
+                else f"{path.name} does not match {naming.shape} (layout {layout})"
+            )
             continue
         side = found.down if match["down"] else found.up
         side.setdefault(int(match["version"]), []).append((match["slug"], path))
@@ -104,13 +204,6 @@ def _check(found: _Found) -> None:
             if len(files) > 1:
                 names = ", ".join(path.name for _, path in files)
                 found.problems.append(f"version {version} is used by several {label}: {names}")
-    versions = sorted(found.up)
-    for previous, current in itertools.pairwise(versions):
-        if current != previous + 1:
-            missing = f"{previous + 1}" + (f"–{current - 1}" if current - previous > 2 else "")
-            found.problems.append(
-                f"versions jump from {previous} to {current}: {missing} missing (no gaps allowed)"
-            )
     for version, files in sorted(found.down.items()):
         up = found.up.get(version)
         if not up:
@@ -119,20 +212,61 @@ def _check(found: _Found) -> None:
             found.problems.append(f"{files[0][1].name} does not match its up file {up[0][1].name}")
 
 
-def discover(folder: Path, *, database: str | None = None) -> MigrationSet:
-    """Read and check every migration in `folder`; raise DiscoveryError listing every problem."""
+def _sections(text: str, path: Path) -> tuple[str, str | None]:
+    """A dbmate file's up and down parts, each keeping its line numbers in the file.
+
+    `-- migrate:up transaction:false` becomes the runner's own no-transaction directive.
+    """
+    up_marker = _DBMATE_UP.search(text)
+    if up_marker is None:
+        return text, None
+    down_marker = _DBMATE_DOWN.search(text, up_marker.end())
+    up = text[: down_marker.start()] if down_marker else text
+    if "transaction:false" in up_marker["options"]:
+        line = "-- costudy:no-transaction"
+        up = up[: up_marker.start()] + line + up[up_marker.end() :]
+    if down_marker is None:
+        return up, None
+    down = "\n" * text.count("\n", 0, down_marker.start()) + text[down_marker.start() :]
+    if "transaction:false" in down_marker[0]:
+        raise DiscoveryError(f"{path}: a down part always runs in a transaction")
+    return up, down
+
+
+def _migration(version: int, up: Path, down: Path | None, layout: Layout) -> Migration:
+    text = normalise(up.read_bytes(), up)
+    up_sql, down_sql = _sections(text, up) if layout is Layout.DBMATE else (text, None)
+    down_file = f"{up.name} (migrate:down)" if down_sql is not None else None
+    if down is not None:
+        down_sql, down_file = normalise(down.read_bytes(), down), down.name
+    return Migration(version, up.name, up, up_sql, checksum(up_sql), down_sql, down_file)
+
+
+def discover(
+    folder: Path,
+    *,
+    database: str | None = None,
+    layout: Layout | None = None,
+    out_of_order: bool = False,
+) -> MigrationSet:
+    """Read and check every migration in `folder`; raise DiscoveryError listing every problem.
+
+    `layout` None: detected from the file names.
+    """
     folder = Path(folder)
     name = database or folder.name
     if not folder.is_dir():
-        return MigrationSet(name, folder, ())
-    found = _scan(folder)
+        return MigrationSet(name, folder, (), layout or Layout.COSTUDY, out_of_order)
+    paths = sorted(path for path in folder.iterdir() if path.is_file() and path.suffix == ".sql")
+    layout = layout or detect_layout([path.name for path in paths])
+    found = _scan(paths, layout)
     _check(found)
     if found.problems:
         raise DiscoveryError(f"{folder}: " + "; ".join(found.problems))
-    migrations = []
-    for version, [(_, path)] in sorted(found.up.items()):
-        sql = normalise(path.read_bytes(), path)
-        down = found.down.get(version)
-        down_sql = normalise(down[0][1].read_bytes(), down[0][1]) if down else None
-        migrations.append(Migration(version, path.name, path, sql, checksum(sql), down_sql))
-    return MigrationSet(name, folder, tuple(migrations))
+    migrations = tuple(
+        _migration(
+            version, path, found.down[version][0][1] if version in found.down else None, layout
+        )
+        for version, [(_, path)] in sorted(found.up.items())
+    )
+    return MigrationSet(name, folder, migrations, layout, out_of_order)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import psycopg
 from psycopg import generators, pq
+from psycopg.pq.abc import PGresult
 
 from costudy_pipelines.lib.migrations.errors import MigrationError
 from costudy_pipelines.lib.migrations.sqltext import Statement, line_of
@@ -44,7 +45,7 @@ class ServerError:
     context: str | None = None
 
     @classmethod
-    def from_result(cls, result: pq.abc.PGresult, encoding: str) -> ServerError:
+    def from_result(cls, result: PGresult, encoding: str) -> ServerError:
         def field(name: _FIELD) -> str | None:
             value = result.error_field(name)
             return value.decode(encoding, "replace") if value is not None else None
@@ -123,11 +124,11 @@ def describe_failure(
     consequence: str,
 ) -> str:
     """`<file> failed at line N: <statement>: <server message>. <consequence>`"""
-    line: int | None
-    if failure.error.position is not None:
-        line = line_of(source, offset + failure.error.position - 1)
-    else:
-        line = statement.line if statement else None
+    line: int | None = (
+        line_of(source, offset + failure.error.position - 1)
+        if failure.error.position is not None
+        else (statement.line if statement else None)
+    )
     where = f"{file_label} failed" + (f" at line {line}" if line else "")
     shown = f" in statement [{statement.excerpt()}]" if statement else ""
     return f"{where}{shown}: {failure.error.describe().rstrip('.')}. {consequence}"

@@ -5,7 +5,8 @@
 - repair accepts edited files' checksums (the edit was deliberate) and resolves dirty
   versions (the operator says whether the half-run file is now complete or undone). Each
   change is written to the history with the previous checksum and the operator's reason.
-- baseline starts tracking an existing database whose schema already matches files 1..N.
+- baseline starts tracking an existing database whose schema already matches files 1..N;
+  adopt does it at the version golang-migrate or Flyway recorded there.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from costudy_pipelines.lib.migrations import tracking
+import psycopg
+
+from costudy_pipelines.lib.migrations import catalog, tracking
 from costudy_pipelines.lib.migrations.analysis import Mode, analyse
 from costudy_pipelines.lib.migrations.discovery import Migration, MigrationSet
 from costudy_pipelines.lib.migrations.errors import MigrationError, PlanRefused
@@ -31,7 +34,7 @@ from costudy_pipelines.lib.migrations.runner import (
     version_states,
 )
 from costudy_pipelines.lib.migrations.target import Target
-from costudy_pipelines.lib.migrations.tracking import AppliedRow
+from costudy_pipelines.lib.migrations.tracking import AppliedRow, TrackingTable
 
 DIRTY_RESOLUTIONS = ("applied", "pending")
 
@@ -57,7 +60,7 @@ def _rollback_plan(
     undo = [states[v] for v in sorted(applied, reverse=True) if v >= version]
     problems, plan = [], []
     for state in undo:
-        migration = state.migration
+        migration = state.migration.render(target.placeholders) if state.migration else None
         if state.state not in (State.APPLIED, State.BASELINE) or migration is None:
             problems.append(state.problem(max(applied)))
         elif migration.down_sql is None:
@@ -79,7 +82,7 @@ def rollback(
     """Undo `version` and every later applied version with their down files, atomically."""
     options = options or RunOptions()
     with locked_session(target, options) as session:
-        applied = tracking.read_applied(session.conn)
+        applied = tracking.read_applied(session.conn, target.tracking)
         plan = _rollback_plan(target, migrations, applied, version)
         if options.dry_run:
             return RollbackReport(target.label, planned=tuple(plan), dry_run=True)
@@ -99,7 +102,7 @@ def _roll_back(session: Session, migration: Migration) -> AppliedFile:
     started = time.perf_counter()
     count = session.run_file_sql(migration.down_name, down_sql, analysis)
     elapsed = ms_since(started)
-    tracking.forget_version(session.conn, migration.version)
+    tracking.forget_version(session.conn, session.target.tracking, migration.version)
     session.history(
         "rollback", migration, execution_ms=elapsed, detail=f"ran {migration.down_name}"
     )
@@ -126,7 +129,7 @@ def repair(
     if dirty is not None and dirty not in DIRTY_RESOLUTIONS:
         raise MigrationError(f"dirty versions resolve to one of {DIRTY_RESOLUTIONS}, not {dirty!r}")
     with locked_session(target, options) as session:
-        applied = tracking.read_applied(session.conn)
+        applied = tracking.read_applied(session.conn, target.tracking)
         unknown = sorted(set(versions) - applied.keys())
         if unknown:
             raise MigrationError(
@@ -159,20 +162,21 @@ def _repair_one(
 ) -> str | None:
     """Repair one recorded version if it needs it; the action taken, for the report."""
     conn, recorded, migration = session.conn, state.recorded, state.migration
+    table = session.target.tracking
     assert recorded is not None  # repair only looks at recorded versions
     if state.state is State.EDITED and migration is not None:
-        tracking.accept_checksum(conn, state.version, migration.name, migration.checksum)
+        tracking.accept_checksum(conn, table, state.version, migration.name, migration.checksum)
         action = (
             f"accepted the edited {migration.name} "
             f"(checksum {recorded.checksum} -> {migration.checksum})"
         )
     elif state.state is State.DIRTY and dirty == "applied":
-        tracking.mark_applied(conn, state.version)
+        tracking.mark_applied(conn, table, state.version)
         if migration is not None:
-            tracking.accept_checksum(conn, state.version, migration.name, migration.checksum)
+            tracking.accept_checksum(conn, table, state.version, migration.name, migration.checksum)
         action = f"marked dirty {state.name} as applied"
     elif state.state is State.DIRTY:
-        tracking.forget_version(conn, state.version)
+        tracking.forget_version(conn, table, state.version)
         action = f"marked dirty {state.name} as pending (it runs again on the next apply)"
     else:
         return None
@@ -196,10 +200,10 @@ def baseline(
     """Create the tracking tables; with `version`, record files up to it as already applied."""
     options = options or RunOptions()
     with locked_session(target, options) as session:
-        tracking.ensure_tracking(session.conn)
+        tracking.ensure_tracking(session.conn, target.tracking)
         if version is None:
             return []
-        applied = tracking.read_applied(session.conn)
+        applied = tracking.read_applied(session.conn, target.tracking)
         if applied:
             raise MigrationError(
                 f"{target.label} already tracks {len(applied)} versions (up to {max(applied)}): "
@@ -215,4 +219,80 @@ def baseline(
             for migration in baselined:
                 session.record(migration, Status.BASELINE, transactional=True)
                 session.history("baseline", migration, detail=f"baseline at {version}")
+            catalog.record(session.conn, target.tracking, version)
     return [migration.version for migration in baselined]
+
+
+# Where each tool keeps its history by default, for `init --from TOOL`.
+FOREIGN_TABLES = {"golang-migrate": "public.schema_migrations", "flyway": "flyway_schema_history"}
+
+
+def _foreign_versions(conn: psycopg.Connection, tool: str, table: TrackingTable) -> list[int]:
+    """The versions `tool` recorded as applied in `table`; MigrationError when unusable."""
+    if not tracking.table_columns(conn, table):
+        raise MigrationError(f"{table.label} does not exist: no {tool} history to adopt")
+    if tool == "golang-migrate":
+        rows = conn.execute(table.format("select version, dirty from {table}")).fetchall()
+        if not rows:
+            raise MigrationError(f"{table.label} records no version: nothing to adopt")
+        [(version, dirty)] = rows[-1:]
+        if dirty:
+            raise MigrationError(
+                f"{table.label}: golang-migrate left version {version} dirty: resolve it "
+                "with `migrate force` first"
+            )
+        return [int(version)]
+    failed = conn.execute(
+        table.format("select version, script from {table} where not success")
+    ).fetchall()
+    if failed:
+        raise MigrationError(
+            f"{table.label}: Flyway recorded failed migrations ({failed}): run `flyway repair`"
+        )
+    rows = conn.execute(
+        table.format("select version from {table} where version is not null order by 1")
+    ).fetchall()
+    try:
+        return sorted(int(version) for (version,) in rows)
+    except ValueError:
+        raise MigrationError(
+            f"{table.label}: dotted Flyway versions ({[row[0] for row in rows]}) have no "
+            "whole-number equivalent here"
+        ) from None
+
+
+def adopt(
+    target: Target,
+    migrations: MigrationSet,
+    tool: str,
+    table: str | None = None,
+    options: RunOptions | None = None,
+) -> list[int]:
+    """Start tracking a database `tool` migrated so far: baseline at the version it reached.
+
+    Its own table is only read; it stays for the other tool (or a later `drop table`).
+    """
+    if tool not in FOREIGN_TABLES:
+        raise MigrationError(f"cannot adopt from {tool!r} (known: {', '.join(FOREIGN_TABLES)})")
+    foreign = TrackingTable.parse(table or FOREIGN_TABLES[tool], f"{tool}'s table")
+    if foreign == target.tracking:
+        raise MigrationError(
+            f"{target.label}: {tool}'s table {foreign.label} is also costudy's tracking table: "
+            'set `tracking_table = "schema.name"` for the database to another name first'
+        )
+    with target.connect() as conn:
+        versions = _foreign_versions(conn, tool, foreign)
+    files = migrations.by_version()
+    unknown = [version for version in versions if version not in files]
+    # Flyway lists every applied version; golang-migrate only the latest (all below are applied).
+    listed = versions if tool == "flyway" else files
+    skipped = [v for v in files if v <= versions[-1] and v not in listed]
+    if unknown or skipped:
+        raise MigrationError(
+            f"{target.label}: {tool} history and {migrations.folder} disagree: "
+            + "; ".join(
+                [f"applied versions {unknown} have no file"] * bool(unknown)
+                + [f"files {skipped} are not applied there"] * bool(skipped)
+            )
+        )
+    return baseline(target, migrations, versions[-1], options)

@@ -4,25 +4,34 @@ Drift comes in two kinds:
 (a) the applied sets disagree: a later environment (prod) has a version the earlier one (dev)
     does not, or the same version was applied from different file contents. An earlier
     environment being *ahead* is not drift: that is the next promotion, shown as pending;
-(b) both are at the same versions (same checksums) but their live catalogs differ: somebody
-    changed one of them outside migrations.
+(b) their catalogs differ at the highest version both have applied: somebody changed one of
+    them outside migrations. Each apply keeps the catalog with the version's row, so while a
+    promotion is pending (dev at 5, prod at 4) prod's live catalog is compared with dev's as
+    it was at 4: a manual change in prod is never hidden by the next release.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import psycopg
 
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.migrations import tracking
 from costudy_pipelines.lib.migrations.analysis import Mode, analyse
-from costudy_pipelines.lib.migrations.catalog import Catalog, compare_catalogs, snapshot
+from costudy_pipelines.lib.migrations.catalog import (
+    Catalog,
+    compare_catalogs,
+    recorded,
+    snapshot,
+)
 from costudy_pipelines.lib.migrations.config import DatabaseMigrations, MigrationConfig
-from costudy_pipelines.lib.migrations.discovery import MigrationSet, discover
+from costudy_pipelines.lib.migrations.discovery import MigrationSet
 from costudy_pipelines.lib.migrations.errors import ConfigError, MigrationError
+from costudy_pipelines.lib.migrations.lint import Severity, unknown_acknowledgements
+from costudy_pipelines.lib.migrations.lint import lint as lint_sql
 from costudy_pipelines.lib.migrations.runner import (
     PROBLEM_STATES,
     ApplyReport,
@@ -43,6 +52,13 @@ class EnvironmentStatus:
     catalog: Catalog | None = None
     tracked: bool = False
     error: str | None = None  # the database could not be read
+    catalogs: dict[int, Catalog] = field(default_factory=dict)  # kept with each version
+
+    def catalog_at(self, version: int) -> Catalog | None:
+        """The catalog as it was right after `version`: live when that is the current one."""
+        if version == self.current_version:
+            return self.catalog
+        return self.catalogs.get(version)
 
     @property
     def applied(self) -> dict[int, str]:
@@ -61,7 +77,11 @@ class EnvironmentStatus:
         if self.error:
             return [self.error]
         highest = self.current_version
-        return [state.problem(highest) for state in self.states if state.state in PROBLEM_STATES]
+        return [
+            f"{self.target.label}: {state.problem(highest)}"
+            for state in self.states
+            if state.state in PROBLEM_STATES
+        ]
 
 
 def inspect(
@@ -70,13 +90,14 @@ def inspect(
     """Read-only: each version's state and (optionally) the live catalog."""
     try:
         with target.connect() as conn:
-            tracked = tracking.tracking_exists(conn)
-            applied = tracking.read_applied(conn)
-            live = snapshot(conn) if with_catalog else None
-    except (pg.DatabaseConfigError, psycopg.Error) as exc:
+            tracked = tracking.tracking_exists(conn, target.tracking)
+            applied = tracking.read_applied(conn, target.tracking)
+            live = snapshot(conn, target.tracking) if with_catalog else None
+            kept = recorded(conn, target.tracking) if with_catalog and tracked else {}
+    except (pg.DatabaseConfigError, psycopg.Error, MigrationError) as exc:
         return EnvironmentStatus(target, error=f"{target.label}: {exc}")
     return EnvironmentStatus(
-        target, tuple(version_states(migrations, applied)), live, tracked=tracked
+        target, tuple(version_states(migrations, applied)), live, tracked=tracked, catalogs=kept
     )
 
 
@@ -85,6 +106,7 @@ class Drift:
     kind: str  # "applied set", "checksum", "catalog"
     subject: str
     detail: str
+    between: str = ""  # "dev → prod"
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.subject}: {self.detail}"
@@ -96,8 +118,9 @@ def drift_between(upstream: EnvironmentStatus, downstream: EnvironmentStatus) ->
         return []
     up, down = upstream.target.environment, downstream.target.environment
     up_applied, down_applied = upstream.applied, downstream.applied
+    between = f"{up} → {down}"
     found = [
-        Drift("applied set", f"version {v}", f"applied in {down} but not in {up}")
+        Drift("applied set", f"version {v}", f"applied in {down} but not in {up}", between)
         for v in sorted(down_applied.keys() - up_applied.keys())
     ]
     found += [
@@ -105,20 +128,27 @@ def drift_between(upstream: EnvironmentStatus, downstream: EnvironmentStatus) ->
             "checksum",
             f"version {v}",
             f"{up} applied checksum {up_applied[v]}, {down} applied {down_applied[v]}",
+            between,
         )
         for v in sorted(down_applied.keys() & up_applied.keys())
         if up_applied[v] != down_applied[v]
     ]
-    if (
-        up_applied == down_applied
-        and upstream.catalog is not None
-        and downstream.catalog is not None
-    ):
-        found += [
-            Drift("catalog", f"{difference.kind} {difference.name}", difference.describe(up, down))
-            for difference in compare_catalogs(upstream.catalog, downstream.catalog)
-        ]
-    return found
+    common = max(down_applied.keys() & up_applied.keys(), default=None)
+    if found or common is None:
+        return found
+    left, right = upstream.catalog_at(common), downstream.catalog_at(common)
+    if left is None or right is None:
+        return found  # not read, or applied before catalogs were kept with versions
+    at = "" if up_applied == down_applied else f" (at version {common}, the last both applied)"
+    return [
+        Drift(
+            "catalog",
+            f"{difference.kind} {difference.name}",
+            difference.describe(up, down) + at,
+            between,
+        )
+        for difference in compare_catalogs(left, right)
+    ]
 
 
 def drift_across(statuses: Sequence[EnvironmentStatus]) -> list[Drift]:
@@ -139,11 +169,17 @@ class DatabaseStatus:
     discovery_error: str | None = None
 
     @property
-    def problems(self) -> list[str]:
+    def environment_problems(self) -> list[str]:
+        """Problems of the folder and of each environment (drift aside), each with its label."""
         found = [self.discovery_error] if self.discovery_error else []
         for environment in self.environments:
             found += environment.problems
-        return found + [f"{self.database}: drift {drift}" for drift in self.drift]
+        return found
+
+    @property
+    def problems(self) -> list[str]:
+        drift = [f"{self.database} {drift.between}: drift {drift}" for drift in self.drift]
+        return self.environment_problems + drift
 
     @property
     def pending(self) -> int:
@@ -180,7 +216,7 @@ def database_status(
 ) -> DatabaseStatus:
     """Every selected environment's state and the drift between consecutive ones."""
     try:
-        migrations = discover(database.folder, database=database.name)
+        migrations = database.discover()
     except MigrationError as exc:
         # Without the files every applied version would look "missing": report the cause only.
         return DatabaseStatus(database.name, (), (), discovery_error=str(exc))
@@ -200,7 +236,7 @@ def promote(
     """Apply pending files environment by environment, in promotion order; the first failure
     raises and stops everything after it."""
     options = options or RunOptions(lock_timeout_s=config.lock_timeout_s)
-    migrations = discover(database.folder, database=database.name)
+    migrations = database.discover()
     for target in _selected(database, environments):
         upstream = database.upstream(target.environment)
         yield apply(
@@ -214,19 +250,29 @@ def promote(
         )
 
 
-def lint(database: DatabaseMigrations) -> list[str]:
+@dataclass(frozen=True)
+class LintReport:
+    """`problems` fail validation (refusals, errors); `warnings` only with --strict."""
+
+    problems: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    acknowledged: tuple[str, ...] = ()
+
+
+def lint(database: DatabaseMigrations) -> LintReport:
     """Problems in the files alone, before any database sees them: what CI runs pre-deploy.
 
     Destructive statements count when the database has a production environment: every file
-    reaches production eventually.
+    reaches production eventually. The lock and caller rules (lint.py) look at up files
+    after `lint_after`: earlier ones are applied everywhere, their findings are history.
     """
     try:
-        migrations = discover(database.folder, database=database.name)
+        migrations = database.discover()
     except MigrationError as exc:
-        return [str(exc)]
+        return LintReport((str(exc),))
     production = next((env.name for env in database.environments if env.production), None)
     label = f"{database.name}/{production}" if production else None
-    problems = []
+    problems, warnings, acknowledged = [], [], []
     for migration in migrations:
         problems += file_problems(migration.name, analyse(migration.sql), production=label)
         if migration.down_sql is not None:
@@ -234,4 +280,15 @@ def lint(database: DatabaseMigrations) -> list[str]:
             problems += [f"{migration.down_name} {finding}" for finding in down.refusals]
             if down.mode is Mode.NO_TRANSACTION:
                 problems.append(f"{migration.down_name}: a down file always runs in a transaction")
-    return problems
+        problems += [f"{migration.name}: {u}" for u in unknown_acknowledgements(migration.sql)]
+        if database.lint_after is not None and migration.version <= database.lint_after:
+            continue
+        for finding in lint_sql(migration.sql):
+            line = f"{migration.name} {finding}"
+            if finding.acknowledged:
+                acknowledged.append(line)
+            elif finding.rule.severity is Severity.ERROR:
+                problems.append(line)
+            else:
+                warnings.append(line)
+    return LintReport(tuple(problems), tuple(warnings), tuple(acknowledged))

@@ -17,7 +17,7 @@ import getpass
 import socket
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -26,10 +26,16 @@ from typing import Unpack
 import psycopg
 from psycopg.pq import TransactionStatus
 
-from costudy_pipelines.lib.migrations import backup, tracking
+from costudy_pipelines.lib.migrations import backup, catalog, tracking
 from costudy_pipelines.lib.migrations.analysis import FileAnalysis, Mode, analyse
+from costudy_pipelines.lib.migrations.blocking import WAIT_ERRORS, BlockerWatch
 from costudy_pipelines.lib.migrations.discovery import Migration, MigrationSet, discover
-from costudy_pipelines.lib.migrations.errors import MigrationError, MigrationFailed, PlanRefused
+from costudy_pipelines.lib.migrations.errors import (
+    DiscoveryError,
+    MigrationError,
+    MigrationFailed,
+    PlanRefused,
+)
 from costudy_pipelines.lib.migrations.execution import (
     ScriptError,
     describe_failure,
@@ -37,6 +43,7 @@ from costudy_pipelines.lib.migrations.execution import (
     run_script,
 )
 from costudy_pipelines.lib.migrations.lock import migration_lock
+from costudy_pipelines.lib.migrations.sqltext import Kind
 from costudy_pipelines.lib.migrations.target import Target
 from costudy_pipelines.lib.migrations.tracking import (
     AppliedRow,
@@ -109,7 +116,8 @@ class VersionState:
             )
         return (
             f"{self.name} is pending but version {highest_applied} is already applied: a file "
-            f"cannot slip in below applied versions; renumber it after the last one"
+            "cannot slip in below applied versions; renumber it after the last one, or allow "
+            "it deliberately with `out_of_order = true` for the database"
         )
 
 
@@ -120,7 +128,7 @@ def version_states(migrations: MigrationSet, applied: dict[int, AppliedRow]) -> 
     for version in sorted(files.keys() | applied.keys()):
         row, migration = applied.get(version), files.get(version)
         if row is None:
-            below = highest is not None and version < highest
+            below = highest is not None and version < highest and not migrations.out_of_order
             state = State.OUT_OF_ORDER if below else State.PENDING
         elif row.status == Status.DIRTY:
             state = State.DIRTY
@@ -209,25 +217,49 @@ def file_problems(name: str, analysis: FileAnalysis, *, production: str | None) 
 
 def make_plan(conn: psycopg.Connection, target: Target, migrations: MigrationSet) -> Plan:
     """What applying would do in this database, and every reason to refuse it (read-only)."""
-    states = version_states(migrations, tracking.read_applied(conn))
+    states = version_states(migrations, tracking.read_applied(conn, target.tracking))
     highest = max((s.version for s in states if s.recorded is not None), default=None)
     problems = [state.problem(highest) for state in states if state.is_problem]
     server_version = conn.info.server_version
-    pending = tuple(
-        PlannedFile(state.migration, analyse(state.migration.sql, server_version=server_version))
-        for state in states
-        if state.state is State.PENDING and state.migration is not None
-    )
+    pending = []
+    for state in states:
+        if state.state is not State.PENDING or state.migration is None:
+            continue
+        try:
+            migration = state.migration.render(target.placeholders)
+        except DiscoveryError as exc:
+            problems.append(str(exc))
+            continue
+        pending.append(
+            PlannedFile(migration, analyse(migration.sql, server_version=server_version))
+        )
     production = target.label if target.production else None
     for planned in pending:
         problems += file_problems(planned.migration.name, planned.analysis, production=production)
-    return Plan(target, tuple(states), pending, tuple(problems))
+        problems += _touches_tracking(planned, target.tracking)
+    return Plan(target, tuple(states), tuple(pending), tuple(problems))
+
+
+def _touches_tracking(planned: PlannedFile, table: tracking.TrackingTable) -> list[str]:
+    """A file naming the runner's own tables (a vendored file altering "its" schema_migrations)
+    would change what the runner records: refused, with the way out."""
+    own = {table.name, table.history_name}
+    for statement in planned.analysis.statements:
+        for token in statement.tokens:
+            name = token.text.lower() if token.kind is Kind.WORD else token.text[1:-1]
+            if token.kind in (Kind.WORD, Kind.IDENT) and name in own:
+                return [
+                    f"{planned.migration.name} line {statement.line}: names {name}, the runner's "
+                    f"own tracking table ({table.label}): if it means another tool's table, set "
+                    '`tracking_table = "schema.name"` for the database to another name'
+                ]
+    return []
 
 
 def _upstream_problems(plan: Plan, upstream: Target) -> list[str]:
     """Promotion order: a file reaches this environment only after it is applied upstream."""
     with upstream.connect() as conn:
-        applied = tracking.read_applied(conn)
+        applied = tracking.read_applied(conn, upstream.tracking)
     problems = []
     for planned in plan.pending:
         row = applied.get(planned.migration.version)
@@ -272,6 +304,7 @@ class Session:
     target: Target
     options: RunOptions
     backup_path: Path | None = None
+    watch: BlockerWatch | None = None
 
     def history(
         self, action: str, migration: Migration | None = None, **fields: Unpack[HistoryFields]
@@ -289,7 +322,7 @@ class Session:
         entry = HistoryEntry(
             action=action, environment=self.target.environment, actor=self.options.actor, **fields
         )
-        tracking.record_history(self.conn, entry)
+        tracking.record_history(self.conn, self.target.tracking, entry)
 
     def record(
         self,
@@ -302,6 +335,7 @@ class Session:
     ) -> None:
         tracking.record_version(
             self.conn,
+            self.target.tracking,
             migration,
             status=status,
             actor=self.options.actor,
@@ -309,6 +343,17 @@ class Session:
             execution_ms=execution_ms,
             error=error,
         )
+
+    def blocked_by(self, failure: ScriptError) -> str:
+        """Who the file waited for, when it gave up waiting (empty otherwise)."""
+        if failure.error.sqlstate not in WAIT_ERRORS or self.watch is None:
+            return ""
+        blockers = self.watch.blockers
+        timeouts = self.target.timeouts
+        limits = f"lock_timeout {timeouts.lock_s:g}s, statement_timeout {timeouts.statement_s:g}s"
+        if blockers is None:
+            return f" ({limits}; no blocking session was seen)"
+        return f" Blocked by {blockers} ({limits})."
 
     def backup(self, version: int | None, action: str) -> None:
         """pg_dump a production target before `action` (unless the operator skips it)."""
@@ -341,12 +386,15 @@ class Session:
                 source,
                 statement,
                 failure,
-                consequence="Rolled back whole: nothing from it is applied or recorded.",
+                consequence="Rolled back whole: nothing from it is applied or recorded."
+                + self.blocked_by(failure),
             )
             raise MigrationFailed(f"{self.target.label}: {explained}") from None
 
     def apply_file(self, planned: PlannedFile) -> AppliedFile:
         no_transaction = planned.analysis.mode is Mode.NO_TRANSACTION
+        if self.watch is not None:
+            self.watch.forget()
         try:
             if no_transaction:
                 return self._statement_by_statement(planned)
@@ -356,12 +404,14 @@ class Session:
             conn = self.conn
             if not conn.closed and conn.info.transaction_status == TransactionStatus.IDLE:
                 conn.execute("discard all")
+                self.target.set_timeouts(conn)
 
     def _applied(self, planned: PlannedFile, *, elapsed: float, statements: int) -> AppliedFile:
         """The file's row and its history entry, inside the caller's transaction."""
         migration, mode = planned.migration, planned.analysis.mode
         transactional = mode is not Mode.NO_TRANSACTION
         self.record(migration, Status.APPLIED, transactional=transactional, execution_ms=elapsed)
+        catalog.record(self.conn, self.target.tracking, migration.version)
         detail = f"{mode} mode, {statements} statements"
         self.history("apply", migration, execution_ms=elapsed, detail=detail)
         return AppliedFile(migration.version, migration.name, mode, elapsed, statements)
@@ -414,6 +464,7 @@ class Session:
                     consequence=(
                         f"It runs outside a transaction: the {index} statement(s) before it "
                         f"stay applied, and version {migration.version} is marked dirty."
+                        + self.blocked_by(failure)
                     ),
                 )
                 raise self._left_dirty(migration, f"{label}: {explained}") from None
@@ -429,10 +480,18 @@ class Session:
 
 
 @contextmanager
-def locked_session(target: Target, options: RunOptions) -> Iterator[Session]:
-    """A connection to `target` holding its migration lock (the maintenance commands' start)."""
-    with target.connect() as conn, migration_lock(target, timeout_s=options.lock_timeout_s):
-        yield Session(conn, target, options)
+def locked_session(
+    target: Target, options: RunOptions, conn: psycopg.Connection | None = None
+) -> Iterator[Session]:
+    """A connection to `target` holding its migration lock, its session timeouts set, and
+    a watch on who blocks it (the start of every run that changes the database)."""
+    with ExitStack() as stack:
+        if conn is None:
+            conn = stack.enter_context(target.connect())
+        stack.enter_context(migration_lock(target, timeout_s=options.lock_timeout_s))
+        target.set_timeouts(conn)
+        watch = stack.enter_context(BlockerWatch(target, conn.info.backend_pid))
+        yield Session(conn, target, options, watch=watch)
 
 
 def apply(
@@ -451,10 +510,9 @@ def apply(
                 planned=plan.pending,
                 dry_run=options.dry_run,
             )
-        with migration_lock(target, timeout_s=options.lock_timeout_s):
-            tracking.ensure_tracking(conn)
+        with locked_session(target, options, conn) as session:
+            tracking.ensure_tracking(conn, target.tracking)
             plan = _checked_plan(conn, target, migrations, options)
-            session = Session(conn, target, options)
             if plan.pending:
                 session.backup(plan.current_version, "applying")
             applied = []

@@ -1,10 +1,14 @@
 """The runner's own tables in each database: what is applied, and the history of every action.
 
-`public.schema_migrations` holds one row per version that is applied (or baselined, or left
-dirty by a non-transactional file that stopped part-way). `public.schema_migrations_history`
-is append-only: every apply, failure, rollback, repair and baseline, with who, when, how long,
-the checksums involved and the backup taken. Names are always schema-qualified because a
-migration may change the session's search_path.
+The tracking table (`public.schema_migrations` unless `tracking_table = "schema.name"` says
+otherwise) holds one row per version that is applied (or baselined, or left dirty by a
+non-transactional file that stopped part-way). `<name>_history` beside it is append-only:
+every apply, failure, rollback, repair and baseline, with who, when, how long, the checksums
+involved and the backup taken. Names are always schema-qualified because a migration may
+change the session's search_path.
+
+Other tools use the same table names (golang-migrate and dbmate `schema_migrations`): an
+existing table of another shape is refused with the tool that seems to own it, never altered.
 """
 
 from __future__ import annotations
@@ -16,27 +20,33 @@ from enum import StrEnum
 from typing import TypedDict
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import class_row
 
 from costudy_pipelines.lib.migrations.discovery import Migration
+from costudy_pipelines.lib.migrations.errors import ConfigError, MigrationError
 
-SCHEMA = "public"
-TABLE = "schema_migrations"
-HISTORY_TABLE = "schema_migrations_history"
-# Everything the runner creates, left out of catalog drift comparisons.
-TRACKING_RELATIONS = frozenset(
-    {
-        TABLE,
-        f"{TABLE}_pkey",
-        HISTORY_TABLE,
-        f"{HISTORY_TABLE}_pkey",
-        f"{HISTORY_TABLE}_id_seq",
-    }
+DEFAULT_TABLE = "public.schema_migrations"
+_COLUMNS = (
+    "version, name, checksum, status, transactional, applied_at, applied_by, database_user,"
+    " execution_ms, error"
+)
+_HISTORY_COLUMNS = frozenset({"id", "at", "action", "version", "environment", "actor"})
+# Keyed by "is it the main table": the columns ours has.
+_OWN_COLUMNS_FOR = {
+    True: frozenset(column.strip() for column in _COLUMNS.split(",")),
+    False: _HISTORY_COLUMNS,
+}
+# Columns that give away the tool owning a table: checked in order, first match names it.
+_FOREIGN_SHAPES = (
+    (frozenset({"version", "dirty"}), "golang-migrate"),
+    (frozenset({"installed_rank", "version", "script", "success"}), "Flyway"),
+    (frozenset({"version"}), "dbmate or Rails"),
 )
 
-TRACKING_DDL = f"""
-create table if not exists {SCHEMA}.{TABLE} (
-    version       integer primary key,
+_DDL = """
+create table if not exists {table} (
+    version       bigint primary key,
     name          text not null,
     checksum      text not null,
     status        text not null check (status in ('applied', 'baseline', 'dirty')),
@@ -47,14 +57,17 @@ create table if not exists {SCHEMA}.{TABLE} (
     execution_ms  numeric(12, 1),
     error         text
 );
-comment on table {SCHEMA}.{TABLE} is
+-- The live catalog right after the version was applied: drift is compared at the version
+-- two environments have in common, even when one of them has moved on since.
+alter table {table} add column if not exists catalog jsonb;
+comment on table {table} is
     'Managed by costudy migrate: one row per applied, baselined or dirty migration version.';
-create table if not exists {SCHEMA}.{HISTORY_TABLE} (
+create table if not exists {history} (
     id                bigint generated always as identity primary key,
     at                timestamptz not null default now(),
     action            text not null
         check (action in ('apply', 'fail', 'rollback', 'repair', 'baseline')),
-    version           integer,
+    version           bigint,
     name              text,
     environment       text not null,
     checksum          text,
@@ -65,9 +78,70 @@ create table if not exists {SCHEMA}.{HISTORY_TABLE} (
     backup_path       text,
     detail            text
 );
-comment on table {SCHEMA}.{HISTORY_TABLE} is
+comment on table {history} is
     'Managed by costudy migrate: append-only audit of every apply, failure, rollback, repair.';
 """
+# Tables made before versions could be timestamps had integer versions: widened in place.
+_WIDEN = """
+select c.relname from pg_attribute a
+  join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
+ where n.nspname = %s and c.relname = any(%s) and a.attname = 'version'
+   and a.atttypid = 'integer'::regtype
+"""
+
+
+@dataclass(frozen=True)
+class TrackingTable:
+    """Where the runner records versions: a schema and a table name (history beside it)."""
+
+    schema: str = "public"
+    name: str = "schema_migrations"
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> TrackingTable:
+        schema, dot, name = text.partition(".")
+        if not dot:
+            schema, name = "public", text
+        if not schema or not name or "." in name:
+            raise ConfigError(
+                f"{where}: tracking_table must be `name` or `schema.name`, not {text!r}"
+            )
+        return cls(schema, name)
+
+    @property
+    def history_name(self) -> str:
+        return f"{self.name}_history"
+
+    @property
+    def label(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    @property
+    def table(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.name)
+
+    @property
+    def history(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.history_name)
+
+    @property
+    def relations(self) -> frozenset[str]:
+        """Everything the runner creates in `schema`, left out of catalog drift comparisons."""
+        return frozenset(
+            {
+                self.name,
+                f"{self.name}_pkey",
+                self.history_name,
+                f"{self.history_name}_pkey",
+                f"{self.history_name}_id_seq",
+            }
+        )
+
+    def format(self, template: str) -> sql.Composed:
+        return sql.SQL(template).format(table=self.table, history=self.history)
+
+
+DEFAULT = TrackingTable()
 
 
 class Status(StrEnum):
@@ -116,29 +190,71 @@ class HistoryFields(TypedDict, total=False):
     detail: str | None
 
 
-def tracking_exists(conn: psycopg.Connection) -> bool:
-    row = conn.execute("select to_regclass(%s)", (f"{SCHEMA}.{TABLE}",)).fetchone()
-    return row is not None and row[0] is not None
+_COLUMNS_OF = """
+select a.attname from pg_attribute a
+  join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
+ where n.nspname = %s and c.relname = %s and a.attnum > 0 and not a.attisdropped
+"""
 
 
-def ensure_tracking(conn: psycopg.Connection) -> None:
-    conn.execute(TRACKING_DDL)
+def _columns(conn: psycopg.Connection, schema: str, name: str) -> set[str]:
+    return {row[0] for row in conn.execute(_COLUMNS_OF, (schema, name)).fetchall()}
 
 
-def read_applied(conn: psycopg.Connection) -> dict[int, AppliedRow]:
+def table_columns(conn: psycopg.Connection, table: TrackingTable) -> set[str]:
+    """The columns of `table` (empty: it does not exist)."""
+    return _columns(conn, table.schema, table.name)
+
+
+def foreign_owner(columns: set[str]) -> str:
+    """The tool whose tracking table has these columns, as well as can be told."""
+    return next((tool for shape, tool in _FOREIGN_SHAPES if shape <= columns), "another tool")
+
+
+def tracking_exists(conn: psycopg.Connection, table: TrackingTable = DEFAULT) -> bool:
+    """Whether the table exists and is ours; MigrationError when another tool owns it."""
+    for name in (table.name, table.history_name):
+        columns = _columns(conn, table.schema, name)
+        if columns and not columns >= _OWN_COLUMNS_FOR[name == table.name]:
+            owner = foreign_owner(columns)
+            listed = ", ".join(sorted(columns))
+            raise MigrationError(
+                f"{table.schema}.{name} exists but is not costudy's tracking table: its columns "
+                f"({listed}) look like {owner}'s. Nothing was changed. Point costudy at its own "
+                'table with `tracking_table = "schema.name"` under the database in the '
+                "environments file; `costudy migrate init --from golang-migrate|flyway` then "
+                "adopts the other tool's history"
+            )
+    return bool(_columns(conn, table.schema, table.name))
+
+
+def ensure_tracking(conn: psycopg.Connection, table: TrackingTable = DEFAULT) -> None:
+    tracking_exists(conn, table)  # refuses a foreign table before anything is created
+    conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(table.schema)))
+    conn.execute(table.format(_DDL))
+    narrow = conn.execute(_WIDEN, (table.schema, [table.name, table.history_name])).fetchall()
+    for (relation,) in narrow:
+        conn.execute(
+            sql.SQL("alter table {} alter column version type bigint").format(
+                sql.Identifier(table.schema, relation)
+            )
+        )
+
+
+def read_applied(conn: psycopg.Connection, table: TrackingTable = DEFAULT) -> dict[int, AppliedRow]:
     """Every recorded version; empty when the database was never tracked."""
-    if not tracking_exists(conn):
+    if not tracking_exists(conn, table):
         return {}
     with conn.cursor(row_factory=class_row(AppliedRow)) as cursor:
         rows = cursor.execute(
-            f"select version, name, checksum, status, transactional, applied_at, applied_by,"
-            f" database_user, execution_ms, error from {SCHEMA}.{TABLE} order by version"
+            table.format(f"select {_COLUMNS} from {{table}} order by version")
         ).fetchall()
     return {row.version: row for row in rows}
 
 
 def record_version(
     conn: psycopg.Connection,
+    table: TrackingTable,
     migration: Migration,
     *,
     status: Status,
@@ -149,16 +265,18 @@ def record_version(
 ) -> None:
     """Insert or overwrite the row of the migration's version (dirty becomes applied this way)."""
     conn.execute(
-        f"""
-        insert into {SCHEMA}.{TABLE}
-            (version, name, checksum, status, transactional, applied_by, execution_ms, error)
-        values (%s, %s, %s, %s, %s, %s, %s, %s)
-        on conflict (version) do update set
-            name = excluded.name, checksum = excluded.checksum, status = excluded.status,
-            transactional = excluded.transactional, applied_at = now(),
-            applied_by = excluded.applied_by, database_user = excluded.database_user,
-            execution_ms = excluded.execution_ms, error = excluded.error
-        """,
+        table.format(
+            """
+            insert into {table}
+                (version, name, checksum, status, transactional, applied_by, execution_ms, error)
+            values (%s, %s, %s, %s, %s, %s, %s, %s)
+            on conflict (version) do update set
+                name = excluded.name, checksum = excluded.checksum, status = excluded.status,
+                transactional = excluded.transactional, applied_at = now(),
+                applied_by = excluded.applied_by, database_user = excluded.database_user,
+                execution_ms = excluded.execution_ms, error = excluded.error
+            """
+        ),
         (
             migration.version,
             migration.name,
@@ -172,32 +290,36 @@ def record_version(
     )
 
 
-def forget_version(conn: psycopg.Connection, version: int) -> None:
-    conn.execute(f"delete from {SCHEMA}.{TABLE} where version = %s", (version,))
+def forget_version(conn: psycopg.Connection, table: TrackingTable, version: int) -> None:
+    conn.execute(table.format("delete from {table} where version = %s"), (version,))
 
 
-def accept_checksum(conn: psycopg.Connection, version: int, name: str, checksum: str) -> None:
+def accept_checksum(
+    conn: psycopg.Connection, table: TrackingTable, version: int, name: str, checksum: str
+) -> None:
     conn.execute(
-        f"update {SCHEMA}.{TABLE} set checksum = %s, name = %s where version = %s",
+        table.format("update {table} set checksum = %s, name = %s where version = %s"),
         (checksum, name, version),
     )
 
 
-def mark_applied(conn: psycopg.Connection, version: int) -> None:
+def mark_applied(conn: psycopg.Connection, table: TrackingTable, version: int) -> None:
     conn.execute(
-        f"update {SCHEMA}.{TABLE} set status = %s, error = null where version = %s",
+        table.format("update {table} set status = %s, error = null where version = %s"),
         (Status.APPLIED.value, version),
     )
 
 
-def record_history(conn: psycopg.Connection, entry: HistoryEntry) -> None:
+def record_history(conn: psycopg.Connection, table: TrackingTable, entry: HistoryEntry) -> None:
     conn.execute(
-        f"""
-        insert into {SCHEMA}.{HISTORY_TABLE}
-            (action, environment, actor, version, name, checksum, previous_checksum,
-             execution_ms, backup_path, detail)
-        values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-        """,
+        table.format(
+            """
+            insert into {history}
+                (action, environment, actor, version, name, checksum, previous_checksum,
+                 execution_ms, backup_path, detail)
+            values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+            """
+        ),
         (
             entry.action,
             entry.environment,
