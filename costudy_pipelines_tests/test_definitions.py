@@ -1,0 +1,72 @@
+"""The one Definitions: what every registered source carries (derived from the registry, never
+a count kept by hand), and a snapshot of everything defined, so that an accidental change to an
+asset key, group, check, job, schedule or sensor shows up as a diff in review.
+
+After an intended change: `COSTUDY_UPDATE_SNAPSHOT=1 .venv/bin/pytest
+costudy_pipelines_tests/test_definitions.py` rewrites the snapshot; commit it with the change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from costudy_pipelines.definitions import project_definitions
+from costudy_pipelines.sources.registry import NoCount, load_registry
+
+SNAPSHOT = Path(__file__).with_name("definitions_snapshot.json")
+FEED_CHECKS = {"integrity", "run_accounting", "reject_rate"}
+
+
+def test_every_registered_feed_carries_its_checks_freshness_owners_and_health_row() -> None:
+    graph = project_definitions().resolve_asset_graph()
+    checks = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
+    users_inputs = graph.get(dg.AssetKey("users")).parent_keys
+    registry = load_registry()
+    for source, feed in registry.feeds():
+        node = graph.get(dg.AssetKey(feed.asset))
+        mine = {name for asset, name in checks if asset == feed.asset}
+        counted = not isinstance(feed.counts, NoCount)
+        assert mine >= FEED_CHECKS, feed.asset  # others may add theirs (platform's agreement)
+        assert ("counts_match_source" in mine) == counted, feed.asset
+        assert node.freshness_policy is not None, feed.asset
+        assert node.owners == list(source.source.owners), feed.asset
+        assert node.group_name == "sources", feed.asset
+        assert node.key in users_inputs, feed.asset
+        assert feed.load.name in registry.sync_log_names(), feed.asset
+
+
+def snapshot() -> dict[str, object]:
+    defs = project_definitions()
+    graph = defs.resolve_asset_graph()
+    repository = defs.get_repository_def()
+    return {
+        "assets": {
+            key.to_user_string(): {
+                "group": graph.get(key).group_name,
+                "partitioned": graph.get(key).partitions_def is not None,
+                "deps": sorted(parent.to_user_string() for parent in graph.get(key).parent_keys),
+            }
+            for key in sorted(graph.get_all_asset_keys())
+        },
+        "checks": sorted(
+            f"{key.asset_key.to_user_string()}:{key.name}" for key in graph.asset_check_keys
+        ),
+        "jobs": sorted(job.name for job in repository.get_all_jobs()),
+        "schedules": sorted(schedule.name for schedule in repository.schedule_defs),
+        "sensors": sorted(sensor.name for sensor in repository.sensor_defs),
+        "resources": sorted(repository.get_top_level_resources()),
+    }
+
+
+def test_the_definitions_match_their_snapshot() -> None:
+    found = snapshot()
+    if os.environ.get("COSTUDY_UPDATE_SNAPSHOT"):
+        SNAPSHOT.write_text(json.dumps(found, indent=1, sort_keys=True) + "\n")
+    assert found == json.loads(SNAPSHOT.read_text()), (
+        "the definitions changed: if intended, rerun with COSTUDY_UPDATE_SNAPSHOT=1 and commit "
+        f"{SNAPSHOT.name}"
+    )
