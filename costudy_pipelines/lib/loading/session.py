@@ -285,7 +285,10 @@ class SyncSession:
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-loader") as loader,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-probe") as probes,
         ):
-            prober: _Prober = functools.partial(probes.submit, self._probe, probe)
+
+            def prober(part: dict[Any, _Entry]) -> Future[set[Any]]:
+                return probes.submit(self._probe, probe, part)
+
             pending: Future[None] | None = None
             records = iter(items)
             try:

@@ -73,7 +73,7 @@ class MappedValidator(SchemaValidator):
     def set_time_zone(self, time_zone: str) -> None:
         """Read dates without an offset in `time_zone` from now on (a spreadsheet's, known only
         once its metadata has been read)."""
-        self.context = {**self.context, "time_zone": zone(time_zone)}
+        self.context = {**(self.context or {}), "time_zone": zone(time_zone)}
 
     def __call__(self, raw: RawRecord) -> ValidRecord:
         layout = self._layout(raw)

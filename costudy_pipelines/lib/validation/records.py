@@ -54,7 +54,10 @@ class Reject:
 class RecordValidator(Protocol):
     """Turns one raw source record into a ValidRecord, or raises (RecordRejected, ValueError)."""
 
-    columns: tuple[Column, ...]
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        """The typed columns `ValidRecord.values` follow (read-only: a class constant suffices)."""
+        ...
 
     def __call__(self, raw: RawRecord) -> ValidRecord: ...
 
