@@ -178,6 +178,25 @@ def test_emails_differing_in_case_and_whitespace_are_one_user(warehouse_url):
     assert owners == [(1,)]
 
 
+def test_an_internationalised_domain_in_either_spelling_is_one_user(warehouse_url):
+    """`bücher.de` and its ASCII form `xn--bcher-kva.de` (UTS-46) key the same person."""
+    sync_session(warehouse_url, PAYMENTS, [whop_payment("pay_1", "anna@bücher.de")])
+    sync_session(
+        warehouse_url, sources.ghl_contacts(), [ghl_contact("c1", "Anna@XN--BCHER-KVA.de")]
+    )
+
+    assert query(warehouse_url, "select email from users") == [("anna@bücher.de",)]
+    owners = query(
+        warehouse_url,
+        "select count(distinct user_id) from (select user_id from whop_payments"
+        " union all select user_id from ghl_contacts) x",
+    )
+    assert owners == [(1,)]
+    assert query(warehouse_url, "select raw->>'email' from ghl_contacts") == [
+        ("Anna@XN--BCHER-KVA.de",)  # the raw address is kept as it came
+    ]
+
+
 def user_name(url: str, email: str) -> tuple:
     return query(
         url,
