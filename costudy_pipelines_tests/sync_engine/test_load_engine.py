@@ -3,6 +3,7 @@ deletes and their guards, one user per email, name priority, rejects, atomicity,
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -26,6 +27,8 @@ from costudy_pipelines.lib.loading import (
     sync_session,
 )
 from costudy_pipelines.lib.validation import ElectiveColumns
+from costudy_pipelines.lib.validation.types import AmountBounds
+from costudy_pipelines.lib.validation.whop import WhopPaymentValidator
 from costudy_pipelines_tests.sync_engine.records import ghl_contact, money, sheet_row, whop_payment
 
 PAYMENTS = sources.whop_payments()
@@ -518,3 +521,83 @@ def test_every_source_loads_into_its_table(warehouse_url, spec, record):
     rows = query(warehouse_url, f"select u.email, {columns} from {spec.table} t join users u"
                                 f" on u.id = t.user_id")  # fmt: skip
     assert rows[0][0] == "a@x.io" and any(value is not None for value in rows[0][1:])
+
+
+def rejects(url: str) -> list[tuple]:
+    return query(url, "select raw->>'Email', reason from sync_rejects order by 1")
+
+
+def test_a_currency_symbol_sets_the_currency_or_contradicts_it(warehouse_url):
+    """€4.20 in a sheet is euros, never 4.20 of the default dollars; £ under USD is refused."""
+    sheet = sources.sheet_rows("s", "w")
+    rows = [
+        sheet_row("eu@example.com", amount="€4.20"),
+        sheet_row("jp@example.com", amount="¥500") | {"Currency": "jpy"},
+        sheet_row("us@example.com", amount=7),
+        sheet_row("gb@example.com", amount="£3.00") | {"Currency": "USD"},
+    ]
+    report = sync_session(warehouse_url, sheet, rows, full=True)
+
+    assert (report.inserted, report.rejected) == (3, 1)
+    assert query(
+        warehouse_url,
+        "select u.email, s.amount, s.currency from sheet_rows s join users u on u.id = s.user_id"
+        " order by 1",
+    ) == [
+        ("eu@example.com", Decimal("4.20"), "EUR"),
+        ("jp@example.com", Decimal("500"), "JPY"),
+        ("us@example.com", Decimal("7"), None),  # no symbol, no cell: the views' dollars
+    ]
+    assert rejects(warehouse_url) == [
+        ("gb@example.com", "amount: '£3.00' is written in £ (GBP), but the row's currency says USD")
+    ]
+
+    elective = sources.elective_rows()
+    order = {
+        "Email": "x@example.com",
+        "Order Total": "€10",
+        "Net Amount": "£9",
+        "Status": "Approved",
+    }
+    assert sync_session(warehouse_url, elective, [order]).rejected == 1
+    assert "net_amount: '£9' is written in £ (GBP), but the € of amount says EUR" in str(
+        rejects(warehouse_url)
+    )
+
+
+@pytest.mark.parametrize(
+    ("total", "reason"),
+    [
+        ("1e309", "total: '1e309' is beyond the bound of 1,000,000,000,000 an amount may reach"),
+        (1e300, "total: 1e+300 is beyond the bound"),
+        ("0.000000001", "total: '0.000000001' has 9 decimal places, more than the 8"),
+        ({"currency": "usd"}, "total: a Money object without an amount (its keys: currency)"),
+        ({"amount": None}, "total.amount: a Money object whose amount is null"),
+        ({"amount": {"value": 1}}, "total.amount: not an amount (got a dict: {'value': 1})"),
+        ({"amount": "12,5"}, "total.amount: not a decimal amount (got '12,5')"),
+        ([49], "total: not an amount (got a list: [49])"),
+        (True, "total: not an amount (got a bool: True)"),
+        ("NaN", "total: not a finite amount (got 'NaN')"),
+    ],
+)
+def test_absurd_amounts_and_malformed_money_are_rejected_with_reasons(warehouse_url, total, reason):
+    records = [whop_payment("pay_ok", "ok@example.com"), whop_payment("pay_bad", "x@example.com")]
+    records[1]["total"] = total
+
+    report = sync_session(warehouse_url, PAYMENTS, records)
+
+    assert (report.inserted, report.rejected) == (1, 1)
+    [(stored_reason,)] = query(warehouse_url, "select reason from sync_rejects")
+    assert stored_reason.startswith(reason)
+
+
+def test_amount_bounds_are_configurable(warehouse_url):
+    bounds = AmountBounds(max_magnitude=Decimal(1000), max_decimals=2)
+    spec = dataclasses.replace(PAYMENTS, validator=WhopPaymentValidator(amount_bounds=bounds))
+    records = [
+        whop_payment("pay_1", "a@example.com", amount=999.99),
+        whop_payment("pay_2", "b@example.com", amount=1000.01),
+        whop_payment("pay_3", "c@example.com", amount=1.005),
+    ]
+    report = sync_session(warehouse_url, spec, records)
+    assert (report.inserted, report.rejected) == (1, 2)

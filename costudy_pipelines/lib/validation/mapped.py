@@ -14,7 +14,12 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, ValidationInfo
 
 from costudy_pipelines.lib.validation.records import RawRecord, SchemaValidator, ValidRecord
-from costudy_pipelines.lib.validation.types import RecordRejected, parse_human_time
+from costudy_pipelines.lib.validation.types import (
+    DEFAULT_AMOUNT_BOUNDS,
+    AmountBounds,
+    RecordRejected,
+    parse_human_time,
+)
 
 DEFAULT_DATE_FORMATS = ("%m/%d/%Y", "%m/%d/%Y %H:%M:%S", "%Y/%m/%d", "%d.%m.%Y")
 
@@ -49,8 +54,9 @@ class MappedValidator(SchemaValidator):
         constants: Mapping[str, Any] | None = None,
         date_formats: tuple[str, ...] = DEFAULT_DATE_FORMATS,
         mapping_hint: str,
+        amount_bounds: AmountBounds = DEFAULT_AMOUNT_BOUNDS,
     ) -> None:
-        super().__init__()
+        super().__init__(amount_bounds=amount_bounds)
         self.headers = dict(headers)
         self.constants = dict(constants or {})
         self.context = {"date_formats": date_formats}
