@@ -601,3 +601,41 @@ def test_amount_bounds_are_configurable(warehouse_url):
     ]
     report = sync_session(warehouse_url, spec, records)
     assert (report.inserted, report.rejected) == (1, 2)
+
+
+def test_a_soft_deleted_or_changed_winner_gives_way_to_the_live_records_by_priority(
+    warehouse_url,
+):
+    """SPEC §3.2 over time: the field follows the live records, and so does its provenance."""
+    email, other = "kim@example.com", "other@example.com"
+    sheet, ghl = sources.sheet_rows("s1", "w"), sources.ghl_contacts()
+    sync_session(warehouse_url, sheet, [sheet_row(email, "Kim (sheet)")], full=True)
+    sync_session(warehouse_url, PAYMENTS, [whop_payment("pay_1", email, name="Kim W")])
+    contacts = [ghl_contact("c1", email, first="Kim"), ghl_contact("c2", other, first="O")]
+    sync_session(warehouse_url, ghl, contacts, full=True)
+    assert user_name(warehouse_url, email) == ("Kim", "ghl", "ghl_contacts:c1", True)
+
+    # the GoHighLevel contact that gave the name is soft-deleted: Whop's name, Whop's record
+    gone = sync_session(warehouse_url, ghl, contacts[1:], full=True, force_delete=True)
+    assert gone.soft_deleted == 1
+    assert user_name(warehouse_url, email)[:3] == ("Kim W", "whop", "whop_payments:pay_1")
+
+    # so a Whop rename (a newer payment) is no longer ignored
+    newer = whop_payment("pay_2", email, name="Kimberly W", created_at="2025-02-01T00:00:00Z")
+    sync_session(warehouse_url, PAYMENTS, [newer])
+    assert user_name(warehouse_url, email)[:3] == ("Kimberly W", "whop", "whop_payments:pay_2")
+
+    # the winning record changes and offers no name any more: the next live one by priority
+    sync_session(warehouse_url, PAYMENTS, [newer | {"user": newer["user"] | {"name": None}}])
+    assert user_name(warehouse_url, email)[:3] == ("Kim W", "whop", "whop_payments:pay_1")
+
+    # Whop's last name moves to another person: the sheet's is all that is left
+    moved = whop_payment("pay_1", other, name="Kim W")
+    sync_session(warehouse_url, PAYMENTS, [moved])
+    name, family, record, _ = user_name(warehouse_url, email)
+    assert (name, family, record.startswith("sheet_rows:")) == ("Kim (sheet)", "sheet", True)
+
+    # no live record offers a name: none, and no provenance pointing at a deleted row
+    sync_session(warehouse_url, sheet, [sheet_row(other, "O")], full=True, force_delete=True)
+    assert user_name(warehouse_url, email)[:3] == (None, None, None)
+    assert user_name(warehouse_url, other)[:3] == ("O", "ghl", "ghl_contacts:c2")
