@@ -46,8 +46,10 @@ from costudy_pipelines_tests.harness import free_port
 
 
 @contextmanager
-def receiver(platform_url: str, secret: str, max_in_flight: int) -> Iterator[psutil.Process]:
-    """`costudy webhook serve` on a free port, until the block ends (its process)."""
+def receiver(
+    platform_url: str, secret: str, max_in_flight: int
+) -> Iterator[tuple[psutil.Process, int]]:
+    """`costudy webhook serve` on a free port, until the block ends (its process and port)."""
     port = free_port()
     with tempfile.TemporaryDirectory() as home:
         env = os.environ | {spec.env_var: platform_url for spec in DATABASES}
@@ -72,9 +74,7 @@ def receiver(platform_url: str, secret: str, max_in_flight: int) -> Iterator[psu
                     if process.poll() is not None or time.monotonic() > deadline:
                         raise SystemExit("costudy webhook serve did not start") from None
                     time.sleep(0.1)
-            served = psutil.Process(process.pid)
-            served.port = port  # type: ignore[attr-defined]
-            yield served
+            yield psutil.Process(process.pid), port
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
@@ -151,10 +151,10 @@ def main() -> None:
     secret = secrets.token_hex(16)
     with benchmark_server(args) as server_url, scratch_database(server_url, "bench_hook") as url:
         apply_pending(url, PROJECT_ROOT / "sql" / "platform")
-        with receiver(url, secret, args.max_in_flight) as served:
+        with receiver(url, secret, args.max_in_flight) as (served, port):
             for concurrency in (int(level) for level in args.levels.split(",")):
                 cpu_before = sum(served.cpu_times()[:2])
-                result = asyncio.run(burst(served.port, secret, args.deliveries, concurrency))
+                result = asyncio.run(burst(port, secret, args.deliveries, concurrency))
                 cpu = sum(served.cpu_times()[:2]) - cpu_before
                 with open_connection(url, source="--server-url") as conn:
                     stored = conn.execute(
