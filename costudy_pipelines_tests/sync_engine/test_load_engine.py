@@ -164,6 +164,14 @@ def test_rejected_record_is_not_soft_deleted_by_a_full_sync(warehouse_url):
     assert (report.rejected, report.soft_deleted, report.status) == (1, 0, PARTIAL)
 
 
+def owners_of_payments_and_contacts(url: str) -> int:
+    return query(
+        url,
+        "select count(distinct user_id) from (select user_id from whop_payments"
+        " union all select user_id from ghl_contacts) x",
+    )[0][0]
+
+
 def test_emails_differing_in_case_and_whitespace_are_one_user(warehouse_url):
     records = [
         whop_payment("pay_1", "Ana@Example.com"),
@@ -173,12 +181,7 @@ def test_emails_differing_in_case_and_whitespace_are_one_user(warehouse_url):
     sync_session(warehouse_url, PAYMENTS, records)
     sync_session(warehouse_url, sources.ghl_contacts(), [ghl_contact("c1", "ana@Example.com ")])
     assert query(warehouse_url, "select email from users") == [("ana@example.com",)]
-    owners = query(
-        warehouse_url,
-        "select count(distinct user_id) from (select user_id from whop_payments"
-        " union all select user_id from ghl_contacts) x",
-    )
-    assert owners == [(1,)]
+    assert owners_of_payments_and_contacts(warehouse_url) == 1
 
 
 def test_an_internationalised_domain_in_either_spelling_is_one_user(warehouse_url):
@@ -189,12 +192,7 @@ def test_an_internationalised_domain_in_either_spelling_is_one_user(warehouse_ur
     )
 
     assert query(warehouse_url, "select email from users") == [("anna@bücher.de",)]
-    owners = query(
-        warehouse_url,
-        "select count(distinct user_id) from (select user_id from whop_payments"
-        " union all select user_id from ghl_contacts) x",
-    )
-    assert owners == [(1,)]
+    assert owners_of_payments_and_contacts(warehouse_url) == 1
     assert query(warehouse_url, "select raw->>'email' from ghl_contacts") == [
         ("Anna@XN--BCHER-KVA.de",)  # the raw address is kept as it came
     ]
