@@ -197,7 +197,9 @@ def test_racing_replays_are_accepted_once(receiver, platform) -> None:
         json.dumps({"event_type": "page_views", "source_id": "1"}),
         json.dumps({"event_type": "votes", "source_id": "1; drop table votes"}),
         "not json",
+        "[" * 30_000 + "]" * 30_000,  # nested deeper than the parser's recursion limit
     ],
+    ids=["unknown-event", "bad-source-id", "not-json", "too-deep"],
 )
 def test_a_signed_but_meaningless_delivery_is_refused(receiver, platform, body) -> None:
     answer = push(receiver, body)

@@ -168,7 +168,7 @@ def verify(
 def _parsed(verified: Delivery, body: bytes) -> Delivery:
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past the stack
         payload = None
     if not isinstance(payload, dict):
         raise Refused(422, "invalid_payload: not a JSON object", verified)
