@@ -234,6 +234,10 @@ class SyncSession:
                 CopyPayloadWriter(conn, (self.spec.key_sql_type,)),
             )
             try:
+                # committed on its own: inside the session, the first two sessions of a table
+                # would wait on each other's uncommitted row until the first one commits
+                with conn.transaction():
+                    conn.execute(self.statements.register_source)
                 with conn.transaction(), open_connection(self.connect) as probe:
                     probe.autocommit = True
                     # hash joins of a chunk, and the soft delete's anti-join, stay in memory
@@ -244,7 +248,6 @@ class SyncSession:
                     )
                     for statement in self.statements.create_temp:
                         conn.execute(statement)
-                    conn.execute(self.statements.register_source)
                     self._stream(conn, probe, items)
                     if self.complete:
                         self._soft_delete(conn)
