@@ -1,0 +1,132 @@
+"""Real dagster-celery workers (`costudy worker` processes) on a vhost of their own, over a
+running sandbox and fresh databases; every process a test starts is stopped after it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+import psutil
+import pytest
+
+from costudy_pipelines.lib.migrations import apply_pending
+from costudy_pipelines.lib.settings import PROJECT_ROOT
+from costudy_pipelines.sandbox import stack
+from costudy_pipelines.sandbox.world import WorldConfig
+from costudy_pipelines_tests.harness import DatabaseFactory, project_environment
+from costudy_pipelines_tests.workers import broker
+
+BIN = Path(sys.executable).parent
+WORLD = WorldConfig(seed=1, people=200, days=3)
+READY_S = 120  # a worker imports celery and dagster (~20 s on a busy 2-core machine)
+RUN_S = 600
+
+
+@dataclass
+class Cluster:
+    """The environment every process of the test shares, and the workers it started."""
+
+    env: dict[str, str]
+    home: Path
+    workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start_worker(self, name: str) -> subprocess.Popen[bytes]:
+        log = (self.home / f"{name}.log").open("wb")
+        process = subprocess.Popen(
+            [str(BIN / "costudy"), "worker", "--name", name, "--concurrency", "1"],
+            cwd=self.home,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: killed whole, children included
+        )
+        self.workers[name] = process
+        return process
+
+    def wait_ready(self, name: str) -> None:
+        deadline = time.monotonic() + READY_S
+        while time.monotonic() < deadline:
+            assert self.workers[name].poll() is None, self.log(name)
+            if " ready." in self.log(name):
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"worker {name} not ready within {READY_S}s:\n{self.log(name)}")
+
+    def log(self, name: str) -> str:
+        return (self.home / f"{name}.log").read_text(errors="replace")[-5000:]
+
+    def pids(self, name: str) -> set[int]:
+        """The worker's process and its pool's children."""
+        root = psutil.Process(self.workers[name].pid)
+        return {root.pid, *(child.pid for child in root.children(recursive=True))}
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the worker and its children: no cleanup, no goodbye to the broker."""
+        process = self.workers[name]
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+
+    def stop_all(self) -> None:
+        for name, process in self.workers.items():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    self.kill(name)
+
+    def materialize(self, selection: str, partition: str) -> subprocess.CompletedProcess[str]:
+        """`dagster asset materialize` as an operator would type it (orchestrates the run here,
+        its steps on the workers)."""
+        return subprocess.run(
+            [str(BIN / "dagster"), "asset", "materialize", "--select", selection]
+            + ["--partition", partition, "-m", "costudy_pipelines.definitions"],
+            cwd=self.home,  # Dagster's CLI loads ./.env over the environment
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=RUN_S,
+        )
+
+    def instance(self, monkeypatch: pytest.MonkeyPatch) -> dg.DagsterInstance:
+        """The same Dagster instance (dagster.yaml, this test's storage database)."""
+        for name in ("DAGSTER_PG_URL", "COSTUDY_ARTIFACTS"):
+            monkeypatch.setenv(name, self.env[name])
+        return dg.DagsterInstance.from_config(str(PROJECT_ROOT))
+
+
+@pytest.fixture
+def cluster(
+    databases: DatabaseFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Cluster]:
+    home = tmp_path / "home"
+    env = project_environment(databases, home)
+    for key in ("COSTUDY_HOME", "COSTUDY_ENV_FILE"):  # the sandbox started from this process
+        monkeypatch.setenv(key, env[key])
+    with broker.vhost() as vhost:
+        try:
+            urls = {var: env[var] for var in ("WEBSITE_DB_URL", "COURSE_DB_URL", "PLATFORM_DB_URL")}
+            state = stack.up(WORLD, database_urls=urls)
+            apply_pending(env["WAREHOUSE_DB_URL"], PROJECT_ROOT / "sql" / "warehouse")
+            env |= stack.sandbox_environment(state)
+            env |= {
+                "DAGSTER_HOME": str(PROJECT_ROOT),
+                "COSTUDY_EXECUTOR": "celery",
+                "CELERY_BROKER_URL": broker.broker_url(vhost),
+                "CELERY_BACKEND_URL": broker.backend_url(),
+            }
+            cluster = Cluster(env, home)
+            try:
+                yield cluster
+            finally:
+                cluster.stop_all()
+        finally:
+            stack.down()

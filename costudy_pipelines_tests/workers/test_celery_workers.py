@@ -1,0 +1,108 @@
+"""Runs on dagster-celery workers: every step in a worker process, both workers busy; a worker
+SIGKILLed mid-step loses nothing (another worker re-runs the step, the tables equal a clean
+run's)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import dagster as dg
+import httpx
+import psycopg
+import pytest
+
+from costudy_pipelines_tests.workers.conftest import Cluster
+
+DAY = "2024-01-02"
+WHOP = "whop_users,whop_memberships,whop_payments"
+TABLES = ("whop_users", "whop_memberships", "whop_payments")
+STALL_S = 25  # one payments request stalls this long: time to kill the worker serving it
+
+
+def step_starts(instance: dg.DagsterInstance, run_id: str) -> dict[str, list[int]]:
+    """step key -> the pid of each process that started it (a re-run step has two)."""
+    starts: dict[str, list[int]] = {}
+    for record in instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.STEP_START
+    ).records:
+        event = record.event_log_entry.dagster_event
+        assert event is not None and event.step_key is not None
+        starts.setdefault(event.step_key, []).append(event.pid)
+    return starts
+
+
+def latest_run(instance: dg.DagsterInstance) -> dg.DagsterRun:
+    runs = instance.get_runs(limit=1)
+    assert runs, "no run recorded"
+    return runs[0]
+
+
+def fingerprint(url: str) -> dict[str, Counter[tuple[str, bytes, bool]]]:
+    """Each table's rows as (key, content hash, live): equal for equal contents, a duplicate
+    counts twice."""
+    with psycopg.connect(url) as conn:
+        return {
+            table: Counter(
+                (key, bytes(content), live)
+                for key, content, live in conn.execute(
+                    f"select external_id, content_hash, deleted_at is null from {table}"
+                )
+            )
+            for table in TABLES
+        }
+
+
+def start_two(cluster: Cluster) -> None:
+    for name in ("w1", "w2"):
+        cluster.start_worker(name)
+    for name in ("w1", "w2"):
+        cluster.wait_ready(name)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_two_workers_run_every_step_of_a_partitioned_job_with_its_checks(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start_two(cluster)
+    run = cluster.materialize(WHOP, DAY)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+
+    instance = cluster.instance(monkeypatch)
+    dagster_run = latest_run(instance)
+    assert dagster_run.status == dg.DagsterRunStatus.SUCCESS
+    starts = step_starts(instance, dagster_run.run_id)
+    checks = {key for key in starts if "integrity" in key or "run_accounting" in key}
+    assert len(checks) >= len(TABLES), f"the checks ran as steps of the run: {sorted(starts)}"
+    by_worker = {name: cluster.pids(name) for name in ("w1", "w2")}
+    for step, pids in starts.items():
+        assert len(pids) == 1, f"{step} started {len(pids)} times"
+        assert any(pids[0] in worker for worker in by_worker.values()), (
+            f"{step} started in pid {pids[0]}, not in a worker process {by_worker}"
+        )
+    took = {
+        name: [s for s, p in starts.items() if p[0] in pids] for name, pids in by_worker.items()
+    }
+    assert all(took.values()), f"both workers took steps: {took}"
+
+
+def stall_one_payments_request(cluster: Cluster) -> None:
+    fault = {"kind": "latency", "path": "/api/v1/payments", "count": 1, "seconds": STALL_S}
+    admin = cluster.env["WHOP_API_URL"].removesuffix("/api/v1") + "/_sandbox/faults"
+    httpx.post(admin, json=fault, timeout=10).raise_for_status()
+
+
+def worker_running(cluster: Cluster, monkeypatch: pytest.MonkeyPatch, step: str) -> str:
+    """The worker whose process started `step` (waits for the step to start)."""
+    instance = cluster.instance(monkeypatch)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        runs = instance.get_runs(limit=1)
+        if runs:
+            pids = step_starts(instance, runs[0].run_id).get(step, [])
+            for name in cluster.workers:
+                if pids and pids[0] in cluster.pids(name):
+                    return name
+        time.sleep(0.2)
+    raise AssertionError(f"{step} never started on a worker")
