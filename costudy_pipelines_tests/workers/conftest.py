@@ -36,6 +36,7 @@ class Cluster:
     env: dict[str, str]
     home: Path
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    runs: list[subprocess.Popen[str]] = field(default_factory=list)
 
     def start_worker(self, name: str) -> subprocess.Popen[bytes]:
         log = (self.home / f"{name}.log").open("wb")
@@ -75,6 +76,10 @@ class Cluster:
         process.wait(timeout=60)
 
     def stop_all(self) -> None:
+        for run in self.runs:
+            if run.poll() is None:
+                os.killpg(run.pid, signal.SIGKILL)
+                run.wait(timeout=60)
         for name, process in self.workers.items():
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -83,18 +88,27 @@ class Cluster:
                 except subprocess.TimeoutExpired:
                     self.kill(name)
 
-    def materialize(self, selection: str, partition: str) -> subprocess.CompletedProcess[str]:
-        """`dagster asset materialize` as an operator would type it (orchestrates the run here,
-        its steps on the workers)."""
-        return subprocess.run(
-            [str(BIN / "dagster"), "asset", "materialize", "--select", selection]
-            + ["--partition", partition, "-m", "costudy_pipelines.definitions"],
+    def launch(self, selection: str, partition: str) -> subprocess.Popen[str]:
+        """`dagster asset materialize` as an operator would type it: the run is orchestrated in
+        that process, its steps run on the workers."""
+        command = ["asset", "materialize", "--select", selection, "--partition", partition]
+        process = subprocess.Popen(
+            [str(BIN / "dagster"), *command, "-m", "costudy_pipelines.definitions"],
             cwd=self.home,  # Dagster's CLI loads ./.env over the environment
             env=self.env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
-            timeout=RUN_S,
+            start_new_session=True,
         )
+        self.runs.append(process)
+        return process
+
+    def materialize(self, selection: str, partition: str) -> None:
+        """Launch and wait: the run must succeed."""
+        process = self.launch(selection, partition)
+        output, _ = process.communicate(timeout=RUN_S)
+        assert process.returncode == 0, output[-5000:]
 
     def instance(self, monkeypatch: pytest.MonkeyPatch) -> dg.DagsterInstance:
         """The same Dagster instance (dagster.yaml, this test's storage database)."""
