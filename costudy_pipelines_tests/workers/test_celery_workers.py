@@ -4,6 +4,7 @@ run's)."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 
@@ -96,9 +97,9 @@ def worker_running(instance: dg.DagsterInstance, cluster: Cluster, after: str, s
     """The worker whose process started `step` in the first run after run `after`."""
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        run = latest_run(instance)
-        if run.run_id != after:
-            pids = step_starts(instance, run.run_id).get(step, [])
+        runs = instance.get_runs(limit=1)
+        if runs and runs[0].run_id != after:
+            pids = step_starts(instance, runs[0].run_id).get(step, [])
             for name in cluster.workers:
                 if pids and pids[0] in cluster.pids(name):
                     return name
@@ -133,3 +134,24 @@ def test_a_worker_killed_mid_step_loses_nothing(
         f"whop_payments started by {victim}, then re-run by {survivor}: {starts}"
     )
     assert fingerprint(cluster.env["WAREHOUSE_DB_URL"]) == clean
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_step_no_worker_finishes_fails_the_run_naming_step_and_worker(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cluster.start_worker("w1")
+    cluster.wait_ready("w1")
+    instance = cluster.instance(monkeypatch)
+    cluster.env["COSTUDY_STEP_TIMEOUT_S"] = "60"  # the orchestrator's bound; imports take ~15 s
+    stall_one_payments_request(cluster)
+    run = cluster.launch("whop_payments", DAY)
+    worker_running(instance, cluster, "", "whop_payments")
+    cluster.kill("w1")  # the only worker: the step goes back to a queue nobody serves
+    output, _ = run.communicate(timeout=600)
+
+    assert run.returncode != 0
+    assert latest_run(instance).status == dg.DagsterRunStatus.FAILURE
+    assert "step whop_payments had no result within 60s (COSTUDY_STEP_TIMEOUT_S)" in output
+    assert re.search(r"last worker on it: w1@\S+ \(pid \d+\)", output), output[-3000:]
