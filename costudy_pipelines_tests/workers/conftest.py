@@ -27,6 +27,7 @@ BIN = Path(sys.executable).parent
 WORLD = WorldConfig(seed=1, people=200, days=3)
 READY_S = 120  # a worker imports celery and dagster (~20 s on a busy 2-core machine)
 RUN_S = 600
+MODULE = "costudy_pipelines.definitions"
 
 
 @dataclass
@@ -39,9 +40,13 @@ class Cluster:
     runs: list[subprocess.Popen[str]] = field(default_factory=list)
 
     def start_worker(self, name: str) -> subprocess.Popen[bytes]:
+        return self.start(name, "costudy", "worker", "--name", name, "--concurrency", "1")
+
+    def start(self, name: str, program: str, *args: str) -> subprocess.Popen[bytes]:
+        """A long-lived process of the deployment (stopped by stop_all), logging to NAME.log."""
         log = (self.home / f"{name}.log").open("wb")
         process = subprocess.Popen(
-            [str(BIN / "costudy"), "worker", "--name", name, "--concurrency", "1"],
+            [str(BIN / program), *args],
             cwd=self.home,
             env=self.env,
             stdout=log,
@@ -93,7 +98,7 @@ class Cluster:
         that process, its steps run on the workers."""
         command = ["asset", "materialize", "--select", selection, "--partition", partition]
         process = subprocess.Popen(
-            [str(BIN / "dagster"), *command, "-m", "costudy_pipelines.definitions"],
+            [str(BIN / "dagster"), *command, "-m", MODULE],
             cwd=self.home,  # Dagster's CLI loads ./.env over the environment
             env=self.env,
             stdout=subprocess.PIPE,
@@ -118,29 +123,37 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(
+def project(
     databases: DatabaseFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Cluster]:
+) -> Iterator[tuple[dict[str, str], Path]]:
+    """Fresh databases, a migrated warehouse and a running sandbox: the environment every
+    process of the test shares (DAGSTER_HOME: the project's dagster.yaml), and its home."""
     home = tmp_path / "home"
     env = project_environment(databases, home)
     for key in ("COSTUDY_HOME", "COSTUDY_ENV_FILE"):  # the sandbox started from this process
         monkeypatch.setenv(key, env[key])
+    try:
+        urls = {var: env[var] for var in ("WEBSITE_DB_URL", "COURSE_DB_URL", "PLATFORM_DB_URL")}
+        state = stack.up(WORLD, database_urls=urls)
+        apply_pending(env["WAREHOUSE_DB_URL"], PROJECT_ROOT / "sql" / "warehouse")
+        env |= {**stack.sandbox_environment(state), "DAGSTER_HOME": str(PROJECT_ROOT)}
+        yield env, home
+    finally:
+        stack.down()
+
+
+@pytest.fixture
+def cluster(project: tuple[dict[str, str], Path]) -> Iterator[Cluster]:
+    """The project on celery workers, on a RabbitMQ vhost of its own."""
+    env, home = project
     with broker.vhost() as vhost:
+        env = env | {
+            "COSTUDY_EXECUTOR": "celery",
+            "CELERY_BROKER_URL": broker.broker_url(vhost),
+            "CELERY_BACKEND_URL": broker.backend_url(),
+        }
+        cluster = Cluster(env, home)
         try:
-            urls = {var: env[var] for var in ("WEBSITE_DB_URL", "COURSE_DB_URL", "PLATFORM_DB_URL")}
-            state = stack.up(WORLD, database_urls=urls)
-            apply_pending(env["WAREHOUSE_DB_URL"], PROJECT_ROOT / "sql" / "warehouse")
-            env |= stack.sandbox_environment(state)
-            env |= {
-                "DAGSTER_HOME": str(PROJECT_ROOT),
-                "COSTUDY_EXECUTOR": "celery",
-                "CELERY_BROKER_URL": broker.broker_url(vhost),
-                "CELERY_BACKEND_URL": broker.backend_url(),
-            }
-            cluster = Cluster(env, home)
-            try:
-                yield cluster
-            finally:
-                cluster.stop_all()
+            yield cluster
         finally:
-            stack.down()
+            cluster.stop_all()

@@ -87,8 +87,9 @@ def test_two_workers_run_every_step_of_a_partitioned_job_with_its_checks(
     assert all(took.values()), f"both workers took steps: {took}"
 
 
-def stall_one_payments_request(cluster: Cluster) -> None:
-    fault = {"kind": "latency", "path": "/api/v1/payments", "count": 1, "seconds": STALL_S}
+def stall_one_payments_request(cluster: Cluster, seconds: float = STALL_S) -> None:
+    """The next payments request (only that one) answers after `seconds`."""
+    fault = {"kind": "latency", "path": "/api/v1/payments", "count": 1, "seconds": seconds}
     admin = cluster.env["WHOP_API_URL"].removesuffix("/api/v1") + "/_sandbox/faults"
     httpx.post(admin, json=fault, timeout=10).raise_for_status()
 

@@ -1,0 +1,94 @@
+"""A run whose process was killed with nobody left to report it (its code server gone too: a
+restarted daemon container, a lost host) is failed by the daemon's run monitoring, and the pool
+slot its step held is given back: other runs of that API go on."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import dagster as dg
+import psutil
+import pytest
+
+from costudy_pipelines_tests.workers.conftest import BIN, MODULE, Cluster
+from costudy_pipelines_tests.workers.test_celery_workers import DAY, stall_one_payments_request
+
+POOL = "whop_api"
+T = TypeVar("T")
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout_s: float) -> T:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"{what}: not within {timeout_s}s")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_killed_run_is_failed_by_run_monitoring_and_frees_its_pool_slot(
+    project: tuple[dict[str, str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cluster = Cluster(*project)
+    try:
+        instance = cluster.instance(monkeypatch)
+        stall_one_payments_request(cluster, seconds=600)  # the step holds its slot meanwhile
+        cluster.start("daemon", "dagster-daemon", "run", "-m", MODULE)
+        tags = json.dumps({"dagster/partition": DAY})
+        job = ["-m", MODULE, "-j", "__ASSET_JOB", "-o", "whop_payments", "--tags", tags]
+        launched = subprocess.run(
+            [str(BIN / "dagster"), "job", "launch", *job],
+            cwd=cluster.home,
+            env=cluster.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert launched.returncode == 0, launched.stdout[-3000:] + launched.stderr[-3000:]
+
+        slots = wait_for(
+            "the step claims a whop_api slot",
+            lambda: instance.event_log_storage.get_concurrency_info(POOL).claimed_slots,
+            300,
+        )
+        run_id = slots[0].run_id
+        started = instance.get_records_for_run(
+            run_id, of_type=dg.DagsterEventType.RUN_START
+        ).records
+        run_process = psutil.Process(started[0].event_log_entry.dagster_event.pid)
+        # The code server that started the run first (it would report its own child's death),
+        # then the run and its step process: what a daemon's host restart leaves behind.
+        code_server = run_process.parent()
+        assert code_server is not None
+        for process in [code_server, *run_process.children(recursive=True), run_process]:
+            os.kill(process.pid, signal.SIGKILL)
+
+        failed = wait_for(
+            "run monitoring fails the run",
+            lambda: (
+                instance.get_records_for_run(
+                    run_id, of_type=dg.DagsterEventType.RUN_FAILURE
+                ).records
+            ),
+            240,
+        )
+        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
+        message = failed[0].event_log_entry.message
+        assert f"run process {run_process.pid}" in message and "is gone" in message, message
+        wait_for(
+            "its whop_api slot is free again",
+            lambda: not instance.event_log_storage.get_concurrency_info(POOL).claimed_slots,
+            120,
+        )
+    finally:
+        cluster.stop_all()
