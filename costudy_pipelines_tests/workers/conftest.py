@@ -3,6 +3,7 @@ running sandbox and fresh databases; every process a test starts is stopped afte
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import psutil
@@ -75,23 +77,22 @@ class Cluster:
 
     def kill(self, name: str) -> None:
         """SIGKILL the worker and its children: no cleanup, no goodbye to the broker."""
-        process = self.workers[name]
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=60)
+        _kill_group(self.workers[name])
+        self.workers[name].wait(timeout=60)
 
     def stop_all(self) -> None:
+        """Every process started here, and whatever they started in their process group (a
+        daemon's code servers, multiprocessing helpers that ignore SIGTERM)."""
         for run in self.runs:
-            if run.poll() is None:
-                os.killpg(run.pid, signal.SIGKILL)
-                run.wait(timeout=60)
-        for name, process in self.workers.items():
+            _kill_group(run)
+            run.wait(timeout=60)
+        for process in self.workers.values():
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    self.kill(name)
+            _kill_group(process)
+            process.wait(timeout=60)
 
     def launch(self, selection: str, partition: str) -> subprocess.Popen[str]:
         """`dagster asset materialize` as an operator would type it: the run is orchestrated in
@@ -120,6 +121,12 @@ class Cluster:
         for name in ("DAGSTER_PG_URL", "COSTUDY_ARTIFACTS"):
             monkeypatch.setenv(name, self.env[name])
         return dg.DagsterInstance.from_config(str(PROJECT_ROOT))
+
+
+def _kill_group(process: subprocess.Popen[Any]) -> None:
+    """SIGKILL the process group `process` leads (nothing if none of it is left)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 @pytest.fixture
