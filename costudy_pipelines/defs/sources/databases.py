@@ -4,8 +4,8 @@ import dagster as dg
 
 from costudy_pipelines.defs.resources import PostgresResource, database_resource_key
 from costudy_pipelines.defs.sources.sync import (
+    BACKFILL_POLICY,
     DAILY,
-    SINGLE_RUN,
     WAREHOUSE_SCHEMA,
     SyncConfig,
     source_definitions,
@@ -22,7 +22,8 @@ def database_asset(source: DatabaseSource) -> tuple[dg.AssetsDefinition, SourceS
         name=source.name,
         deps=[WAREHOUSE_SCHEMA],
         partitions_def=DAILY,
-        backfill_policy=SINGLE_RUN,
+        backfill_policy=BACKFILL_POLICY,
+        pool=database,  # parallel backfill ranges share the application database's load
         group_name="sources",
         kinds={"postgres"},
         tags={"costudy/source": source.family},

@@ -11,8 +11,8 @@ import dagster as dg
 
 from costudy_pipelines.defs.resources import PostgresResource
 from costudy_pipelines.defs.sources.sync import (
+    BACKFILL_POLICY,
     DAILY,
-    SINGLE_RUN,
     WAREHOUSE_SCHEMA,
     SyncConfig,
     source_definitions,
@@ -39,7 +39,7 @@ class GoHighLevelResource(dg.ConfigurableResource):
 
 @dg.asset(
     partitions_def=DAILY,
-    backfill_policy=SINGLE_RUN,
+    backfill_policy=BACKFILL_POLICY,
     pool="ghl_api",
     deps=[WAREHOUSE_SCHEMA],
     group_name="sources",

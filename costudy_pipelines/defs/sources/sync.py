@@ -1,5 +1,6 @@
 """What every source asset shares: the daily partitions, the run config, sync → metadata."""
 
+import os
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -33,9 +34,27 @@ SOURCES = load_sources_config()
 DAILY = dg.DailyPartitionsDefinition(
     start_date=SOURCES.partitions_start.isoformat(), timezone="UTC"
 )
-# Each partition is its own sync session and transaction, so a single-run backfill of many
-# days costs one run, not one per day.
-SINGLE_RUN = dg.BackfillPolicy.single_run()
+BACKFILL_DAYS_VAR = "COSTUDY_BACKFILL_DAYS_PER_RUN"
+
+
+def backfill_policy() -> dg.BackfillPolicy:
+    """How a backfill is split into runs. Each partition is its own sync session and
+    transaction, so by default a backfill of many days is one run, not one per day; with
+    COSTUDY_BACKFILL_DAYS_PER_RUN=N it is ranges of N days, one run each, that run side by side
+    (on celery workers: on several machines) while the API pools bound the request rate."""
+    raw = os.environ.get(BACKFILL_DAYS_VAR)
+    if not raw:
+        return dg.BackfillPolicy.single_run()
+    try:
+        days = int(raw)
+    except ValueError:
+        raise ValueError(f"{BACKFILL_DAYS_VAR}={raw!r} is not a whole number of days") from None
+    if days < 1:
+        raise ValueError(f"{BACKFILL_DAYS_VAR}={days}: a run needs at least one day")
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=days)
+
+
+BACKFILL_POLICY = backfill_policy()
 
 Records = Iterable[dict[str, Any]]
 

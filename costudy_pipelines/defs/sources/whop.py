@@ -4,8 +4,8 @@ import dagster as dg
 
 from costudy_pipelines.defs.resources import PostgresResource
 from costudy_pipelines.defs.sources.sync import (
+    BACKFILL_POLICY,
     DAILY,
-    SINGLE_RUN,
     WAREHOUSE_SCHEMA,
     SyncConfig,
     source_definitions,
@@ -43,7 +43,7 @@ def whop_asset(resource: str, spec: SourceSpec) -> dg.AssetsDefinition:
     @dg.asset(
         name=spec.name,
         partitions_def=DAILY,
-        backfill_policy=SINGLE_RUN,
+        backfill_policy=BACKFILL_POLICY,
         pool="whop_api",  # parallel partitions share the API's rate limit
         deps=[WAREHOUSE_SCHEMA],
         group_name="sources",
