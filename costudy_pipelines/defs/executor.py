@@ -29,6 +29,7 @@ from dagster_celery.make_app import make_app
 from dagster_celery.tasks import create_task
 
 from costudy_pipelines.lib import pg
+from costudy_pipelines.lib.settings import positive_int_setting
 
 EXECUTOR_VAR = "COSTUDY_EXECUTOR"
 BROKER_VAR = "CELERY_BROKER_URL"
@@ -60,14 +61,7 @@ def _env_url(name: str) -> str:
 
 
 def step_timeout_s() -> int:
-    raw = os.environ.get(STEP_TIMEOUT_VAR) or str(DEFAULT_STEP_TIMEOUT_S)
-    try:
-        seconds = int(raw)
-    except ValueError:
-        raise ValueError(f"{STEP_TIMEOUT_VAR}={raw!r} is not a whole number of seconds") from None
-    if seconds <= 0:
-        raise ValueError(f"{STEP_TIMEOUT_VAR}={seconds} must be positive")
-    return seconds
+    return positive_int_setting(STEP_TIMEOUT_VAR) or DEFAULT_STEP_TIMEOUT_S
 
 
 def celery_app_args() -> dict[str, Any]:

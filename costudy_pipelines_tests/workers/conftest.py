@@ -9,10 +9,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 import psutil
@@ -30,6 +30,20 @@ WORLD = WorldConfig(seed=1, people=200, days=3)
 READY_S = 120  # a worker imports celery and dagster (~20 s on a busy 2-core machine)
 RUN_S = 600
 MODULE = "costudy_pipelines.definitions"
+
+
+T = TypeVar("T")
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout_s: float) -> T:
+    """Poll `probe` until it returns something truthy; fail naming `what` after the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"{what}: not within {timeout_s}s")
 
 
 @dataclass

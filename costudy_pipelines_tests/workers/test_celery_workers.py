@@ -5,7 +5,6 @@ run's)."""
 from __future__ import annotations
 
 import re
-import time
 from collections import Counter
 
 import dagster as dg
@@ -13,7 +12,7 @@ import httpx
 import psycopg
 import pytest
 
-from costudy_pipelines_tests.workers.conftest import Cluster
+from costudy_pipelines_tests.workers.conftest import Cluster, wait_for
 
 DAY = "2024-01-02"
 WHOP = "whop_users,whop_memberships,whop_payments"
@@ -96,16 +95,15 @@ def stall_one_payments_request(cluster: Cluster, seconds: float = STALL_S) -> No
 
 def worker_running(instance: dg.DagsterInstance, cluster: Cluster, after: str, step: str) -> str:
     """The worker whose process started `step` in the first run after run `after`."""
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
+
+    def probe() -> str | None:
         runs = instance.get_runs(limit=1)
-        if runs and runs[0].run_id != after:
-            pids = step_starts(instance, runs[0].run_id).get(step, [])
-            for name in cluster.workers:
-                if pids and pids[0] in cluster.pids(name):
-                    return name
-        time.sleep(0.2)
-    raise AssertionError(f"{step} never started on a worker")
+        if not runs or runs[0].run_id == after:
+            return None
+        pids = step_starts(instance, runs[0].run_id).get(step, [])
+        return next((name for name in cluster.workers if set(pids) & cluster.pids(name)), None)
+
+    return wait_for(f"{step} starts on a worker", probe, 300)
 
 
 @pytest.mark.slow

@@ -42,7 +42,7 @@ def test_celery_is_chosen_with_its_urls_and_the_bound(monkeypatch: pytest.Monkey
         ({executor.BROKER_VAR: None}, "CELERY_BROKER_URL"),
         ({executor.BACKEND_VAR: None}, "CELERY_BACKEND_URL"),
         ({executor.STEP_TIMEOUT_VAR: "an hour"}, "COSTUDY_STEP_TIMEOUT_S='an hour'"),
-        ({executor.STEP_TIMEOUT_VAR: "0"}, "COSTUDY_STEP_TIMEOUT_S=0"),
+        ({executor.STEP_TIMEOUT_VAR: "0"}, "COSTUDY_STEP_TIMEOUT_S=0 must be at least 1"),
     ],
 )
 def test_bad_executor_settings_name_the_variable(

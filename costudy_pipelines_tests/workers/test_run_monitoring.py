@@ -8,30 +8,16 @@ import json
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import dagster as dg
 import psutil
 import pytest
 
-from costudy_pipelines_tests.workers.conftest import BIN, MODULE, Cluster
+from costudy_pipelines_tests.workers.conftest import BIN, MODULE, Cluster, wait_for
 from costudy_pipelines_tests.workers.test_celery_workers import DAY, stall_one_payments_request
 
 POOL = "whop_api"
-T = TypeVar("T")
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout_s: float) -> T:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"{what}: not within {timeout_s}s")
 
 
 @pytest.mark.slow

@@ -1,6 +1,5 @@
 """What every source asset shares: the daily partitions, the run config, sync → metadata."""
 
-import os
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -21,6 +20,7 @@ from costudy_pipelines.lib.loading import (
     connector,
     sync_session,
 )
+from costudy_pipelines.lib.settings import positive_int_setting
 from costudy_pipelines.lib.source_config import load_sources_config
 from costudy_pipelines.lib.source_sync import Extract, source_windows, sync_windows
 
@@ -42,15 +42,9 @@ def backfill_policy() -> dg.BackfillPolicy:
     transaction, so by default a backfill of many days is one run, not one per day; with
     COSTUDY_BACKFILL_DAYS_PER_RUN=N it is ranges of N days, one run each, that run side by side
     (on celery workers: on several machines) while the API pools bound the request rate."""
-    raw = os.environ.get(BACKFILL_DAYS_VAR)
-    if not raw:
+    days = positive_int_setting(BACKFILL_DAYS_VAR)
+    if days is None:
         return dg.BackfillPolicy.single_run()
-    try:
-        days = int(raw)
-    except ValueError:
-        raise ValueError(f"{BACKFILL_DAYS_VAR}={raw!r} is not a whole number of days") from None
-    if days < 1:
-        raise ValueError(f"{BACKFILL_DAYS_VAR}={days}: a run needs at least one day")
     return dg.BackfillPolicy.multi_run(max_partitions_per_run=days)
 
 
