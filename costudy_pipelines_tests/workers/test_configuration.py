@@ -3,7 +3,10 @@ values fail at load with the variable's name; secrets never show unmasked."""
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 
 import dagster as dg
 import pytest
@@ -89,3 +92,20 @@ def test_each_application_database_is_a_pool_of_its_own() -> None:
     assert pools["website_votes"] == pools["website_demo_requests"] == "website_db"
     assert pools["platform_users"] == "platform_db"
     assert pools["course_orders"] == pools["course_enrollments"] == "course_db"
+
+
+def test_the_range_size_reaches_every_dated_source_asset() -> None:
+    """Read at load, in a fresh process as a deployment starts one."""
+    listing = (
+        "from costudy_pipelines.definitions import defs\n"
+        "for asset in defs.resolve_asset_graph().assets_defs:\n"
+        "    if asset.backfill_policy: print(asset.key.to_user_string(), asset.backfill_policy)\n"
+    )
+    env = {**os.environ, BACKFILL_DAYS_VAR: "5"}
+    listed = subprocess.run(
+        [sys.executable, "-c", listing], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    policies = dict(line.split(" ", 1) for line in listed.stdout.splitlines())
+    assert {"whop_payments", "ghl_contacts", "website_votes", "course_orders"} <= set(policies)
+    assert set(policies.values()) == {"BackfillPolicy.multi_run(max_partitions_per_run=5)"}
