@@ -1,10 +1,13 @@
 """Runs on dagster-celery workers: every step in a worker process, both workers busy; a worker
 SIGKILLed mid-step loses nothing (another worker re-runs the step, the tables equal a clean
-run's)."""
+run's); a step no worker finishes fails its run in bounded time; a backfill launched as the UI
+does becomes ranges of days, one run each, on the workers."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 from collections import Counter
 
 import dagster as dg
@@ -12,7 +15,8 @@ import httpx
 import psycopg
 import pytest
 
-from costudy_pipelines_tests.workers.conftest import Cluster, wait_for
+from costudy_pipelines.defs.sources.sync import BACKFILL_DAYS_VAR
+from costudy_pipelines_tests.workers.conftest import BIN, MODULE, Cluster, wait_for
 
 DAY = "2024-01-02"
 WHOP = "whop_users,whop_memberships,whop_payments"
@@ -154,3 +158,74 @@ def test_a_step_no_worker_finishes_fails_the_run_naming_step_and_worker(
     assert latest_run(instance).status == dg.DagsterRunStatus.FAILURE
     assert "step whop_payments had no result within 60s (COSTUDY_STEP_TIMEOUT_S)" in output
     assert re.search(r"last worker on it: w1@\S+ \(pid \d+\)", output), output[-3000:]
+
+
+LAUNCH_BACKFILL = """
+mutation ($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}
+"""
+BACKFILL_DAYS = ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"]
+
+
+def launch_backfill(cluster: Cluster, asset: str, days: list[str]) -> str:
+    """An asset backfill, as the UI's *Materialize* → partitions launches it (GraphQL)."""
+    params = {"assetSelection": [{"path": [asset]}], "partitionNames": days}
+    variables = json.dumps({"params": params})
+    output = cluster.home / "backfill.json"  # stdout has the code server's log lines too
+    query = ["-t", LAUNCH_BACKFILL, "-v", variables, "-o", str(output)]
+    answer = subprocess.run(
+        [str(BIN / "dagster-graphql"), "-m", MODULE, *query],
+        cwd=cluster.home,
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert answer.returncode == 0, answer.stderr[-3000:]
+    launched = json.loads(output.read_text())["data"]["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    return launched["backfillId"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_backfill_is_split_into_ranges_that_run_on_the_workers(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cluster.env[BACKFILL_DAYS_VAR] = "2"
+    cluster.start("daemon", "dagster-daemon", "run", "-m", MODULE)
+    start_two(cluster)
+    instance = cluster.instance(monkeypatch)
+    backfill = launch_backfill(cluster, "whop_payments", BACKFILL_DAYS)
+
+    def finished_runs() -> list[dg.DagsterRun] | None:
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill}))
+        done = len(runs) == 2 and all(run.is_finished for run in runs)
+        return runs if done else None
+
+    runs = wait_for("the backfill's two runs finish", finished_runs, 600)
+    assert {run.status for run in runs} == {dg.DagsterRunStatus.SUCCESS}
+    ranges = {
+        (
+            run.tags["dagster/asset_partition_range_start"],
+            run.tags["dagster/asset_partition_range_end"],
+        )
+        for run in runs
+    }
+    assert ranges == {("2024-01-01", "2024-01-02"), ("2024-01-03", "2024-01-04")}
+    workers = cluster.pids("w1") | cluster.pids("w2")
+    for run in runs:
+        starts = step_starts(instance, run.run_id)
+        assert "whop_payments" in starts
+        assert {pid for pids in starts.values() for pid in pids} <= workers
+    with psycopg.connect(cluster.env["WAREHOUSE_DB_URL"]) as conn:
+        sessions = conn.execute(
+            "select partition_key, run_id from sync_log where source = 'whop_payments'"
+        ).fetchall()
+    assert sorted(key for key, _ in sessions) == BACKFILL_DAYS
+    assert {run_id for _, run_id in sessions} == {run.run_id for run in runs}
