@@ -48,34 +48,36 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout_s: float) -> T:
 
 @dataclass
 class Cluster:
-    """The environment every process of the test shares, and the workers it started."""
+    """The environment every process of the test shares, and the processes it started."""
 
     env: dict[str, str]
     home: Path
-    workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    workers: list[str] = field(default_factory=list)  # names of the processes that are workers
     runs: list[subprocess.Popen[str]] = field(default_factory=list)
 
     def start_worker(self, name: str) -> subprocess.Popen[bytes]:
+        self.workers.append(name)
         return self.start(name, "costudy", "worker", "--name", name, "--concurrency", "1")
 
     def start(self, name: str, program: str, *args: str) -> subprocess.Popen[bytes]:
         """A long-lived process of the deployment (stopped by stop_all), logging to NAME.log."""
-        log = (self.home / f"{name}.log").open("wb")
-        process = subprocess.Popen(
-            [str(BIN / program), *args],
-            cwd=self.home,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: killed whole, children included
-        )
-        self.workers[name] = process
+        with (self.home / f"{name}.log").open("wb") as log:
+            process = subprocess.Popen(
+                [str(BIN / program), *args],
+                cwd=self.home,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: killed whole, children too
+            )
+        self.processes[name] = process
         return process
 
     def wait_ready(self, name: str) -> None:
         deadline = time.monotonic() + READY_S
         while time.monotonic() < deadline:
-            assert self.workers[name].poll() is None, self.log(name)
+            assert self.processes[name].poll() is None, self.log(name)
             if " ready." in self.log(name):
                 return
             time.sleep(0.5)
@@ -86,13 +88,13 @@ class Cluster:
 
     def pids(self, name: str) -> set[int]:
         """The worker's process and its pool's children."""
-        root = psutil.Process(self.workers[name].pid)
+        root = psutil.Process(self.processes[name].pid)
         return {root.pid, *(child.pid for child in root.children(recursive=True))}
 
     def kill(self, name: str) -> None:
         """SIGKILL the worker and its children: no cleanup, no goodbye to the broker."""
-        _kill_group(self.workers[name])
-        self.workers[name].wait(timeout=60)
+        _kill_group(self.processes[name])
+        self.processes[name].wait(timeout=60)
 
     def stop_all(self) -> None:
         """Every process started here, and whatever they started in their process group (a
@@ -100,7 +102,7 @@ class Cluster:
         for run in self.runs:
             _kill_group(run)
             run.wait(timeout=60)
-        for process in self.workers.values():
+        for process in self.processes.values():
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
                 with contextlib.suppress(subprocess.TimeoutExpired):
