@@ -59,17 +59,13 @@ def test_a_killed_run_is_failed_by_run_monitoring_and_frees_its_pool_slot(
         for process in [code_server, *run_process.children(recursive=True), run_process]:
             os.kill(process.pid, signal.SIGKILL)
 
-        failed = wait_for(
-            "run monitoring fails the run",
-            lambda: (
-                instance.get_records_for_run(
-                    run_id, of_type=dg.DagsterEventType.RUN_FAILURE
-                ).records
-            ),
-            240,
-        )
-        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
-        message = failed[0].event_log_entry.message
+        def failed() -> bool:
+            run = instance.get_run_by_id(run_id)
+            return run is not None and run.status == dg.DagsterRunStatus.FAILURE
+
+        wait_for("run monitoring fails the run", failed, 240)
+        failure = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+        message = failure.records[0].event_log_entry.message
         assert f"run process {run_process.pid}" in message and "is gone" in message, message
         wait_for(
             "its whop_api slot is free again",
