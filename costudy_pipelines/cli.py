@@ -15,6 +15,7 @@ import click
 from costudy_pipelines.commands.migrate import migrate
 from costudy_pipelines.commands.sandbox import sandbox
 from costudy_pipelines.commands.webhook import webhook
+from costudy_pipelines.commands.worker import worker
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.embedded_pg import EmbeddedPostgresError
 from costudy_pipelines.lib.environment import embedded_server, load_dotenv_file, prepare_environment
@@ -137,6 +138,7 @@ def ui(port: int) -> None:
 main.add_command(migrate)
 main.add_command(sandbox)
 main.add_command(webhook)
+main.add_command(worker)
 
 if __name__ == "__main__":
     main()
