@@ -14,7 +14,7 @@ from costudy_pipelines.lib.pg import connect
 from costudy_pipelines.sources.elective.defs import ElectiveDropResource, exports_asset
 from costudy_pipelines.sources.elective.spec import ElectiveSettings, feeds
 from costudy_pipelines.sources.registry import RegisteredSource, load_registry
-from costudy_pipelines_tests.source_clients.test_elective import (
+from costudy_pipelines_tests.sources.elective.test_client import (
     ORDERS_HEADER,
     orders_row,
     write_csv,

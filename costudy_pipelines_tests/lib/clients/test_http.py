@@ -25,7 +25,7 @@ from costudy_pipelines.lib.clients.http import (
     parse_retry_after,
     shared_rate_limiter,
 )
-from costudy_pipelines_tests.source_clients.live import Script, answer, hang, serve
+from costudy_pipelines_tests.lib.clients.live import Script, answer, hang, serve
 
 TOKEN = "sk_live_" + "Q" * 24
 FAST = RetryPolicy(max_attempts=4, initial_backoff_s=0.05, max_backoff_s=0.2, max_elapsed_s=10)
