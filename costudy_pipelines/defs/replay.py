@@ -77,7 +77,7 @@ def _rejects_metadata(replays: list[FeedReplay]) -> dict[str, Any]:
         "still_rejected_by_reason": _json(by_reason),
         "feeds": _json([r.summary() for r in replays]),
         "still_rejected_samples": _json(samples),
-        "see_all": "select * from sync_rejects_open (view), or `costudy rejects list`",
+        "see_all": "view rejects_by_reason; `costudy rejects list` (sync_rejects)",
     }
 
 
