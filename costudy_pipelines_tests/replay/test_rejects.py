@@ -15,6 +15,7 @@ import pytest
 from costudy_pipelines.defs.resources import PostgresResource
 from costudy_pipelines.lib.loading import sync_session
 from costudy_pipelines.lib.settings import PROJECT_ROOT
+from costudy_pipelines.lib.views import VIEWS_FOLDER, apply_view, read_view
 from costudy_pipelines.sandbox.servers import SheetsServer
 from costudy_pipelines.sources.registry import RegisteredSource, load_registry
 from costudy_pipelines.sources.sheets.defs import GoogleSheetsResource, sheet_asset
@@ -178,3 +179,23 @@ def test_a_sheet_rows_reject_resolves_when_the_fixed_row_is_synced(warehouse_url
     live = "select email from sheet_rows where deleted_at is null order by email"
     assert query(warehouse_url, live) == [("ann@example.com",), ("bob@example.com",)]
     assert first.success and unchanged.success
+
+
+def test_the_rejects_view_counts_open_rejects_by_feed_and_reason(rejected: str) -> None:
+    with psycopg.connect(rejected) as conn:
+        apply_view(conn, read_view(VIEWS_FOLDER / "rejects_by_reason.sql"))
+        conn.execute(
+            "update sync_rejects set resolved_at = now()"
+            " where id = (select min(id) from sync_rejects)"
+        )
+    open_ids = [
+        i
+        for (i,) in query(
+            rejected, "select id from sync_rejects where resolved_at is null order by id"
+        )
+    ]
+    [(feed, reason, count, sample_ids)] = query(
+        rejected, "select feed, reason, rejects, sample_ids from rejects_by_reason"
+    )
+    assert feed == "sheet_rows TmJeTqvZAgbftC6RoDvlRqUqiRcyyMaaedC6OEDDRT_C/Form responses 1"
+    assert reason.startswith("no email column") and (count, sample_ids) == (2, open_ids)
