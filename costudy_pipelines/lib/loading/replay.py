@@ -21,6 +21,7 @@ from costudy_pipelines.lib.loading.canonical import UNSTORABLE_KEY
 from costudy_pipelines.lib.loading.report import SyncReport
 from costudy_pipelines.lib.loading.session import ConnectionSource, SyncSession, session_connection
 from costudy_pipelines.lib.loading.spec import DEFAULT_OPTIONS, LoadOptions, LoadSpec
+from costudy_pipelines.lib.operator_filter import filter_clause
 
 REPLAY_PARTITION = "replay"
 SAMPLE_SIZE = 20
@@ -37,18 +38,12 @@ class RejectFilter:
 
     def clause(self) -> tuple[sql.Composed, dict[str, Any]]:
         """The filter as SQL over sync_rejects (alias r), with its parameters."""
-        parts = [sql.SQL("r.resolved_at is null")]
-        params: dict[str, Any] = {}
-        if self.reason:
-            parts.append(sql.SQL("strpos(lower(r.reason), lower(%(reason)s)) > 0"))
-            params["reason"] = self.reason
-        if self.ids:
-            parts.append(sql.SQL("r.id = any(%(ids)s::bigint[])"))
-            params["ids"] = list(self.ids)
-        if self.since is not None:
-            parts.append(sql.SQL("r.last_seen >= %(since)s"))
-            params["since"] = self.since
-        return sql.SQL(" and ").join(parts), params
+        return filter_clause(
+            ["r.resolved_at is null"],
+            reason=("r.reason", self.reason),
+            ids=("r.id", "bigint[]", self.ids),
+            since=("r.last_seen", self.since),
+        )
 
 
 ALL_UNRESOLVED = RejectFilter()

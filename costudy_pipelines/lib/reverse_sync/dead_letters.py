@@ -18,6 +18,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from costudy_pipelines.lib.operator_filter import filter_clause
 from costudy_pipelines.lib.reverse_sync.events import EVENT_TYPES, EventType
 
 SAMPLE_SIZE = 20
@@ -45,18 +46,13 @@ class DeadLetterFilter:
 
     def clause(self) -> tuple[sql.Composed, dict[str, Any]]:
         """The filter as SQL over reverse_sync_tracking, with its parameters."""
-        parts = [sql.SQL("status = 'dead'"), sql.SQL("event_type = any(%(events)s::text[])")]
-        params: dict[str, Any] = {"events": [event.name for event in self.events()]}
-        if self.reason:
-            parts.append(sql.SQL("strpos(lower(last_error), lower(%(reason)s)) > 0"))
-            params["reason"] = self.reason
-        if self.ids:
-            parts.append(sql.SQL("source_id = any(%(ids)s::text[])"))
-            params["ids"] = list(self.ids)
-        if self.since is not None:
-            parts.append(sql.SQL("last_attempted_at >= %(since)s"))
-            params["since"] = self.since
-        return sql.SQL(" and ").join(parts), params
+        clause, params = filter_clause(
+            ["status = 'dead'", "event_type = any(%(events)s::text[])"],
+            reason=("last_error", self.reason),
+            ids=("source_id", "text[]", self.ids),
+            since=("last_attempted_at", self.since),
+        )
+        return clause, params | {"events": [event.name for event in self.events()]}
 
 
 EVERY_DEAD_LETTER = DeadLetterFilter()
