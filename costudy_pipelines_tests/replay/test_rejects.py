@@ -130,21 +130,28 @@ def test_the_replay_rejects_job_takes_the_filters_as_run_config(rejected: str) -
     assert op_metadata(second, "replay_selected_rejects")["replayed"] == 0
 
 
+def open_rejects(url: str) -> list[tuple]:
+    return query(url, "select record_key from sync_rejects where resolved_at is null order by 1")
+
+
 # -- a row-hash source: the fixed row resolves its reject by its place in the sheet ---------
 
 KEY = "1workshopKeyForReplays"
 HEADER = ["Email", "Name", "Amount", "Date"]
 
 
-def sheet_source() -> RegisteredSource:
+def sheet_source(columns: dict[str, str] | None = None) -> RegisteredSource:
     worksheet = {"name": "signups_replay", "spreadsheet_key": KEY, "worksheet": "Form"}
+    worksheet |= {"columns": columns} if columns else {}
     settings = SheetsSettings(worksheets=[worksheet])
     registered = load_registry().source("sheets")
     return dataclasses.replace(registered, settings=settings, feeds=feeds(settings))
 
 
-def sync_sheet(rows: list[list[str]], warehouse_url: str) -> dg.ExecuteInProcessResult:
-    source = sheet_source()
+def sync_sheet(
+    rows: list[list[str]], warehouse_url: str, columns: dict[str, str] | None = None
+) -> dg.ExecuteInProcessResult:
+    source = sheet_source(columns)
     with SheetsServer({KEY: {"title": "Signups", "worksheets": {"Form": rows}}}) as server:
         return dg.materialize(
             [sheet_asset(source, source.feeds[0])],
@@ -179,6 +186,26 @@ def test_a_sheet_rows_reject_resolves_when_the_fixed_row_is_synced(warehouse_url
     live = "select email from sheet_rows where deleted_at is null order by email"
     assert query(warehouse_url, live) == [("ann@example.com",), ("bob@example.com",)]
     assert first.success and unchanged.success
+
+
+def test_a_resync_after_a_mapping_fix_resolves_the_rejects_by_place(warehouse_url: str) -> None:
+    rows = [
+        HEADER,
+        ["ann@example.com", "Ann", "10", "2024-03-01"],
+        ["bob@example.com", "Bob", "20", "2024-03-02"],
+    ]
+    sync_sheet(rows, warehouse_url, columns={"email": "Email Address"})
+    assert open_rejects(warehouse_url) == [("row 2",), ("row 3",)]
+
+    fixed = sync_sheet(rows, warehouse_url)  # the same rows, now mapped: they load
+
+    assert open_rejects(warehouse_url) == []
+    assert query(warehouse_url, "select count(*) from sheet_rows where deleted_at is null") == [
+        (2,)
+    ]
+    assert query(warehouse_url, "select distinct resolved_by_run from sync_rejects") == [
+        (fixed.run_id,)
+    ]
 
 
 def test_the_rejects_view_counts_open_rejects_by_feed_and_reason(rejected: str) -> None:

@@ -6,8 +6,9 @@ place can: the sheet and row number (Sheets: the worksheet is the feed's scope),
 file and line (Elective). As rows stream to the session, each place is remembered with the
 fingerprint of the content found there; after the session committed, in one transaction:
 1. each unresolved reject of this sync is tagged with its place (sync_rejects.record_key);
-2. a reject tagged with a place whose content now differs and is not rejected (it loaded)
-   is resolved by this run.
+2. a reject tagged with a place that now holds a live row (its row hash is in the table) is
+   resolved by this run: the row was fixed at the source, or its content is valid under a
+   fixed mapping.
 A row that moved (a row inserted above it) is a new place: its old reject stays open until a
 replay loads it or an operator looks.
 """
@@ -18,9 +19,15 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from costudy_pipelines.lib.loading.canonical import UnstorableRecord, canonical_json, sha256
+from costudy_pipelines.lib.loading.canonical import (
+    UnstorableRecord,
+    canonical_json,
+    scope_prefix,
+    sha256,
+)
 from costudy_pipelines.lib.loading.spec import LoadSpec
 
 Record = dict[str, Any]
@@ -32,16 +39,15 @@ where r.source = %(source)s and r.scope = %(scope)s::jsonb and r.resolved_at is 
   and r.fingerprint = p.fingerprint and r.record_key is distinct from p.place
 """
 
-RESOLVE_BY_PLACE = """
+# An open reject whose place now holds a live row: the row at that place loaded (fixed at the
+# source, or the same content valid under a fixed mapping).
+RESOLVE_BY_PLACE = sql.SQL("""
 update sync_rejects r set resolved_at = now(), resolved_by_run = %(run_id)s
-from unnest(%(places)s::text[], %(fingerprints)s::bytea[]) as p(place, fingerprint)
+from unnest(%(places)s::text[], %(keys)s::bytea[]) as p(place, key)
 where r.source = %(source)s and r.scope = %(scope)s::jsonb and r.resolved_at is null
-  and r.record_key = p.place and r.fingerprint <> p.fingerprint
-  and not exists (
-      select 1 from sync_rejects c
-      where c.source = r.source and c.scope = r.scope and c.fingerprint = p.fingerprint
-        and c.resolved_at is null)
-"""
+  and r.record_key = p.place
+  and exists (select 1 from {table} t where t.{key} = p.key and t.deleted_at is null)
+""")
 
 
 class RowPlaces:
@@ -60,8 +66,10 @@ class RowPlaces:
         self.spec = spec
         self.place = place
         self.content = content
+        self.prefix = scope_prefix(spec.scope)
         self.places: list[str] = []
-        self.fingerprints: list[bytes] = []
+        self.fingerprints: list[bytes] = []  # of the content, as its reject has it
+        self.keys: list[bytes] = []  # its row hash, as the table has it
 
     def track(self, rows: Iterable[Record]) -> Iterator[Record]:
         """The rows' content, for the session; each row's place and fingerprint remembered."""
@@ -70,12 +78,13 @@ class RowPlaces:
             place = self.place(row)
             if place is not None:
                 try:
-                    fingerprint = sha256(canonical_json(content))
+                    text = canonical_json(content)
                 except UnstorableRecord:
                     pass  # the session rejects it under another fingerprint: no place
                 else:
                     self.places.append(place)
-                    self.fingerprints.append(fingerprint)
+                    self.fingerprints.append(sha256(text))
+                    self.keys.append(sha256(self.prefix + text))
             yield content
 
     def resolve(self, conn: psycopg.Connection, run_id: str | None) -> int:
@@ -86,9 +95,13 @@ class RowPlaces:
             "scope": Jsonb(dict(self.spec.scope)),
             "places": self.places,
             "fingerprints": self.fingerprints,
+            "keys": self.keys,
             "run_id": run_id,
         }
+        resolve = RESOLVE_BY_PLACE.format(
+            table=sql.Identifier(self.spec.table), key=sql.Identifier(self.spec.key_column)
+        )
         with conn.transaction():
             conn.execute(TAG_PLACES, params)
-            resolved = conn.execute(RESOLVE_BY_PLACE, params).rowcount
+            resolved = conn.execute(resolve, params).rowcount
         return resolved
