@@ -10,6 +10,7 @@ did as output metadata on the run's page: replayed, resolved/delivered, what is 
 or dead by reason, and samples.
 """
 
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +29,7 @@ from costudy_pipelines.lib.replay import (
     replay_feed_rejects,
     select_feeds,
 )
-from costudy_pipelines.lib.reverse_sync import EventType, SyncOptions, strategies_from_env
+from costudy_pipelines.lib.reverse_sync import EventType, Strategy, SyncOptions, strategies_from_env
 from costudy_pipelines.lib.reverse_sync.dead_letters import DeadLetterFilter
 
 
@@ -60,7 +61,7 @@ class ReplayDeadLettersConfig(ReplayFilter):
     """Only these source ids (the website row's id)."""
 
 
-def _json(value: object) -> dg.MetadataValue:
+def _json(value: Sequence[Any] | Mapping[str, Any]) -> dg.MetadataValue:
     return dg.MetadataValue.json(value)
 
 
@@ -114,7 +115,7 @@ def replay_selected_rejects(
     return dg.Output(None, metadata=_rejects_metadata(replays))
 
 
-def dead_letters_op(strategies: dict[str, str]) -> dg.OpDefinition:
+def dead_letters_op(strategies: Mapping[str, Strategy]) -> dg.OpDefinition:
     """The op replaying dead letters; it needs the API only if an event type writes through it."""
     uses_api = "api" in strategies.values()
     resources = {"website_db", "platform_db"} | ({"platform_api"} if uses_api else set())
@@ -146,7 +147,7 @@ def dead_letters_op(strategies: dict[str, str]) -> dg.OpDefinition:
             client = stack.enter_context(api_resource.client()) if api_resource else None
 
             def options(event: EventType) -> SyncOptions:
-                return SyncOptions(strategy=strategies[event.name])  # type: ignore[arg-type]
+                return SyncOptions(strategy=strategies[event.name])
 
             replays = replay_dead_letters(
                 website,
@@ -163,7 +164,7 @@ def dead_letters_op(strategies: dict[str, str]) -> dg.OpDefinition:
     return replay_selected_dead_letters
 
 
-def build_replay_defs(strategies: dict[str, str]) -> dg.Definitions:
+def build_replay_defs(strategies: Mapping[str, Strategy]) -> dg.Definitions:
     @dg.job(
         name="replay_rejects",
         description="Re-validate unresolved rejects with today's validators; load those that "
@@ -185,4 +186,4 @@ def build_replay_defs(strategies: dict[str, str]) -> dg.Definitions:
     return dg.Definitions(jobs=[rejects_job, dead_letters_job])
 
 
-defs = build_replay_defs(dict(strategies_from_env()))
+defs = build_replay_defs(strategies_from_env())

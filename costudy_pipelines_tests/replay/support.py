@@ -29,12 +29,12 @@ def costudy(*args: str) -> Result:
 def op_metadata(result: dg.ExecuteInProcessResult, op: str) -> dict[str, Any]:
     """The metadata of the op's output, as the run's page shows it (plain values)."""
     [event] = [e for e in result.events_for_node(op) if e.event_type_value == "STEP_OUTPUT"]
-    metadata = event.event_specific_data.metadata
+    metadata = event.step_output_data.metadata
     return {key: getattr(value, "value", value) for key, value in metadata.items()}
 
 
 def replay_job(
-    name: str, resources: dict[str, Any], strategies: dict[str, str] | None = None
+    name: str, resources: dict[str, Any], strategies: dict[str, Any] | None = None
 ) -> dg.JobDefinition:
     """A job of defs/replay.py bound to these resources, as the code location binds them
     (a database the job does not use gets the first one's URL: only the keys must exist)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import psycopg
@@ -141,7 +142,11 @@ HEADER = ["Email", "Name", "Amount", "Date"]
 
 
 def sheet_source(columns: dict[str, str] | None = None) -> RegisteredSource:
-    worksheet = {"name": "signups_replay", "spreadsheet_key": KEY, "worksheet": "Form"}
+    worksheet: dict[str, Any] = {
+        "name": "signups_replay",
+        "spreadsheet_key": KEY,
+        "worksheet": "Form",
+    }
     worksheet |= {"columns": columns} if columns else {}
     settings = SheetsSettings(worksheets=[worksheet])
     registered = load_registry().source("sheets")

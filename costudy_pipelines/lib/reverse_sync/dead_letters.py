@@ -98,7 +98,9 @@ class Requeued:
 def standing(conn: psycopg.Connection, event: EventType, source_ids: Sequence[str]) -> Requeued:
     params = {"event": event.name, "ids": list(source_ids)}
     mine = " from reverse_sync_tracking where event_type = %(event)s and source_id = any(%(ids)s)"
-    by_status = dict(conn.execute("select status, count(*)" + mine + " group by status", params))
+    by_status: dict[str, int] = dict(
+        conn.execute("select status, count(*)" + mine + " group by status", params).fetchall()
+    )
     dead = conn.execute(
         "select last_error, count(*)" + mine + " and status = 'dead' group by 1 order by 2 desc",
         params,
