@@ -9,7 +9,7 @@ import dagster as dg
 import psycopg
 from psycopg.rows import dict_row
 
-from costudy_pipelines.defs._metadata import metadata_table
+from costudy_pipelines.defs._metadata import Metadata, metadata_table
 from costudy_pipelines.lib.sync_health import feed_health, report_markdown, stale
 from costudy_pipelines.sources.registry import load_registry
 
@@ -49,7 +49,7 @@ def _plain(row: dict) -> dict:
     return plain
 
 
-def _recent_runs(conn: psycopg.Connection) -> dict[str, object]:
+def _recent_runs(conn: psycopg.Connection) -> Metadata:
     with conn.cursor(row_factory=dict_row) as cursor:
         runs = cursor.execute(
             "select * from sync_runs order by started_at desc, sync_log_id desc limit %s",
@@ -59,6 +59,7 @@ def _recent_runs(conn: psycopg.Connection) -> dict[str, object]:
             "select count(*) as runs, count(*) filter (where status = 'FAILED') as failed"
             " from sync_runs"
         ).fetchone()
+    assert counts is not None  # an aggregate always returns a row
     return {
         "recent_runs": metadata_table([_plain(run) for run in runs], RUN_COLUMNS),
         "runs": counts["runs"],
@@ -66,7 +67,7 @@ def _recent_runs(conn: psycopg.Connection) -> dict[str, object]:
     }
 
 
-def _feeds(conn: psycopg.Connection) -> dict[str, object]:
+def _feeds(conn: psycopg.Connection) -> Metadata:
     feeds = feed_health(conn, load_registry().sync_log_names())
     rows = [_plain(vars(feed)) for feed in feeds]
     return {"feeds": metadata_table(rows, FEED_COLUMNS), "feed_count": len(feeds)}

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -171,7 +171,7 @@ def _chunks_to_read(
     website_conn: psycopg.Connection,
     platform_conn: psycopg.Connection,
     options: SyncOptions,
-) -> tuple[list[int], Iterator[list[website.Row]]]:
+) -> tuple[list[int], Generator[list[website.Row]]]:
     """The inbox deliveries this run answers, and the website rows to look at, in chunks:
     first the named ones (to retry, or pushed), then everything changed since the watermark."""
     inbox_ids, pushed_ids = tracking.pushed(platform_conn, event)
@@ -183,7 +183,7 @@ def _chunks_to_read(
             # A row stamped in the future must not push the window past rows written now.
             since = min(mark, website.clock(website_conn)) - options.overlap
 
-    def chunks() -> Iterator[list[website.Row]]:
+    def chunks() -> Generator[list[website.Row]]:
         # `yield from` hands a close() on to the read in progress: its cursor and snapshot end
         # with the run, even when the run fails half-way.
         yield from website.read_ids(website_conn, event, named, options.chunk_size)
@@ -206,7 +206,7 @@ def _plan(
         if state and state.fingerprint == fingerprint and state.status in ("synced", "dead"):
             continue
         target_id = state.target_id if state else None
-        operation = "update" if target_id else "create"
+        operation: tracking.Operation = "update" if target_id else "create"
         try:
             values = target_values(event, row)
         except Rejected as exc:

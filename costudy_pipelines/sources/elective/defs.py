@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -17,7 +18,7 @@ from costudy_pipelines.defs._source_assets import (
 )
 from costudy_pipelines.defs.resources import PostgresResource
 from costudy_pipelines.lib.loading.places import RowPlaces
-from costudy_pipelines.sources.elective.client import ElectiveReader
+from costudy_pipelines.sources.elective.client import DEFAULT_EMAIL_HEADERS, ElectiveReader
 from costudy_pipelines.sources.elective.spec import content_only, elective_rows_read, row_place
 from costudy_pipelines.sources.registry import Feed, RegisteredSource
 
@@ -36,8 +37,12 @@ class ElectiveDropResource(dg.ConfigurableResource):
     folder: str
     settle_seconds: float | None = None
 
-    def reader(self) -> ElectiveReader:
-        return ElectiveReader(Path(self.folder), settle_seconds=self.settle_time())
+    def reader(self, email_headers: Sequence[str] = DEFAULT_EMAIL_HEADERS) -> ElectiveReader:
+        return ElectiveReader(
+            Path(self.folder),
+            email_headers=tuple(email_headers),
+            settle_seconds=self.settle_time(),
+        )
 
     def settle_time(self) -> float:
         if self.settle_seconds is not None:
@@ -60,7 +65,7 @@ def exports_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
         warehouse_db: PostgresResource,
     ) -> dg.MaterializeResult:
         started = time.monotonic()
-        reader = elective.reader()
+        reader = elective.reader(source.settings.email_headers)
         scan = reader.scan()
         for skipped in scan.skipped:
             context.log.warning(f"not taken this time: {skipped.path.name}: {skipped.reason}")
