@@ -18,6 +18,7 @@ from costudy_pipelines.lib.loading import sync_session
 from costudy_pipelines.lib.settings import PROJECT_ROOT
 from costudy_pipelines.lib.views import VIEWS_FOLDER, apply_view, read_view
 from costudy_pipelines.sandbox.servers import SheetsServer
+from costudy_pipelines.sources.elective.spec import ElectiveSettings
 from costudy_pipelines.sources.registry import RegisteredSource, load_registry
 from costudy_pipelines.sources.sheets.defs import GoogleSheetsResource, sheet_asset
 from costudy_pipelines.sources.sheets.spec import SheetsSettings, feeds
@@ -27,6 +28,12 @@ from costudy_pipelines_tests.replay.support import (
     replay_job,
     use_databases,
 )
+from costudy_pipelines_tests.source_clients.test_elective import (
+    ORDERS_HEADER,
+    orders_row,
+    write_csv,
+)
+from costudy_pipelines_tests.source_clients.test_elective_asset import sync as elective_sync
 
 FEED = "sheet_workshop_signups"
 CONFIGURED_HEADER = 'email = "Email Address"'
@@ -231,3 +238,21 @@ def test_the_rejects_view_counts_open_rejects_by_feed_and_reason(rejected: str) 
     )
     assert feed == "sheet_rows TmJeTqvZAgbftC6RoDvlRqUqiRcyyMaaedC6OEDDRT_C/Form responses 1"
     assert reason.startswith("no email column") and (count, sample_ids) == (2, open_ids)
+
+
+def test_an_elective_reject_resolves_when_its_export_line_is_fixed(
+    tmp_path: Path, warehouse_url: str
+) -> None:
+    header = [*ORDERS_HEADER, "Email"]
+    good = [[*orders_row(n), f"buyer{n}@example.com"] for n in range(2)]
+    write_csv(tmp_path / "orders.csv", header, [*good, [*orders_row(2), "buyer2-at-example.com"]])
+    assert elective_sync(tmp_path, warehouse_url, ElectiveSettings())["rejected"] == 1
+    [(place,)] = open_rejects(warehouse_url)
+    assert place == "orders.csv line 4"  # the header is line 1
+
+    write_csv(tmp_path / "orders.csv", header, [*good, [*orders_row(2), "buyer2@example.com"]])
+    fixed = elective_sync(tmp_path, warehouse_url, ElectiveSettings())
+
+    assert (fixed["inserted"], fixed["rejected"]) == (1, 0)
+    assert open_rejects(warehouse_url) == []
+    assert query(warehouse_url, "select count(*) from elective_rows") == [(3,)]
