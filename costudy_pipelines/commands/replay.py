@@ -112,10 +112,11 @@ def rejects_list(
     since: datetime | None,
     limit: int,
 ) -> None:
-    """The unresolved rejects, newest first: id, feed, reason, where it sits at the source."""
+    """The unresolved rejects, newest first: id, feed, last seen (UTC), times seen, place at
+    the source, reason."""
     prepare_environment()
     feeds = select_feeds(sources)
-    with pg.connect(os.environ[WAREHOUSE_VAR], source=WAREHOUSE_VAR) as conn:
+    with pg.connect(os.environ[WAREHOUSE_VAR], source=WAREHOUSE_VAR, utc=True) as conn:
         rows = list_feed_rejects(conn, feeds, RejectFilter(reason, ids, since), limit=limit)
     for row in rows:
         click.echo(
@@ -160,7 +161,7 @@ def dead_letters_list(
     since: datetime | None,
     limit: int,
 ) -> None:
-    """The dead letters, most recently attempted first."""
+    """The dead letters, most recently attempted first (times in UTC)."""
     prepare_environment()
     where = DeadLetterFilter(sources, reason, ids, since)
     with pg.connect(os.environ[PLATFORM_VAR], source=PLATFORM_VAR, utc=True) as conn:
