@@ -13,6 +13,7 @@ from typing import ParamSpec, TypeVar
 import click
 
 from costudy_pipelines.commands.migrate import migrate
+from costudy_pipelines.commands.replay import rejects, reverse_sync
 from costudy_pipelines.commands.sandbox import sandbox
 from costudy_pipelines.commands.webhook import webhook
 from costudy_pipelines.commands.worker import worker
@@ -136,6 +137,8 @@ def ui(port: int) -> None:
 
 
 main.add_command(migrate)
+main.add_command(rejects)
+main.add_command(reverse_sync)
 main.add_command(sandbox)
 main.add_command(webhook)
 main.add_command(worker)

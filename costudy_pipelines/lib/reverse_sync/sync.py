@@ -31,7 +31,7 @@ from typing import Any
 
 import psycopg
 
-from costudy_pipelines.lib.reverse_sync import tracking, website
+from costudy_pipelines.lib.reverse_sync import dead_letters, tracking, website
 from costudy_pipelines.lib.reverse_sync.api import PlatformApiClient, idempotency_key
 from costudy_pipelines.lib.reverse_sync.direct import Planned, write_direct
 from costudy_pipelines.lib.reverse_sync.events import (
@@ -52,7 +52,8 @@ COUNTED_AS = {"create": "synced", "update": "updated", "failed": "failed", "dead
 class SyncOptions:
     strategy: Strategy = "direct"
     dry_run: bool = False
-    full_refresh: bool = False  # read every website row, not only those past the watermark
+    full_refresh: bool = False  # every website row, not only those past the watermark, and
+    # every dead letter again
     chunk_size: int = 2000
     max_attempts: int = 5  # runs that may fail an event before it becomes a dead letter
     overlap: timedelta = timedelta(minutes=10)
@@ -141,6 +142,10 @@ def sync_event_type(
         raise ValueError(f"{event.name}: the api strategy needs a PlatformApiClient")
     started = time.monotonic()
     report = SyncReport(event.name, options.strategy, options.dry_run, run_id or uuid.uuid4().hex)
+    if options.full_refresh and not options.dry_run:
+        # a full refresh retries everything, the dead letters too (the target may be back)
+        with platform_conn.transaction():
+            dead_letters.requeue(platform_conn, event)
     inbox_ids, chunks = _chunks_to_read(event, website_conn, platform_conn, options)
     writer = _Chunks(event, platform_conn, options, report, api)
     with closing(chunks):

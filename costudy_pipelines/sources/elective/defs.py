@@ -17,8 +17,9 @@ from costudy_pipelines.defs._source_assets import (
     sync_result,
 )
 from costudy_pipelines.defs.resources import PostgresResource
+from costudy_pipelines.lib.loading.places import RowPlaces
 from costudy_pipelines.sources.elective.client import DEFAULT_EMAIL_HEADERS, ElectiveReader
-from costudy_pipelines.sources.elective.spec import elective_records
+from costudy_pipelines.sources.elective.spec import content_only, elective_rows_read, row_place
 from costudy_pipelines.sources.registry import Feed, RegisteredSource
 
 SETTLE_SECONDS_VAR = "ELECTIVE_SETTLE_SECONDS"
@@ -70,17 +71,21 @@ def exports_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
             context.log.warning(f"not taken this time: {skipped.path.name}: {skipped.reason}")
         # Only a scan that took every file is the whole source: only then may rows be
         # soft-deleted.
+        places = RowPlaces(feed.load, row_place, content_only)
         report = run_sync(
             context,
             warehouse_db,
             feed,
-            elective_records(reader, scan),
+            places.track(elective_rows_read(reader, scan)),
             full=scan.complete,
             force_delete=config.force_delete,
         )
+        with warehouse_db.connect() as conn:
+            resolved = places.resolve(conn, context.run.run_id)
         return sync_result(
             [report],
             started,
+            rejects_resolved_by_place=resolved,
             files=[path.name for path in scan.ready],
             files_skipped=[f"{s.path.name}: {s.reason}" for s in scan.skipped],
         )

@@ -63,14 +63,26 @@ def elective_rows(columns: ElectiveColumns | None = None) -> LoadSpec:
     )
 
 
+def content_only(row: Record) -> Record:
+    """The row without its position (file, line, layout): the same row in two overlapping
+    exports is one row."""
+    return {key: value for key, value in row.items() if key not in POSITION_FIELDS}
+
+
+def row_place(row: Record) -> str | None:
+    """The row's identity at the source for its rejects: export file and line (see
+    lib/loading/places.py)."""
+    return f"{row['_file']} line {row['_line']}" if "_file" in row and "_line" in row else None
+
+
+def elective_rows_read(reader: ElectiveReader, scan: DropScan) -> Iterator[Record]:
+    """Every row of the scanned exports as read, with its position."""
+    return (row for page in reader.pages(scan) for row in page)
+
+
 def elective_records(reader: ElectiveReader, scan: DropScan) -> Iterator[Record]:
-    """Every row of the scanned exports without its position (file, line, layout): the same
-    row in two overlapping exports is one row."""
-    return (
-        {key: value for key, value in row.items() if key not in POSITION_FIELDS}
-        for page in reader.pages(scan)
-        for row in page
-    )
+    """Every row of the scanned exports as loaded: without its position."""
+    return (content_only(row) for row in elective_rows_read(reader, scan))
 
 
 def feeds(settings: ElectiveSettings) -> tuple[Feed, ...]:

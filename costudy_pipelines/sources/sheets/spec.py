@@ -105,6 +105,12 @@ def content_only(row: Record) -> Record:
     return {header: value for header, value in row.items() if not header.startswith("_")}
 
 
+def row_place(row: Record) -> str | None:
+    """The row's identity at the source for its rejects: its row number (the worksheet is the
+    feed's scope). See lib/loading/places.py."""
+    return f"row {row['_row']}" if "_row" in row else None
+
+
 def sheet_records(pages: Iterable[Iterable[Record]]) -> Iterator[Record]:
     """The rows of a worksheet (SheetsReader.rows, or records_from_values of its values) as
     they are loaded: cells only."""
