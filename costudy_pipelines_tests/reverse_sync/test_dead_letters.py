@@ -14,8 +14,13 @@ from costudy_pipelines.defs.reverse_sync import PlatformApiResource
 from costudy_pipelines.lib.reverse_sync import SyncOptions, event_type, sync_event_type
 from costudy_pipelines.sandbox.servers import Fault
 from costudy_pipelines_tests.replay.support import costudy, op_metadata, replay_job, use_databases
-from costudy_pipelines_tests.reverse_sync.conftest import api_client, api_root
-from costudy_pipelines_tests.reverse_sync.support import add_rows, demo_request, tracking
+from costudy_pipelines_tests.reverse_sync.support import (
+    add_rows,
+    api_client,
+    api_root,
+    demo_request,
+    tracking,
+)
 
 DEMO = event_type("demo_requests")
 LEADS_PATH = "/api/v1/leads"
