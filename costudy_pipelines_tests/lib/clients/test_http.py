@@ -194,17 +194,19 @@ def test_shared_rate_limiter_spaces_requests_of_every_client_measured_by_the_ser
             threading.Thread(target=lambda c=c: [c.get("/items") for _ in range(6)])
             for c in clients
         ]
+        started = time.monotonic()  # before the first grant
         for worker in workers:
             worker.start()
         for worker in workers:
             worker.join()
     times = sorted(hit.at for hit in script.hits)
     assert len(times) == 12
-    # Unthrottled, these would arrive about a millisecond apart; the slack is for a busy CPU.
-    assert min(b - a for a, b in pairwise(times)) >= 0.05
-    for start in times:  # no 0.4 s window (less the slack) holds more than 4 requests
-        assert sum(start <= t < start + 0.35 for t in times) <= 4
-    assert times[-1] - times[0] >= 1.0
+    # What the limiter guarantees whatever the load: grants 0.1 s apart across both clients,
+    # and a request arrives no earlier than its grant, so the k-th arrival at the server comes
+    # at least k x 0.1 s after the start. (A busy CPU only delays requests, never hastens
+    # them; unthrottled, or with one limiter per client, all 12 arrive within ~0.5 s.)
+    for k, arrived in enumerate(times):
+        assert arrived - started >= k * 0.1, (k, arrived - started)
     with pytest.raises(ValueError, match="already exists"):
         shared_rate_limiter(key, RateLimit(requests=5, per_seconds=0.4))
 
