@@ -127,13 +127,13 @@ def test_an_injected_429_is_the_systems_rate_limit_answer(system: str, api_key: 
 
 
 def test_latency_delays_the_answer(whop: WhopServer, client: httpx.Client) -> None:
-    whop.add_fault(Fault("latency", seconds=0.4, count=1))
+    whop.add_fault(Fault("latency", seconds=2.0, count=1))
     started = time.perf_counter()
     assert client.get("/api/v1/payments").status_code == 200
-    assert time.perf_counter() - started >= 0.4
+    assert time.perf_counter() - started >= 2.0  # a lower bound: load only adds to it
     started = time.perf_counter()
     client.get("/api/v1/payments")
-    assert time.perf_counter() - started < 0.4
+    assert time.perf_counter() - started < 2.0  # the fault was spent: no second delay
 
 
 def test_hang_outlasts_the_client_timeout_and_does_not_hold_up_stop(
@@ -143,14 +143,14 @@ def test_hang_outlasts_the_client_timeout_and_does_not_hold_up_stop(
     started = time.perf_counter()
     with pytest.raises(httpx.ReadTimeout):
         client.get("/api/v1/payments", timeout=0.3)
-    assert time.perf_counter() - started < 2
+    assert time.perf_counter() - started < 15  # the client gave up, not the 30 s hang
     assert client.get("/api/v1/payments").status_code == 200  # the next request is served
     whop.add_fault(Fault("hang", seconds=30))
     with pytest.raises(httpx.ReadTimeout):
         client.get("/api/v1/payments", timeout=0.2)
     started = time.perf_counter()
     whop.stop()  # a request still stalled must not keep the server up for 30 s
-    assert time.perf_counter() - started < 3
+    assert time.perf_counter() - started < 15
 
 
 def test_dropped_connection_gets_no_answer(whop: WhopServer, client: httpx.Client) -> None:
