@@ -81,9 +81,8 @@ def run_demo(first_day: date, last_day: date, progress: Callable[[str], None]) -
             key = event.asset_key.to_user_string()
             summary.materialized[key] += 1
             records = event.step_materialization_data.materialization.metadata.get("records_in")
-            # a single-run backfill reports the run's totals on each partition's event
-            read = int(records.value) if records is not None else 0
-            summary.records[key] = max(summary.records[key], read)
+            # each partition's event carries that day's own figures
+            summary.records[key] += int(records.value) if records is not None else 0
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
             name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"

@@ -74,7 +74,7 @@ def exports_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
             force_delete=config.force_delete,
         )
         return sync_result(
-            [report],
+            report,
             started,
             files=[path.name for path in scan.ready],
             files_skipped=[f"{s.path.name}: {s.reason}" for s in scan.skipped],

@@ -69,7 +69,7 @@ def sheet_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
         report = run_sync(
             context, warehouse_db, run_feed, records(), full=True, force_delete=config.force_delete
         )
-        return sync_result([report], started, **reader.counters.as_metadata())
+        return sync_result(report, started, **reader.counters.as_metadata())
 
     return _asset
 
