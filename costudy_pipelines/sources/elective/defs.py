@@ -77,6 +77,8 @@ def exports_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
             report,
             started,
             files=[path.name for path in scan.ready],
+            # what the sensor compares with: a file taken by any run is not new to it
+            file_versions=dg.MetadataValue.json(file_versions(scan.ready)),
             files_skipped=[f"{s.path.name}: {s.reason}" for s in scan.skipped],
         )
 
@@ -85,6 +87,20 @@ def exports_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
 
 def _files_cursor(cursor: str | None) -> dict[str, int]:
     return json.loads(cursor) if cursor else {}
+
+
+def file_versions(paths: list[Path]) -> dict[str, int]:
+    """Each file's name and version (its modification time, ns)."""
+    return {path.name: path.stat().st_mtime_ns for path in paths}
+
+
+def taken(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, int]:
+    """The file versions the asset's latest materialization took, by whichever run (the
+    demo's job, a backfill): the sensor's cursor knows only the runs it launched."""
+    event = instance.get_latest_materialization_event(key)
+    metadata = event.asset_materialization.metadata if event and event.asset_materialization else {}
+    versions = metadata.get("file_versions")
+    return dict(versions.value) if isinstance(versions, dg.JsonMetadataValue) else {}
 
 
 def exports_sensor(asset: dg.AssetsDefinition) -> dg.SensorDefinition:
@@ -98,9 +114,13 @@ def exports_sensor(asset: dg.AssetsDefinition) -> dg.SensorDefinition:
         context: dg.SensorEvaluationContext, elective: ElectiveDropResource
     ) -> dg.SensorResult | dg.SkipReason:
         scan = elective.reader().scan()
-        ready = {path.name: path.stat().st_mtime_ns for path in scan.ready}
-        seen = _files_cursor(context.cursor)
-        changed = {name: mtime for name, mtime in sorted(ready.items()) if seen.get(name) != mtime}
+        ready = file_versions(scan.ready)
+        seen, took = _files_cursor(context.cursor), taken(context.instance, asset.key)
+        changed = {
+            name: mtime
+            for name, mtime in sorted(ready.items())
+            if mtime not in (seen.get(name), took.get(name))
+        }
         waiting = [f"{skipped.path.name}: {skipped.reason}" for skipped in scan.skipped]
         if not changed:
             return dg.SkipReason(
