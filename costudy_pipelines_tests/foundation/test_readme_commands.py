@@ -1,6 +1,8 @@
-"""README's command-line backfill, as written, from a fresh setup: `costudy db up` (which
-records the databases and DAGSTER_HOME in .env), `costudy migrate apply`, `costudy sandbox
-up`, then the plain `dagster asset materialize` of README, with no variable of its own."""
+"""README's commands, as written, from a fresh setup: `costudy db up` (which records the
+databases and DAGSTER_HOME in .env), `costudy migrate apply`, `costudy sandbox up`, then the
+plain `dagster asset materialize` of README with no variable of its own, `costudy db status`,
+`dg list defs`, `costudy sandbox down` and `costudy db down`. (`costudy demo` and `costudy ui`
+are run by test_dagster_instance.py; the migrate and sandbox subcommands by their own tests.)"""
 
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ from costudy_pipelines_tests.harness import free_port
 
 BIN = Path(sys.executable).parent
 # What a fresh shell does not have: any database, Dagster or costudy variable.
+LOCAL_STATE = {"storage", "logs", "history", "schedules"}  # Dagster's, when DAGSTER_HOME was here
+SANDBOX_DOWN, DB_DOWN = ["sandbox", "down"], ["db", "down"]
 UNSET = {spec.env_var for spec in DATABASES} | {"COSTUDY_ARTIFACTS", "COSTUDY_SOURCES_CONFIG"}
 
 
@@ -38,9 +42,13 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
 
 @pytest.mark.slow
 def test_readme_cli_backfill_runs_as_written_after_db_up(tmp_path: Path) -> None:
-    # The "project folder": where .env lives and the commands run (Dagster loads ./.env).
+    # A "fresh clone": the project's files (links), its .venv, no .env, no .costudy. The
+    # commands run there (Dagster and dg load ./.env); costudy writes that .env.
     folder = tmp_path / "project"
     folder.mkdir()
+    for entry in PROJECT_ROOT.iterdir():
+        if not entry.name.startswith(".") and entry.name not in LOCAL_STATE:
+            (folder / entry.name).symlink_to(entry)
     (folder / ".venv").symlink_to(BIN.parent)
     env = {
         key: value
@@ -77,6 +85,12 @@ def test_readme_cli_backfill_runs_as_written_after_db_up(tmp_path: Path) -> None
         with psycopg.connect(urls["DAGSTER_PG_URL"]) as conn:
             runs = conn.execute("select status from runs").fetchall()
         assert runs == [("SUCCESS",)]
+
+        status = run([costudy, "db", "status"], env, folder)
+        assert status.returncode == 0 and "embedded PostgreSQL: running" in status.stdout
+        listed = run([".venv/bin/dg", "list", "defs"], env, folder)
+        assert listed.returncode == 0 and "whop_payments" in listed.stdout, listed.stderr
     finally:
-        run([costudy, "sandbox", "down"], env, folder)
-        run([costudy, "db", "down"], env, folder)
+        stopped = [run([costudy, *command], env, folder) for command in (SANDBOX_DOWN, DB_DOWN)]
+    assert [done.returncode for done in stopped] == [0, 0], [d.stderr for d in stopped]
+    assert "stopped" in stopped[1].stdout
