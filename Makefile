@@ -24,10 +24,11 @@ test: $(STAMP)
 ui: $(STAMP)
 	@$(BIN)/costudy ui
 
-# ruff, the layering contract (pyproject's [tool.importlinter]) and `dg check defs` (the
+# ruff, mypy ([tool.mypy]), the layering contract ([tool.importlinter]) and `dg check defs` (the
 # definitions load; a throwaway DAGSTER_HOME, since loading needs no instance).
 lint: $(STAMP)
 	@$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	@$(BIN)/mypy
 	@$(BIN)/lint-imports
 	@home=$$(mktemp -d) && DAGSTER_HOME=$$home $(BIN)/dg check defs && rm -rf $$home
 

@@ -13,8 +13,10 @@ from typing import ParamSpec, TypeVar
 import click
 
 from costudy_pipelines.commands.migrate import migrate
+from costudy_pipelines.commands.replay import rejects, reverse_sync
 from costudy_pipelines.commands.sandbox import sandbox
 from costudy_pipelines.commands.webhook import webhook
+from costudy_pipelines.commands.worker import worker
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.embedded_pg import EmbeddedPostgresError
 from costudy_pipelines.lib.environment import (
@@ -142,8 +144,11 @@ def ui(port: int) -> None:
 
 
 main.add_command(migrate)
+main.add_command(rejects)
+main.add_command(reverse_sync)
 main.add_command(sandbox)
 main.add_command(webhook)
+main.add_command(worker)
 
 if __name__ == "__main__":
     main()

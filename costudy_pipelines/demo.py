@@ -58,7 +58,7 @@ class DemoSummary:
 def records_in(event: dg.DagsterEvent) -> int:
     """The records a materialization read: each partition's event carries its own day's."""
     records = event.step_materialization_data.materialization.metadata.get("records_in")
-    return int(records.value) if records is not None else 0
+    return (records.value or 0) if isinstance(records, dg.IntMetadataValue) else 0
 
 
 class StepProgress:
@@ -123,14 +123,15 @@ def run_demo(first_day: date, last_day: date, progress: Callable[[str], None]) -
     summary = DemoSummary(result.run_id, result.success, time.monotonic() - started)
     for event in result.all_events:
         if event.is_step_materialization:
-            key = event.asset_key.to_user_string()
+            materialization = event.step_materialization_data.materialization
+            key = materialization.asset_key.to_user_string()
             summary.materialized[key] += 1
             summary.records[key] += records_in(event)
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
-            evaluation = event.event_specific_data
+            evaluation = event.asset_check_evaluation_data
             name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
             summary.checks.append((name, evaluation.passed, evaluation.severity.value))
         elif event.is_step_failure:
-            error = event.event_specific_data.error
+            error = event.step_failure_data.error
             summary.failures.append(f"{event.step_key}: {error.message.strip() if error else ''}")
     return summary

@@ -9,6 +9,7 @@ from costudy_pipelines.lib.settings import PROJECT_ROOT
 from costudy_pipelines_tests.harness import DatabaseFactory, test_server_url
 
 WAREHOUSE_SQL = PROJECT_ROOT / "sql" / "warehouse"
+PLATFORM_SQL = PROJECT_ROOT / "sql" / "platform"
 
 
 @pytest.fixture(scope="session")
@@ -37,5 +38,15 @@ def warehouse_url(databases: DatabaseFactory) -> str:
     fingerprint = discover(WAREHOUSE_SQL, database="warehouse").fingerprint()
     template = databases.template(
         f"tpl_warehouse_{fingerprint}", lambda url: apply_pending(url, WAREHOUSE_SQL)
+    )
+    return databases.create(template=template)
+
+
+@pytest.fixture
+def platform_url(databases: DatabaseFactory) -> str:
+    """A new database holding the whole platform schema (copied from a template built once)."""
+    fingerprint = discover(PLATFORM_SQL, database="platform").fingerprint()
+    template = databases.template(
+        f"tpl_platform_{fingerprint}", lambda url: apply_pending(url, PLATFORM_SQL)
     )
     return databases.create(template=template)

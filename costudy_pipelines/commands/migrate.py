@@ -147,15 +147,15 @@ def _print_environment(environment: EnvironmentStatus) -> None:
         click.echo("    not tracked yet (no schema_migrations table)")
     rows = [("VERSION", "FILE", "STATE", "APPLIED AT", "BY", "MS")]
     for state in environment.states:
-        row = state.recorded
+        tracked = state.recorded
         rows.append(
             (
                 str(state.version),
                 state.name,
                 state.state.value,
-                _when(row),
-                row.applied_by if row else "",
-                str(row.execution_ms) if row and row.execution_ms is not None else "",
+                _when(tracked),
+                tracked.applied_by if tracked else "",
+                str(tracked.execution_ms) if tracked and tracked.execution_ms is not None else "",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

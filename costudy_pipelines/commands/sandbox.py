@@ -99,7 +99,8 @@ def build_world(
 ) -> World:
     if people and records:
         raise click.UsageError("give --people or --records, not both")
-    settings = {
+    # WorldConfig keywords (it checks money_format itself)
+    settings: dict[str, Any] = {
         "seed": seed,
         "start": date.fromisoformat(start),
         "days": days,
@@ -160,10 +161,11 @@ def up(**options: Any) -> None:
     """Start every emulated system on 127.0.0.1, seed the databases and files, write .env."""
     advance = options.pop("advance_days")
     config = build_world(**options, advance_days=0).config
-    state = stack.up(config, database_urls=_database_urls())
-    for _ in range(max(0, advance - state.day)):
+    started = stack.up(config, database_urls=_database_urls())
+    for _ in range(max(0, advance - started.day)):
         stack.advance_day(database_urls=_database_urls())
     state = stack.read_state()
+    assert state is not None  # stack.up wrote it
     click.echo(f"sandbox up (pid {state.pid}, day {state.day}); variables written to {env_file()}")
     for key, value in stack.sandbox_environment(state).items():
         shown = "***" if key.endswith(("_KEY", "_TOKEN")) else value

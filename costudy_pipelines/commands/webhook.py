@@ -11,6 +11,7 @@ from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.embedded_pg import EmbeddedPostgresError
 from costudy_pipelines.lib.environment import prepare_environment
 from costudy_pipelines.lib.reverse_sync.webhook import (
+    DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_TOLERANCE_S,
     SECRET_VAR,
     WEBHOOK_PATH,
@@ -35,7 +36,14 @@ def webhook() -> None:
     type=click.FloatRange(min=1),
     help="Seconds a delivery's signed timestamp may be off before it is refused as stale.",
 )
-def serve(host: str, port: int, tolerance: float) -> None:
+@click.option(
+    "--max-in-flight",
+    default=DEFAULT_MAX_IN_FLIGHT,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Deliveries handled at once; beyond it senders get 503 with Retry-After.",
+)
+def serve(host: str, port: int, tolerance: float, max_in_flight: int) -> None:
     """Serve POST /webhooks/website until interrupted (HMAC-SHA256 signed requests only)."""
     try:
         prepare_environment()
@@ -48,6 +56,12 @@ def serve(host: str, port: int, tolerance: float) -> None:
             "(set the same secret on the website side)"
         )
     url = os.environ[PLATFORM_VAR]
-    app = create_app(secret=secret, platform_url=url, source=PLATFORM_VAR, tolerance_s=tolerance)
+    app = create_app(
+        secret=secret,
+        platform_url=url,
+        source=PLATFORM_VAR,
+        tolerance_s=tolerance,
+        max_in_flight=max_in_flight,
+    )
     click.echo(f"receiving on http://{host}:{port}{WEBHOOK_PATH} into {pg.mask(url)}", err=True)
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -1,7 +1,16 @@
-"""Metadata tables from plain rows: what the finance, discrepancy, count and sync-health
-definitions share."""
+"""Metadata dicts, typed, and metadata tables from plain rows: what the finance, discrepancy,
+count and sync-health definitions share."""
+
+from typing import TypeAlias
 
 import dagster as dg
+
+# Dagster exports no public name for the values metadata takes as they are (int, str, dict,
+# MetadataValue, ...); its own alias lives in a private module, imported here once.
+from dagster._core.definitions.metadata import RawMetadataValue
+
+# A metadata dict an asset or check builds before handing it to Dagster.
+Metadata: TypeAlias = dict[str, RawMetadataValue]
 
 
 def metadata_table(rows: list[dict], columns: dict[str, str]) -> dg.MetadataValue:

@@ -16,6 +16,7 @@ from costudy_pipelines.lib.clients.base import TimeWindow
 from costudy_pipelines.lib.loading import LoadOptions, SyncFailed, SyncReport, connector
 from costudy_pipelines.lib.loading.session import sync_session
 from costudy_pipelines.lib.loading.windows import Extract, source_windows, sync_windows
+from costudy_pipelines.lib.settings import positive_int_setting
 from costudy_pipelines.sources.registry import (
     Feed,
     RegisteredSource,
@@ -29,9 +30,21 @@ Records = Iterable[dict[str, Any]]
 
 # Every source table is created by the warehouse migrations (defs/migrations.py).
 WAREHOUSE_SCHEMA = schema_asset_key("warehouse", "dev")
-# Each partition is its own sync session and transaction, so a single-run backfill of many
-# days costs one run, not one per day.
-SINGLE_RUN = dg.BackfillPolicy.single_run()
+BACKFILL_DAYS_VAR = "COSTUDY_BACKFILL_DAYS_PER_RUN"
+
+
+def backfill_policy() -> dg.BackfillPolicy:
+    """How a backfill is split into runs. Each partition is its own sync session and
+    transaction, so by default a backfill of many days is one run, not one per day; with
+    COSTUDY_BACKFILL_DAYS_PER_RUN=N it is ranges of N days, one run each, that run side by side
+    (on celery workers: on several machines) while the API pools bound the request rate."""
+    days = positive_int_setting(BACKFILL_DAYS_VAR)
+    if days is None:
+        return dg.BackfillPolicy.single_run()
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=days)
+
+
+BACKFILL_POLICY = backfill_policy()
 
 
 def daily_partitions(registry: Registry) -> dg.DailyPartitionsDefinition:
@@ -73,7 +86,7 @@ def asset_arguments(
         "pool": pool,
     }
     if source.source.schedule is Schedule.DAILY:
-        arguments |= {"partitions_def": DAILY, "backfill_policy": SINGLE_RUN}
+        arguments |= {"partitions_def": DAILY, "backfill_policy": BACKFILL_POLICY}
     return arguments
 
 

@@ -18,7 +18,7 @@ from datetime import date
 
 import dagster as dg
 
-from costudy_pipelines.defs._metadata import metadata_table
+from costudy_pipelines.defs._metadata import Metadata, metadata_table
 from costudy_pipelines.lib.count_comparison import (
     CountComparison,
     WarehouseFeed,
@@ -55,7 +55,7 @@ def _sample(found: Found | None) -> str:
     return ", ".join(found.sample) if found and found.sample else "none"
 
 
-def _result(comparison: CountComparison, **extra: object) -> dg.AssetCheckResult:
+def _result(comparison: CountComparison, **extra: int) -> dg.AssetCheckResult:
     differing = comparison.differing
     rows = [
         {
@@ -67,7 +67,7 @@ def _result(comparison: CountComparison, **extra: object) -> dg.AssetCheckResult
         }
         for day in differing[:DAYS_SHOWN]
     ]
-    metadata: dict[str, object] = {
+    metadata: Metadata = {
         "days_compared": len(comparison.days),
         "days_differing": len(differing),
         "differing_days": metadata_table(rows, DAY_COLUMNS),
@@ -137,7 +137,7 @@ def reported_counts(instance: dg.DagsterInstance, key: dg.AssetKey) -> ReportedC
         for record in page.records:
             materialization = record.asset_materialization
             partition = materialization.partition if materialization else None
-            if partition is None or partition in seen:
+            if materialization is None or partition is None or partition in seen:
                 continue  # newest first: the first record of a partition is its latest
             seen.add(partition)
             value = materialization.metadata.get(REPORTED_COUNT)
@@ -145,8 +145,10 @@ def reported_counts(instance: dg.DagsterInstance, key: dg.AssetKey) -> ReportedC
             day = as_day(partition)
             if day is None:
                 continue
-            if value is not None:
-                found.counts[day] = int(value.value)
+            # sync_daily records the count as an int (IntMetadataValue)
+            count = value.value if isinstance(value, dg.IntMetadataValue) else None
+            if count is not None:
+                found.counts[day] = count
             elif missing is not None:
                 found.missing[day] = str(missing.value)
             else:

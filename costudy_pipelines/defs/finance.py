@@ -11,7 +11,7 @@ from collections.abc import Callable
 import dagster as dg
 import psycopg
 
-from costudy_pipelines.defs._metadata import metadata_table
+from costudy_pipelines.defs._metadata import Metadata, metadata_table
 from costudy_pipelines.defs.sync_health import REFRESH
 from costudy_pipelines.lib.charts import daily_bars
 from costudy_pipelines.lib.finance import (
@@ -74,10 +74,10 @@ def _difference_row(difference: Difference) -> dict:
     }
 
 
-def _totals_metadata(view: str) -> Callable[[psycopg.Connection], dict[str, object]]:
+def _totals_metadata(view: str) -> Callable[[psycopg.Connection], Metadata]:
     """Totals by source and currency, and net per currency as numbers the UI plots over time."""
 
-    def describe(conn: psycopg.Connection) -> dict[str, object]:
+    def describe(conn: psycopg.Connection) -> Metadata:
         totals = view_totals(conn, view)
         per_currency = sorted(across_sources(totals), key=lambda total: total.key)
         return {
@@ -88,7 +88,7 @@ def _totals_metadata(view: str) -> Callable[[psycopg.Connection], dict[str, obje
     return describe
 
 
-def _by_day_metadata(conn: psycopg.Connection) -> dict[str, object]:
+def _by_day_metadata(conn: psycopg.Connection) -> Metadata:
     return {
         **_totals_metadata("revenue_by_user_day")(conn),
         "revenue_per_day": dg.MetadataValue.md(daily_bars(revenue_per_day(conn))),

@@ -50,7 +50,8 @@ class PostgresResource(dg.ConfigurableResource):
                 yield conn
         except sa.exc.OperationalError as exc:
             if exc.connection_invalidated or "connect" in str(exc.orig).lower():
-                raise pg.explain_connection_error(exc.orig, self.url, source=self.env_var) from None
+                cause = exc.orig or exc  # the driver's own error, when SQLAlchemy kept it
+                raise pg.explain_connection_error(cause, self.url, source=self.env_var) from None
             raise
 
 

@@ -40,6 +40,7 @@ from datetime import timedelta
 import dagster as dg
 import psycopg
 
+from costudy_pipelines.defs._metadata import Metadata
 from costudy_pipelines.defs.resources import PostgresResource
 from costudy_pipelines.lib.reverse_sync import (
     EVENT_TYPES,
@@ -137,9 +138,9 @@ def _table(rows: list[dict[str, str]], columns: tuple[str, ...]) -> dg.MetadataV
     )
 
 
-def _report_metadata(report: SyncReport) -> dict[str, object]:
+def _report_metadata(report: SyncReport) -> Metadata:
     attempted = report.written + report.failed + report.dead
-    metadata: dict[str, object] = {
+    metadata: Metadata = {
         **report.summary(),
         "strategy": report.strategy,
         "dry_run": report.dry_run,

@@ -14,7 +14,7 @@ import dagster as dg
 import psycopg
 from psycopg.rows import dict_row
 
-from costudy_pipelines.defs._metadata import metadata_table
+from costudy_pipelines.defs._metadata import Metadata, metadata_table
 from costudy_pipelines.lib.sync_health import (
     FeedHealth,
     feed_health,
@@ -65,7 +65,7 @@ def _plain(row: dict) -> dict:
     return plain
 
 
-def _recent_runs(conn: psycopg.Connection) -> dict[str, object]:
+def _recent_runs(conn: psycopg.Connection) -> Metadata:
     with conn.cursor(row_factory=dict_row) as cursor:
         runs = cursor.execute(
             "select * from sync_runs order by started_at desc, sync_log_id desc limit %s",
@@ -75,6 +75,7 @@ def _recent_runs(conn: psycopg.Connection) -> dict[str, object]:
             "select count(*) as runs, count(*) filter (where status = 'FAILED') as failed"
             " from sync_runs"
         ).fetchone()
+    assert counts is not None  # an aggregate always returns a row
     return {
         "recent_runs": metadata_table([_plain(run) for run in runs], RUN_COLUMNS),
         "runs": counts["runs"],
@@ -99,7 +100,7 @@ def current_feeds(conn: psycopg.Connection) -> list[FeedHealth]:
     return feed_health(conn, feed_names())
 
 
-def _feeds(conn: psycopg.Connection) -> dict[str, object]:
+def _feeds(conn: psycopg.Connection) -> Metadata:
     feeds = current_feeds(conn)
     rows = [_plain(vars(feed)) for feed in feeds]
     return {"feeds": metadata_table(rows, FEED_COLUMNS), "feed_count": len(feeds)}
@@ -109,12 +110,12 @@ def _feeds(conn: psycopg.Connection) -> dict[str, object]:
 SYNC_HEALTH_METADATA = {"sync_runs": _recent_runs, "sync_health": _feeds}
 
 
-def monitoring(feeds: list[FeedHealth]) -> dict[str, object]:
+def monitoring(feeds: list[FeedHealth]) -> Metadata:
     """SPEC §4's monitoring numbers, each a plottable value over the report's history."""
     runs = sum(feed.runs_7d for feed in feeds)
     failures = sum(feed.failures_7d for feed in feeds)
     successes = [feed.last_success_at for feed in feeds if feed.last_success_at is not None]
-    metadata: dict[str, object] = {
+    metadata: Metadata = {
         "users_synced_7d": int(sum(feed.users_synced_7d for feed in feeds)),
         "runs_7d": int(runs),
         "success_rate_7d": round(1 - failures / runs, 4) if runs else 1.0,

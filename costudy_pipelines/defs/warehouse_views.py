@@ -15,6 +15,7 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 
+from costudy_pipelines.defs._metadata import Metadata
 from costudy_pipelines.defs.finance import REVENUE_METADATA
 from costudy_pipelines.defs.sync_health import REFRESH, REPORT_KEY, SYNC_HEALTH_METADATA
 from costudy_pipelines.lib.settings import PROJECT_ROOT
@@ -23,7 +24,7 @@ from costudy_pipelines.lib.views import ViewApplyError, ViewFile, apply_view, di
 WAREHOUSE_SCHEMA = dg.AssetKey("warehouse_schema_dev")
 UPSTREAM_PATTERNS = "costudy/upstream_patterns"
 
-Describe = Callable[[psycopg.Connection], dict[str, object]]
+Describe = Callable[[psycopg.Connection], Metadata]
 DESCRIBE: dict[str, Describe] = {**REVENUE_METADATA, **SYNC_HEALTH_METADATA}
 
 

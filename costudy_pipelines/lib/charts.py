@@ -11,22 +11,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
+from typing import TypeVar
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 EIGHTHS = " ▏▎▍▌▋▊▉"  # partial cells of a horizontal bar, 0/8 .. 7/8
 FULL = "█"
 SPARK_DAYS = 120  # a sparkline of at most this many days stays on one line
+# float or Decimal, but one of them per series: Decimal and float do not divide each other
+Number = TypeVar("Number", float, Decimal)
 
 
-def sparkline(values: Sequence[float | Decimal]) -> str:
+def sparkline(values: Sequence[Number]) -> str:
     """One character per value, heights scaled from zero to the largest value."""
     if not values:
         return ""
-    top = max(max(values), 0)
+    top = max(values)
     if top <= 0:
         return BLOCKS[0] * len(values)
     last = len(BLOCKS) - 1
-    return "".join(BLOCKS[round(max(value, 0) / top * last)] for value in values)
+    return "".join(BLOCKS[round((value if value > 0 else 0) / top * last)] for value in values)
 
 
 def bar(value: float | Decimal, top: float | Decimal, width: int = 20) -> str:
@@ -63,7 +66,7 @@ def daily_bars(
     for currency, points in series.items():
         values = [value for _, value in points]
         lines.append(
-            f"| {currency} | {points[0][0]} | {points[-1][0]} | {money(sum(values))} "
+            f"| {currency} | {points[0][0]} | {points[-1][0]} | {money(sum(values, Decimal(0)))} "
             f"| `{sparkline(_dense(points)[-SPARK_DAYS:])}` |"
         )
     currencies = list(series)

@@ -113,7 +113,7 @@ def synced_days(warehouse: psycopg.Connection, feed: WarehouseFeed) -> SyncedDay
         " where source = %s and status = any(%s)",
         (feed.name, list(SYNCED)),
     ).fetchall()
-    days = {as_day(partition) for partition, _ in rows} - {None}
+    days = {day for partition, _ in rows if (day := as_day(partition)) is not None}
     return SyncedDays(frozenset(days), any(full for _, full in rows))
 
 
@@ -175,7 +175,7 @@ def compare_database(
     if synced.empty:
         return CountComparison([])
     created = sql.Identifier(source_table.created_column)
-    window = sql.SQL("")
+    window: sql.Composable = sql.SQL("")
     params: dict[str, object] = {"prefix": feed.key_prefix}
     if not synced.all_days:
         window = sql.SQL(" where {c} >= %(start)s and {c} < %(end)s").format(c=created)

@@ -55,12 +55,13 @@ def _ensure_service_user() -> None:
         ensure_user_exists(SERVICE_USER)
 
 
-def _run_as_service_user() -> dict[str, object]:
-    """subprocess kwargs that drop root privileges the way pgserver does."""
+def _service_user() -> str | None:
+    """The user subprocesses run as: when root, the service user (dropping privileges the way
+    pgserver does); otherwise None, the caller itself."""
     if os.name != "posix" or os.geteuid() != 0:
-        return {}
+        return None
     _ensure_service_user()
-    return {"user": SERVICE_USER}
+    return SERVICE_USER
 
 
 def _prepare_root_permissions(data_dir: Path) -> None:
@@ -155,7 +156,7 @@ class EmbeddedPostgres:
 
     def _run(self, args: list[str], *, what: str) -> None:
         result = subprocess.run(
-            args, capture_output=True, text=True, timeout=START_TIMEOUT_S, **_run_as_service_user()
+            args, capture_output=True, text=True, timeout=START_TIMEOUT_S, user=_service_user()
         )
         if result.returncode != 0:
             detail = (result.stderr or result.stdout).strip().splitlines()[-3:]

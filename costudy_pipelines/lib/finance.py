@@ -28,15 +28,9 @@ from whop_payments
 where deleted_at is null and lower(btrim(status)) = 'paid' and amount is not null
 group by 2
 union all
-select 'sheet_rows', currency, count(*), sum(amount), 0
-from (
-    select s.amount, coalesce(upper(nullif(btrim(c.value), '')), 'USD') as currency
-    from sheet_rows s
-    left join lateral (
-        select value from jsonb_each_text(s.raw) where lower(btrim(key)) = 'currency' limit 1
-    ) c on true
-    where s.deleted_at is null and s.amount is not null
-) sheet
+select 'sheet_rows', coalesce(currency, 'USD'), count(*), sum(amount), 0
+from sheet_rows
+where deleted_at is null and amount is not null
 group by 2
 union all
 select 'elective_rows', coalesce(upper(nullif(btrim(currency), '')), 'USD'), count(*),

@@ -7,6 +7,7 @@ Set-based SQL only; nothing pulls a table into Python. Table names come from Loa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import psycopg
 from psycopg import sql
@@ -24,9 +25,7 @@ class Finding:
         return self.count == 0
 
 
-def _finding(
-    conn: psycopg.Connection, query: sql.Composable, params: dict | None = None
-) -> Finding:
+def _finding(conn: psycopg.Connection, query: sql.Composed, params: dict | None = None) -> Finding:
     rows = conn.execute(query, params or {}).fetchall()
     total = rows[0][0] if rows else 0
     return Finding(int(total or 0), [str(row[1]) for row in rows if row[1] is not None][:SAMPLES])
@@ -126,12 +125,20 @@ def run_counts(conn: psycopg.Connection, source: str, run_id: str) -> RunCounts:
         """,
         {"source": source, "run_id": run_id},
     ).fetchone()
+    assert row is not None  # an aggregate always returns a row
     return RunCounts(*(int(value) for value in row))
 
 
-def user_summary(conn: psycopg.Connection) -> dict[str, object]:
+class UserSummary(TypedDict):
+    users: int
+    name_source: dict[str, int]  # users whose name came from each source
+
+
+def user_summary(conn: psycopg.Connection) -> UserSummary:
     """How many users, and which source won each one's name (provenance)."""
-    total = conn.execute("select count(*) from users").fetchone()[0]
+    row = conn.execute("select count(*) from users").fetchone()
+    assert row is not None  # an aggregate always returns a row
+    total = row[0]
     by_source = conn.execute(
         "select coalesce(name_source, '(no name)'), count(*) from users group by 1 order by 2 desc"
     ).fetchall()

@@ -55,6 +55,20 @@ def embedded_port() -> int:
     return port
 
 
+def positive_int_setting(name: str) -> int | None:
+    """A whole number >= 1 from variable `name`; None when unset. Bad values name the variable."""
+    raw = os.environ.get(name)
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a whole number") from None
+    if value < 1:
+        raise ValueError(f"{name}={value} must be at least 1")
+    return value
+
+
 def unset_databases() -> list[DatabaseSpec]:
     """The databases no environment variable names: the embedded server must serve these."""
     return [spec for spec in DATABASES if not os.environ.get(spec.env_var)]

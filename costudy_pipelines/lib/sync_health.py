@@ -124,8 +124,12 @@ def report_markdown(feeds: list[FeedHealth], now: datetime, max_age: timedelta) 
         rate = feed.last_success_rows_per_s
         shown = bar_cell(rate, top, _number(rate)) if rate is not None else "–"
         lines.append(f"| {feed.feed} | {shown} |")
-    errors = [feed for feed in feeds if feed.last_status == "FAILED" and feed.last_error]
+    errors = [
+        (feed.feed, feed.last_error)
+        for feed in feeds
+        if feed.last_status == "FAILED" and feed.last_error
+    ]
     if errors:
         lines += ["", "**Last errors**", ""]
-        lines += [f"- {feed.feed}: {feed.last_error.splitlines()[0][:300]}" for feed in errors]
+        lines += [f"- {name}: {error.splitlines()[0][:300]}" for name, error in errors]
     return "\n".join(lines)

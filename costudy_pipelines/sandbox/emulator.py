@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from costudy_pipelines.sandbox.changes import ChangeReport
-    from costudy_pipelines.sandbox.servers.base import SandboxServer
+    from costudy_pipelines.sandbox.servers.base import Server
     from costudy_pipelines.sandbox.world import World
 
 
@@ -41,7 +41,7 @@ class Emulator:
 
     environment: Callable[[SandboxContext], dict[str, str]]
     service: str | None = None
-    server: Callable[[World, int, str], SandboxServer] | None = None
+    server: Callable[[World, int, str], Server] | None = None
     seed: Callable[[SandboxContext], None] | None = None
     advance: Callable[[SandboxContext, ChangeReport], None] | None = None
 

@@ -66,7 +66,9 @@ def seed_platform_users(url: str, world: World, *, source: str = "PLATFORM_DB_UR
 
 def platform_users_table_exists(url: str, *, source: str = "PLATFORM_DB_URL") -> bool:
     with pg.connect(url, source=source) as conn:
-        return conn.execute("select to_regclass('users') is not null").fetchone()[0]
+        row = conn.execute("select to_regclass('users') is not null").fetchone()
+        assert row is not None  # SELECT without FROM returns its one row
+        return row[0]
 
 
 def apply_changes(
@@ -165,7 +167,9 @@ def _records_by_key(world: World, load: TableLoad, keys: Iterable[str]) -> Itera
     """The current records behind changed keys (ids are index + 1; platform keys are emails)."""
     if load.key == "id":
         for key in sorted(keys, key=int):
-            yield world.record(load.source, int(key) - 1)
+            record = world.record(load.source, int(key) - 1)
+            assert record is not None  # added and changed records are live
+            yield record
         return
     wanted = set(keys)
     yield from (record for record in world.records(load.source) if record[load.key] in wanted)

@@ -55,7 +55,7 @@ def spreadsheet_metas(world: World) -> list[SpreadsheetMeta]:
 def data_rows(world: World) -> Iterator[tuple[str, str, list[str]]]:
     """(spreadsheet id, worksheet title, row) for every data row in sheet order, cleared rows
     as `[]` (trailing ones included: `worksheet_values` trims them)."""
-    table = world.tables[SOURCE]
+    table = world.person_table(SOURCE)
     deleted = table.overlay.deleted
     for index, person_index, ordinal in table.walk():
         if index in deleted:
@@ -65,6 +65,7 @@ def data_rows(world: World) -> Iterator[tuple[str, str, list[str]]]:
                 yield spreadsheet_id(world.seed, sheet), tab.title, []
             continue
         found = world.entry(SOURCE, index)
+        assert found is not None  # only deleted records have no entry
         yield found.record["spreadsheet_id"], found.record["worksheet"], ragged(found.record)
 
 

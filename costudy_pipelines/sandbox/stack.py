@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypeGuard
 
 import psutil
 
@@ -31,7 +32,7 @@ from costudy_pipelines.sandbox.emulator import Emulator, SandboxContext
 from costudy_pipelines.sandbox.servers import (
     AlertReceiverServer,
     PlatformApiServer,
-    SandboxServer,
+    Server,
     run_until_signalled,
 )
 from costudy_pipelines.sandbox.servers.alerts import PATH as ALERT_PATH
@@ -92,7 +93,7 @@ def write_state(state: SandboxState) -> None:
     temporary.replace(state_path())
 
 
-def is_running(state: SandboxState | None) -> bool:
+def is_running(state: SandboxState | None) -> TypeGuard[SandboxState]:
     if state is None or state.pid is None:
         return False
     try:
@@ -114,7 +115,7 @@ def services() -> list[str]:
     return [*served, PLATFORM, ALERTS]
 
 
-def build_servers(world: World, state: SandboxState) -> list[SandboxServer]:
+def build_servers(world: World, state: SandboxState) -> list[Server]:
     ports, tokens = state.ports, state.tokens
     servers = [
         emulator.server(world, ports.get(emulator.service, 0), tokens[emulator.service])
@@ -135,7 +136,7 @@ def serve() -> None:
         raise SandboxError(f"no sandbox state at {state_path()}")
     servers = build_servers(state.build_world(), state)
 
-    def record_ports(started: Sequence[SandboxServer]) -> None:
+    def record_ports(started: Sequence[Server]) -> None:
         ports = {
             name: int(server.base_url.rsplit(":", 1)[1])
             for name, server in zip(services(), started, strict=True)
@@ -226,7 +227,7 @@ def advance_day(*, database_urls: dict[str, str]) -> ChangeReport:
     """One day passes in every source: servers restarted on their ports, databases and files
     replayed. Returns what changed (the ground truth a sync is compared against)."""
     state = read_state()
-    if not is_running(state):
+    if state is None or not is_running(state):
         raise SandboxError("the sandbox is not running: `costudy sandbox up` first")
     world = state.build_world()
     report = world.advance_day()

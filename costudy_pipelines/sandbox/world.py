@@ -196,10 +196,14 @@ class World:
     def deleted(self, source: str) -> frozenset[int]:
         return frozenset(self.tables[source].overlay.deleted)
 
-    def index_of(self, source: str, person_index: int, ordinal: int) -> int:
+    def person_table(self, source: str) -> PersonTable:
+        """The table of a source whose records belong to people (not a catalog)."""
         table = self.tables[source]
-        assert isinstance(table, PersonTable)
-        return table.person_range(person_index)[ordinal]
+        assert isinstance(table, PersonTable), f"{source} is a catalog source"
+        return table
+
+    def index_of(self, source: str, person_index: int, ordinal: int) -> int:
+        return self.person_table(source).person_range(person_index)[ordinal]
 
     def catalog_base(self, source: str) -> int:
         table = self.tables[source]
@@ -225,7 +229,9 @@ class World:
 
     def _created_ms(self, table: Table, index: int, person_index: int | None, ordinal: int) -> int:
         if person_index is None:
-            return table.spec.catalog.time_ms(self, index)
+            catalog = table.spec.catalog
+            assert catalog is not None, f"{table.spec.name} has rows without a person"
+            return catalog.time_ms(self, index)
         content = self.content_ordinal(table.spec.name, index, ordinal)
         return self.population.record_ms(person_index, content)
 
@@ -325,7 +331,7 @@ class World:
 
     def _cascade_order_deletes(self, plan: DayPlan) -> None:
         """An order's items go with it (ON DELETE CASCADE in the course database)."""
-        orders, items = self.tables["orders"], self.tables["order_items"]
+        orders, items = self.person_table("orders"), self.person_table("order_items")
         for index in plan.deletes.get("orders", ()):
             person_index, order = orders.locate(index)
             before = sum(self.population.profile(person_index).items_per_order[:order])
@@ -341,9 +347,9 @@ class World:
             touched[source] = plan.changes.get(source, set()) | plan.deletes.get(source, set())
         for person_index, family in plan.renames:
             for source in FAMILY_SOURCES[family]:
-                touched[source] |= set(self.tables[source].person_range(person_index))
+                touched[source] |= set(self.person_table(source).person_range(person_index))
         for source in DUPLICABLE:  # an exact copy shares its twin's key: snapshot both
-            table = self.tables[source]
+            table = self.person_table(source)
             owners = {table.locate(index)[0] for index in touched[source]}
             for owner in owners:
                 touched[source] |= set(table.person_range(owner))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from costudy_pipelines_tests.migrations.conftest import (
+from costudy_pipelines_tests.migrations.support import (
     ACCOUNTS,
     Cli,
     applied_versions,

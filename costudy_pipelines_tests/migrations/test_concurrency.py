@@ -11,7 +11,7 @@ import pytest
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.migrations import ApplyReport, LockTimeout, apply_pending
 from costudy_pipelines.lib.migrations.lock import LOCK_KEY
-from costudy_pipelines_tests.migrations.conftest import history, table_exists, write_files
+from costudy_pipelines_tests.migrations.support import history, table_exists, write_files
 
 SLOW_FILES = {
     "001-first.sql": "create table first (id int);",

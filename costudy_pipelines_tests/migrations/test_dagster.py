@@ -10,7 +10,7 @@ import pytest
 from costudy_pipelines.defs.migrations import build_migration_defs, schema_asset_key
 from costudy_pipelines.defs.resources import PostgresResource
 from costudy_pipelines.lib.migrations import load_config
-from costudy_pipelines_tests.migrations.conftest import (
+from costudy_pipelines_tests.migrations.support import (
     ACCOUNTS,
     applied_versions,
     execute,

@@ -9,7 +9,7 @@ import dagster as dg
 
 from costudy_pipelines.defs.migrations import build_migration_defs
 from costudy_pipelines.lib.migrations import load_config
-from costudy_pipelines_tests.migrations.conftest import (
+from costudy_pipelines_tests.migrations.support import (
     ACCOUNTS,
     applied_versions,
     write_config,

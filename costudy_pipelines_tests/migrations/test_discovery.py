@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from costudy_pipelines.lib.migrations import DiscoveryError, discover
-from costudy_pipelines_tests.migrations.conftest import write_files
+from costudy_pipelines_tests.migrations.support import write_files
 
 
 def test_numbers_order_numerically_not_lexically(folder: Path):

@@ -15,7 +15,7 @@ from costudy_pipelines.lib.migrations import (
 )
 from costudy_pipelines.lib.migrations.backup import choose_client, client_candidates, restore
 from costudy_pipelines.lib.migrations.promotion import drift_across
-from costudy_pipelines_tests.migrations.conftest import (
+from costudy_pipelines_tests.migrations.support import (
     ACCOUNTS,
     execute,
     query,

@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from costudy_pipelines_tests.migrations.conftest import Cli, execute, query, write_files
+from costudy_pipelines_tests.migrations.support import Cli, execute, query, write_files
 from costudy_pipelines_tests.migrations.test_dagster import PROD, Project, _checks
 
 

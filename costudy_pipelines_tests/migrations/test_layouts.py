@@ -21,7 +21,7 @@ from costudy_pipelines.lib.migrations import (
     rollback,
 )
 from costudy_pipelines.lib.migrations.discovery import Layout, checksum
-from costudy_pipelines_tests.migrations.conftest import query, target, write_files
+from costudy_pipelines_tests.migrations.support import query, target, write_files
 
 CREATE = """
     create schema ${schema};

@@ -9,7 +9,7 @@ import pytest
 
 from costudy_pipelines.lib.migrations import analyse
 from costudy_pipelines.lib.migrations.lint import RULES, Severity, lint
-from costudy_pipelines_tests.migrations.conftest import Cli, write_files
+from costudy_pipelines_tests.migrations.support import Cli, write_files
 
 # rule: (flagged statement, its safe form)
 CASES = {

@@ -19,7 +19,7 @@ from costudy_pipelines.lib.migrations import (
     repair,
     rollback,
 )
-from costudy_pipelines_tests.migrations.conftest import (
+from costudy_pipelines_tests.migrations.support import (
     ACCOUNTS,
     applied_versions,
     execute,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from costudy_pipelines.lib.migrations import PlanRefused, apply_pending
-from costudy_pipelines_tests.migrations.conftest import FIXTURES, query, table_exists
+from costudy_pipelines_tests.migrations.support import FIXTURES, query, table_exists
 
 THIRD_PARTY = FIXTURES / "third_party"
 NEEDS_NO_TRANSACTION = ("018-status-index.sql", "022-backfill-priority.sql")

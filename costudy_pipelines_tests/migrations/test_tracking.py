@@ -20,7 +20,7 @@ from costudy_pipelines.lib.migrations import (
 from costudy_pipelines.lib.migrations.maintenance import adopt
 from costudy_pipelines.lib.migrations.target import Timeouts
 from costudy_pipelines.lib.migrations.tracking import TrackingTable
-from costudy_pipelines_tests.migrations.conftest import (
+from costudy_pipelines_tests.migrations.support import (
     ACCOUNTS,
     applied_versions,
     execute,

@@ -11,13 +11,9 @@ import psycopg
 import pytest
 
 from costudy_pipelines.lib.pg import connect
-from costudy_pipelines.lib.reverse_sync import ApiSettings, PlatformApiClient
 from costudy_pipelines.lib.settings import PROJECT_ROOT
 from costudy_pipelines.sandbox.servers import PlatformApiServer
 from costudy_pipelines_tests.harness import TEST_URL_VAR, DatabaseFactory
-
-# The platform schema fixture of the platform_schema tests (migrations 001.. from sql/platform).
-from costudy_pipelines_tests.platform_schema.conftest import platform_url  # noqa: F401
 
 WEBSITE_SQL = PROJECT_ROOT / "costudy_pipelines" / "sandbox" / "sql" / "website.sql"
 
@@ -41,7 +37,7 @@ def website(website_url: str) -> Iterator[psycopg.Connection]:
 
 
 @pytest.fixture
-def platform(platform_url: str) -> Iterator[psycopg.Connection]:  # noqa: F811
+def platform(platform_url: str) -> Iterator[psycopg.Connection]:
     with connect(platform_url, source=TEST_URL_VAR, autocommit=True, utc=True) as conn:
         yield conn
 
@@ -55,16 +51,3 @@ def api_token() -> str:
 def platform_api(api_token: str) -> Iterator[PlatformApiServer]:
     with PlatformApiServer(token=api_token) as server:
         yield server
-
-
-def api_root(server: PlatformApiServer) -> str:
-    """PLATFORM_API_URL for the sandbox: the API's root, as `costudy sandbox up` writes it."""
-    return f"{server.base_url}/api/v1"
-
-
-def api_client(server: PlatformApiServer, token: str, **settings: float) -> PlatformApiClient:
-    """A client for the sandbox API; tests shorten the waits so retries stay fast."""
-    defaults = {"initial_backoff_s": 0.01, "max_backoff_s": 0.05, "requests_per_second": 500.0}
-    return PlatformApiClient(
-        ApiSettings(base_url=api_root(server), token=token, **(defaults | settings))
-    )

@@ -8,6 +8,9 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from costudy_pipelines.lib.reverse_sync import ApiSettings, PlatformApiClient
+from costudy_pipelines.sandbox.servers import PlatformApiServer
+
 
 def add_rows(website: psycopg.Connection, table: str, rows: list[dict[str, Any]]) -> list[int]:
     """Insert rows (each a dict of columns) in one statement; their ids in order."""
@@ -73,3 +76,16 @@ def count(conn: psycopg.Connection, table: str) -> int:
     return conn.execute(
         sql.SQL("select count(*) from {}").format(sql.Identifier(table))
     ).fetchone()[0]
+
+
+def api_root(server: PlatformApiServer) -> str:
+    """PLATFORM_API_URL for the sandbox: the API's root, as `costudy sandbox up` writes it."""
+    return f"{server.base_url}/api/v1"
+
+
+def api_client(server: PlatformApiServer, token: str, **settings: float) -> PlatformApiClient:
+    """A client for the sandbox API; tests shorten the waits so retries stay fast."""
+    defaults = {"initial_backoff_s": 0.01, "max_backoff_s": 0.05, "requests_per_second": 500.0}
+    return PlatformApiClient(
+        ApiSettings(base_url=api_root(server), token=token, **(defaults | settings))
+    )

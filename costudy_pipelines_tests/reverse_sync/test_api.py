@@ -17,9 +17,10 @@ from costudy_pipelines.lib.reverse_sync import (
 )
 from costudy_pipelines.lib.reverse_sync.api import Pacer
 from costudy_pipelines.sandbox.servers import Fault, FaultPlan, RateLimit
-from costudy_pipelines_tests.reverse_sync.conftest import api_client, api_root
 from costudy_pipelines_tests.reverse_sync.support import (
     add_rows,
+    api_client,
+    api_root,
     demo_request,
     edit_row,
     rows,

@@ -25,8 +25,13 @@ from costudy_pipelines.defs.reverse_sync import (
     website_key,
 )
 from costudy_pipelines.lib.reverse_sync import EVENT_TYPES, SensorCursor, event_type
-from costudy_pipelines_tests.reverse_sync.conftest import api_root
-from costudy_pipelines_tests.reverse_sync.support import add_rows, count, demo_request, rows
+from costudy_pipelines_tests.reverse_sync.support import (
+    add_rows,
+    api_root,
+    count,
+    demo_request,
+    rows,
+)
 
 DIRECT = dict.fromkeys(EVENT_TYPES, "direct")
 DEMO, VOTES = event_type("demo_requests"), event_type("votes")

@@ -1,3 +1,5 @@
+"""Fixtures of this folder; the helpers they use live in support.py."""
+
 from __future__ import annotations
 
 import secrets
@@ -7,23 +9,15 @@ from typing import Any
 import httpx
 import pytest
 
-from costudy_pipelines.sandbox.servers import SandboxServer, WhopServer
+from costudy_pipelines.sandbox.servers import WhopServer
 from costudy_pipelines_tests.sandbox_servers.factory import whop_memberships, whop_payments
+from costudy_pipelines_tests.sandbox_servers.support import api_client
 
 
 @pytest.fixture
 def api_key() -> str:
     """A fresh key per test: nothing secret is written into the tests."""
     return secrets.token_urlsafe(16)
-
-
-def api_client(server: SandboxServer, secret: str, **headers: str) -> httpx.Client:
-    """An httpx client for a running server, with the bearer header its API checks."""
-    return httpx.Client(
-        base_url=server.base_url,
-        headers={"Authorization": f"Bearer {secret}", **headers},
-        timeout=5,
-    )
 
 
 @pytest.fixture

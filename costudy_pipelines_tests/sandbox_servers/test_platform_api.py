@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from costudy_pipelines.sandbox.servers import Fault, FaultPlan, PlatformApiServer, RateLimit
-from costudy_pipelines_tests.sandbox_servers.conftest import api_client
+from costudy_pipelines_tests.sandbox_servers.support import api_client
 
 ENDPOINTS = {
     "leads": "/api/v1/leads",

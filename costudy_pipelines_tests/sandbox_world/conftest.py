@@ -1,10 +1,11 @@
+"""Fixtures of this folder; the helpers they use live in support.py."""
+
 from __future__ import annotations
 
 import pytest
 
-from costudy_pipelines.sandbox.world import World, WorldConfig
-
-SMALL = WorldConfig(seed=11, people=1_500)
+from costudy_pipelines.sandbox.world import World
+from costudy_pipelines_tests.sandbox_world.support import SMALL
 
 
 @pytest.fixture(scope="module")

@@ -44,16 +44,17 @@ def test_dump_refuses_people_and_records_together(tmp_path: Path) -> None:
 def test_seed_loads_the_databases_the_environment_names(
     databases: DatabaseFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = databases.create()  # the website and course tables do not collide: one database
-    for spec in DATABASES:
-        monkeypatch.setenv(spec.env_var, url)
+    urls = {spec.env_var: databases.create() for spec in DATABASES}  # each its own, as deployed
+    for variable, url in urls.items():
+        monkeypatch.setenv(variable, url)
     result = CliRunner().invoke(main, ["sandbox", "seed", *OPTIONS])
     assert result.exit_code == 0, result.output
-    assert "platform: skipped" in result.output
+    assert "platform: skipped" in result.output  # its users table comes from its migrations
     world = options_world()
-    with psycopg.connect(url) as conn:
-        orders = conn.execute("select count(*) from orders").fetchone()[0]
-        votes = conn.execute("select count(*) from votes").fetchone()[0]
+    with psycopg.connect(urls["COURSE_DB_URL"]) as course:
+        orders = course.execute("select count(*) from orders").fetchone()[0]
+    with psycopg.connect(urls["WEBSITE_DB_URL"]) as website:
+        votes = website.execute("select count(*) from votes").fetchone()[0]
     assert (orders, votes) == (world.live_count("orders"), world.live_count("votes"))
 
 

@@ -13,7 +13,7 @@ from costudy_pipelines.sandbox.population import SOURCE_FAMILY
 from costudy_pipelines.sandbox.world import World, WorldConfig
 from costudy_pipelines_tests.sandbox_world.checks import problems, raw_email
 
-from .conftest import SMALL
+from .support import SMALL
 
 
 def tree_digest(folder: Path) -> dict[str, str]:

@@ -62,6 +62,7 @@ def test_sources_sync_the_world_then_rerun_idempotently_then_follow_a_new_day(
     assert_every_partition_materialized(first, sandbox)
     assert not first.failed_checks("ERROR"), "blocking checks failed"
     assert first.failed_checks("WARN") <= EXPECTED_WARNINGS
+    assert_api_counters_reported(first, world)
     synced = stored(url)
     assert_matches(synced, truth)
     assert_malformed_records_rejected_with_reasons(synced, truth)
@@ -105,6 +106,15 @@ def assert_every_partition_materialized(run: Run, sandbox: Sandbox) -> None:
         wanted = {None} if name in FULL_SYNC_ASSETS else days
         assert run.materialized[name] == wanted, name
     assert run.materialized["users"] == {None}
+
+
+def assert_api_counters_reported(run: Run, world: World) -> None:
+    """What the API clients did on the wire joins the sync's own metadata."""
+    whop = run.metadata["whop_payments"]
+    assert whop["requests"] > 0 and whop["records_in"] > 0
+    ghl = run.metadata["ghl_contacts"]
+    assert ghl["locations"] == world.config.ghl_locations
+    assert ghl["api_requests"] >= ghl["locations"] and ghl["records_in"] > 0
 
 
 def assert_matches(found: Stored, truth: Expected, previous: Expected | None = None) -> None:

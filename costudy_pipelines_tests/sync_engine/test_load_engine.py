@@ -3,6 +3,7 @@ deletes and their guards, one user per email, name priority, rejects, atomicity,
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from costudy_pipelines.lib.loading import (
     replay_rejects,
     sync_session,
 )
+from costudy_pipelines.lib.validation.types import AmountBounds
 from costudy_pipelines.sources.course.spec import course_enrollments as spec_course_enrollments
 from costudy_pipelines.sources.course.spec import course_orders as spec_course_orders
 from costudy_pipelines.sources.elective.records import ElectiveColumns
@@ -32,6 +34,7 @@ from costudy_pipelines.sources.gohighlevel.spec import ghl_contacts as spec_ghl_
 from costudy_pipelines.sources.platform.spec import platform_users as spec_platform_users
 from costudy_pipelines.sources.sheets.spec import sheet_rows as spec_sheet_rows
 from costudy_pipelines.sources.website.spec import website_people as spec_website_people
+from costudy_pipelines.sources.whop.records import WhopPaymentValidator
 from costudy_pipelines.sources.whop.spec import whop_memberships as spec_whop_memberships
 from costudy_pipelines.sources.whop.spec import whop_payments as spec_whop_payments
 from costudy_pipelines.sources.whop.spec import whop_users as spec_whop_users
@@ -170,6 +173,14 @@ def test_rejected_record_is_not_soft_deleted_by_a_full_sync(warehouse_url):
     assert (report.rejected, report.soft_deleted, report.status) == (1, 0, PARTIAL)
 
 
+def owners_of_payments_and_contacts(url: str) -> int:
+    return query(
+        url,
+        "select count(distinct user_id) from (select user_id from whop_payments"
+        " union all select user_id from ghl_contacts) x",
+    )[0][0]
+
+
 def test_emails_differing_in_case_and_whitespace_are_one_user(warehouse_url):
     records = [
         whop_payment("pay_1", "Ana@Example.com"),
@@ -179,12 +190,19 @@ def test_emails_differing_in_case_and_whitespace_are_one_user(warehouse_url):
     sync_session(warehouse_url, PAYMENTS, records)
     sync_session(warehouse_url, spec_ghl_contacts(), [ghl_contact("c1", "ana@Example.com ")])
     assert query(warehouse_url, "select email from users") == [("ana@example.com",)]
-    owners = query(
-        warehouse_url,
-        "select count(distinct user_id) from (select user_id from whop_payments"
-        " union all select user_id from ghl_contacts) x",
-    )
-    assert owners == [(1,)]
+    assert owners_of_payments_and_contacts(warehouse_url) == 1
+
+
+def test_an_internationalised_domain_in_either_spelling_is_one_user(warehouse_url):
+    """`bücher.de` and its ASCII form `xn--bcher-kva.de` (UTS-46) key the same person."""
+    sync_session(warehouse_url, PAYMENTS, [whop_payment("pay_1", "anna@bücher.de")])
+    sync_session(warehouse_url, spec_ghl_contacts(), [ghl_contact("c1", "Anna@XN--BCHER-KVA.de")])
+
+    assert query(warehouse_url, "select email from users") == [("anna@bücher.de",)]
+    assert owners_of_payments_and_contacts(warehouse_url) == 1
+    assert query(warehouse_url, "select raw->>'email' from ghl_contacts") == [
+        ("Anna@XN--BCHER-KVA.de",)  # the raw address is kept as it came
+    ]
 
 
 def user_name(url: str, email: str) -> tuple:
@@ -508,3 +526,121 @@ def test_every_source_loads_into_its_table(warehouse_url, spec, record):
     rows = query(warehouse_url, f"select u.email, {columns} from {spec.table} t join users u"
                                 f" on u.id = t.user_id")  # fmt: skip
     assert rows[0][0] == "a@x.io" and any(value is not None for value in rows[0][1:])
+
+
+def rejects(url: str) -> list[tuple]:
+    return query(url, "select raw->>'Email', reason from sync_rejects order by 1")
+
+
+def test_a_currency_symbol_sets_the_currency_or_contradicts_it(warehouse_url):
+    """€4.20 in a sheet is euros, never 4.20 of the default dollars; £ under USD is refused."""
+    sheet = spec_sheet_rows("s", "w")
+    rows = [
+        sheet_row("eu@example.com", amount="€4.20"),
+        sheet_row("jp@example.com", amount="¥500") | {"Currency": "jpy"},
+        sheet_row("us@example.com", amount=7),
+        sheet_row("gb@example.com", amount="£3.00") | {"Currency": "USD"},
+    ]
+    report = sync_session(warehouse_url, sheet, rows, full=True)
+
+    assert (report.inserted, report.rejected) == (3, 1)
+    assert query(
+        warehouse_url,
+        "select u.email, s.amount, s.currency from sheet_rows s join users u on u.id = s.user_id"
+        " order by 1",
+    ) == [
+        ("eu@example.com", Decimal("4.20"), "EUR"),
+        ("jp@example.com", Decimal("500"), "JPY"),
+        ("us@example.com", Decimal("7"), None),  # no symbol, no cell: the views' dollars
+    ]
+    assert rejects(warehouse_url) == [
+        ("gb@example.com", "amount: '£3.00' is written in £ (GBP), but the row's currency says USD")
+    ]
+
+    elective = spec_elective_rows()
+    order = {
+        "Email": "x@example.com",
+        "Order Total": "€10",
+        "Net Amount": "£9",
+        "Status": "Approved",
+    }
+    assert sync_session(warehouse_url, elective, [order]).rejected == 1
+    assert "net_amount: '£9' is written in £ (GBP), but the € of amount says EUR" in str(
+        rejects(warehouse_url)
+    )
+
+
+@pytest.mark.parametrize(
+    ("total", "reason"),
+    [
+        ("1e309", "total: '1e309' is beyond the bound of 1,000,000,000,000 an amount may reach"),
+        (1e300, "total: 1e+300 is beyond the bound"),
+        ("0.000000001", "total: '0.000000001' has 9 decimal places, more than the 8"),
+        ({"currency": "usd"}, "total: a Money object without an amount (its keys: currency)"),
+        ({"amount": None}, "total.amount: a Money object whose amount is null"),
+        ({"amount": {"value": 1}}, "total.amount: not an amount (got a dict: {'value': 1})"),
+        ({"amount": "12,5"}, "total.amount: not a decimal amount (got '12,5')"),
+        ([49], "total: not an amount (got a list: [49])"),
+        (True, "total: not an amount (got a bool: True)"),
+        ("NaN", "total: not a finite amount (got 'NaN')"),
+    ],
+)
+def test_absurd_amounts_and_malformed_money_are_rejected_with_reasons(warehouse_url, total, reason):
+    records = [whop_payment("pay_ok", "ok@example.com"), whop_payment("pay_bad", "x@example.com")]
+    records[1]["total"] = total
+
+    report = sync_session(warehouse_url, PAYMENTS, records)
+
+    assert (report.inserted, report.rejected) == (1, 1)
+    [(stored_reason,)] = query(warehouse_url, "select reason from sync_rejects")
+    assert stored_reason.startswith(reason)
+
+
+def test_amount_bounds_are_configurable(warehouse_url):
+    bounds = AmountBounds(max_magnitude=Decimal(1000), max_decimals=2)
+    spec = dataclasses.replace(PAYMENTS, validator=WhopPaymentValidator(amount_bounds=bounds))
+    records = [
+        whop_payment("pay_1", "a@example.com", amount=999.99),
+        whop_payment("pay_2", "b@example.com", amount=1000.01),
+        whop_payment("pay_3", "c@example.com", amount=1.005),
+    ]
+    report = sync_session(warehouse_url, spec, records)
+    assert (report.inserted, report.rejected) == (1, 2)
+
+
+def test_a_soft_deleted_or_changed_winner_gives_way_to_the_live_records_by_priority(
+    warehouse_url,
+):
+    """SPEC §3.2 over time: the field follows the live records, and so does its provenance."""
+    email, other = "kim@example.com", "other@example.com"
+    sheet, ghl = spec_sheet_rows("s1", "w"), spec_ghl_contacts()
+    sync_session(warehouse_url, sheet, [sheet_row(email, "Kim (sheet)")], full=True)
+    sync_session(warehouse_url, PAYMENTS, [whop_payment("pay_1", email, name="Kim W")])
+    contacts = [ghl_contact("c1", email, first="Kim"), ghl_contact("c2", other, first="O")]
+    sync_session(warehouse_url, ghl, contacts, full=True)
+    assert user_name(warehouse_url, email) == ("Kim", "ghl", "ghl_contacts:c1", True)
+
+    # the GoHighLevel contact that gave the name is soft-deleted: Whop's name, Whop's record
+    gone = sync_session(warehouse_url, ghl, contacts[1:], full=True, force_delete=True)
+    assert gone.soft_deleted == 1
+    assert user_name(warehouse_url, email)[:3] == ("Kim W", "whop", "whop_payments:pay_1")
+
+    # so a Whop rename (a newer payment) is no longer ignored
+    newer = whop_payment("pay_2", email, name="Kimberly W", created_at="2025-02-01T00:00:00Z")
+    sync_session(warehouse_url, PAYMENTS, [newer])
+    assert user_name(warehouse_url, email)[:3] == ("Kimberly W", "whop", "whop_payments:pay_2")
+
+    # the winning record changes and offers no name any more: the next live one by priority
+    sync_session(warehouse_url, PAYMENTS, [newer | {"user": newer["user"] | {"name": None}}])
+    assert user_name(warehouse_url, email)[:3] == ("Kim W", "whop", "whop_payments:pay_1")
+
+    # Whop's last name moves to another person: the sheet's is all that is left
+    moved = whop_payment("pay_1", other, name="Kim W")
+    sync_session(warehouse_url, PAYMENTS, [moved])
+    name, family, record, _ = user_name(warehouse_url, email)
+    assert (name, family, record.startswith("sheet_rows:")) == ("Kim (sheet)", "sheet", True)
+
+    # no live record offers a name: none, and no provenance pointing at a deleted row
+    sync_session(warehouse_url, sheet, [sheet_row(other, "O")], full=True, force_delete=True)
+    assert user_name(warehouse_url, email)[:3] == (None, None, None)
+    assert user_name(warehouse_url, other)[:3] == ("O", "ghl", "ghl_contacts:c2")

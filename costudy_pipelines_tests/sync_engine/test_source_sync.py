@@ -23,7 +23,7 @@ from costudy_pipelines.sources.elective.spec import READER_COLUMNS, elective_rec
 from costudy_pipelines.sources.sheets.client import SheetSource, records_from_values
 from costudy_pipelines.sources.sheets.spec import sheet_records
 from costudy_pipelines.sources.whop.spec import whop_payments as spec_whop_payments
-from costudy_pipelines_tests.source_clients.test_elective import (
+from costudy_pipelines_tests.sources.elective.test_client import (
     ORDERS_HEADER,
     orders_row,
     write_csv,

@@ -1,8 +1,9 @@
 -- Revenue lines: one row per source record that carries revenue, in the record's own currency
 -- (never converted). Whop: paid payments, their refunds subtracted (Whop keeps a refunded
--- payment `paid` and sets refunded_amount). Sheets: every row with an amount; the currency is
--- the row's `Currency` cell (any case) and dollars when the sheet has none. Elective: Approved
--- orders, in their Currency column or dollars (the legacy export has none). Course platform:
+-- payment `paid` and sets refunded_amount). Sheets: every row with an amount, in the currency
+-- decided at load (its Currency cell, else its amount's symbol) or dollars. Elective: Approved
+-- orders, in their Currency column (else their amounts' symbol) or dollars (the legacy export
+-- has none). Course platform:
 -- paid orders. Soft-deleted rows and rows without an amount carry no revenue. `day` is the
 -- UTC date the money came in (Whop: paid_at, else created).
 -- group: finance
@@ -37,13 +38,7 @@ from (
         encode(s.row_hash, 'hex'),
         s.user_id,
         s.occurred_at,
-        coalesce(
-            (select upper(nullif(btrim(cell.value), ''))
-             from jsonb_each_text(s.raw) as cell
-             where lower(btrim(cell.key)) = 'currency'
-             limit 1),
-            'USD'
-        ),
+        coalesce(s.currency, 'USD'),
         s.amount,
         0
     from sheet_rows s

@@ -7,6 +7,10 @@ create table template_contacts (
     user_id       uuid not null references users (id),
     email         text not null,
     occurred_at   timestamptz,
+    -- what the row offers its user (name, username), for recomputing users' fields
+    candidate_name        text,
+    candidate_username    text,
+    candidate_observed_at timestamptz,
     raw           jsonb not null,
     content_hash  bytea not null,
     first_seen    timestamptz not null default now(),

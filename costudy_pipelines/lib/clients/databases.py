@@ -19,6 +19,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Protocol
 
+import psycopg
 import sqlalchemy as sa
 from psycopg import sql
 from psycopg.rows import dict_row
@@ -78,6 +79,8 @@ def extract_pages(
         connection.begin(),
     ):
         driver = connection.connection.driver_connection
+        if not isinstance(driver, psycopg.Connection):
+            raise TypeError(f"extract {extract.name} needs a psycopg 3 engine, got {driver!r}")
         driver.execute("set local time zone 'UTC'")
         with driver.cursor(name=f"extract_{extract.name}", row_factory=dict_row) as cursor:
             # Exact amounts inside JSON (order items) stay Decimal, never float.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
@@ -28,6 +29,16 @@ import orjson
 # Query parameters whose values must never appear in an error message.
 SECRET_PARAM_WORDS = ("key", "token", "secret", "password", "auth")
 BODY_EXCERPT_CHARS = 300
+# Keys of an error body whose text says what went wrong: kept (emails and numbers masked).
+# Every other value is masked: a failing payments page must not put customers in the event log.
+DIAGNOSTIC_KEYS = frozenset(
+    {"error", "errors", "message", "msg", "code", "type", "status", "statusCode", "title"}
+    | {"detail", "details", "reason", "error_description", "error_code"}
+)
+MASK = "***"
+LIST_ITEMS_SHOWN = 2
+_EMAIL = re.compile(r"[^\s@\"'<>(),;:]+@[^\s@\"'<>(),;:]+")
+_NUMBER = re.compile(r"[$€£¥]?\d[\d,.]*")
 
 
 class ApiError(RuntimeError):
@@ -432,12 +443,46 @@ class JsonApiClient:
         return payload
 
     def _excerpt(self, response: httpx.Response) -> str:
-        """The start of the body on one line, with the token masked should the server echo it."""
-        text = response.content[:BODY_EXCERPT_CHARS].decode("utf-8", "replace")
-        excerpt = " ".join(text.split())
-        if self.token:
-            excerpt = excerpt.replace(self.token, "***")
-        return excerpt or "<empty body>"
+        """The start of the body on one line, values masked, the token too should it be echoed."""
+        content = response.content
+        if self.token:  # before masking, which could cut the token into pieces left unmasked
+            content = content.replace(self.token.encode(), MASK.encode())
+        return masked_excerpt(content)
+
+
+def _masked_text(text: str) -> str:
+    return _NUMBER.sub("#", _EMAIL.sub("<email>", text))
+
+
+def _masked(value: Any, *, keep: bool = False) -> Any:
+    """The JSON value with its structure (keys, nesting, list lengths) and no personal data:
+    strings and numbers become `***` unless under a diagnostic key, where only the emails and
+    numbers in them are masked."""
+    if isinstance(value, dict):
+        return {key: _masked(item, keep=key in DIAGNOSTIC_KEYS) for key, item in value.items()}
+    if isinstance(value, list):
+        shown = [_masked(item, keep=keep) for item in value[:LIST_ITEMS_SHOWN]]
+        hidden = len(value) - len(shown)
+        return shown + ([f"... {hidden} more"] if hidden else [])
+    if isinstance(value, str):
+        return _masked_text(value) if keep else MASK
+    if isinstance(value, bool) or value is None:
+        return value
+    return value if keep and isinstance(value, int) else MASK
+
+
+def masked_excerpt(content: bytes) -> str:
+    """Up to BODY_EXCERPT_CHARS of a response body for an error message, on one line.
+
+    A JSON body keeps its structure with the values masked (see `_masked`); any other body
+    (a gateway's or proxy's page, the APIs answer JSON) keeps its words, with e-mail addresses
+    and numbers masked.
+    """
+    try:
+        text = json.dumps(_masked(parse_json(content)), ensure_ascii=False)
+    except (ValueError, RecursionError):
+        text = _masked_text(content[: BODY_EXCERPT_CHARS * 4].decode("utf-8", "replace"))
+    return " ".join(text.split())[:BODY_EXCERPT_CHARS] or "<empty body>"
 
 
 def parse_json(body: bytes) -> Any:

@@ -43,6 +43,7 @@ from costudy_pipelines.lib.loading.statements import (
     USER_CANDIDATE_TYPES,
     SessionStatements,
     build_statements,
+    recompute_users,
     user_params,
 )
 from costudy_pipelines.lib.validation import Reject, ValidRecord, validate
@@ -211,6 +212,9 @@ class SyncSession:
         # every record is new, so no probe, no seen keys and nothing to soft-delete. Set once
         # the session holds its lock; ON CONFLICT still settles a row another session adds.
         self.fresh = False
+        # Whether a row that backed a user's won field was changed or soft-deleted: those
+        # users' fields are recomputed from the live rows before the session commits.
+        self._recompute = False
 
     @property
     def complete(self) -> bool:
@@ -233,6 +237,10 @@ class SyncSession:
                 CopyPayloadWriter(conn, (self.spec.key_sql_type,)),
             )
             try:
+                # committed on its own: inside the session, the first two sessions of a table
+                # would wait on each other's uncommitted row until the first one commits
+                with conn.transaction():
+                    conn.execute(self.statements.register_source)
                 with conn.transaction(), session_connection(self.connect) as probe:
                     probe.autocommit = True
                     # hash joins of a chunk, and the soft delete's anti-join, stay in memory
@@ -246,6 +254,8 @@ class SyncSession:
                     self._stream(conn, probe, items)
                     if self.complete:
                         self._soft_delete(conn)
+                    if self._recompute:
+                        self._recompute_users(conn)
                     incomplete = self.report.rejected or self.report.soft_delete_refused
                     self.report.status = PARTIAL if incomplete else SUCCESS
                     self._record_timings(started)
@@ -285,7 +295,10 @@ class SyncSession:
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-loader") as loader,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-probe") as probes,
         ):
-            prober: _Prober = functools.partial(probes.submit, self._probe, probe)
+
+            def prober(part: dict[Any, _Entry]) -> Future[set[Any]]:
+                return probes.submit(self._probe, probe, part)
+
             pending: Future[None] | None = None
             records = iter(items)
             try:
@@ -327,7 +340,16 @@ class SyncSession:
         if by_key:
             chunk.staged = len(by_key)
             chunk.stage_payload = self._payloads.stage.payload(
-                (key, record.email, entry.content_hash, entry.text, *record.values)
+                (
+                    key,
+                    record.email,
+                    entry.content_hash,
+                    entry.text,
+                    record.name,
+                    record.username,
+                    record.observed_at,
+                    *record.values,
+                )
                 for key, (record, entry) in by_key.items()
             )
             chunk.user_payload = self._payloads.users.payload(self._user_candidates(by_key))
@@ -452,6 +474,9 @@ class SyncSession:
             if chunk.staged:
                 with self._timed("load_copy_s"):
                     self._stage(cur, chunk)
+                if not self.fresh:  # a fresh session stages new rows only: none backs a field
+                    cur.execute(self.statements.mark_changed_winners)
+                    self._recompute = self._recompute or cur.rowcount > 0
                 with self._timed("load_users_s"):
                     self._upsert_users(cur)
                 with self._timed("load_rows_s"):
@@ -535,12 +560,25 @@ class SyncSession:
             conn.execute(self.statements.index_seen)
             conn.execute(self.statements.analyze_seen)  # a temp table has no statistics otherwise
             with conn.transaction() as savepoint:
-                unseen = conn.execute(self.statements.soft_delete, self.covered_params).rowcount
+                row = conn.execute(self.statements.soft_delete, self.covered_params).fetchone()
+                unseen, backed_fields = row if row is not None else (0, 0)
                 refusal = self._delete_refusal(conn, unseen, where) if unseen else None
                 if refusal is not None:
                     self.report.soft_delete_refused = refusal
                     raise psycopg.Rollback(savepoint)
                 self.report.soft_deleted = unseen
+                self._recompute = self._recompute or backed_fields > 0
+
+    def _recompute_users(self, conn: psycopg.Connection) -> None:
+        """Name and username of the users whose won field lost its row, from the live rows of
+        every registered source table, by priority, with the provenance (one statement)."""
+        with self._timed("recompute_users_s"):
+            sources = conn.execute(
+                "select source_table, family, key_column from user_field_sources"
+                " order by source_table"
+            ).fetchall()
+            recomputed = conn.execute(recompute_users(sources), self.user_params).rowcount
+            self.report.users_updated += recomputed
 
     def _covered_description(self) -> str:
         """What the session covers, for refusal messages."""

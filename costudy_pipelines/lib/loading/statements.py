@@ -10,11 +10,12 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from costudy_pipelines.lib.loading.spec import LoadOptions, LoadSpec
+from costudy_pipelines.lib.loading.spec import KeyKind, LoadOptions, LoadSpec
 
 STAGE = sql.Identifier("_sync_stage")
 STAGE_USERS = sql.Identifier("_sync_stage_users")
 SEEN = sql.Identifier("_sync_seen")
+RECOMPUTE = sql.Identifier("_sync_recompute")  # users whose fields a won row no longer backs
 
 # Columns of the per-chunk user candidates, in COPY order.
 USER_CANDIDATE_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -29,6 +30,12 @@ USER_CANDIDATE_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 USER_CANDIDATE_TYPES = tuple(sql_type for _, sql_type in USER_CANDIDATE_COLUMNS)
 PROVENANCED_FIELDS = ("name", "username")
+# What every source row offers its user (migration 005), staged after raw in this order.
+CANDIDATE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("candidate_name", "text"),
+    ("candidate_username", "text"),
+    ("candidate_observed_at", "timestamptz"),
+)
 
 
 def _columns_ddl(columns: list[tuple[str, str]]) -> sql.Composed:
@@ -81,7 +88,9 @@ class SessionStatements:
     analyze_seen: sql.Composed
     count_live: sql.Composed  # live rows of the slice (the base of the delete share)
     any_live_covered: sql.Composed  # whether the session covers any live row at its start
-    soft_delete: sql.Composed
+    soft_delete: sql.Composed  # (rows soft-deleted, users whose won field they backed)
+    register_source: sql.Composed
+    mark_changed_winners: sql.Composed
 
 
 def user_params(spec: LoadSpec, options: LoadOptions) -> dict[str, object]:
@@ -104,6 +113,7 @@ def build_statements(spec: LoadSpec, *, windowed: bool = False) -> SessionStatem
         ("email", "text"),
         ("content_hash", "bytea"),
         ("raw", "text"),  # cast to jsonb only for rows that are written
+        *CANDIDATE_COLUMNS,
         *[(column.name, column.sql_type) for column in spec.columns],
     ]
     scope_columns = [sql.Identifier(name) for name in spec.scope]
@@ -130,6 +140,7 @@ def build_statements(spec: LoadSpec, *, windowed: bool = False) -> SessionStatem
             sql.SQL("create temp table {} (key {}) on commit drop").format(
                 SEEN, sql.SQL(spec.key_sql_type)
             ),
+            sql.SQL("create temp table {} (user_id uuid) on commit drop").format(RECOMPUTE),
         ),
         # One lookup by the unique key per probed record, whatever the statistics say: a
         # LATERAL subquery with LIMIT is not flattened into a join, so the planner cannot
@@ -149,6 +160,7 @@ def build_statements(spec: LoadSpec, *, windowed: bool = False) -> SessionStatem
             "text",
             "bytea",
             "bytea",
+            *(sql_type for _, sql_type in CANDIDATE_COLUMNS),
             *(c.sql_type for c in spec.columns),
         ),
         copy_users=sql.SQL("copy {} from stdin (format binary)").format(STAGE_USERS),
@@ -169,9 +181,153 @@ def build_statements(spec: LoadSpec, *, windowed: bool = False) -> SessionStatem
             "select exists (select 1 from {} t where t.deleted_at is null{})::int"
         ).format(table, covered),
         soft_delete=sql.SQL(
-            "update {table} t set deleted_at = now() where t.deleted_at is null{covered}"
+            "with deleted as ("
+            " update {table} t set deleted_at = now() where t.deleted_at is null{covered}"
             " and not exists (select 1 from {seen} s where s.key = t.{key})"
-        ).format(table=table, covered=covered, seen=SEEN, key=key),
+            " returning t.user_id, {ref} as ref),"
+            " marked as ({mark} select d.user_id from deleted d"
+            " join users u on u.id = d.user_id"
+            " where d.ref in (u.name_source_record, u.username_source_record) returning 1)"
+            " select (select count(*) from deleted), (select count(*) from marked)"
+        ).format(
+            table=table,
+            covered=covered,
+            seen=SEEN,
+            key=key,
+            ref=record_reference(
+                spec.table, sql.SQL("t.{}").format(key), row_hash=_row_hashed(spec)
+            ),
+            mark=sql.SQL("insert into {} (user_id)").format(RECOMPUTE),
+        ),
+        register_source=sql.SQL(
+            "insert into user_field_sources (source_table, family, key_column)"
+            " values ({}, {}, {}) on conflict (source_table) do nothing"
+        ).format(sql.Literal(spec.table), sql.Literal(spec.family), sql.Literal(spec.key_column)),
+        mark_changed_winners=_mark_changed_winners(spec, table, key),
+    )
+
+
+def record_reference(table: str, key: sql.Composable, *, row_hash: bool) -> sql.Composed:
+    """'<table>:<key>' of a row, as users' *_source_record names it (row hashes in hex)."""
+    text = sql.SQL("encode({}, 'hex')").format(key) if row_hash else key
+    return sql.SQL("{} || {}").format(sql.Literal(f"{table}:"), text)
+
+
+def _mark_changed_winners(
+    spec: LoadSpec, table: sql.Identifier, key: sql.Identifier
+) -> sql.Composed:
+    """Users whose won field a staged row backs, when that row now offers something else (or
+    moves to another user): the field must be recomputed from the live rows. One index lookup
+    per staged row (they are only the new and changed ones); new rows find nothing."""
+    differs = sql.SQL(" or ").join(
+        sql.SQL("t.{0} is distinct from s.{0}").format(sql.Identifier(name))
+        for name in ("email", *(name for name, _ in CANDIDATE_COLUMNS))
+    )
+    candidate_columns = sql.SQL(", ").join(
+        sql.SQL("t.{}").format(sql.Identifier(name)) for name, _ in CANDIDATE_COLUMNS
+    )
+    return sql.SQL(
+        "insert into {recompute} (user_id)"
+        " select t.user_id from {stage} s cross join lateral"
+        " (select t.user_id, t.email, {candidate_columns} from {table} t"
+        " where t.{key} = s.key limit 1) t"
+        " join users u on u.id = t.user_id"
+        " where {ref} in (u.name_source_record, u.username_source_record) and ({differs})"
+    ).format(
+        recompute=RECOMPUTE,
+        stage=STAGE,
+        candidate_columns=candidate_columns,
+        table=table,
+        key=key,
+        ref=record_reference(spec.table, sql.SQL("s.key"), row_hash=_row_hashed(spec)),
+        differs=differs,
+    )
+
+
+def _row_hashed(spec: LoadSpec) -> bool:
+    return spec.key_kind is KeyKind.ROW_HASH
+
+
+def recompute_users(sources: list[tuple[str, str, str]]) -> sql.Composed:
+    """Recompute name and username of the users in RECOMPUTE from the live rows of every
+    source table `(table, family, key_column)`: per field the value of the best-ranked family,
+    within it the newest record (undated last), with its provenance; null when no live row
+    offers one. Users are locked in email order, as the upsert does, so sessions cannot
+    deadlock. Every source table is read for the affected users (there is no index on
+    user_id): this runs only when a won field lost its row, not on the common path."""
+    candidates = sql.SQL(" union all ").join(
+        sql.SQL(
+            "select t.user_id, {family} as family, {ref} as ref, t.candidate_name,"
+            " t.candidate_username, t.candidate_observed_at"
+            " from {table} t join affected a on a.user_id = t.user_id"
+            " where t.deleted_at is null"
+        ).format(
+            family=sql.Literal(family),
+            ref=record_reference(
+                table,
+                sql.SQL("t.{}").format(sql.Identifier(key_column)),
+                row_hash=key_column == KeyKind.ROW_HASH.value,
+            ),
+            table=sql.Identifier(table),
+        )
+        for table, family, key_column in sources
+    )
+    best = sql.SQL(", ").join(
+        sql.SQL(
+            "best_{f} as (select distinct on (user_id) user_id, candidate_{f} as value,"
+            " family, ref, candidate_observed_at as observed from ranked"
+            " where candidate_{f} is not null"
+            " order by user_id, rank, candidate_observed_at desc nulls last, ref desc)"
+        ).format(f=sql.SQL(field))
+        for field in PROVENANCED_FIELDS
+    )
+    chosen = sql.SQL(", ").join(
+        sql.SQL(
+            "b_{f}.value as {f}, b_{f}.family as {f}_source, b_{f}.ref as {f}_source_record,"
+            " b_{f}.observed as {f}_observed_at"
+        ).format(f=sql.SQL(field))
+        for field in PROVENANCED_FIELDS
+    )
+    joins = sql.SQL(" ").join(
+        sql.SQL("left join best_{f} b_{f} on b_{f}.user_id = l.id").format(f=sql.SQL(field))
+        for field in PROVENANCED_FIELDS
+    )
+    provenance = [
+        sql.Identifier(f"{field}{suffix}")
+        for field in PROVENANCED_FIELDS
+        for suffix in ("", "_source", "_source_record", "_observed_at")
+    ]
+    assignments = sql.SQL(", ").join(
+        [sql.SQL("{0} = f.{0}").format(column) for column in provenance]
+        + [
+            sql.SQL(
+                "{f}_updated_at = case when u.{f} is distinct from f.{f} then now()"
+                " else u.{f}_updated_at end"
+            ).format(f=sql.SQL(field))
+            for field in PROVENANCED_FIELDS
+        ]
+    )
+    return sql.SQL(
+        "with affected as (select distinct user_id from {recompute}),"
+        " locked as (select u.id from users u join affected a on a.user_id = u.id"
+        " order by u.email for update of u),"
+        " candidates as ({candidates}),"
+        " ranked as (select c.*, coalesce(array_position(%(priority)s::text[], c.family),"
+        " %(unlisted)s) as rank from candidates c),"
+        " {best},"
+        " fields as (select l.id as user_id, {chosen} from locked l {joins})"
+        " update users u set {assignments}, updated_at = now()"
+        " from fields f where u.id = f.user_id"
+        " and ({current}) is distinct from ({recomputed})"
+    ).format(
+        recompute=RECOMPUTE,
+        candidates=candidates,
+        best=best,
+        chosen=chosen,
+        joins=joins,
+        assignments=assignments,
+        current=sql.SQL(", ").join(sql.SQL("u.{}").format(c) for c in provenance),
+        recomputed=sql.SQL(", ").join(sql.SQL("f.{}").format(c) for c in provenance),
     )
 
 
@@ -246,15 +402,25 @@ def _upsert_rows(
     into a join): the stage has no statistics, and the planner hashed the whole users table
     for every chunk instead (33 ms a chunk at 66k users, growing with them, whatever the
     chunk's size)."""
-    insert_columns = [key, *map(sql.Identifier, ("user_id", "email", "content_hash")), *typed]
+    candidates = [sql.Identifier(name) for name, _ in CANDIDATE_COLUMNS]
+    insert_columns = [
+        key,
+        *map(sql.Identifier, ("user_id", "email", "content_hash")),
+        *candidates,
+        *typed,
+    ]
     select_values = [
         sql.SQL("s.key"),
         sql.SQL("u.id"),
         sql.SQL("s.email"),
         sql.SQL("s.content_hash"),
-        *[sql.SQL("s.{}").format(column) for column in typed],
+        *[sql.SQL("s.{}").format(column) for column in (*candidates, *typed)],
     ]
-    updated = [*map(sql.Identifier, ("user_id", "email", "content_hash", "raw")), *typed]
+    updated = [
+        *map(sql.Identifier, ("user_id", "email", "content_hash", "raw")),
+        *candidates,
+        *typed,
+    ]
     return sql.SQL(
         "with written as ("
         " insert into {table} as t ({columns}, raw{scope_columns})"

@@ -21,7 +21,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Unpack
 
 import psycopg
 from psycopg.pq import TransactionStatus
@@ -45,7 +45,12 @@ from costudy_pipelines.lib.migrations.execution import (
 from costudy_pipelines.lib.migrations.lock import migration_lock
 from costudy_pipelines.lib.migrations.sqltext import Kind
 from costudy_pipelines.lib.migrations.target import Target
-from costudy_pipelines.lib.migrations.tracking import AppliedRow, HistoryEntry, Status
+from costudy_pipelines.lib.migrations.tracking import (
+    AppliedRow,
+    HistoryEntry,
+    HistoryFields,
+    Status,
+)
 
 Progress = Callable[[str], None]
 
@@ -301,7 +306,9 @@ class Session:
     backup_path: Path | None = None
     watch: BlockerWatch | None = None
 
-    def history(self, action: str, migration: Migration | None = None, **fields: Any) -> None:
+    def history(
+        self, action: str, migration: Migration | None = None, **fields: Unpack[HistoryFields]
+    ) -> None:
         """Append to the history (inside the caller's transaction, or on its own)."""
         if migration is not None:
             fields = {
@@ -317,14 +324,24 @@ class Session:
         )
         tracking.record_history(self.conn, self.target.tracking, entry)
 
-    def record(self, migration: Migration, status: Status, **fields: Any) -> None:
+    def record(
+        self,
+        migration: Migration,
+        status: Status,
+        *,
+        transactional: bool,
+        execution_ms: float | None = None,
+        error: str | None = None,
+    ) -> None:
         tracking.record_version(
             self.conn,
             self.target.tracking,
             migration,
             status=status,
             actor=self.options.actor,
-            **fields,
+            transactional=transactional,
+            execution_ms=execution_ms,
+            error=error,
         )
 
     def blocked_by(self, failure: ScriptError) -> str:

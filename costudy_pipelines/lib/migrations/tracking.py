@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import TypedDict
 
 import psycopg
 from psycopg import sql
@@ -175,6 +176,18 @@ class HistoryEntry:
     execution_ms: float | None = None
     backup_path: str | None = None
     detail: str | None = None
+
+
+class HistoryFields(TypedDict, total=False):
+    """The optional fields of a HistoryEntry, as keyword arguments."""
+
+    version: int | None
+    name: str | None
+    checksum: str | None
+    previous_checksum: str | None
+    execution_ms: float | None
+    backup_path: str | None
+    detail: str | None
 
 
 _COLUMNS_OF = """

@@ -33,7 +33,7 @@ def parse_strategies(text: str) -> dict[str, Strategy]:
                 f"{STRATEGY_VAR}: {name}={strategy!r} is not a strategy; expected one of "
                 f"{list(STRATEGIES)}"
             )
-        chosen[name] = strategy  # type: ignore[assignment]
+        chosen[name] = strategy
     return chosen
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,7 +31,7 @@ from typing import Any
 
 import psycopg
 
-from costudy_pipelines.lib.reverse_sync import tracking, website
+from costudy_pipelines.lib.reverse_sync import dead_letters, tracking, website
 from costudy_pipelines.lib.reverse_sync.api import PlatformApiClient, idempotency_key
 from costudy_pipelines.lib.reverse_sync.direct import Planned, write_direct
 from costudy_pipelines.lib.reverse_sync.events import (
@@ -52,7 +52,8 @@ COUNTED_AS = {"create": "synced", "update": "updated", "failed": "failed", "dead
 class SyncOptions:
     strategy: Strategy = "direct"
     dry_run: bool = False
-    full_refresh: bool = False  # read every website row, not only those past the watermark
+    full_refresh: bool = False  # every website row, not only those past the watermark, and
+    # every dead letter again
     chunk_size: int = 2000
     max_attempts: int = 5  # runs that may fail an event before it becomes a dead letter
     overlap: timedelta = timedelta(minutes=10)
@@ -141,6 +142,10 @@ def sync_event_type(
         raise ValueError(f"{event.name}: the api strategy needs a PlatformApiClient")
     started = time.monotonic()
     report = SyncReport(event.name, options.strategy, options.dry_run, run_id or uuid.uuid4().hex)
+    if options.full_refresh and not options.dry_run:
+        # a full refresh retries everything, the dead letters too (the target may be back)
+        with platform_conn.transaction():
+            dead_letters.requeue(platform_conn, event)
     inbox_ids, chunks = _chunks_to_read(event, website_conn, platform_conn, options)
     writer = _Chunks(event, platform_conn, options, report, api)
     with closing(chunks):
@@ -166,7 +171,7 @@ def _chunks_to_read(
     website_conn: psycopg.Connection,
     platform_conn: psycopg.Connection,
     options: SyncOptions,
-) -> tuple[list[int], Iterator[list[website.Row]]]:
+) -> tuple[list[int], Generator[list[website.Row]]]:
     """The inbox deliveries this run answers, and the website rows to look at, in chunks:
     first the named ones (to retry, or pushed), then everything changed since the watermark."""
     inbox_ids, pushed_ids = tracking.pushed(platform_conn, event)
@@ -178,7 +183,7 @@ def _chunks_to_read(
             # A row stamped in the future must not push the window past rows written now.
             since = min(mark, website.clock(website_conn)) - options.overlap
 
-    def chunks() -> Iterator[list[website.Row]]:
+    def chunks() -> Generator[list[website.Row]]:
         # `yield from` hands a close() on to the read in progress: its cursor and snapshot end
         # with the run, even when the run fails half-way.
         yield from website.read_ids(website_conn, event, named, options.chunk_size)
@@ -201,7 +206,7 @@ def _plan(
         if state and state.fingerprint == fingerprint and state.status in ("synced", "dead"):
             continue
         target_id = state.target_id if state else None
-        operation = "update" if target_id else "create"
+        operation: tracking.Operation = "update" if target_id else "create"
         try:
             values = target_values(event, row)
         except Rejected as exc:

@@ -56,10 +56,10 @@ class Recorded:
     error: str | None
 
 
-def as_jsonb(value: object) -> Jsonb:
+def as_jsonb(value: Iterable[Any]) -> Jsonb:
     """A jsonb parameter; generators become arrays (a chunk of rows for jsonb_to_recordset)."""
     if not isinstance(value, dict | list):
-        value = list(value)  # type: ignore[call-overload]
+        value = list(value)
     return Jsonb(value, dumps=lambda obj: json.dumps(obj, default=json_value))
 
 
@@ -69,6 +69,7 @@ def watermark(conn: psycopg.Connection, event: EventType) -> datetime | None:
         "select max(source_updated_at) from reverse_sync_tracking where event_type = %s",
         (event.name,),
     ).fetchone()
+    assert row is not None  # an aggregate always returns a row
     return row[0]
 
 
@@ -268,4 +269,5 @@ def last_synced_at(conn: psycopg.Connection, event: EventType) -> datetime | Non
     row = conn.execute(
         "select max(synced_at) from reverse_sync_tracking where event_type = %s", (event.name,)
     ).fetchone()
+    assert row is not None  # an aggregate always returns a row
     return row[0]

@@ -50,7 +50,7 @@ def _select(event: EventType) -> sql.Composed:
 
 
 def _stream(
-    conn: psycopg.Connection, query: sql.Composable, params: dict[str, Any], chunk_size: int
+    conn: psycopg.Connection, query: sql.Composed, params: dict[str, Any], chunk_size: int
 ) -> Iterator[list[Row]]:
     with conn.transaction():
         conn.execute("set transaction isolation level repeatable read, read only")
@@ -99,7 +99,9 @@ def read_fingerprints(
 
 def clock(conn: psycopg.Connection) -> datetime:
     """The website server's current time (the read window is measured on its clock)."""
-    return conn.execute("select now()").fetchone()[0]
+    row = conn.execute("select now()").fetchone()
+    assert row is not None  # SELECT without FROM returns its one row
+    return row[0]
 
 
 def newest_position(

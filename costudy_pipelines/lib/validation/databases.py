@@ -6,7 +6,7 @@ Column names vary between schema versions, so each field accepts its known spell
 
 from __future__ import annotations
 
-from typing import Any, Required
+from typing import Any, ClassVar, Required
 
 from typing_extensions import TypedDict
 
@@ -53,7 +53,10 @@ class DatabasePersonValidator(SchemaValidator):
     """A person row: id, email (any known spelling), name or first/last, creation time."""
 
     schema = DatabasePersonSchema
-    columns = (Column("source_id", "text"), Column("occurred_at", "timestamptz"))
+    columns: ClassVar[tuple[Column, ...]] = (
+        Column("source_id", "text"),
+        Column("occurred_at", "timestamptz"),
+    )
 
     def build(self, record: dict[str, Any]) -> ValidRecord:
         occurred = first_of(record, CREATED_KEYS)

@@ -2,6 +2,9 @@
 
 The one normaliser of the project: the sync engine keys people by it and the reverse sync
 writes it into the platform (whose `email_address` domain refuses anything not normalised).
+An internationalised domain has two spellings, Unicode (`bücher.de`) and ASCII
+(`xn--bcher-kva.de`): both become the Unicode one by UTS-46 (the `idna` package), so
+`anna@bücher.de` and `anna@xn--bcher-kva.de` are one person.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
+import idna
 from email_validator import EmailNotValidError, validate_email
 
 
@@ -29,7 +33,8 @@ class InvalidEmail(ValueError):
 
 
 def normalise_email(raw: object) -> str:
-    """Trimmed, Unicode NFC, lower-case, and valid per email-validator (syntax only, no DNS).
+    """Trimmed, Unicode NFC, lower-case, the domain in its UTS-46 Unicode form, and valid per
+    email-validator (syntax only, no DNS).
 
     Raises InvalidEmail with a reason an operator can act on. The caller keeps the raw value.
     """
@@ -77,6 +82,7 @@ def _plain(candidate: str) -> re.Match[str] | None:
 # (lru_cache keeps results only: an invalid address is checked again each time it comes.)
 @lru_cache(maxsize=1 << 17)
 def _validated(candidate: str) -> str:
+    candidate = _canonical_domain(candidate)
     plain = _plain(candidate)
     if plain is not None:
         try:  # the domain rules stay email-validator's, once per domain
@@ -89,6 +95,25 @@ def _validated(candidate: str) -> str:
     except EmailNotValidError as exc:
         raise InvalidEmail(f"malformed email ({exc})", candidate) from None
     return candidate
+
+
+def _canonical_domain(candidate: str) -> str:
+    """The address with an internationalised domain in its one Unicode spelling (UTS-46).
+
+    ASCII domains without an `xn--` label, all but a few, are already canonical: untouched.
+    """
+    local, at, domain = candidate.rpartition("@")
+    if not at or (domain.isascii() and "xn--" not in domain):
+        return candidate
+    try:
+        return f"{local}@{_unicode_domain(domain)}"
+    except idna.IDNAError as exc:
+        raise InvalidEmail(f"malformed internationalised email domain ({exc})", candidate) from None
+
+
+@lru_cache(maxsize=1 << 14)
+def _unicode_domain(domain: str) -> str:
+    return idna.decode(domain, uts46=True)
 
 
 @lru_cache(maxsize=1 << 14)

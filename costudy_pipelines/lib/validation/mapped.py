@@ -15,7 +15,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BeforeValidator, ValidationInfo
 
 from costudy_pipelines.lib.validation.records import RawRecord, SchemaValidator, ValidRecord
-from costudy_pipelines.lib.validation.types import RecordRejected, parse_human_time
+from costudy_pipelines.lib.validation.types import (
+    DEFAULT_AMOUNT_BOUNDS,
+    AmountBounds,
+    RecordRejected,
+    parse_human_time,
+)
 
 DEFAULT_DATE_FORMATS = ("%m/%d/%Y", "%m/%d/%Y %H:%M:%S", "%Y/%m/%d", "%d.%m.%Y")
 
@@ -62,8 +67,9 @@ class MappedValidator(SchemaValidator):
         date_formats: tuple[str, ...] = DEFAULT_DATE_FORMATS,
         time_zone: str = "UTC",
         mapping_hint: str,
+        amount_bounds: AmountBounds = DEFAULT_AMOUNT_BOUNDS,
     ) -> None:
-        super().__init__()
+        super().__init__(amount_bounds=amount_bounds)
         self.headers = dict(headers)
         self.constants = dict(constants or {})
         self.context = {"date_formats": date_formats, "time_zone": zone(time_zone)}
@@ -73,7 +79,7 @@ class MappedValidator(SchemaValidator):
     def set_time_zone(self, time_zone: str) -> None:
         """Read dates without an offset in `time_zone` from now on (a spreadsheet's, known only
         once its metadata has been read)."""
-        self.context = {**self.context, "time_zone": zone(time_zone)}
+        self.context = {**(self.context or {}), "time_zone": zone(time_zone)}
 
     def __call__(self, raw: RawRecord) -> ValidRecord:
         layout = self._layout(raw)

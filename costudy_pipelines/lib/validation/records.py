@@ -10,7 +10,12 @@ from typing import Any, ClassVar, Protocol
 from pydantic import TypeAdapter, ValidationError
 
 from costudy_pipelines.lib.validation.emails import InvalidEmail, normalise_email
-from costudy_pipelines.lib.validation.types import RecordRejected, id_text
+from costudy_pipelines.lib.validation.types import (
+    DEFAULT_AMOUNT_BOUNDS,
+    AmountBounds,
+    RecordRejected,
+    id_text,
+)
 
 RawRecord = Mapping[str, Any]
 
@@ -54,7 +59,10 @@ class Reject:
 class RecordValidator(Protocol):
     """Turns one raw source record into a ValidRecord, or raises (RecordRejected, ValueError)."""
 
-    columns: tuple[Column, ...]
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        """The typed columns `ValidRecord.values` follow (read-only: a class constant suffices)."""
+        ...
 
     def __call__(self, raw: RawRecord) -> ValidRecord: ...
 
@@ -93,7 +101,8 @@ class SchemaValidator:
     id_field: ClassVar[str | None] = "id"
     _adapters: ClassVar[dict[type, TypeAdapter]] = {}
 
-    def __init__(self) -> None:
+    def __init__(self, *, amount_bounds: AmountBounds = DEFAULT_AMOUNT_BOUNDS) -> None:
+        self.amount_bounds = amount_bounds
         adapter = self._adapters.get(self.schema)
         if adapter is None:
             adapter = self._adapters[self.schema] = TypeAdapter(self.schema)

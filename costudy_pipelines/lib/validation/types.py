@@ -8,6 +8,7 @@ validators for the human-typed sources (sheets, CSV), where volume is small.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -50,37 +51,77 @@ ExternalId = Annotated[
 ]
 
 
-@source_schema
-class MoneyObject(TypedDict):
-    """Whop's later SDK money: {"amount": "<decimal string in major units>", "currency", ...}."""
+@dataclass(frozen=True)
+class AmountBounds:
+    """The amounts a record may carry; beyond them the record is rejected with the reason.
 
-    amount: float | int | str
+    One absurd amount (the text "1e309" is a 310-digit number) would swamp every revenue view,
+    so the magnitude and the decimal places are capped. Validators take their bounds
+    (`amount_bounds=`); the defaults suit any currency's prices.
+    """
+
+    max_magnitude: Decimal = Decimal("1e12")
+    max_decimals: int = 8
+
+    def check(self, amount: Decimal, field: str, value: Any) -> Decimal:
+        if not amount.is_finite():
+            raise RecordRejected(f"{field}: not a finite amount (got {value!r})")
+        if abs(amount) > self.max_magnitude:
+            raise RecordRejected(
+                f"{field}: {_shown(value)} is beyond the bound of {self.max_magnitude:,f} "
+                "an amount may reach"
+            )
+        exponent = amount.normalize().as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > self.max_decimals:
+            raise RecordRejected(
+                f"{field}: {_shown(value)} has {-exponent} decimal places, more than the "
+                f"{self.max_decimals} an amount may have"
+            )
+        return amount
 
 
-# A float, a decimal string, or a Money object, kept as sent and made exact by money_amount:
-# pydantic's own Decimal costs ~3 µs a field, the conversion below a tenth of that.
-Money = float | int | str | MoneyObject | None
+DEFAULT_AMOUNT_BOUNDS = AmountBounds()
 
 
-def money_amount(value: Any, field: str) -> Decimal | None:
+def _shown(value: Any) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+# A float, an int, a decimal string, a database's Decimal, or a Money object ({"amount": ...,
+# "currency": ...}), kept as sent: money_amount reads each shape and rejects any other with
+# the reason (pydantic's own Decimal costs ~3 µs a field, the conversion below a tenth of it).
+Money = Any
+
+
+def money_amount(
+    value: Any, field: str, bounds: AmountBounds = DEFAULT_AMOUNT_BOUNDS
+) -> Decimal | None:
     """The exact amount (floats via their shortest repr: 19.99, not 19.989999999999998)."""
     if isinstance(value, dict):
-        value = value["amount"]
+        if "amount" not in value:
+            keys = ", ".join(sorted(map(str, value))) or "none"
+            raise RecordRejected(f"{field}: a Money object without an amount (its keys: {keys})")
+        field, value = f"{field}.amount", value["amount"]
+        if value is None:
+            raise RecordRejected(f"{field}: a Money object whose amount is null")
     if value is None:
         return None
+    if isinstance(value, bool) or not isinstance(value, float | int | str | Decimal):
+        raise RecordRejected(
+            f"{field}: not an amount (got a {type(value).__name__}: {_shown(value)})"
+        )
     try:
         amount = _decimal(value)
     except (InvalidOperation, ValueError, TypeError):
-        raise RecordRejected(f"{field}: not a decimal amount (got {value!r})") from None
-    if not amount.is_finite():
-        raise RecordRejected(f"{field}: not a finite amount (got {value!r})")
-    return amount
+        raise RecordRejected(f"{field}: not a decimal amount (got {_shown(value)})") from None
+    return bounds.check(amount, field, value)
 
 
 # Prices repeat across a million payments; Decimals are immutable, so the cache is safe to
 # share. typed: 1 and 1.0 are equal keys but must stay distinct values.
 @lru_cache(maxsize=1 << 12, typed=True)
-def _decimal(value: float | int | str) -> Decimal:
+def _decimal(value: float | int | str | Decimal) -> Decimal:
     return Decimal(repr(value) if isinstance(value, float) else value)
 
 
@@ -117,36 +158,71 @@ def _blank_to_none(value: Any) -> Any:
 CellText = Annotated[str | None, BeforeValidator(_blank_to_none)]
 
 _THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
-_CURRENCY_MARKS = str.maketrans("", "", "$€£¥ \u00a0")
+_SPACES = str.maketrans("", "", " \u00a0")
+_SYMBOL = re.compile(r"[$€£¥]")
+# What a currency symbol typed in an amount means when the row names no currency, and the
+# currencies it is also written for (a Canadian price may well be typed "$12").
+SYMBOL_CURRENCY = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY"}
+SYMBOL_ALSO = {"$": frozenset({"CAD", "AUD", "NZD", "SGD", "HKD", "MXN"}), "¥": frozenset({"CNY"})}
 
 
-def parse_amount_text(value: Any) -> Decimal | None:
-    """Amounts typed by people: '49.99', '$1,234.50', '1 234.50', 49.99.
+def parse_amount_text(
+    value: Any, field: str, bounds: AmountBounds = DEFAULT_AMOUNT_BOUNDS
+) -> tuple[Decimal | None, str | None]:
+    """An amount typed by a person ('49.99', '$1,234.50', '1 234.50', '€4.20', 49.99) and the
+    currency symbol typed with it (None when none).
 
     A comma is taken as a thousands separator only in the 1,234,567.89 pattern; anything else
     ambiguous ('12,5') is refused rather than guessed.
     """
     if isinstance(value, bool):
-        raise ValueError("amount must be a number, not a boolean")
+        raise RecordRejected(f"{field}: an amount, not a boolean (got {value!r})")
     if value is None:
-        return None
+        return None, None
     if isinstance(value, float):
         value = repr(value)
-    text = str(value).strip().translate(_CURRENCY_MARKS)
+    text = str(value).strip().translate(_SPACES)
+    symbols = set(_SYMBOL.findall(text))
+    if len(symbols) > 1:
+        raise RecordRejected(f"{field}: two currency symbols in one amount (got {value!r})")
+    symbol = symbols.pop() if symbols else None
+    text = _SYMBOL.sub("", text)
     if not text:
-        return None
+        return None, symbol
     if _THOUSANDS.match(text):
         text = text.replace(",", "")
     try:
         amount = Decimal(text)
     except InvalidOperation:
-        raise ValueError(f"not an amount: {value!r}") from None
-    if not amount.is_finite():
-        raise ValueError(f"not a finite amount: {value!r}")
-    return amount
+        raise RecordRejected(f"{field}: not an amount (got {_shown(value)})") from None
+    return bounds.check(amount, field, value), symbol
 
 
-CellAmount = Annotated[Decimal | None, BeforeValidator(parse_amount_text)]
+def human_money(
+    record: dict[str, Any],
+    fields: tuple[str, ...],
+    currency: str | None,
+    bounds: AmountBounds = DEFAULT_AMOUNT_BOUNDS,
+) -> tuple[tuple[Decimal | None, ...], str | None]:
+    """A row's amount cells typed by people, and its currency (upper case): the row's own,
+    else the one the amounts' symbols name. A symbol that contradicts the row's currency (or
+    another amount's symbol) rejects the row: €4.20 must not count as 4.20 dollars."""
+    currency = currency.upper() if currency else None
+    decided_by = "the row's currency"
+    amounts = []
+    for field in fields:
+        amount, symbol = parse_amount_text(record.get(field), field, bounds)
+        amounts.append(amount)
+        if symbol is None:
+            continue
+        if currency is None:
+            currency, decided_by = SYMBOL_CURRENCY[symbol], f"the {symbol} of {field}"
+        elif currency != SYMBOL_CURRENCY[symbol] and currency not in SYMBOL_ALSO.get(symbol, ()):
+            raise RecordRejected(
+                f"{field}: {record[field]!r} is written in {symbol} "
+                f"({SYMBOL_CURRENCY[symbol]}), but {decided_by} says {currency}"
+            )
+    return tuple(amounts), currency
 
 
 # Google Sheets (like Excel) counts days from 1899-12-30; the fraction is the time of day.

@@ -50,6 +50,13 @@ class Slot:
     created_ms: int
     epoch: int = 0  # renames of the person's name in this source's family
 
+    @property
+    def owner(self) -> Person:
+        """The person a person-source record belongs to (a catalog row has none)."""
+        if self.person is None:
+            raise ValueError(f"{self.source} record {self.index} is a catalog row, not a person's")
+        return self.person
+
     def draw(self, seed: int, *extra: object) -> Draw:
         owner = self.person.index if self.person else "catalog"
         return Draw(seed, self.source, owner, self.content_ordinal, *extra)

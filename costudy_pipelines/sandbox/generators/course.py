@@ -112,7 +112,7 @@ def build_coupon(world: World, slot: Slot) -> Record:
 
 
 def build_enrollment(world: World, slot: Slot) -> Record:
-    who, draw = slot.person, slot.draw(world.seed)
+    who, draw = slot.owner, slot.draw(world.seed)
     status = draw.weighted(ENROLMENT_STATUSES)
     done = status == "completed"
     return {
@@ -128,7 +128,7 @@ def build_enrollment(world: World, slot: Slot) -> Record:
 
 
 def build_order(world: World, slot: Slot) -> Record:
-    who, draw, seed = slot.person, slot.draw(world.seed), world.seed
+    who, draw, seed = slot.owner, slot.draw(world.seed), world.seed
     currency = person_currency(seed, who)
     subtotal = sum(
         (in_currency(course_price(seed, course), currency) * quantity)
@@ -149,7 +149,7 @@ def build_order(world: World, slot: Slot) -> Record:
 
 
 def build_order_item(world: World, slot: Slot) -> Record:
-    who, seed = slot.person, world.seed
+    who, seed = slot.owner, world.seed
     order, line = item_position(world, who.index, slot.ordinal)
     course, quantity = order_lines(world, who.index, order)[line]
     currency = person_currency(seed, who)

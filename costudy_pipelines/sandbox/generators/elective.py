@@ -103,7 +103,7 @@ LAYOUT_BY_NAME = {layout.name: layout for layout in LAYOUTS}
 
 
 def build_row(world: World, slot: Slot) -> Record:
-    who, draw = slot.person, slot.draw(world.seed)
+    who, draw = slot.owner, slot.draw(world.seed)
     layout = Draw(world.seed, "elective-layout", who.index, slot.content_ordinal).weighted(
         LAYOUT_WEIGHTS
     )

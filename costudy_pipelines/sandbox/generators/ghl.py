@@ -54,12 +54,12 @@ def field_id(location: str, name: str) -> str:
 def contact_location(world: World, slot: Slot) -> str:
     """The person's home location; a second contact lives in the next one."""
     locations = world.ghl_locations
-    home = Draw(world.seed, "ghl-home", slot.person.index).below(len(locations))
+    home = Draw(world.seed, "ghl-home", slot.owner.index).below(len(locations))
     return locations[(home + slot.content_ordinal) % len(locations)]
 
 
 def build_contact(world: World, slot: Slot) -> Record:
-    who, draw = slot.person, slot.draw(world.seed)
+    who, draw = slot.owner, slot.draw(world.seed)
     location = contact_location(world, slot)
     first, last = first_last(world.seed, who, "ghl", slot.epoch)
     city, state, country = draw.choice(CITIES)

@@ -15,7 +15,7 @@ COLUMNS = ("email", "name", "username", "created_at")
 
 
 def build_user(world: World, slot: Slot) -> Record:
-    who = slot.person
+    who = slot.owner
     return {
         "email": who.email,
         "name": who.name,
@@ -26,7 +26,7 @@ def build_user(world: World, slot: Slot) -> Record:
 
 def change_user(world: World, slot: Slot, record: Record, day_ms: int, change: int) -> None:
     """The user changes their last name in their profile."""
-    record["name"] = f"{slot.person.first} {slot.person.last_after_renames(change)}"
+    record["name"] = f"{slot.owner.first} {slot.owner.last_after_renames(change)}"
 
 
 USERS = RecordGenerator(

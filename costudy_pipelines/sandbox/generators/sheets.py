@@ -106,8 +106,8 @@ def place(seed: int, person_index: int, content_ordinal: int) -> tuple[Spreadshe
 
 
 def build_row(world: World, slot: Slot) -> Record:
-    sheet, tab = place(world.seed, slot.person.index, slot.content_ordinal)
-    who, draw = slot.person, slot.draw(world.seed)
+    sheet, tab = place(world.seed, slot.owner.index, slot.content_ordinal)
+    who, draw = slot.owner, slot.draw(world.seed)
     currency = draw.weighted(CURRENCIES)
     amount = cents(Decimal(draw.between(500, 50000)) / 100)
     when = slot.created_ms
@@ -168,10 +168,12 @@ def role_value(record: Record, role: str) -> str | None:
 
 
 def row_money(record: Record) -> Money:
+    amount = role_value(record, "amount")
+    assert amount is not None, "money is read only from worksheets with an amount column"
     return Money(
         currency=role_value(record, "currency") or "USD",  # no currency column: dollars
         status="recorded",
-        amount=cents(Decimal(role_value(record, "amount"))),
+        amount=cents(Decimal(amount)),
     )
 
 

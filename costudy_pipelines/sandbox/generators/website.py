@@ -53,7 +53,7 @@ NEXT_STATUS = {
 
 
 def person_columns(world: World, slot: Slot, draw: Draw) -> Record:
-    who = slot.person
+    who = slot.owner
     return {
         "id": slot.index + 1,
         "email": email_variant(who.email, draw),
@@ -82,7 +82,7 @@ def build_demo_request(world: World, slot: Slot) -> Record:
     return {
         **person_columns(world, slot, draw),
         "company": draw.choice(COMPANIES),
-        "phone": slot.person.phone,
+        "phone": slot.owner.phone,
         "team_size": draw.choice((1, 5, 20, 250)),
         "status": "new",
         "content": draw.choice(MESSAGES),

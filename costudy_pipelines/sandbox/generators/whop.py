@@ -103,7 +103,7 @@ def membership_product(seed: int, person_index: int, membership: int) -> int:
 
 def user_ref(world: World, slot: Slot) -> dict[str, object]:
     """The embedded user summary: same id and name as the person's whop_users record."""
-    who = slot.person
+    who = slot.owner
     return {
         "id": token_id("user", world.seed, who.index),
         "name": display_name(world.seed, who, "whop", slot.epoch),
@@ -116,7 +116,7 @@ def picture(username: str) -> dict[str, str]:
 
 
 def build_user(world: World, slot: Slot) -> Record:
-    who, draw = slot.person, slot.draw(world.seed)
+    who, draw = slot.owner, slot.draw(world.seed)
     return {
         "id": token_id("user", world.seed, who.index),
         "username": who.username,
@@ -138,7 +138,7 @@ def change_user(world: World, slot: Slot, record: Record, day_ms: int, change: i
 
 
 def build_membership(world: World, slot: Slot) -> Record:
-    who, draw, seed = slot.person, slot.draw(world.seed), world.seed
+    who, draw, seed = slot.owner, slot.draw(world.seed), world.seed
     number = membership_product(seed, who.index, slot.content_ordinal)
     status = draw.weighted(MEMBERSHIP_STATUSES)
     canceled = status in ("canceled", "expired")
@@ -195,8 +195,8 @@ def uses_money_object(world: World, draw: Draw) -> bool:
 
 
 def build_payment(world: World, slot: Slot) -> Record:
-    who, draw, seed = slot.person, slot.draw(world.seed), world.seed
-    memberships = len(world.tables["whop_memberships"].person_range(who.index))
+    who, draw, seed = slot.owner, slot.draw(world.seed), world.seed
+    memberships = len(world.person_table("whop_memberships").person_range(who.index))
     membership = slot.content_ordinal % memberships
     number = membership_product(seed, who.index, membership)
     currency = person_currency(seed, who)

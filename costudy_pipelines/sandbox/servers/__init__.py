@@ -17,6 +17,7 @@ from costudy_pipelines.sandbox.servers.alerts import AlertReceiverServer
 from costudy_pipelines.sandbox.servers.base import (
     RequestRecord,
     SandboxServer,
+    Server,
     run_until_signalled,
 )
 from costudy_pipelines.sandbox.servers.faults import Fault, FaultPlan, RateLimit
@@ -34,6 +35,7 @@ __all__ = [
     "RateLimit",
     "RequestRecord",
     "SandboxServer",
+    "Server",
     "SheetsServer",
     "WhopServer",
     "run_until_signalled",

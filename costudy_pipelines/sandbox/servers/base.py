@@ -16,16 +16,17 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from random import Random
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Message, Receive, Scope, Send
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from costudy_pipelines.sandbox.servers.faults import (
@@ -39,10 +40,6 @@ from costudy_pipelines.sandbox.servers.faults import (
 from costudy_pipelines.sandbox.servers.records import dump_json
 
 Headers = list[tuple[bytes, bytes]]
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Send = Callable[[Message], Awaitable[None]]
-Receive = Callable[[], Awaitable[Message]]
 ADMIN_PREFIX = "/_sandbox/"
 STALL_TICK_SECONDS = 0.05
 
@@ -51,8 +48,10 @@ STALL_TICK_SECONDS = 0.05
 _CONNECTIONS: dict[tuple[Any, ...], asyncio.BaseTransport] = {}
 
 
+# uvicorn declares AutoHTTPProtocol as a variable (the class it picks at import time), which
+# mypy will not take as a base class.
 class _TrackedHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         local = transport.get_extra_info("sockname") or ("", 0)
         peer = transport.get_extra_info("peername") or ("", 0)
@@ -60,7 +59,9 @@ class _TrackedHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
         _CONNECTIONS[self._sandbox_key] = transport
 
     def connection_lost(self, exc: Exception | None) -> None:
-        _CONNECTIONS.pop(getattr(self, "_sandbox_key", None), None)
+        key = getattr(self, "_sandbox_key", None)  # unset if the connection never opened
+        if key is not None:
+            _CONNECTIONS.pop(key, None)
         super().connection_lost(exc)
 
 
@@ -99,6 +100,18 @@ class _FaultState:
     plan: FaultPlan
     rng: Random
     limiter: RateLimiter
+
+
+class Server(Protocol):
+    """What the sandbox process needs of any server (HTTP or not): start it, stop it, and
+    where it listens."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    def start(self) -> Self: ...
+
+    def stop(self) -> None: ...
 
 
 class SandboxServer:
@@ -465,8 +478,8 @@ async def _drop_connection(scope: Scope) -> None:
 
 
 def run_until_signalled(
-    servers: Sequence[SandboxServer],
-    on_ready: Callable[[Sequence[SandboxServer]], None] | None = None,
+    servers: Sequence[Server],
+    on_ready: Callable[[Sequence[Server]], None] | None = None,
 ) -> None:
     """Start several servers in this process, call `on_ready`, block until SIGINT or SIGTERM,
     then stop them all. (`costudy sandbox up` runs this in a process of its own.)"""
@@ -474,7 +487,7 @@ def run_until_signalled(
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
-    started: list[SandboxServer] = []
+    started: list[Server] = []
     try:
         for server in servers:
             started.append(server.start())
@@ -487,6 +500,6 @@ def run_until_signalled(
             signal.signal(sig, handler)
 
 
-def _stop_all(servers: Iterable[SandboxServer]) -> None:
+def _stop_all(servers: Iterable[Server]) -> None:
     for server in servers:
         server.stop()

@@ -248,7 +248,7 @@ def _cursor(start_after: str | None, start_after_id: str | None) -> Key | None:
             raise ValueError("startAfterId needs startAfter (epoch milliseconds)")
         return None
     try:
-        moment = int(float(start_after))  # type: ignore[arg-type]
+        moment = int(float(start_after))
     except ValueError:
         raise ValueError(f"startAfter must be a number, got {start_after!r}") from None
     # Without an id, everything added in that millisecond counts as passed.
@@ -258,10 +258,9 @@ def _cursor(start_after: str | None, start_after_id: str | None) -> Key | None:
 def _search_after(value: object) -> Key | None:
     if value is None:
         return None
-    valid = isinstance(value, list) and len(value) == 2 and isinstance(value[0], int | float)
-    if not valid:
+    if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int | float)):
         raise ValueError("searchAfter must be [dateAdded epoch ms, contact id]")
-    return int(value[0]), str(value[1])  # type: ignore[index]
+    return int(value[0]), str(value[1])
 
 
 def _added_range(filters: object) -> tuple[int | None, int | None]:

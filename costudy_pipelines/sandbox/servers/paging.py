@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import overload
 
 from costudy_pipelines.sandbox.servers.records import Key, RecordIndex, epoch_us
 
@@ -53,6 +54,10 @@ def parse_moment(name: str, value: str | None) -> int | None:
     return epoch_us(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
+@overload
+def parse_count(name: str, value: str | None, *, default: int, maximum: int) -> int: ...
+@overload
+def parse_count(name: str, value: str | None, *, default: None, maximum: int) -> int | None: ...
 def parse_count(name: str, value: str | None, *, default: int | None, maximum: int) -> int | None:
     """A page-size parameter: an integer >= 0, clamped to the system's maximum."""
     if value is None or value == "":

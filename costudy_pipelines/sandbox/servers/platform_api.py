@@ -107,7 +107,7 @@ class PlatformApiServer(SandboxServer):
 
     # -------------------------------------------------------------------- endpoints
     def routes(self) -> list[BaseRoute]:
-        collections = [
+        collections: list[BaseRoute] = [
             Route(f"{API}{path}", self._endpoint(kind), methods=["GET", "POST"])
             for kind, (path, _) in KINDS.items()
         ]

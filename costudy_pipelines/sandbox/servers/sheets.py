@@ -188,9 +188,10 @@ class SheetsServer(SandboxServer):
             self._spreadsheets = built
 
     def set_spreadsheet(
-        self, spreadsheet_id: str, title: str, worksheets: Mapping[str, Any]
+        self, spreadsheet_id: str, title: str | None, worksheets: Mapping[str, Any] | None
     ) -> None:
-        """Add or replace one spreadsheet."""
+        """Add or replace one spreadsheet (ValueError naming it when title or worksheets is
+        missing or malformed)."""
         built = Spreadsheet.build(spreadsheet_id, {"title": title, "worksheets": worksheets})
         with self._lock:
             self._spreadsheets = {**self._spreadsheets, spreadsheet_id: built}
@@ -302,7 +303,7 @@ class SheetsServer(SandboxServer):
             data = await read_json(request)
             if not isinstance(data, dict):
                 raise ValueError("body must be a JSON object {title, worksheets}")
-            self.set_spreadsheet(spreadsheet_id, data.get("title"), data.get("worksheets"))  # type: ignore[arg-type]
+            self.set_spreadsheet(spreadsheet_id, data.get("title"), data.get("worksheets"))
         except ValueError as exc:
             return json_response(400, {"error": str(exc)})
         return json_response(200, {"spreadsheet_id": spreadsheet_id})

@@ -263,9 +263,9 @@ def _as_v2(record: dict[str, Any], collection: str) -> dict[str, Any]:
     return converted
 
 
-def _float_or_none(value: object) -> float | None:
+def _float_or_none(value: str | float) -> float | None:
     try:
-        return float(value)  # type: ignore[arg-type]
+        return float(value)
     except (TypeError, ValueError):
         return None
 

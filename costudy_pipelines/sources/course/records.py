@@ -33,7 +33,7 @@ class CourseOrderValidator(DatabasePersonValidator):
 
     def typed(self, record: dict[str, Any], occurred: Any) -> tuple[Any, ...]:
         money = first_of(record, ("total", "total_amount", "amount"))
-        amount = money_amount(money, "total")
+        amount = money_amount(money, "total", self.amount_bounds)
         return (record.get("status"), record.get("currency"), amount, occurred)
 
 

@@ -1,5 +1,6 @@
 """The course platform's core database: what it syncs and how (plain Python)."""
 
+from costudy_pipelines.lib.clients.databases import Extract
 from costudy_pipelines.lib.count_comparison import SourceTable
 from costudy_pipelines.lib.loading import LoadSpec
 from costudy_pipelines.sources.course.client import COURSE_ENROLLMENTS, COURSE_ORDERS
@@ -18,7 +19,10 @@ from costudy_pipelines.sources.registry import (
 FAMILY = "course"
 NAME_RANK = 6
 DATABASE = "course"
-FEED_EXTRACTS = {"course_orders": COURSE_ORDERS, "course_enrollments": COURSE_ENROLLMENTS}
+FEED_EXTRACTS: dict[str, Extract] = {
+    "course_orders": COURSE_ORDERS,
+    "course_enrollments": COURSE_ENROLLMENTS,
+}
 
 
 def course_orders() -> LoadSpec:

@@ -136,7 +136,11 @@ class ElectiveReader:
     def scan(self) -> DropScan:
         """Every matching file, sorted by name, split into ready and still-being-written."""
         if not self.folder.is_dir():
-            raise ElectiveFileError(f"Elective drop folder {self.folder} does not exist")
+            problem = "does not exist"
+            if self.folder.exists():
+                kind = "a file" if self.folder.is_file() else "not a folder"
+                problem = f"is {kind}: name the folder Elective's exports are dropped into"
+            raise ElectiveFileError(f"Elective drop folder {self.folder} {problem}")
         ready, skipped = [], []
         for path in sorted(self.folder.glob(self.pattern)):
             if path.is_file():

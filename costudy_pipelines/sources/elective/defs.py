@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -16,8 +17,9 @@ from costudy_pipelines.defs._source_assets import (
     sync_result,
 )
 from costudy_pipelines.defs.resources import PostgresResource
-from costudy_pipelines.sources.elective.client import ElectiveReader
-from costudy_pipelines.sources.elective.spec import elective_records
+from costudy_pipelines.lib.loading.places import RowPlaces
+from costudy_pipelines.sources.elective.client import DEFAULT_EMAIL_HEADERS, ElectiveReader
+from costudy_pipelines.sources.elective.spec import content_only, elective_rows_read, row_place
 from costudy_pipelines.sources.registry import Feed, RegisteredSource
 
 SETTLE_SECONDS_VAR = "ELECTIVE_SETTLE_SECONDS"
@@ -35,8 +37,12 @@ class ElectiveDropResource(dg.ConfigurableResource):
     folder: str
     settle_seconds: float | None = None
 
-    def reader(self) -> ElectiveReader:
-        return ElectiveReader(Path(self.folder), settle_seconds=self.settle_time())
+    def reader(self, email_headers: Sequence[str] = DEFAULT_EMAIL_HEADERS) -> ElectiveReader:
+        return ElectiveReader(
+            Path(self.folder),
+            email_headers=tuple(email_headers),
+            settle_seconds=self.settle_time(),
+        )
 
     def settle_time(self) -> float:
         if self.settle_seconds is not None:
@@ -59,23 +65,27 @@ def exports_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
         warehouse_db: PostgresResource,
     ) -> dg.MaterializeResult:
         started = time.monotonic()
-        reader = elective.reader()
+        reader = elective.reader(source.settings.email_headers)
         scan = reader.scan()
         for skipped in scan.skipped:
             context.log.warning(f"not taken this time: {skipped.path.name}: {skipped.reason}")
         # Only a scan that took every file is the whole source: only then may rows be
         # soft-deleted.
+        places = RowPlaces(feed.load, row_place, content_only)
         report = run_sync(
             context,
             warehouse_db,
             feed,
-            elective_records(reader, scan),
+            places.track(elective_rows_read(reader, scan)),
             full=scan.complete,
             force_delete=config.force_delete,
         )
+        with warehouse_db.connect() as conn:
+            resolved = places.resolve(conn, context.run.run_id)
         return sync_result(
             report,
             started,
+            rejects_resolved_by_place=resolved,
             files=[path.name for path in scan.ready],
             # what the sensor compares with: a file taken by any run is not new to it
             file_versions=dg.MetadataValue.json(file_versions(scan.ready)),
@@ -100,7 +110,10 @@ def taken(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, int]:
     event = instance.get_latest_materialization_event(key)
     metadata = event.asset_materialization.metadata if event and event.asset_materialization else {}
     versions = metadata.get("file_versions")
-    return dict(versions.value) if isinstance(versions, dg.JsonMetadataValue) else {}
+    value = versions.value if isinstance(versions, dg.JsonMetadataValue) else None
+    return (
+        {str(name): int(mtime) for name, mtime in value.items()} if isinstance(value, dict) else {}
+    )
 
 
 def exports_sensor(asset: dg.AssetsDefinition) -> dg.SensorDefinition:

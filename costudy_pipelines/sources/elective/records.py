@@ -24,7 +24,13 @@ from costudy_pipelines.lib.validation.mapped import (
     MappedValidator,
 )
 from costudy_pipelines.lib.validation.records import Column, ValidRecord, valid_record
-from costudy_pipelines.lib.validation.types import CellAmount, CellText, source_schema
+from costudy_pipelines.lib.validation.types import (
+    DEFAULT_AMOUNT_BOUNDS,
+    AmountBounds,
+    CellText,
+    human_money,
+    source_schema,
+)
 
 
 @dataclass(frozen=True)
@@ -50,9 +56,9 @@ class ElectiveRowSchema(TypedDict, total=False):
     name: CellText
     product: CellText
     currency: CellText
-    amount: CellAmount
-    net_amount: CellAmount
-    fees: CellAmount
+    amount: CellText  # the amounts are parsed with their currency symbols in build
+    net_amount: CellText
+    fees: CellText
     status: CellText
     order_type: CellText
     occurred_at: HumanTime
@@ -67,7 +73,7 @@ TEXT_AND_AMOUNT_FIELDS = (
     "status",
     "order_type",
 )
-TYPED_FIELDS = (*TEXT_AND_AMOUNT_FIELDS, "occurred_at")
+AMOUNT_FIELDS = ("amount", "net_amount", "fees")
 
 
 class ElectiveRowValidator(MappedValidator):
@@ -83,17 +89,31 @@ class ElectiveRowValidator(MappedValidator):
         Column("occurred_at", "timestamptz"),
     )
 
-    def __init__(self, columns: ElectiveColumns | None = None) -> None:
+    def __init__(
+        self,
+        columns: ElectiveColumns | None = None,
+        *,
+        amount_bounds: AmountBounds = DEFAULT_AMOUNT_BOUNDS,
+    ) -> None:
         columns = columns or ElectiveColumns()
         mapped = ("email", "name", *TEXT_AND_AMOUNT_FIELDS)
         headers = {field: getattr(columns, field) for field in mapped}
         headers["occurred_at"] = columns.purchased_at
         super().__init__(
-            headers, date_formats=columns.date_formats, mapping_hint="ElectiveColumns.email"
+            headers,
+            date_formats=columns.date_formats,
+            mapping_hint="ElectiveColumns.email",
+            amount_bounds=amount_bounds,
         )
 
     def build(self, record: dict[str, Any]) -> ValidRecord:
-        values = tuple(record.get(field) for field in TYPED_FIELDS)
+        (amount, net_amount, fees), currency = human_money(
+            record, AMOUNT_FIELDS, record.get("currency"), self.amount_bounds
+        )
+        values = (
+            record.get("product"), currency, amount, net_amount, fees, record.get("status"),
+            record.get("order_type"), record.get("occurred_at"),
+        )  # fmt: skip
         return valid_record(
             None, record.get("email"), values, name=record.get("name"),
             observed_at=record.get("occurred_at"),

@@ -1,10 +1,15 @@
 """Elective: what it syncs and how (plain Python; defs.py turns it into Dagster objects)."""
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from costudy_pipelines.lib.clients.base import Record
 from costudy_pipelines.lib.loading import KeyKind, LoadSpec
-from costudy_pipelines.sources.elective.client import DropScan, ElectiveReader
+from costudy_pipelines.sources.elective.client import (
+    DEFAULT_EMAIL_HEADERS,
+    DropScan,
+    ElectiveReader,
+)
 from costudy_pipelines.sources.elective.records import ElectiveColumns, ElectiveRowValidator
 from costudy_pipelines.sources.registry import (
     DAILY_FRESHNESS,
@@ -33,6 +38,19 @@ READER_COLUMNS = ElectiveColumns(
 POSITION_FIELDS = ("_file", "_line", "_layout")
 
 
+@dataclass(frozen=True)
+class ElectiveSettings:
+    """email_headers: the headers an export's email column may have (Elective documents none;
+    an export whose email column is named otherwise, e.g. `E-mail`, is read once it is here)."""
+
+    email_headers: list[str] = field(default_factory=lambda: list(DEFAULT_EMAIL_HEADERS))
+
+    def __post_init__(self) -> None:
+        headers = self.email_headers
+        if not isinstance(headers, list) or not all(isinstance(h, str) and h for h in headers):
+            raise ValueError(f"email_headers: must be a list of header names, not {headers!r}")
+
+
 def elective_rows(columns: ElectiveColumns | None = None) -> LoadSpec:
     """All Elective exports of the folder together: overlapping exports collapse by row hash."""
     return LoadSpec(
@@ -45,17 +63,29 @@ def elective_rows(columns: ElectiveColumns | None = None) -> LoadSpec:
     )
 
 
+def content_only(row: Record) -> Record:
+    """The row without its position (file, line, layout): the same row in two overlapping
+    exports is one row."""
+    return {key: value for key, value in row.items() if key not in POSITION_FIELDS}
+
+
+def row_place(row: Record) -> str | None:
+    """The row's identity at the source for its rejects: export file and line (see
+    lib/loading/places.py)."""
+    return f"{row['_file']} line {row['_line']}" if "_file" in row and "_line" in row else None
+
+
+def elective_rows_read(reader: ElectiveReader, scan: DropScan) -> Iterator[Record]:
+    """Every row of the scanned exports as read, with its position."""
+    return (row for page in reader.pages(scan) for row in page)
+
+
 def elective_records(reader: ElectiveReader, scan: DropScan) -> Iterator[Record]:
-    """Every row of the scanned exports without its position (file, line, layout): the same
-    row in two overlapping exports is one row."""
-    return (
-        {key: value for key, value in row.items() if key not in POSITION_FIELDS}
-        for page in reader.pages(scan)
-        for row in page
-    )
+    """Every row of the scanned exports as loaded: without its position."""
+    return (content_only(row) for row in elective_rows_read(reader, scan))
 
 
-def feeds(settings: None) -> tuple[Feed, ...]:
+def feeds(settings: ElectiveSettings) -> tuple[Feed, ...]:
     return (
         Feed(
             "elective_rows",
@@ -76,4 +106,5 @@ SOURCE = Source(
     freshness=DAILY_FRESHNESS,
     owners=("team:data-platform",),
     feeds=feeds,
+    settings=ElectiveSettings,
 )

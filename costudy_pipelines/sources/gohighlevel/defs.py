@@ -46,9 +46,13 @@ def contacts_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
             result = sync_daily(
                 context, config, warehouse_db, source, feed, extract, extract.reported
             )
-            result.metadata["locations"] = len(clients)
-            result.metadata["api_requests"] = sum(client.counters.requests for client in clients)
-            return result
+            return result._replace(
+                metadata={
+                    **(result.metadata or {}),
+                    "locations": len(clients),
+                    "api_requests": sum(client.counters.requests for client in clients),
+                }
+            )
         finally:
             for client in clients:
                 client.close()

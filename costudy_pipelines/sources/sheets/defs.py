@@ -16,10 +16,16 @@ from costudy_pipelines.defs._source_assets import (
 )
 from costudy_pipelines.defs.resources import PostgresResource
 from costudy_pipelines.lib.clients.base import Record
+from costudy_pipelines.lib.loading.places import RowPlaces
 from costudy_pipelines.sources.registry import Feed, RegisteredSource
 from costudy_pipelines.sources.sheets.client import SheetSource, SheetsReader
 from costudy_pipelines.sources.sheets.records import SheetRowValidator
-from costudy_pipelines.sources.sheets.spec import sheet_records, worksheet_of, worksheet_spec
+from costudy_pipelines.sources.sheets.spec import (
+    content_only,
+    row_place,
+    worksheet_of,
+    worksheet_spec,
+)
 from costudy_pipelines.sources.sheets.transport import gspread_client
 
 READ_ONLY_SCOPES = ("https://www.googleapis.com/auth/spreadsheets.readonly",)
@@ -59,17 +65,22 @@ def sheet_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
         run_feed = dataclasses.replace(feed, load=worksheet_spec(sheet))
         validator = run_feed.load.validator
         assert isinstance(validator, SheetRowValidator)
+        places = RowPlaces(run_feed.load, row_place, content_only)
 
         def records() -> Iterator[Record]:
             # read inside the session, so that a failed read is recorded as its failure
             values = reader.read(SheetSource(sheet.spreadsheet_key, sheet.worksheet))
             validator.set_time_zone(values.time_zone)  # before the first row is validated
-            yield from sheet_records(values.pages(reader.chunk_size))
+            yield from places.track(row for page in values.pages(reader.chunk_size) for row in page)
 
         report = run_sync(
             context, warehouse_db, run_feed, records(), full=True, force_delete=config.force_delete
         )
-        return sync_result(report, started, **reader.counters.as_metadata())
+        with warehouse_db.connect() as conn:
+            resolved = places.resolve(conn, context.run.run_id)
+        return sync_result(
+            report, started, rejects_resolved_by_place=resolved, **reader.counters.as_metadata()
+        )
 
     return _asset
 

@@ -19,7 +19,14 @@ from costudy_pipelines.lib.validation.mapped import (
     MappedValidator,
 )
 from costudy_pipelines.lib.validation.records import Column, ValidRecord, valid_record
-from costudy_pipelines.lib.validation.types import CellAmount, CellText, join_name, source_schema
+from costudy_pipelines.lib.validation.types import (
+    DEFAULT_AMOUNT_BOUNDS,
+    AmountBounds,
+    CellText,
+    human_money,
+    join_name,
+    source_schema,
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,7 @@ class SheetColumns:
     first_name: str | None = None
     last_name: str | None = None
     amount: str | None = "Amount"
+    currency: str | None = "Currency"  # else the symbol typed in the amount, else dollars
     date: str | None = "Date"
     date_formats: tuple[str, ...] = DEFAULT_DATE_FORMATS
 
@@ -41,7 +49,8 @@ class SheetRowSchema(TypedDict, total=False):
     name: CellText
     first_name: CellText
     last_name: CellText
-    amount: CellAmount
+    amount: CellText  # parsed with its currency symbol in build
+    currency: CellText
     occurred_at: HumanTime
     source_url: str
 
@@ -57,6 +66,7 @@ class SheetRowValidator(MappedValidator):
     schema = SheetRowSchema
     columns = (
         Column("amount", "numeric"),
+        Column("currency", "text"),
         Column("occurred_at", "timestamptz"),
         Column("source_url", "text"),
     )
@@ -66,6 +76,8 @@ class SheetRowValidator(MappedValidator):
         spreadsheet_id: str,
         worksheet: str,
         columns: SheetColumns | None = None,
+        *,
+        amount_bounds: AmountBounds = DEFAULT_AMOUNT_BOUNDS,
     ) -> None:
         columns = columns or SheetColumns()
         headers = {
@@ -76,6 +88,7 @@ class SheetRowValidator(MappedValidator):
                 ("first_name", columns.first_name),
                 ("last_name", columns.last_name),
                 ("amount", columns.amount),
+                ("currency", columns.currency),
                 ("occurred_at", columns.date),
             )
             if header
@@ -85,10 +98,14 @@ class SheetRowValidator(MappedValidator):
             constants={"source_url": sheet_url(spreadsheet_id, worksheet)},
             date_formats=columns.date_formats,
             mapping_hint="SheetColumns.email",
+            amount_bounds=amount_bounds,
         )
 
     def build(self, record: dict[str, Any]) -> ValidRecord:
         occurred = record.get("occurred_at")
-        values = (record.get("amount"), occurred, record.get("source_url"))
+        (amount,), currency = human_money(
+            record, ("amount",), record.get("currency"), self.amount_bounds
+        )
+        values = (amount, currency, occurred, record.get("source_url"))
         name = record.get("name") or join_name(record.get("first_name"), record.get("last_name"))
         return valid_record(None, record.get("email"), values, name=name, observed_at=occurred)

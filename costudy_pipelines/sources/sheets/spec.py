@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypedDict
 
 from costudy_pipelines.lib.clients.base import Record
 from costudy_pipelines.lib.loading import KeyKind, LoadSpec
@@ -30,12 +30,23 @@ WORKSHEET_KEYS = frozenset({"name", "spreadsheet_key", "worksheet", "columns"})
 COLUMN_KEYS = frozenset(f.name for f in dataclasses.fields(SheetColumns)) - {"date_formats"}
 
 
+class ColumnHeaders(TypedDict, total=False):
+    """The header of each SheetColumns field a worksheet names differently (COLUMN_KEYS)."""
+
+    email: str
+    name: str | None
+    first_name: str | None
+    last_name: str | None
+    amount: str | None
+    date: str | None
+
+
 @dataclass(frozen=True)
 class WorksheetConfig:
     name: str  # the asset is sheet_<name>
     spreadsheet_key: str
     worksheet: str
-    columns: dict[str, str] = field(default_factory=dict)  # field -> its header
+    columns: ColumnHeaders = field(default_factory=ColumnHeaders)  # field -> its header
 
 
 def _worksheet(index: int, entry: Any) -> WorksheetConfig:
@@ -92,6 +103,12 @@ def worksheet_spec(sheet: WorksheetConfig) -> LoadSpec:
 def content_only(row: Record) -> Record:
     """The cells alone: the row's position is not part of its identity (row hash)."""
     return {header: value for header, value in row.items() if not header.startswith("_")}
+
+
+def row_place(row: Record) -> str | None:
+    """The row's identity at the source for its rejects: its row number (the worksheet is the
+    feed's scope). See lib/loading/places.py."""
+    return f"row {row['_row']}" if "_row" in row else None
 
 
 def sheet_records(pages: Iterable[Iterable[Record]]) -> Iterator[Record]:

@@ -48,6 +48,7 @@ def gspread_client(
             if token:
                 session.headers["Authorization"] = f"Bearer {token}"
         rebased = _rebased(http_client, base_url.rstrip("/"))
+        # gspread types `auth` as required, but its HTTPClient uses a given session as it is
         client = gspread.Client(auth=credentials, session=session, http_client=rebased)  # type: ignore[arg-type]
     if timeout is not None:
         client.set_timeout(timeout)
@@ -63,6 +64,7 @@ def rebase_url(url: str, base_url: str) -> str:
 
 
 def _rebased(http_client: type[HTTPClient], base_url: str) -> type[HTTPClient]:
+    # a subclass of whichever HTTPClient class the caller chose: mypy takes no variable as a base
     class RebasedHTTPClient(http_client):  # type: ignore[misc, valid-type]
         def request(self, method: str, endpoint: str, *args: Any, **kwargs: Any) -> Any:
             return super().request(method, rebase_url(endpoint, base_url), *args, **kwargs)

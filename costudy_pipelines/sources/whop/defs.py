@@ -56,8 +56,8 @@ def whop_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
                 feed,
                 lambda window: client.pages(resource, window),
             )
-            result.metadata.update(client.counters.as_metadata())
-        return result
+            metadata = {**(result.metadata or {}), **client.counters.as_metadata()}
+        return result._replace(metadata=metadata)
 
     return _asset
 

@@ -3,7 +3,8 @@
 The shape read in production is v1 at the version the client pins (`WHOP_API_VERSION`): flat
 `*_id` references, Money objects, the payer's email in `customer_email` and an embedded user
 without one. The older shapes are still read (a key pinned to an older version answers in
-them): v2 timestamps are Unix seconds, v1 ISO-8601; money a float or a Money object; the
+them): v2 timestamps are Unix seconds, v1 ISO-8601; money a float or a Money object (any
+other shape, and an amount beyond the validator's bounds, is a reject with the reason); the
 payer's email under user.email (older v1, or v2 with expand=user), customer_email (v1),
 user_email (v5) or email (memberships); references ids or expanded objects.
 """
@@ -126,10 +127,11 @@ class WhopPaymentValidator(SchemaValidator):
         user, email, user_id = _owner(record)
         currency = (record.get("currency") or "").lower() or None
         # what the payer was charged, in the payment's currency (v2/v5 final_amount, v1 total)
-        amount = money_amount(record.get("final_amount"), "final_amount")
+        bounds = self.amount_bounds
+        amount = money_amount(record.get("final_amount"), "final_amount", bounds)
         if amount is None:
-            amount = money_amount(record.get("total"), "total")
-        amount_usd = money_amount(record.get("usd_total"), "usd_total")
+            amount = money_amount(record.get("total"), "total", bounds)
+        amount_usd = money_amount(record.get("usd_total"), "usd_total", bounds)
         if amount_usd is None and currency == "usd":
             amount_usd = amount
         created = record["created_at"]
@@ -141,7 +143,7 @@ class WhopPaymentValidator(SchemaValidator):
             currency,
             amount,
             amount_usd,
-            money_amount(record.get("refunded_amount"), "refunded_amount"),
+            money_amount(record.get("refunded_amount"), "refunded_amount", bounds),
             created,
             record.get("paid_at"),
         )

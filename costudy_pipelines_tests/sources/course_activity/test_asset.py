@@ -22,7 +22,7 @@ from costudy_pipelines.sandbox.generators.course_activity import (
 from costudy_pipelines.sandbox.servers.mongo_wire import MongoWireServer, drop_connection
 from costudy_pipelines.sandbox.world import World
 from costudy_pipelines.sources.course_activity.defs import MongoResource
-from costudy_pipelines_tests.course_activity.support import busiest_day
+from costudy_pipelines_tests.sources.course_activity.support import busiest_day
 
 ACTIVITY = dg.AssetKey("course_activity")
 PROGRESS = dg.AssetKey("course_learning_progress")

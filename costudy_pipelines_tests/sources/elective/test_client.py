@@ -163,3 +163,19 @@ def test_chunks_are_bounded_and_a_file_changed_while_read_is_refused(tmp_path: P
         csv.writer(handle).writerow(orders_row(99))
     with pytest.raises(ElectiveFileError, match="changed while it was being read"):
         list(pages)
+
+
+def test_a_drop_folder_that_is_a_file_is_named_as_a_file(tmp_path: Path) -> None:
+    export = tmp_path / "orders.csv"
+    export.write_text("Purchase Date (UTC),Order Total\n")
+
+    with pytest.raises(ElectiveFileError) as as_file:
+        ElectiveReader(folder=export).scan()
+    with pytest.raises(ElectiveFileError) as missing:
+        ElectiveReader(folder=tmp_path / "nowhere").scan()
+
+    assert str(as_file.value) == (
+        f"Elective drop folder {export} is a file: "
+        "name the folder Elective's exports are dropped into"
+    )
+    assert str(missing.value) == f"Elective drop folder {tmp_path / 'nowhere'} does not exist"

@@ -19,7 +19,7 @@ from costudy_pipelines.sandbox.servers.mongo_wire import (
     drop_connection,
     slow_get_more,
 )
-from costudy_pipelines_tests.course_activity.support import busiest_day, window_of
+from costudy_pipelines_tests.sources.course_activity.support import busiest_day, window_of
 
 
 def day_filter(world) -> dict:

@@ -14,7 +14,7 @@ from costudy_pipelines.sandbox.generators.course_activity import (
     seed_course_users,
 )
 from costudy_pipelines.sandbox.world import World
-from costudy_pipelines_tests.course_activity.support import SMALL
+from costudy_pipelines_tests.sources.course_activity.support import SMALL
 
 
 def keys(world: World) -> list[str]:

@@ -26,7 +26,7 @@ from costudy_pipelines.sources.course_activity.client import (
     course_user_emails,
     join_course_users,
 )
-from costudy_pipelines_tests.course_activity.support import busiest_day, window_of
+from costudy_pipelines_tests.sources.course_activity.support import busiest_day, window_of
 
 BATCH = 4
 

@@ -18,7 +18,7 @@ from costudy_pipelines.lib.clients.base import TimeWindow, epoch_ms
 from costudy_pipelines.lib.clients.http import ApiError, RateLimit, RepeatedPageError
 from costudy_pipelines.sandbox.servers import GoHighLevelServer
 from costudy_pipelines.sources.gohighlevel.client import GhlClient, reported_count, reported_total
-from costudy_pipelines_tests.source_clients.live import Recorder, serve
+from costudy_pipelines_tests.lib.clients.live import Recorder, serve
 
 TOKEN = "ghl_pit_" + "t" * 20
 LOCATION = "ve9EPM428h8vShlRW1KT"

@@ -25,7 +25,7 @@ from costudy_pipelines.sources.course_activity.client import (
     course_user_emails,
 )
 from costudy_pipelines.sources.course_activity.spec import course_activity
-from costudy_pipelines_tests.course_activity.support import busiest_day, window_of
+from costudy_pipelines_tests.sources.course_activity.support import busiest_day, window_of
 
 SPEC = course_activity()
 

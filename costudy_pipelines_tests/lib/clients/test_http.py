@@ -25,7 +25,7 @@ from costudy_pipelines.lib.clients.http import (
     parse_retry_after,
     shared_rate_limiter,
 )
-from costudy_pipelines_tests.source_clients.live import Script, answer, hang, serve
+from costudy_pipelines_tests.lib.clients.live import Script, answer, hang, serve
 
 TOKEN = "sk_live_" + "Q" * 24
 FAST = RetryPolicy(max_attempts=4, initial_backoff_s=0.05, max_backoff_s=0.2, max_elapsed_s=10)
@@ -242,3 +242,36 @@ def test_parse_retry_after_variants() -> None:
     assert parse_retry_after({"Retry-After": http_date}, now=now) == 7.0
     assert parse_retry_after({"Retry-After": "soon"}) is None
     assert parse_retry_after({}) is None
+
+
+def test_error_messages_keep_the_body_structure_but_no_personal_data() -> None:
+    """A failing payments page must not put customers' e-mails, names or amounts in the log."""
+    page = {
+        "data": [
+            {
+                "id": "pay_1",
+                "amount": 42.5,
+                "user": {"email": "anna@example.com", "name": "Anna Berg"},
+            }
+        ]
+        * 3,
+        "error": {"code": 4221, "message": "Refund of $12.00 to anna@example.com failed"},
+    }
+    script = Script(
+        answer(422, page), answer(500, "<p>Payment by anna@example.com of 42.50 failed</p>")
+    )
+    messages = []
+    with serve(script.app()) as url, client_for(url) as client:
+        for _ in range(2):
+            with pytest.raises(ApiError) as caught:
+                client.get("/items")
+            messages.append(str(caught.value))
+
+    json_page, text_page = messages
+    for message in messages:
+        for personal in ("anna@example.com", "Anna", "Berg", "42.5", "12.00", "pay_1"):
+            assert personal not in message.replace("<p>Anna", "")
+    assert '"user": {"email": "***", "name": "***"}' in json_page
+    assert '"... 1 more"' in json_page  # lists are shortened, their length still shown
+    assert '"code": 4221, "message": "Refund of # to <email> failed"' in json_page
+    assert "<p>Payment by <email> of # failed</p>" in text_page  # a gateway's page: words kept

@@ -19,7 +19,7 @@ from costudy_pipelines.lib.clients.http import (
     RetryPolicy,
 )
 from costudy_pipelines.sources.whop.client import WhopClient
-from costudy_pipelines_tests.source_clients.live import Recorder, serve
+from costudy_pipelines_tests.lib.clients.live import Recorder, serve
 
 KEY = "whop_test_key_" + "x" * 16
 DAY = TimeWindow.day("2025-03-02")

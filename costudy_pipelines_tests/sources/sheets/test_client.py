@@ -20,7 +20,7 @@ from costudy_pipelines.sandbox.servers import Fault, FaultPlan, SheetsServer
 from costudy_pipelines.sandbox.servers import RateLimit as ServerRateLimit
 from costudy_pipelines.sources.sheets.client import SheetLayoutError, SheetSource, SheetsReader
 from costudy_pipelines.sources.sheets.transport import gspread_client
-from costudy_pipelines_tests.source_clients.live import Recorder, serve
+from costudy_pipelines_tests.lib.clients.live import Recorder, serve
 
 KEY = "1CE41E_Ixiqessy_IQn0O9XfhLDmQKucskRB3evPVbKI"
 FAST = RetryPolicy(max_attempts=3, initial_backoff_s=0.01, max_backoff_s=0.05)

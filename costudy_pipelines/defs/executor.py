@@ -1,0 +1,175 @@
+"""Where a run's steps execute, chosen by the deployment: the run's own processes (default) or
+dagster-celery workers on any number of machines (`COSTUDY_EXECUTOR=celery`).
+
+Under celery a worker acknowledges a step's message only once the step has finished and gives
+it back to the broker when its process dies, so another worker re-runs the step (every step is
+idempotent). A step that has no result within COSTUDY_STEP_TIMEOUT_S of its submission (no
+worker alive, a step stuck) fails the run with a message naming the step and the last worker
+seen on it. The broker and backend URLs may hold passwords: they come from the environment only
+and are shown masked.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+from celery import Celery
+from celery.result import AsyncResult
+from dagster._core.execution.context.system import PlanOrchestrationContext
+from dagster._core.execution.plan.plan import ExecutionPlan
+from dagster._core.execution.plan.step import ExecutionStep
+from dagster._core.execution.retries import RetryMode
+from dagster_celery.core_execution_loop import core_celery_execution_loop
+from dagster_celery.executor import CELERY_CONFIG, CeleryExecutor, _submit_task
+from dagster_celery.make_app import make_app
+from dagster_celery.tasks import create_task
+
+from costudy_pipelines.lib import pg
+from costudy_pipelines.lib.settings import positive_int_setting
+
+EXECUTOR_VAR = "COSTUDY_EXECUTOR"
+BROKER_VAR = "CELERY_BROKER_URL"
+BACKEND_VAR = "CELERY_BACKEND_URL"
+STEP_TIMEOUT_VAR = "COSTUDY_STEP_TIMEOUT_S"
+DEFAULT_STEP_TIMEOUT_S = 4 * 3600  # a week-long backfill range of a slow API stays inside it
+EXECUTORS = ("multiprocess", "celery")
+
+# What makes a killed worker lose nothing. The worker applies these (they are task options),
+# so the executor and `costudy worker` must build their app from the same settings.
+CELERY_SETTINGS: dict[str, Any] = {
+    "task_acks_late": True,  # ack after the step, not on receipt
+    "task_reject_on_worker_lost": True,  # a dead worker's step goes back to the queue
+    "task_track_started": True,  # the backend knows which worker runs a step
+    "worker_prefetch_multiplier": 1,  # a busy worker holds no other step hostage
+    "broker_connection_retry_on_startup": True,
+}
+
+
+class StepLost(Exception):
+    """A celery step had no result within the bound: no worker finished it."""
+
+
+def _env_url(name: str) -> str:
+    value = os.environ.get(name, "")
+    if not value:
+        raise ValueError(f"{EXECUTOR_VAR}=celery needs {name} (the celery broker/backend URL)")
+    return value
+
+
+def step_timeout_s() -> int:
+    return positive_int_setting(STEP_TIMEOUT_VAR) or DEFAULT_STEP_TIMEOUT_S
+
+
+def celery_app_args() -> dict[str, Any]:
+    """The celery app's arguments from the environment (the executor and workers share them)."""
+    return CeleryExecutor(
+        retries=RetryMode.DISABLED,
+        broker=_env_url(BROKER_VAR),
+        backend=_env_url(BACKEND_VAR),
+        config_source=CELERY_SETTINGS,
+    ).app_args()
+
+
+def worker_app() -> Celery:
+    """The celery app a `costudy worker` serves: dagster-celery's step task, our settings."""
+    app = make_app(celery_app_args())
+    create_task(app)
+    return app
+
+
+def describe_connection() -> str:
+    """Broker and backend, passwords masked, for a startup line."""
+    return f"broker {pg.mask(_env_url(BROKER_VAR))}, backend {pg.mask(_env_url(BACKEND_VAR))}"
+
+
+class BoundedResult:
+    """A step's AsyncResult that gives up after a deadline, naming the step and its worker."""
+
+    def __init__(self, result: AsyncResult, step_key: str, timeout_s: int) -> None:
+        self.result = result
+        self.step_key = step_key
+        self.timeout_s = timeout_s
+        self.deadline = time.monotonic() + timeout_s
+
+    def ready(self) -> bool:
+        return self.result.ready() or time.monotonic() > self.deadline
+
+    def get(self) -> Any:
+        if self.result.ready():
+            return self.result.get()
+        worker = self.last_worker()
+        self.revoke(terminate=True)  # never let it finish later, behind the failed run
+        raise StepLost(
+            f"step {self.step_key} had no result within {self.timeout_s}s "
+            f"({STEP_TIMEOUT_VAR}); last worker on it: {worker}"
+        )
+
+    def last_worker(self) -> str:
+        """The worker the backend last saw running the step (task_track_started)."""
+        info = self.result.info if self.result.state == "STARTED" else None
+        if isinstance(info, Mapping) and info.get("hostname"):
+            return f"{info['hostname']} (pid {info.get('pid')})"
+        return f"none (task {self.result.id} is {self.result.state})"
+
+    def revoke(self, terminate: bool = False) -> None:
+        self.result.revoke(terminate=terminate, signal="SIGKILL")
+
+
+class BoundedCeleryExecutor(CeleryExecutor):
+    """dagster-celery's executor, with a bound on how long any step may go without a result."""
+
+    def __init__(self, timeout_s: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.timeout_s = timeout_s
+
+    def execute(
+        self, plan_context: PlanOrchestrationContext, execution_plan: ExecutionPlan
+    ) -> Iterator[dg.DagsterEvent]:
+        def submit(app: Celery, context: Any, step: ExecutionStep, *args: Any) -> BoundedResult:
+            result = _submit_task(app, context, step, *args)
+            return BoundedResult(result, step.key, self.timeout_s)
+
+        return core_celery_execution_loop(plan_context, execution_plan, step_execution_fn=submit)
+
+
+@dg.executor(
+    name="costudy_celery",
+    config_schema={**CELERY_CONFIG, "step_timeout_s": dg.Field(int)},
+    requirements=dg.multiple_process_executor_requirements(),
+)
+def bounded_celery_executor(init_context: dg.InitExecutorContext) -> BoundedCeleryExecutor:
+    config: Mapping[str, Any] = init_context.executor_config
+    return BoundedCeleryExecutor(
+        timeout_s=config["step_timeout_s"],
+        broker=config.get("broker"),
+        backend=config.get("backend"),
+        config_source=config.get("config_source"),
+        include=config.get("include"),
+        retries=RetryMode.from_config(config["retries"]),
+    )
+
+
+def executor_from_environment() -> dg.ExecutorDefinition | None:
+    """The executor COSTUDY_EXECUTOR names; None keeps Dagster's default (one machine)."""
+    choice = os.environ.get(EXECUTOR_VAR) or "multiprocess"
+    if choice not in EXECUTORS:
+        raise ValueError(f"{EXECUTOR_VAR}={choice!r}: expected one of {', '.join(EXECUTORS)}")
+    if choice == "multiprocess":
+        return None
+    celery_app_args()  # fail at load, naming the missing variable, not at the first run
+    return bounded_celery_executor.configured(
+        {
+            # env references: the URLs are read where the run executes, never stored in it
+            "broker": {"env": BROKER_VAR},
+            "backend": {"env": BACKEND_VAR},
+            "config_source": CELERY_SETTINGS,
+            "step_timeout_s": step_timeout_s(),
+        }
+    )
+
+
+defs = dg.Definitions(executor=executor_from_environment())

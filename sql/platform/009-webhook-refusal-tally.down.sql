@@ -1,0 +1,1 @@
+drop table reverse_sync_webhook_refusals;

@@ -1,0 +1,1 @@
+alter table sheet_rows drop column currency;

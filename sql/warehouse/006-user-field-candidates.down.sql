@@ -1,0 +1,45 @@
+drop table user_field_sources;
+alter table course_activity
+    drop column candidate_observed_at,
+    drop column candidate_username,
+    drop column candidate_name;
+alter table course_enrollments
+    drop column candidate_observed_at,
+    drop column candidate_username,
+    drop column candidate_name;
+alter table course_orders
+    drop column candidate_observed_at,
+    drop column candidate_username,
+    drop column candidate_name;
+alter table platform_users
+    drop column candidate_observed_at,
+    drop column candidate_username,
+    drop column candidate_name;
+alter table website_people
+    drop column candidate_observed_at,
+    drop column candidate_username,
+    drop column candidate_name;
+alter table elective_rows
+    drop column candidate_observed_at,
+    drop column candidate_username,
+    drop column candidate_name;
+alter table sheet_rows
+    drop column candidate_observed_at,
+    drop column candidate_username,
+    drop column candidate_name;
+alter table ghl_contacts
+    drop column candidate_observed_at,
+    drop column candidate_username,
+    drop column candidate_name;
+alter table whop_users
+    drop column candidate_observed_at,
+    drop column candidate_username,
+    drop column candidate_name;
+alter table whop_memberships
+    drop column candidate_observed_at,
+    drop column candidate_username,
+    drop column candidate_name;
+alter table whop_payments
+    drop column candidate_observed_at,
+    drop column candidate_username,
+    drop column candidate_name;
