@@ -19,7 +19,12 @@ from costudy_pipelines.commands.webhook import webhook
 from costudy_pipelines.commands.worker import worker
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.embedded_pg import EmbeddedPostgresError
-from costudy_pipelines.lib.environment import embedded_server, load_dotenv_file, prepare_environment
+from costudy_pipelines.lib.environment import (
+    embedded_server,
+    load_dotenv_file,
+    prepare_environment,
+    record_for_dagster,
+)
 from costudy_pipelines.lib.settings import DATABASES, PROJECT_ROOT
 from costudy_pipelines.sandbox.stack import SandboxError
 
@@ -62,6 +67,7 @@ def db_up() -> None:
     """Start the embedded server (or reuse the running one) and create its databases."""
     started = time.monotonic()
     resolved = prepare_environment()
+    record_for_dagster(resolved)
     _print_databases(resolved)
     click.echo(f"ready in {time.monotonic() - started:.1f}s")
 
@@ -112,6 +118,7 @@ def demo(people: int, days: int) -> None:
 
     step("preparing databases")
     resolved = prepare_environment()
+    record_for_dagster(resolved)
     _print_databases(resolved)
     step(f"starting the sandbox ({people} people, {days} days) and seeding its databases")
     config = WorldConfig(people=people, days=days)
@@ -130,7 +137,7 @@ def demo(people: int, days: int) -> None:
 @operator_errors
 def ui(port: int) -> None:
     """Start `dg dev` (the webserver and the daemon) against the same databases."""
-    prepare_environment()
+    record_for_dagster(prepare_environment())
     dg = os.path.join(os.path.dirname(sys.executable), "dg")
     os.chdir(PROJECT_ROOT)  # dg finds the project by its pyproject.toml
     os.execv(dg, [dg, "dev", "--host", "127.0.0.1", "--port", str(port)])

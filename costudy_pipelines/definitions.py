@@ -68,12 +68,16 @@ def _freshness(source: RegisteredSource) -> dg.FreshnessPolicy:
 
 
 def with_policies(defs: dg.Definitions, registry: Registry) -> dg.Definitions:
-    """Freshness per source feed (and on `users`, which every source feeds) and owners."""
+    """Freshness per source feed (and on `users`, which every source feeds), owners, and
+    every feed as an input of sync_runs."""
     by_asset = {feed.asset: source for source, feed in registry.feeds()}
     daily = max(registry, key=lambda source: source.source.freshness.fail_hours)
+    feeds = [dg.AssetKey(asset) for asset in by_asset]
 
     def apply(spec: dg.AssetSpec) -> dg.AssetSpec:
         name = spec.key.to_user_string()
+        if name == "sync_runs":  # every session of every feed: refreshed after any sync
+            spec = spec.merge_attributes(deps=feeds)
         source = by_asset.get(name) or (daily if name == "users" else None)
         if source is not None:
             spec = dg.apply_freshness_policy(spec, _freshness(source), overwrite_existing=False)

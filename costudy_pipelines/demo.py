@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,6 +55,50 @@ class DemoSummary:
         return lines
 
 
+def records_in(event: dg.DagsterEvent) -> int:
+    """The records a materialization read: each partition's event carries its own day's."""
+    records = event.step_materialization_data.materialization.metadata.get("records_in")
+    return (records.value or 0) if isinstance(records, dg.IntMetadataValue) else 0
+
+
+class StepProgress:
+    """One line per asset as its step ends: partitions and records it materialized, its
+    time, and how many of the run's assets are done (the run's own events, as they happen)."""
+
+    def __init__(self, progress: Callable[[str], None], assets: int) -> None:
+        self.progress, self.assets = progress, assets
+        self.done: set[str] = set()
+        self.partitions: Counter[str] = Counter()
+        self.records: Counter[str] = Counter()
+        self.started: dict[str, float] = {}
+
+    def __call__(self, entry: dg.EventLogEntry) -> None:
+        event, step = entry.dagster_event, entry.step_key
+        if event is None or step is None:
+            return
+        if event.is_step_start:
+            self.started[step] = entry.timestamp
+        elif event.is_step_materialization:
+            key = event.asset_key.to_user_string() if event.asset_key else step
+            self.done.add(key)
+            self.partitions[step] += 1
+            self.records[step] += records_in(event)
+        elif event.is_step_success and self.partitions[step]:
+            self.report(step, entry, "done")
+        elif event.is_step_failure:
+            self.report(step, entry, "FAILED")
+
+    def report(self, step: str, entry: dg.EventLogEntry, outcome: str) -> None:
+        seconds = entry.timestamp - self.started.get(step, entry.timestamp)
+        partitions = self.partitions[step]
+        figures = f"{partitions} partitions, " if partitions > 1 else ""
+        figures += f"{self.records[step]:,} records" if self.records[step] else ""
+        self.progress(
+            f"[{len(self.done)}/{self.assets}] {step} {outcome} in {seconds:.1f}s"
+            + (f": {figures}" if figures else "")
+        )
+
+
 def run_demo(first_day: date, last_day: date, progress: Callable[[str], None]) -> DemoSummary:
     """The main job in one run: every dated source over [first_day, last_day] (a single-run
     backfill, one sync session per day), the full-sync sources, the schemas and checks."""
@@ -61,19 +106,19 @@ def run_demo(first_day: date, last_day: date, progress: Callable[[str], None]) -
 
     instance = dg.DagsterInstance.get()
     job = project_definitions().resolve_job_def("main")
-    progress(
-        f"running job 'main' ({len(job.asset_layer.selected_asset_keys)} assets, "
-        f"partitions {first_day} .. {last_day})"
-    )
+    assets = len(job.asset_layer.selected_asset_keys)
+    progress(f"running job 'main' ({assets} assets, partitions {first_day} .. {last_day})")
     started = time.monotonic()
-    # INFO: the assets' own progress lines, without Dagster's per-event DEBUG stream.
-    run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    run_id = str(uuid.uuid4())  # known before the run starts, to listen to its events
+    instance.add_event_listener(run_id, StepProgress(progress, assets))
+    # WARNING: the progress display above replaces the assets' per-day INFO lines.
+    run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     tags = {
         "dagster/asset_partition_range_start": first_day.isoformat(),
         "dagster/asset_partition_range_end": last_day.isoformat(),
     }
     result = job.execute_in_process(
-        run_config=run_config, instance=instance, tags=tags, raise_on_error=False
+        run_config=run_config, instance=instance, tags=tags, run_id=run_id, raise_on_error=False
     )
     summary = DemoSummary(result.run_id, result.success, time.monotonic() - started)
     for event in result.all_events:
@@ -81,10 +126,7 @@ def run_demo(first_day: date, last_day: date, progress: Callable[[str], None]) -
             materialization = event.step_materialization_data.materialization
             key = materialization.asset_key.to_user_string()
             summary.materialized[key] += 1
-            records = materialization.metadata.get("records_in")
-            # a single-run backfill reports the run's totals on each partition's event
-            read = records.value if isinstance(records, dg.IntMetadataValue) else None
-            summary.records[key] = max(summary.records[key], read or 0)
+            summary.records[key] += records_in(event)
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.asset_check_evaluation_data
             name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"

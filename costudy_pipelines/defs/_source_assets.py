@@ -142,57 +142,10 @@ def counts(report: SyncReport) -> dict[str, int]:
     return {name: getattr(report, name) for name in (*fields, *extra)}
 
 
-def sync_result(reports: list[SyncReport], started: float, **extra: Any) -> dg.MaterializeResult:
-    """Operator metadata over one or many sessions: totals, per-partition table, reject sample."""
-    seconds = time.monotonic() - started
-    totals = {
-        name: sum(counts(r)[name] for r in reports)
-        for name in counts(SyncReport("", "", None, None, False))
-    }
-    samples = [sample for report in reports for sample in report.reject_samples][:20]
-    refused = [r.soft_delete_refused for r in reports if r.soft_delete_refused]
-    metadata: dict[str, Any] = {
-        **totals,
-        "dagster/row_count": totals["records_in"],
-        "sessions": len(reports),
-        "status": worst_status(reports),
-        "duration_s": round(seconds, 2),
-        "rows_per_s": round(totals["records_in"] / seconds, 1) if seconds else 0.0,
-        "reject_samples": dg.MetadataValue.json(samples),
-        **extra,
-    }
-    if refused:
-        metadata["soft_delete_refused"] = "; ".join(refused)
-    if len(reports) > 1:
-        metadata["partitions"] = partition_table(reports)
-    return dg.MaterializeResult(metadata=metadata)
-
-
-def worst_status(reports: list[SyncReport]) -> str:
-    statuses = {report.status for report in reports}
-    return "PARTIAL" if "PARTIAL" in statuses else ("SUCCESS" if reports else "SKIPPED")
-
-
-def partition_table(reports: list[SyncReport]) -> dg.TableMetadataValue:
-    names = ("records_in", "inserted", "updated", "rejected")
-    return dg.MetadataValue.table(
-        [
-            dg.TableRecord(
-                {
-                    "partition": r.partition or "",
-                    "status": r.status,
-                    **{n: getattr(r, n) for n in names},
-                }
-            )
-            for r in reports
-        ],
-        schema=dg.TableSchema(
-            columns=[
-                dg.TableColumn("partition", "string"),
-                dg.TableColumn("status", "string"),
-                *(dg.TableColumn(name, "int") for name in names),
-            ]
-        ),
+def sync_result(report: SyncReport, started: float, **extra: Any) -> dg.MaterializeResult:
+    """A full sync's materialization: its session's figures and what the reader adds."""
+    return dg.MaterializeResult(
+        metadata={**day_metadata(report, time.monotonic() - started), **extra}
     )
 
 
@@ -214,6 +167,23 @@ def windows(
     )
 
 
+def day_metadata(report: SyncReport, seconds: float) -> dict[str, Any]:
+    """One session's own figures, as it committed them (its sync_log row): a partition's, or
+    a full sync's."""
+    metadata: dict[str, Any] = {
+        **counts(report),
+        "dagster/row_count": report.records_in,
+        "status": report.status,
+        "duration_s": round(seconds, 3),
+        "rows_per_s": round(report.records_in / seconds, 1) if seconds else 0.0,
+        "sync_log_id": report.sync_log_id,
+        "reject_samples": dg.MetadataValue.json(report.reject_samples[:20]),
+    }
+    if report.soft_delete_refused:
+        metadata["soft_delete_refused"] = report.soft_delete_refused
+    return metadata
+
+
 def sync_daily(
     context: dg.AssetExecutionContext,
     config: SyncConfig,
@@ -231,30 +201,50 @@ def sync_daily(
     records the source said the window holds, or why a source that reports counts gave none
     (a str), or None (the source reports no counts); it goes into that partition's
     materialization metadata for `counts_match_source`.
+
+    Each partition's materialization carries its own day's figures (partition-scoped
+    metadata: Dagster records one materialization per partition of the range). If a day
+    fails, the days committed before it are materialized there and then, with their figures,
+    and the step fails: the failed day (and any after it) shows failed, the earlier stay
+    materialized.
     """
     started = time.monotonic()
-    reports = []
+    committed: dict[str, dict[str, Any]] = {}
     partitions = list(windows(context, source))
-    with failures_as_dagster(feed):
-        synced = sync_windows(
-            connector(warehouse.url, source=warehouse.env_var),
-            feed.load,
-            partitions,
-            extract,
-            run_id=context.run.run_id,
-            force_delete=config.force_delete,
-            options=load_options(),
-        )
-        for (key, window), report in zip(partitions, synced, strict=False):
-            log_report(context, feed, report)
-            reports.append(report)
-            reported = reported_count(window) if reported_count else None
-            if isinstance(reported, int):
-                context.add_asset_metadata({REPORTED_COUNT: reported}, partition_key=key)
-            elif reported is not None:
-                context.log.warning(f"{feed.asset} {key}: no count to reconcile: {reported}")
-                context.add_asset_metadata({MISSING_COUNT: reported}, partition_key=key)
-    return sync_result(reports, started)
+    try:
+        with failures_as_dagster(feed):
+            synced = sync_windows(
+                connector(warehouse.url, source=warehouse.env_var),
+                feed.load,
+                partitions,
+                extract,
+                run_id=context.run.run_id,
+                force_delete=config.force_delete,
+                options=load_options(),
+            )
+            day_started = time.monotonic()
+            for (key, window), report in zip(partitions, synced, strict=False):
+                log_report(context, feed, report)
+                metadata = day_metadata(report, time.monotonic() - day_started)
+                reported = reported_count(window) if reported_count else None
+                if isinstance(reported, int):
+                    metadata[REPORTED_COUNT] = reported
+                elif reported is not None:
+                    context.log.warning(f"{feed.asset} {key}: no count to reconcile: {reported}")
+                    metadata[MISSING_COUNT] = reported
+                context.add_asset_metadata(metadata, partition_key=key)
+                committed[key] = metadata
+                day_started = time.monotonic()
+    except Exception:
+        for key, metadata in committed.items():
+            context.log_event(
+                dg.AssetMaterialization(context.asset_key, partition=key, metadata=metadata)
+            )
+        raise
+    seconds = time.monotonic() - started
+    return dg.MaterializeResult(
+        metadata={"run_partitions": len(committed), "run_duration_s": round(seconds, 2)}
+    )
 
 
 REJECT_RATE_WARN = 0.05

@@ -12,6 +12,7 @@ import dagster as dg
 import psycopg
 
 from costudy_pipelines.defs._metadata import Metadata, metadata_table
+from costudy_pipelines.defs.sync_health import REFRESH
 from costudy_pipelines.lib.charts import daily_bars
 from costudy_pipelines.lib.finance import (
     VIEW_TOTALS_SQL,
@@ -108,6 +109,7 @@ def reconciliation_check(view: str) -> dg.AssetChecksDefinition:
         name="reconciles_with_sources",
         blocking=True,
         required_resource_keys={"warehouse_db"},
+        automation_condition=REFRESH,
         description=(
             f"{view} totals equal the source tables' sums per source and currency, to the "
             "cent and to the item (one snapshot); downstream waits while they differ."

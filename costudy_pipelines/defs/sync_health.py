@@ -1,6 +1,11 @@
 """Sync health in the UI: the sync_runs and sync_health views (assets of warehouse_views) record
 every session and the state of every feed; `sync_health_report` turns them into one page: a
-status table of every source with its last success and rows/s, and a rows/s chart."""
+status table of every feed (by its asset's name) with its last success and rows/s, a rows/s
+chart, SPEC §4's monitoring numbers as plottable metadata, and the check `feeds_current`.
+
+Always current: the views and the report carry REFRESH, so the automation sensor of
+warehouse_views refreshes them after any source sync (sync_runs depends on every feed's
+asset, see definitions.py)."""
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -10,8 +15,19 @@ import psycopg
 from psycopg.rows import dict_row
 
 from costudy_pipelines.defs._metadata import Metadata, metadata_table
-from costudy_pipelines.lib.sync_health import feed_health, report_markdown, stale
+from costudy_pipelines.lib.sync_health import (
+    FeedHealth,
+    feed_health,
+    report_markdown,
+    stale,
+    view_feed,
+)
 from costudy_pipelines.sources.registry import load_registry
+
+# Materialize once any input has been updated (an upstream partition counts), even while
+# other upstream partitions were never synced (days before a source's data, future days).
+REFRESH = dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
+REPORT_KEY = dg.AssetKey("sync_health_report")
 
 RECENT_RUNS_SHOWN = 20
 RUN_COLUMNS = {
@@ -67,8 +83,25 @@ def _recent_runs(conn: psycopg.Connection) -> Metadata:
     }
 
 
+def feed_names() -> dict[str, str]:
+    """Each registered feed's name in the sync views -> its asset's name."""
+    return {view_feed(f.load.name, dict(f.load.scope)): f.asset for _, f in load_registry().feeds()}
+
+
+def fail_windows() -> dict[str, timedelta]:
+    """Each registered feed (by asset) -> how long it may go without a success."""
+    return {
+        feed.asset: timedelta(hours=source.source.freshness.fail_hours)
+        for source, feed in load_registry().feeds()
+    }
+
+
+def current_feeds(conn: psycopg.Connection) -> list[FeedHealth]:
+    return feed_health(conn, feed_names())
+
+
 def _feeds(conn: psycopg.Connection) -> Metadata:
-    feeds = feed_health(conn, load_registry().sync_log_names())
+    feeds = current_feeds(conn)
     rows = [_plain(vars(feed)) for feed in feeds]
     return {"feeds": metadata_table(rows, FEED_COLUMNS), "feed_count": len(feeds)}
 
@@ -77,23 +110,41 @@ def _feeds(conn: psycopg.Connection) -> Metadata:
 SYNC_HEALTH_METADATA = {"sync_runs": _recent_runs, "sync_health": _feeds}
 
 
+def monitoring(feeds: list[FeedHealth]) -> Metadata:
+    """SPEC §4's monitoring numbers, each a plottable value over the report's history."""
+    runs = sum(feed.runs_7d for feed in feeds)
+    failures = sum(feed.failures_7d for feed in feeds)
+    successes = [feed.last_success_at for feed in feeds if feed.last_success_at is not None]
+    metadata: Metadata = {
+        "users_synced_7d": int(sum(feed.users_synced_7d for feed in feeds)),
+        "runs_7d": int(runs),
+        "success_rate_7d": round(1 - failures / runs, 4) if runs else 1.0,
+        "last_success_duration_s": float(sum(feed.last_success_duration_s or 0 for feed in feeds)),
+    }
+    if successes:
+        metadata["last_success"] = dg.MetadataValue.timestamp(max(successes))
+        metadata["oldest_last_success"] = dg.MetadataValue.timestamp(min(successes))
+    return metadata
+
+
 @dg.asset(
     group_name="sync_health",
     deps=[dg.AssetKey("sync_health")],
     kinds={"postgres"},
     required_resource_keys={"warehouse_db"},
+    automation_condition=REFRESH,
     description=(
-        "Every sync at a glance: each source's last run, last success and its age, rows/s, "
-        "users synced, failures this week and its recent runs, with a rows/s chart."
+        "Every sync at a glance: each feed's last run, last success, rows/s, users synced, "
+        "failures this week and its recent runs, with a rows/s chart; refreshed after any "
+        "source sync."
     ),
 )
 def sync_health_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     with context.resources.warehouse_db.connect(autocommit=True) as conn:
-        feeds = feed_health(conn, load_registry().sync_log_names())
+        feeds = current_feeds(conn)
     now = datetime.now(UTC)
     # late: no success within the most lenient source's fail window
-    fail_hours = max(source.source.freshness.fail_hours for source in load_registry())
-    max_age = timedelta(hours=fail_hours)
+    max_age = max(fail_windows().values())
     return dg.MaterializeResult(
         metadata={
             "report": dg.MetadataValue.md(report_markdown(feeds, now, max_age)),
@@ -101,8 +152,42 @@ def sync_health_report(context: dg.AssetExecutionContext) -> dg.MaterializeResul
             "failing": sum(1 for feed in feeds if feed.last_status == "FAILED"),
             "never_synced": sum(1 for feed in feeds if feed.last_status is None),
             "stale": sum(1 for feed in feeds if stale(feed, now, max_age)),
+            **monitoring(feeds),
         }
     )
 
 
-defs = dg.Definitions(assets=[sync_health_report])
+@dg.asset_check(
+    asset=REPORT_KEY,
+    name="feeds_current",
+    required_resource_keys={"warehouse_db"},
+    automation_condition=REFRESH,
+    description="Fails when a feed's last run failed, or its last success is older than its "
+    "source's freshness fail window (sources.toml), read live from sync_log; feeds never "
+    "synced are listed, not failed.",
+)
+def feeds_current(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    with context.resources.warehouse_db.connect(autocommit=True) as conn:
+        feeds = current_feeds(conn)
+    now, windows = datetime.now(UTC), fail_windows()
+    failed = [feed.feed for feed in feeds if feed.last_status == "FAILED"]
+    overdue = [
+        feed.feed
+        for feed in feeds
+        if feed.last_status not in (None, "FAILED")  # failed ones are listed as such
+        and feed.feed in windows
+        and stale(feed, now, windows[feed.feed])
+    ]
+    never = [feed.feed for feed in feeds if feed.last_status is None]
+    return dg.AssetCheckResult(
+        passed=not failed and not overdue,
+        metadata={
+            "failed": ", ".join(failed) or "none",
+            "overdue": ", ".join(overdue) or "none",
+            "never_synced": ", ".join(never) or "none",
+            "feeds": len(feeds),
+        },
+    )
+
+
+defs = dg.Definitions(assets=[sync_health_report], asset_checks=[feeds_current])

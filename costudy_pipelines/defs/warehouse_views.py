@@ -17,7 +17,7 @@ import psycopg
 
 from costudy_pipelines.defs._metadata import Metadata
 from costudy_pipelines.defs.finance import REVENUE_METADATA
-from costudy_pipelines.defs.sync_health import SYNC_HEALTH_METADATA
+from costudy_pipelines.defs.sync_health import REFRESH, REPORT_KEY, SYNC_HEALTH_METADATA
 from costudy_pipelines.lib.settings import PROJECT_ROOT
 from costudy_pipelines.lib.views import ViewApplyError, ViewFile, apply_view, discover_views
 
@@ -54,6 +54,7 @@ def view_asset(view: ViewFile) -> dg.AssetsDefinition:
         required_resource_keys={"warehouse_db"},
         description=view.description,
         code_version=hashlib.sha256(view.sql.encode()).hexdigest()[:16],
+        automation_condition=REFRESH,
         metadata={
             "view_file": _shown(view.path),
             **({UPSTREAM_PATTERNS: ", ".join(patterns)} if patterns else {}),
@@ -95,4 +96,16 @@ def with_pattern_deps(defs: dg.Definitions) -> dg.Definitions:
         return defs.map_asset_specs(func=add_matches)
 
 
-defs = dg.Definitions(assets=[view_asset(view) for view in discover_views()])
+VIEWS = discover_views()
+
+# Refreshes each view (its metadata: totals, recent runs) and the sync-health report, with
+# their checks (the revenue reconciliation among them), once an input has been updated: after
+# the daily sync, a backfill, an Elective export.
+refresh_views = dg.AutomationConditionSensorDefinition(
+    "refresh_views_and_sync_health",
+    target=dg.AssetSelection.assets(*(view.name for view in VIEWS), REPORT_KEY),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Views, their checks and the sync-health report, after any of their inputs.",
+)
+
+defs = dg.Definitions(assets=[view_asset(view) for view in VIEWS], sensors=[refresh_views])

@@ -2,10 +2,16 @@
 
 The CLI calls `prepare_environment()` before it hands over to Dagster, so that Dagster's
 `EnvVar`s, `dagster.yaml` and the webserver all read the same, already-resolved variables.
+`costudy db up`, `demo` and `ui` also write what was resolved into a block of the env file
+(`.env`, see `record_for_dagster`), which Dagster's own commands (`dagster ...`, `dg ...`, run
+from the project folder) load: they find the same instance and databases without `costudy`
+wrapping them. `costudy` itself never reads that block back as settings: each command
+resolves afresh (another port, a server stopped).
 """
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 
@@ -18,9 +24,17 @@ from costudy_pipelines.lib.settings import (
     PROJECT_ROOT,
     costudy_home,
     embedded_port,
+    env_block_removed,
     env_file,
     unset_databases,
+    write_env_block,
 )
+
+ENV_BLOCK_START = "# >>> costudy db (written by `costudy db up`, `demo`, `ui`; do not edit inside)"
+ENV_BLOCK_END = "# <<< costudy db"
+# What Dagster's commands need beyond the variables the user set: where dagster.yaml is, where
+# its artifacts and compute logs go.
+DAGSTER_VARS = ("DAGSTER_HOME", "COSTUDY_ARTIFACTS")
 
 
 @dataclass(frozen=True)
@@ -39,8 +53,12 @@ def embedded_server() -> EmbeddedPostgres:
 
 
 def load_dotenv_file() -> None:
-    """Read `.env` (never overriding variables the shell already set)."""
-    load_dotenv(env_file(), override=False)
+    """Read `.env` (never overriding variables the shell already set), except the block
+    prepare_environment wrote."""
+    path = env_file()
+    if path.exists():
+        lines = env_block_removed(path.read_text().splitlines(), ENV_BLOCK_START, ENV_BLOCK_END)
+        load_dotenv(stream=io.StringIO("\n".join(lines)), override=False)
 
 
 def prepare_environment() -> list[ResolvedDatabase]:
@@ -60,3 +78,12 @@ def prepare_environment() -> list[ResolvedDatabase]:
         ResolvedDatabase(spec.env_var, os.environ[spec.env_var], spec.env_var in missing_vars)
         for spec in DATABASES
     ]
+
+
+def record_for_dagster(resolved: list[ResolvedDatabase]) -> None:
+    """Write the embedded databases' URLs, DAGSTER_HOME and COSTUDY_ARTIFACTS into the env
+    file's block, for Dagster's commands run without `costudy` (variables the user set
+    are already in the env file or the shell, and stay there)."""
+    values = {database.env_var: database.url for database in resolved if database.embedded}
+    values |= {var: os.environ[var] for var in DAGSTER_VARS}
+    write_env_block(ENV_BLOCK_START, ENV_BLOCK_END, values)

@@ -77,3 +77,23 @@ def unset_databases() -> list[DatabaseSpec]:
 def env_file() -> Path:
     """The dotenv file read at start (and where `costudy sandbox up` writes its block)."""
     return Path(os.environ.get(ENV_FILE_VAR) or PROJECT_ROOT / ".env")
+
+
+def env_block_removed(lines: list[str], start: str, end: str) -> list[str]:
+    """`lines` of an env file without the block between the markers `start` and `end`."""
+    if start not in lines:
+        return lines
+    first = lines.index(start)
+    last = lines.index(end, first) if end in lines[first:] else first
+    return lines[:first] + lines[last + 1 :]
+
+
+def write_env_block(start: str, end: str, values: dict[str, str]) -> Path:
+    """Replace one command's block of the env file (`start` .. `end`), keeping every line
+    the user wrote and every other block."""
+    path = env_file()
+    lines = path.read_text().splitlines() if path.exists() else []
+    block = [start, *(f"{key}={value}" for key, value in values.items()), end]
+    path.write_text("\n".join([*env_block_removed(lines, start, end), *block]) + "\n")
+    path.chmod(0o600)
+    return path

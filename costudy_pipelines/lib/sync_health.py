@@ -38,8 +38,17 @@ class FeedHealth:
     recent: list[dict] = field(default_factory=list)  # newest last: status, rows_per_s
 
 
-def feed_health(conn: psycopg.Connection, expected: list[str] | None = None) -> list[FeedHealth]:
-    """Every feed that ran, plus every expected source that never did, by feed name."""
+def view_feed(name: str, scope: dict[str, str]) -> str:
+    """A feed's name in the sync_runs view: its sync_log source, then the scope values its
+    name does not already say (sheets: key/worksheet), as sql/views/sync_runs.sql builds it."""
+    said = [value for _, value in sorted(scope.items()) if value not in name]
+    return f"{name} {'/'.join(said)}" if said else name
+
+
+def feed_health(conn: psycopg.Connection, names: dict[str, str]) -> list[FeedHealth]:
+    """Every feed that ran, plus every expected feed that never did, each under one name:
+    `names` maps a feed's view name (view_feed) to the name operators know it by (its asset);
+    a feed no longer expected keeps its view name."""
     with conn.cursor(row_factory=class_row(FeedHealth)) as cursor:
         feeds = cursor.execute("select * from sync_health order by feed").fetchall()
     with conn.cursor(row_factory=dict_row) as cursor:
@@ -53,19 +62,16 @@ def feed_health(conn: psycopg.Connection, expected: list[str] | None = None) -> 
     by_feed = {health.feed: health for health in feeds}
     for run in recent:
         by_feed[run["feed"]].recent.append(run)
-    seen = {health.source for health in feeds}
-    never = [FeedHealth(name, name) for name in expected or [] if name not in seen]
+    for health in feeds:
+        health.feed = names.get(health.feed, health.feed)
+    seen = {health.feed for health in feeds}
+    never = [FeedHealth(name, name) for name in names.values() if name not in seen]
     return sorted(feeds + never, key=lambda health: health.feed)
 
 
-def _age(moment: datetime | None, now: datetime) -> str:
-    if moment is None:
-        return "never"
-    seconds = max((now - moment).total_seconds(), 0)
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f} {unit} ago"
-    return "just now"
+def _when(moment: datetime | None) -> str:
+    """A moment as a timestamp (a report read later must not say "just now")."""
+    return "never" if moment is None else f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
 def _number(value: Decimal | int | None, unit: str = "", digits: int = 0) -> str:
@@ -76,14 +82,14 @@ def stale(health: FeedHealth, now: datetime, max_age: timedelta) -> bool:
     return health.last_success_at is None or now - health.last_success_at > max_age
 
 
-def _status_row(feed: FeedHealth, now: datetime) -> str:
+def _status_row(feed: FeedHealth) -> str:
     marks = "".join(RUN_MARKS.get(run["status"], "?") for run in feed.recent)
     trend = sparkline([run["rows_per_s"] or 0 for run in feed.recent])
     cells = [
         STATUS_ICONS.get(feed.last_status, "⚪"),
         feed.feed,
-        f"{feed.last_status} {_age(feed.last_run_at, now)}" if feed.last_status else "never",
-        _age(feed.last_success_at, now),
+        f"{feed.last_status} {_when(feed.last_run_at)}" if feed.last_status else "never",
+        _when(feed.last_success_at),
         _number(feed.last_success_rows_per_s),
         _number(feed.last_success_records),
         _number(feed.last_success_users),
@@ -111,7 +117,7 @@ def report_markdown(feeds: list[FeedHealth], now: datetime, max_age: timedelta) 
         f"| failures 7d | last {RECENT_RUNS} runs | rows/s trend |",
         "|---|---|---|---|---:|---:|---:|---:|---:|---|---|",
     ]
-    lines += [_status_row(feed, now) for feed in feeds]
+    lines += [_status_row(feed) for feed in feeds]
     top = max((feed.last_success_rows_per_s or 0 for feed in feeds), default=0)
     lines += ["", "| feed | rows/s of the last success |", "|---|---|"]
     for feed in feeds:

@@ -25,7 +25,8 @@ from typing import TypeGuard
 
 import psutil
 
-from costudy_pipelines.lib.settings import costudy_home, env_file
+from costudy_pipelines.lib import settings
+from costudy_pipelines.lib.settings import costudy_home
 from costudy_pipelines.sandbox.changes import ChangeReport
 from costudy_pipelines.sandbox.emulator import Emulator, SandboxContext
 from costudy_pipelines.sandbox.servers import (
@@ -273,18 +274,7 @@ def sandbox_environment(state: SandboxState) -> dict[str, str]:
 
 def write_env_block(state: SandboxState) -> Path:
     """Replace the sandbox block of the env file, keeping every line the user wrote."""
-    path = env_file()
-    lines = path.read_text().splitlines() if path.exists() else []
-    if ENV_BLOCK_START in lines:
-        start = lines.index(ENV_BLOCK_START)
-        end = lines.index(ENV_BLOCK_END, start) if ENV_BLOCK_END in lines[start:] else start
-        lines = lines[:start] + lines[end + 1 :]
-    block = [ENV_BLOCK_START]
-    block += [f"{key}={value}" for key, value in sandbox_environment(state).items()]
-    block.append(ENV_BLOCK_END)
-    path.write_text("\n".join([*lines, *block]) + "\n")
-    path.chmod(0o600)
-    return path
+    return settings.write_env_block(ENV_BLOCK_START, ENV_BLOCK_END, sandbox_environment(state))
 
 
 if __name__ == "__main__":

@@ -18,12 +18,20 @@ from costudy_pipelines.defs.automation import (
 from costudy_pipelines.sandbox.servers import AlertReceiverServer
 from costudy_pipelines.sources.elective.defs import ElectiveDropResource
 
+# Elective's older layout, the one with an email column: a row the sync stores.
+LEGACY_HEADER = (
+    "Purchase Date (UTC),Customer,Customer Email,Checkout,Type,Term,Order Total,Fees,"
+    "Net Amount,Status\n"
+)
 HEADER = "Purchase Date (UTC),Student Name,Student Email,Product Purchased,Currency,Order Total\n"
 
 
-def evaluate(folder: Path, cursor: str | None) -> dg.SensorResult | dg.SkipReason:
+def evaluate(
+    folder: Path, cursor: str | None, instance: dg.DagsterInstance | None = None
+) -> dg.SensorResult | dg.SkipReason:
     context = dg.build_sensor_context(
         cursor=cursor,
+        instance=instance or dg.DagsterInstance.ephemeral(),
         resources={"elective": ElectiveDropResource(folder=str(folder), settle_seconds=0)},
     )
     sensor = project_definitions().resolve_sensor_def("new_elective_exports")
@@ -50,6 +58,36 @@ def test_elective_sensor_takes_each_finished_export_once(tmp_path: Path) -> None
     assert isinstance(second, dg.SensorResult)
     assert second.run_requests[0].run_key != first.run_requests[0].run_key
     assert json.loads(second.cursor).keys() == {"orders-1.csv", "orders-2.csv"}
+
+
+def test_elective_sensor_skips_an_export_another_run_took(
+    tmp_path: Path, warehouse_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's job takes the export; the sensor, started later with no cursor (`costudy
+    ui`), launches nothing for it, and a changed file is new again."""
+    export = tmp_path / "orders-1.csv"
+    export.write_text(
+        LEGACY_HEADER + "2024-01-02 10:00:00,Zoë,zoe@example.org,pro,Funding,1,99,3,96,Paid\n"
+    )
+    monkeypatch.setenv("WAREHOUSE_DB_URL", warehouse_url)
+    defs = project_definitions()
+    elective = ElectiveDropResource(folder=str(tmp_path), settle_seconds=0)
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [defs.get_assets_def("elective_rows")],
+            instance=instance,
+            resources={"elective": elective, "warehouse_db": defs.resources["warehouse_db"]},
+        )
+        assert result.success
+
+        skipped = evaluate(tmp_path, None, instance)
+        assert isinstance(skipped, dg.SkipReason), "the demo took it: nothing to launch"
+
+        export.write_text(
+            LEGACY_HEADER + "2024-01-02 10:00:00,Zoë,zoe@example.org,pro,Funding,1,98,3,95,Paid\n"
+        )
+        changed = evaluate(tmp_path, None, instance)
+        assert isinstance(changed, dg.SensorResult) and len(changed.run_requests) == 1
 
 
 def test_daily_schedule_runs_the_day_that_just_ended() -> None:

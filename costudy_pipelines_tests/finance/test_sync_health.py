@@ -3,8 +3,13 @@ success, as an independent reading of sync_log says, and show failures for what 
 
 from __future__ import annotations
 
+import functools
+
+import dagster as dg
 import pytest
 
+from costudy_pipelines.definitions import project_definitions
+from costudy_pipelines.defs import sync_health
 from costudy_pipelines.lib.loading import SyncFailed, sync_session
 from costudy_pipelines.lib.pg import connect
 from costudy_pipelines.sources.gohighlevel.spec import ghl_contacts as spec_ghl_contacts
@@ -28,13 +33,13 @@ def with_a_failed_sync(dbs) -> str:
 
 
 def last_successes(url: str) -> dict[str, str]:
-    """Per source (and sheet), when its last SUCCESS or PARTIAL session completed."""
+    """Per source (and spreadsheet, worksheet): when its last SUCCESS or PARTIAL completed."""
     with connect(url, source="WAREHOUSE_DB_URL", autocommit=True) as conn:
         rows = conn.execute(
-            "select source, scope->>'worksheet', max(completed_at) from sync_log"
-            " where status in ('SUCCESS', 'PARTIAL') group by 1, 2"
+            "select source, scope->>'spreadsheet_id', scope->>'worksheet', max(completed_at)"
+            " from sync_log where status in ('SUCCESS', 'PARTIAL') group by 1, 2, 3"
         ).fetchall()
-    return {f"{source}|{worksheet or ''}": completed for source, worksheet, completed in rows}
+    return {f"{source}|{key or ''}|{sheet or ''}": done for source, key, sheet, done in rows}
 
 
 def test_the_report_lists_every_source_with_its_last_success(dbs, instance, with_a_failed_sync):
@@ -44,21 +49,27 @@ def test_the_report_lists_every_source_with_its_last_success(dbs, instance, with
     report = metadata["report"].value
     feeds = {row.data["feed"]: row.data for row in metadata["feeds"].value.records}
 
-    for source in load_registry().sync_log_names():
-        assert any(feed.startswith(source) for feed in feeds), source
-        assert f"| {source}" in report, source
-    assert len([feed for feed in feeds if feed.startswith("sheet_rows ")]) == 3  # per worksheet
+    registry = load_registry()
+    for _, feed in registry.feeds():  # one name per feed: its asset's
+        assert feed.asset in feeds, feed.asset
+        assert f"| {feed.asset} |" in report, feed.asset
+    # this world's spreadsheets are not the ones sources.toml names: they keep their view name
+    others = set(feeds) - {feed.asset for _, feed in registry.feeds()}
+    assert others and all(name.startswith("sheet_rows ") for name in others), others
 
     expected = last_successes(with_a_failed_sync)
-    for feed, row in feeds.items():
-        worksheet = feed.split("/")[-1] if feed.startswith("sheet_rows ") else ""
-        key = f"{row['feed'].split(' ')[0]}|{worksheet}"
+    for asset, row in feeds.items():
+        if asset in others:
+            continue
+        load = registry.feed(asset).load
+        sheet = [load.scope.get(part) or "" for part in ("spreadsheet_id", "worksheet")]
+        key = "|".join([load.name, *sheet])
         if key in expected:
-            assert row["last_success_at"] == expected[key].isoformat(timespec="seconds"), feed
+            assert row["last_success_at"] == expected[key].isoformat(timespec="seconds"), asset
             assert row["last_status"] in ("SUCCESS", "PARTIAL")
             assert row["last_success_rows_per_s"] > 0
         else:
-            assert row["last_success_at"] is None, feed
+            assert row["last_success_at"] is None, asset
 
     ghl = feeds["ghl_contacts"]
     assert (ghl["last_status"], ghl["failures_7d"], ghl["last_success_at"]) == ("FAILED", 1, None)
@@ -66,8 +77,16 @@ def test_the_report_lists_every_source_with_its_last_success(dbs, instance, with
     assert "GoHighLevel closed the connection" in report
     assert "| ⚪ | whop_memberships | never | never |" in report
     assert metadata["failing"].value == 1
-    ran = 6
-    assert metadata["never_synced"].value == len(load_registry().sync_log_names()) - ran
+    never = [asset for asset, row in feeds.items() if row["last_status"] is None]
+    assert metadata["never_synced"].value == len(never) > 0
+    # timestamps, not ages baked in at materialization time
+    assert "ago" not in report and "just now" not in report
+    last_run = feeds["ghl_contacts"]["last_run_at"][:16].replace("T", " ")
+    assert f"| 🔴 | ghl_contacts | FAILED {last_run} UTC | never |" in report
+    # SPEC §4's monitoring numbers, plottable
+    assert 0 < metadata["success_rate_7d"].value < 1
+    assert metadata["users_synced_7d"].value > 0
+    assert isinstance(metadata["last_success"], dg.TimestampMetadataValue)
     assert "`✓✓✓✓✓✓✓✓✓✓✓✓✓✓`" in report  # course_orders: its last 14 daily partitions
     assert "█" in report  # the rows/s bars
 
@@ -85,3 +104,51 @@ def test_sync_runs_records_every_session_with_users_and_rows_per_second(dbs, ins
     recent = metadata["recent_runs"].value.records
     assert len(recent) == 20
     assert all(row.data["rows_per_s"] > 0 for row in recent if row.data["records_processed"])
+
+
+def test_feeds_current_fails_naming_the_feed_whose_last_run_failed(
+    dbs, instance, with_a_failed_sync
+):
+    result = run(dbs, instance, [*SYNC_VIEWS, REPORT, sync_health.feeds_current])
+    [evaluation] = result.get_asset_check_evaluations()
+    assert not evaluation.passed
+    assert evaluation.metadata["failed"].value == "ghl_contacts"
+    assert evaluation.metadata["overdue"].value == "none"  # the rest synced just now
+    assert "whop_memberships" in evaluation.metadata["never_synced"].value
+
+
+def test_sync_health_and_revenue_views_refresh_after_a_daily_sync(instance):
+    """The automation sensor's condition, evaluated as the daemon does: once everything is
+    materialized nothing is requested; a new partition of a source (the daily sync) requests
+    the sync views, the report and the revenue views, with their checks."""
+    defs = project_definitions()
+    evaluate = functools.partial(dg.evaluate_automation_conditions, defs=defs, instance=instance)
+    targets = defs.resolve_sensor_def("refresh_views_and_sync_health").asset_selection
+    graph = defs.resolve_asset_graph()
+    for key in targets.resolve(graph):  # what the demo's run leaves behind
+        instance.report_runless_asset_event(dg.AssetMaterialization(key))
+    first = evaluate()  # the sensor's first tick, as `costudy ui` starts after the demo
+    assert first.total_requested == 0
+    settled = evaluate(cursor=first.cursor)
+    assert settled.total_requested == 0
+
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization("whop_payments", partition="2024-01-05")
+    )
+    after_sync = evaluate(cursor=settled.cursor)
+    requested = {
+        result.key.to_user_string()
+        if isinstance(result.key, dg.AssetKey)
+        else f"{result.key.asset_key.to_user_string()}:{result.key.name}"
+        for result in after_sync.results
+        if not result.true_subset.is_empty
+    }
+    assert {
+        "sync_runs",
+        "sync_health",
+        "sync_health_report",
+        "sync_health_report:feeds_current",
+        "revenue_lines",
+        "revenue_lines:reconciles_with_sources",
+    } <= requested, requested
+    assert "course_learning_progress" not in requested  # not downstream of Whop

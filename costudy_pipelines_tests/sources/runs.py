@@ -38,9 +38,11 @@ def run_assets(
     *,
     resources: dict[str, Any] | None = None,
     run_config: dict[str, Any] | None = None,
+    instance: dg.DagsterInstance | None = None,
 ) -> Run:
     """One run of `selection` over the day partitions [first, last] (a single-run backfill);
-    `resources` replace the product's resources of the same key."""
+    `resources` replace the product's resources of the same key; `instance` records the run
+    (an ephemeral one by default)."""
     job_defs = dg.Definitions(
         assets=project_definitions().assets,
         asset_checks=project_definitions().asset_checks,
@@ -54,6 +56,7 @@ def run_assets(
             "dagster/asset_partition_range_end": last.isoformat(),
         },
         raise_on_error=False,
+        instance=instance,
     )
     return summarise(result)
 

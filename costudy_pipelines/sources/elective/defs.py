@@ -83,10 +83,12 @@ def exports_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
         with warehouse_db.connect() as conn:
             resolved = places.resolve(conn, context.run.run_id)
         return sync_result(
-            [report],
+            report,
             started,
             rejects_resolved_by_place=resolved,
             files=[path.name for path in scan.ready],
+            # what the sensor compares with: a file taken by any run is not new to it
+            file_versions=dg.MetadataValue.json(file_versions(scan.ready)),
             files_skipped=[f"{s.path.name}: {s.reason}" for s in scan.skipped],
         )
 
@@ -95,6 +97,23 @@ def exports_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
 
 def _files_cursor(cursor: str | None) -> dict[str, int]:
     return json.loads(cursor) if cursor else {}
+
+
+def file_versions(paths: list[Path]) -> dict[str, int]:
+    """Each file's name and version (its modification time, ns)."""
+    return {path.name: path.stat().st_mtime_ns for path in paths}
+
+
+def taken(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, int]:
+    """The file versions the asset's latest materialization took, by whichever run (the
+    demo's job, a backfill): the sensor's cursor knows only the runs it launched."""
+    event = instance.get_latest_materialization_event(key)
+    metadata = event.asset_materialization.metadata if event and event.asset_materialization else {}
+    versions = metadata.get("file_versions")
+    value = versions.value if isinstance(versions, dg.JsonMetadataValue) else None
+    return (
+        {str(name): int(mtime) for name, mtime in value.items()} if isinstance(value, dict) else {}
+    )
 
 
 def exports_sensor(asset: dg.AssetsDefinition) -> dg.SensorDefinition:
@@ -108,9 +127,13 @@ def exports_sensor(asset: dg.AssetsDefinition) -> dg.SensorDefinition:
         context: dg.SensorEvaluationContext, elective: ElectiveDropResource
     ) -> dg.SensorResult | dg.SkipReason:
         scan = elective.reader().scan()
-        ready = {path.name: path.stat().st_mtime_ns for path in scan.ready}
-        seen = _files_cursor(context.cursor)
-        changed = {name: mtime for name, mtime in sorted(ready.items()) if seen.get(name) != mtime}
+        ready = file_versions(scan.ready)
+        seen, took = _files_cursor(context.cursor), taken(context.instance, asset.key)
+        changed = {
+            name: mtime
+            for name, mtime in sorted(ready.items())
+            if mtime not in (seen.get(name), took.get(name))
+        }
         waiting = [f"{skipped.path.name}: {skipped.reason}" for skipped in scan.skipped]
         if not changed:
             return dg.SkipReason(

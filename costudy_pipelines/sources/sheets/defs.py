@@ -79,7 +79,7 @@ def sheet_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
         with warehouse_db.connect() as conn:
             resolved = places.resolve(conn, context.run.run_id)
         return sync_result(
-            [report], started, rejects_resolved_by_place=resolved, **reader.counters.as_metadata()
+            report, started, rejects_resolved_by_place=resolved, **reader.counters.as_metadata()
         )
 
     return _asset
