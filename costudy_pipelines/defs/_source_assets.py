@@ -260,6 +260,21 @@ def feed_checks(asset_key: dg.AssetKey, feed: Feed) -> list[dg.AssetChecksDefini
         "and resolved_at is null group by reason"
     )
 
+    def latest_run(
+        context: dg.AssetCheckExecutionContext, warehouse_db: PostgresResource
+    ) -> tuple[dg.EventLogEntry, quality.RunCounts] | dg.AssetCheckResult:
+        """The latest materialization's run and its sync_log counts, or the skip (WARN) to
+        return when the asset was never materialized: nothing to compare is never a pass."""
+        event = context.instance.get_latest_materialization_event(asset_key)
+        if event is None:
+            return dg.AssetCheckResult(
+                passed=False,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"skipped": "the asset has never been materialized: nothing to check"},
+            )
+        with warehouse_db.connect() as conn:
+            return event, quality.run_counts(conn, spec.name, event.run_id)
+
     @dg.asset_check(
         asset=asset_key,
         name="integrity",
@@ -291,15 +306,10 @@ def feed_checks(asset_key: dg.AssetKey, feed: Feed) -> list[dg.AssetChecksDefini
     def run_accounting(
         context: dg.AssetCheckExecutionContext, warehouse_db: PostgresResource
     ) -> dg.AssetCheckResult:
-        event = context.instance.get_latest_materialization_event(asset_key)
-        if event is None:
-            return dg.AssetCheckResult(
-                passed=True,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={"skipped": "the asset has never been materialized: nothing to account"},
-            )
-        with warehouse_db.connect() as conn:
-            run = quality.run_counts(conn, spec.name, event.run_id)
+        found = latest_run(context, warehouse_db)
+        if isinstance(found, dg.AssetCheckResult):
+            return found
+        event, run = found
         balanced = run.records_in == run.accounted and (run.rejected == 0) == (
             run.rejects_recorded == 0
         )
@@ -325,15 +335,10 @@ def feed_checks(asset_key: dg.AssetKey, feed: Feed) -> list[dg.AssetChecksDefini
     def reject_rate(
         context: dg.AssetCheckExecutionContext, warehouse_db: PostgresResource
     ) -> dg.AssetCheckResult:
-        event = context.instance.get_latest_materialization_event(asset_key)
-        if event is None:
-            return dg.AssetCheckResult(
-                passed=True,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={"skipped": "the asset has never been materialized"},
-            )
-        with warehouse_db.connect() as conn:
-            run = quality.run_counts(conn, spec.name, event.run_id)
+        found = latest_run(context, warehouse_db)
+        if isinstance(found, dg.AssetCheckResult):
+            return found
+        _, run = found
         return dg.AssetCheckResult(
             passed=run.reject_rate <= REJECT_RATE_WARN,
             severity=dg.AssetCheckSeverity.WARN,

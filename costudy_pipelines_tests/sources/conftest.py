@@ -1,63 +1,20 @@
-"""A running sandbox (every emulated system, seeded databases) and a migrated warehouse, with
-the environment variables the product's resources read pointing at them."""
+"""Fixtures of this folder; the helpers they use live in support.py."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
 from costudy_pipelines.sandbox import stack
-from costudy_pipelines.sandbox.changes import ChangeReport
-from costudy_pipelines.sandbox.world import World, WorldConfig
 from costudy_pipelines_tests.harness import DatabaseFactory
-
-# Seed 1: sources.toml names the spreadsheets of the seed-1 world. Big enough that one day's
-# deletions stay under the 10 % delete guard in every slice, small enough to sync in seconds.
-WORLD = WorldConfig(seed=1, people=400, days=3)
-SOURCE_DATABASES = ("WEBSITE_DB_URL", "COURSE_DB_URL", "PLATFORM_DB_URL")
-
-
-@dataclass
-class Sandbox:
-    config: WorldConfig
-    state: stack.SandboxState
-    database_urls: dict[str, str]
-    warehouse_url: str
-    days_advanced: int = 0
-
-    @property
-    def first_day(self) -> date:
-        return self.config.start
-
-    @property
-    def last_day(self) -> date:
-        return self.config.start + timedelta(days=self.config.days + self.days_advanced - 1)
-
-    def world(self) -> World:
-        """The world as the sandbox serves it now (same config, same days advanced)."""
-        world = World(self.config)
-        for _ in range(self.days_advanced):
-            world.advance_day()
-        return world
-
-    def advance_day(self, monkeypatch: pytest.MonkeyPatch) -> ChangeReport:
-        report = stack.advance_day(database_urls=self.database_urls)
-        self.days_advanced += 1
-        self.state = stack.read_state()  # the servers restarted (same ports, same tokens)
-        set_environment(monkeypatch, stack.sandbox_environment(self.state))
-        return report
-
-    def base_url(self, service: str) -> str:
-        return self.state.base_url(service)
-
-
-def set_environment(monkeypatch: pytest.MonkeyPatch, values: dict[str, str]) -> None:
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
+from costudy_pipelines_tests.sources.support import (
+    SOURCE_DATABASES,
+    WORLD,
+    Sandbox,
+    set_environment,
+)
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ import pytest
 
 from costudy_pipelines.sandbox.world import World
 from costudy_pipelines.sources.whop.defs import WhopResource
-from costudy_pipelines_tests.sources.conftest import Sandbox
 from costudy_pipelines_tests.sources.runs import run_assets
+from costudy_pipelines_tests.sources.support import Sandbox
 from costudy_pipelines_tests.sources.world_warehouse import expected, stored
 
 WHOP = ("whop_payments", "whop_memberships", "whop_users")

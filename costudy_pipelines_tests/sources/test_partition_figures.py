@@ -16,8 +16,8 @@ from psycopg.rows import dict_row
 
 from costudy_pipelines.defs._source_assets import DAILY
 from costudy_pipelines.sources.whop.defs import WhopResource
-from costudy_pipelines_tests.sources.conftest import Sandbox
 from costudy_pipelines_tests.sources.runs import run_assets
+from costudy_pipelines_tests.sources.support import Sandbox
 
 PAYMENTS = dg.AssetKey("whop_payments")
 SELECTION = dg.AssetSelection.assets(PAYMENTS)

@@ -20,8 +20,8 @@ from costudy_pipelines.sandbox.generators import SPEC_BY_NAME
 from costudy_pipelines.sandbox.people import normalise_email
 from costudy_pipelines.sandbox.world import World
 from costudy_pipelines.sources.registry import load_registry
-from costudy_pipelines_tests.sources.conftest import Sandbox
 from costudy_pipelines_tests.sources.runs import SOURCES_AND_USERS, Run, run_assets
+from costudy_pipelines_tests.sources.support import Sandbox
 from costudy_pipelines_tests.sources.world_warehouse import (
     NO_EMAIL_COLUMN_REASON,
     REASON_WORDS,

@@ -7,7 +7,7 @@ preparing thread, the loader only sends bytes and waits on the server.
 
 psycopg has no public API for this: the formatter is the one `Copy.write_row` uses
 (`psycopg._copy_base.BinaryFormatter`, in C with psycopg[binary]). psycopg is pinned to 3.3.*,
-and costudy_pipelines_tests/sync_engine/test_copy_payload.py loads a payload through a real
+and costudy_pipelines_tests/lib/loading/test_copy_payload.py loads a payload through a real
 COPY, so an upgrade that changes either fails there first.
 """
 

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from costudy_pipelines.sandbox.servers import FaultPlan, GoHighLevelServer, RateLimit
-from costudy_pipelines_tests.sandbox_servers.factory import START, ghl_contacts, iso
-from costudy_pipelines_tests.sandbox_servers.support import api_client
+from costudy_pipelines_tests.sandbox.servers.factory import START, ghl_contacts, iso
+from costudy_pipelines_tests.sandbox.servers.support import api_client
 
 VERSION = {"Version": "2021-07-28"}
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from costudy_pipelines.sandbox.servers import FaultPlan, RateLimit, WhopServer
-from costudy_pipelines_tests.sandbox_servers.factory import (
+from costudy_pipelines_tests.sandbox.servers.factory import (
     START,
     iso,
     whop_payments,
