@@ -33,7 +33,8 @@ from costudy_pipelines.lib.migrations import Target, apply, backup, discover, in
 from costudy_pipelines.lib.migrations.promotion import drift_across
 
 THIRD_PARTY = (
-    Path(__file__).resolve().parents[1] / "costudy_pipelines_tests/lib/migrations/fixtures/third_party"
+    Path(__file__).resolve().parents[1]
+    / "costudy_pipelines_tests/lib/migrations/fixtures/third_party"
 )
 NEEDS_NO_TRANSACTION = ("018-status-index.sql", "022-backfill-priority.sql")
 
