@@ -1,0 +1,38 @@
+"""The checks every source feed carries, on their skip path: with no materialization to look
+at they warn and say why; nothing compared is never a pass."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from costudy_pipelines.definitions import project_definitions
+from costudy_pipelines.defs.resources import PostgresResource
+from costudy_pipelines.sources.whop.defs import WhopResource
+
+ASSET = dg.AssetKey("whop_payments")
+RUN_CHECKS = ("run_accounting", "reject_rate")
+
+
+def test_run_checks_with_nothing_materialized_warn_and_say_why(warehouse_url: str) -> None:
+    defs = project_definitions()
+    [asset] = [
+        a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition) and ASSET in a.keys
+    ]
+    checks = [c for c in defs.asset_checks or [] if any(k.asset_key == ASSET for k in c.check_keys)]
+    selected = [dg.AssetCheckKey(ASSET, name) for name in RUN_CHECKS]
+    result = dg.materialize(
+        [asset, *checks],
+        selection=dg.AssetSelection.checks(*selected),
+        resources={
+            "warehouse_db": PostgresResource(url=warehouse_url, env_var="WAREHOUSE_DB_URL"),
+            # the asset is not run (only its checks are selected); its API is never called
+            "whop": WhopResource(api_key="unused", base_url="http://127.0.0.1:9"),
+        },
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(evaluations) == set(RUN_CHECKS)
+    for evaluation in evaluations.values():
+        assert not evaluation.passed, evaluation.check_name
+        assert evaluation.severity == dg.AssetCheckSeverity.WARN
+        assert "never been materialized" in str(evaluation.metadata["skipped"].value)
