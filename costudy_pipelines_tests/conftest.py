@@ -8,6 +8,9 @@ from costudy_pipelines.lib.migrations import apply_pending, discover
 from costudy_pipelines.lib.settings import PROJECT_ROOT
 from costudy_pipelines_tests.harness import DatabaseFactory, test_server_url
 
+# Fixtures shared across folders (a module's own fixture of the same name wins).
+pytest_plugins = ["costudy_pipelines_tests.sandbox.servers.fixtures"]
+
 WAREHOUSE_SQL = PROJECT_ROOT / "sql" / "warehouse"
 PLATFORM_SQL = PROJECT_ROOT / "sql" / "platform"
 

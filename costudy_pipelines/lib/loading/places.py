@@ -32,9 +32,15 @@ from costudy_pipelines.lib.loading.spec import LoadSpec
 
 Record = dict[str, Any]
 
+# The same content at several places (a duplicated row, overlapping exports) is one reject:
+# it takes the first of its places, so a re-run tags it exactly as before.
 TAG_PLACES = """
 update sync_rejects r set record_key = p.place
-from unnest(%(places)s::text[], %(fingerprints)s::bytea[]) as p(place, fingerprint)
+from (
+    select fingerprint, min(place) as place
+    from unnest(%(places)s::text[], %(fingerprints)s::bytea[]) as u(place, fingerprint)
+    group by fingerprint
+) as p
 where r.source = %(source)s and r.scope = %(scope)s::jsonb and r.resolved_at is null
   and r.fingerprint = p.fingerprint and r.record_key is distinct from p.place
 """

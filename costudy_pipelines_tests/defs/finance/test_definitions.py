@@ -9,6 +9,7 @@ import dagster as dg
 
 from costudy_pipelines.definitions import project_definitions, with_policies
 from costudy_pipelines.defs.resources import defs as resource_defs
+from costudy_pipelines.defs.sync_health import defs as health_defs
 from costudy_pipelines.defs.warehouse_views import defs as view_defs
 from costudy_pipelines.defs.warehouse_views import with_pattern_deps
 from costudy_pipelines.sources.registry import NoCount, load_registry
@@ -35,7 +36,8 @@ def stand_in(key: str) -> dg.AssetsDefinition:
 
 def merged_with_sources() -> dg.Definitions:
     sources = dg.Definitions(assets=[stand_in(key) for key in SOURCE_KEYS])
-    merged = dg.Definitions.merge(view_defs, resource_defs, sources)
+    # the views' refresh sensor also selects the sync-health report
+    merged = dg.Definitions.merge(view_defs, health_defs, resource_defs, sources)
     return with_pattern_deps(with_policies(merged, load_registry()))
 
 
@@ -46,12 +48,15 @@ def parents(defs: dg.Definitions, key: str) -> set[str]:
 
 def test_revenue_lines_depends_on_the_schema_each_revenue_source_and_every_sheet():
     defs = merged_with_sources()
+    # every sheet: the stand-in, and the configured ones sync_runs names as its inputs
+    sheets = {feed.asset for _, feed in load_registry().feeds() if feed.asset.startswith("sheet_")}
     assert parents(defs, "revenue_lines") == {
         "warehouse_schema_dev",
         "whop_payments",
         "elective_rows",
         "course_orders",
         "sheet_ledger_payments",
+        *sheets,
     }
     assert parents(defs, "revenue_by_user_day") == {
         "warehouse_schema_dev",

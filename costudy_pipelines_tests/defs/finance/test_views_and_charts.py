@@ -47,6 +47,7 @@ def test_every_project_view_file_reads():
         "sync_runs",
         "sync_health",
         "course_learning_progress",
+        "rejects_by_reason",
     }
 
 

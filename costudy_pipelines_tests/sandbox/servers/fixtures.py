@@ -1,4 +1,5 @@
-"""Fixtures of this folder; the helpers they use live in support.py."""
+"""The sandbox servers' fixtures (a Whop server and a client of it), shared by the tests of
+the servers and of each source's sandbox: a plugin of the root conftest."""
 
 from __future__ import annotations
 
