@@ -65,16 +65,22 @@ def linked_chart(metadata, name: str, folder: Path) -> str:
     return path.read_text()
 
 
+def warehouse_rows(url: str, query: str) -> list[tuple]:
+    """The loaded warehouse's answer, read independently of the chart's own queries."""
+    with connect(url, source="WAREHOUSE_DB_URL", autocommit=True) as conn:
+        return conn.execute(query).fetchall()
+
+
 def test_the_revenue_chart_draws_each_days_net_per_currency(dbs, instance, artifacts):
     result = run(dbs, instance, REVENUE_VIEWS)
     metadata = result.asset_materializations_for_node("revenue_by_user_day")[0].metadata
     drawn = panels(linked_chart(metadata, "revenue_chart", artifacts))
 
-    with connect(dbs.warehouse, source="WAREHOUSE_DB_URL", autocommit=True) as conn:
-        rows = conn.execute(
-            "select currency, day, sum(net) from revenue_lines l join users u on u.id = l.user_id"
-            " where day is not null group by currency, day"
-        ).fetchall()
+    rows = warehouse_rows(
+        dbs.warehouse,
+        "select currency, day, sum(net) from revenue_lines l join users u on u.id = l.user_id"
+        " where day is not null group by currency, day",
+    )
     expected: dict[str, dict[date, Decimal]] = {}
     for currency, day, net in rows:
         expected.setdefault(currency, {})[day] = net
@@ -96,13 +102,13 @@ def test_the_throughput_chart_draws_each_feeds_latest_sessions(dbs, instance, ar
     metadata = result.asset_materializations_for_node("sync_health_report")[0].metadata
     drawn = panels(linked_chart(metadata, "throughput_chart", artifacts))
 
-    with connect(dbs.warehouse, source="WAREHOUSE_DB_URL", autocommit=True) as conn:
-        rows = conn.execute(
-            "select feed, partition_key, coalesce(rows_per_s, 0) from ("
-            " select *, row_number() over (partition by feed"
-            "  order by started_at desc, sync_log_id desc) as age from sync_runs) newest"
-            " where age <= 14 order by feed, age desc"
-        ).fetchall()
+    rows = warehouse_rows(
+        dbs.warehouse,
+        "select feed, partition_key, coalesce(rows_per_s, 0) from ("
+        " select *, row_number() over (partition by feed"
+        "  order by started_at desc, sync_log_id desc) as age from sync_runs) newest"
+        " where age <= 14 order by feed, age desc",
+    )
     names = sync_health.feed_names()
     expected: dict[str, list[tuple[str, float]]] = {}
     for feed, partition, rows_per_s in rows:
