@@ -11,7 +11,7 @@ from collections.abc import Callable
 import dagster as dg
 import psycopg
 
-from costudy_pipelines.defs._metadata import Metadata, metadata_table
+from costudy_pipelines.defs._metadata import Metadata, chart_metadata, metadata_table
 from costudy_pipelines.defs.sync_health import REFRESH
 from costudy_pipelines.lib.charts import daily_bars
 from costudy_pipelines.lib.finance import (
@@ -23,6 +23,7 @@ from costudy_pipelines.lib.finance import (
     revenue_per_day,
     view_totals,
 )
+from costudy_pipelines.lib.svg_charts import revenue_chart
 
 TOTALS_COLUMNS = {
     "source": "string",
@@ -89,9 +90,11 @@ def _totals_metadata(view: str) -> Callable[[psycopg.Connection], Metadata]:
 
 
 def _by_day_metadata(conn: psycopg.Connection) -> Metadata:
+    series = revenue_per_day(conn)
     return {
         **_totals_metadata("revenue_by_user_day")(conn),
-        "revenue_per_day": dg.MetadataValue.md(daily_bars(revenue_per_day(conn))),
+        "revenue_per_day": dg.MetadataValue.md(daily_bars(series)),
+        **chart_metadata("revenue_chart", revenue_chart(series)),
     }
 
 

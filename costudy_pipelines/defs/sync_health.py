@@ -1,7 +1,8 @@
 """Sync health in the UI: the sync_runs and sync_health views (assets of warehouse_views) record
 every session and the state of every feed; `sync_health_report` turns them into one page: a
 status table of every feed (by its asset's name) with its last success and rows/s, a rows/s
-chart, SPEC §4's monitoring numbers as plottable metadata, and the check `feeds_current`.
+chart (as text, and as an SVG file it links to), SPEC §4's monitoring numbers as plottable
+metadata, and the check `feeds_current`.
 
 Always current: the views and the report carry REFRESH, so the automation sensor of
 warehouse_views refreshes them after any source sync (sync_runs depends on every feed's
@@ -14,7 +15,8 @@ import dagster as dg
 import psycopg
 from psycopg.rows import dict_row
 
-from costudy_pipelines.defs._metadata import Metadata, metadata_table
+from costudy_pipelines.defs._metadata import Metadata, chart_metadata, metadata_table
+from costudy_pipelines.lib.svg_charts import throughput_chart
 from costudy_pipelines.lib.sync_health import (
     FeedHealth,
     feed_health,
@@ -148,6 +150,7 @@ def sync_health_report(context: dg.AssetExecutionContext) -> dg.MaterializeResul
     return dg.MaterializeResult(
         metadata={
             "report": dg.MetadataValue.md(report_markdown(feeds, now, max_age)),
+            **chart_metadata("throughput_chart", throughput_chart(feeds)),
             "feeds": metadata_table([_plain(vars(feed)) for feed in feeds], FEED_COLUMNS),
             "failing": sum(1 for feed in feeds if feed.last_status == "FAILED"),
             "never_synced": sum(1 for feed in feeds if feed.last_status is None),

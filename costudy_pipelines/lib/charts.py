@@ -67,7 +67,7 @@ def daily_bars(
         values = [value for _, value in points]
         lines.append(
             f"| {currency} | {points[0][0]} | {points[-1][0]} | {money(sum(values, Decimal(0)))} "
-            f"| `{sparkline(_dense(points)[-SPARK_DAYS:])}` |"
+            f"| `{sparkline([v for _, v in dense_days(points)][-SPARK_DAYS:])}` |"
         )
     currencies = list(series)
     by_day = {currency: dict(points) for currency, points in series.items()}
@@ -86,11 +86,8 @@ def daily_bars(
     return "\n".join(lines)
 
 
-def _dense(points: list[tuple[date, Decimal]]) -> list[Decimal]:
-    """One value per calendar day from the first to the last (days without revenue are 0)."""
+def dense_days(points: list[tuple[date, Decimal]]) -> list[tuple[date, Decimal]]:
+    """One point per calendar day from the first to the last (days without revenue are 0)."""
     values = dict(points)
-    first, last = points[0][0], points[-1][0]
-    return [
-        values.get(date.fromordinal(n), Decimal(0))
-        for n in range(first.toordinal(), last.toordinal() + 1)
-    ]
+    days = map(date.fromordinal, range(points[0][0].toordinal(), points[-1][0].toordinal() + 1))
+    return [(day, values.get(day, Decimal(0))) for day in days]

@@ -35,7 +35,8 @@ class FeedHealth:
     runs_7d: int = 0
     failures_7d: int = 0
     users_synced_7d: int = 0
-    recent: list[dict] = field(default_factory=list)  # newest last: status, rows_per_s
+    recent: list[dict] = field(default_factory=list)  # newest last: a sync_runs row's
+    # status, rows_per_s, started_at, partition_key
 
 
 def view_feed(name: str, scope: dict[str, str]) -> str:
@@ -53,7 +54,7 @@ def feed_health(conn: psycopg.Connection, names: dict[str, str]) -> list[FeedHea
         feeds = cursor.execute("select * from sync_health order by feed").fetchall()
     with conn.cursor(row_factory=dict_row) as cursor:
         recent = cursor.execute(
-            "select feed, status, rows_per_s from ("
+            "select feed, status, rows_per_s, started_at, partition_key from ("
             " select r.*, row_number() over (partition by feed"
             "  order by started_at desc, sync_log_id desc) as age from sync_runs r) newest"
             " where age <= %s order by feed, age desc",

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Screenshots of the charts, taken in headless Chromium against a running `costudy ui`.
+
+After `costudy demo` and `costudy ui --port PORT`:
+
+    .venv/bin/python scripts/screenshots.py --ui http://127.0.0.1:PORT --out /tmp/shots
+
+writes PNGs of whop_payments' partitions view (one day selected: that day's own figures),
+the latest materializations of revenue_by_user_day and sync_health_report (their text charts
+and the links to their SVG charts), and the SVG charts themselves (revenue per day, sync
+throughput) from COSTUDY_ARTIFACTS/charts. Needs Chromium (`apt-get install chromium`) and
+the Python package playwright (`uv pip install playwright`: it drives that Chromium, no
+browser download); not part of `make test` (CI has no browser).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from playwright.sync_api import Page, sync_playwright
+
+from costudy_pipelines.lib.svg_charts import charts_folder
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# The UI's "Join the Dagster community" dialog covers the page on 127.0.0.1 until dismissed;
+# dismissed in this browser only (the key the UI's own Skip button sets), not in the instance.
+NO_COMMUNITY_DIALOG = "localStorage.setItem('communityNux', '1')"
+
+
+def pages(ui: str, day: str) -> dict[str, tuple[str, str]]:
+    """PNG name -> (the page, a text that shows once its data has loaded)."""
+    charts = charts_folder()
+    return {
+        "whop_payments_partitions": (
+            f"{ui}/assets/whop_payments?view=partitions&partition={day}",
+            "records_in",
+        ),
+        "revenue_by_user_day": (f"{ui}/assets/revenue_by_user_day?view=events", "revenue_chart"),
+        "sync_health_report": (f"{ui}/assets/sync_health_report?view=events", "throughput_chart"),
+        "revenue_chart": ((charts / "revenue_chart.svg").as_uri(), "Revenue per day"),
+        "throughput_chart": ((charts / "throughput_chart.svg").as_uri(), "Sync throughput"),
+    }
+
+
+def screenshot(page: Page, url: str, loaded: str, png: Path, timeout_s: float) -> None:
+    """The whole page once `loaded` shows (the UI is a JS app that loads its data)."""
+    page.goto(url)
+    page.get_by_text(loaded).first.wait_for(timeout=timeout_s * 1000)
+    page.wait_for_load_state("networkidle")
+    if url.startswith("file:"):  # a chart: all of it, however tall
+        page.locator("svg").first.screenshot(path=png)
+    else:  # the UI scrolls inside its own panes: the viewport is the page
+        page.screenshot(path=png)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ui", default="http://127.0.0.1:3000", help="the running costudy ui")
+    parser.add_argument("--out", type=Path, default=Path("screenshots"), help="folder for PNGs")
+    parser.add_argument("--day", default="2024-01-05", help="the partition to show")
+    parser.add_argument("--chromium", default=os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+    parser.add_argument("--timeout", type=float, default=120, help="seconds for a page to load")
+    args = parser.parse_args()
+    if not Path(args.chromium).exists():
+        raise SystemExit(
+            f"no Chromium at {args.chromium} (apt-get install chromium, or --chromium)"
+        )
+    args.out.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=args.chromium, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1600})
+        page.add_init_script(NO_COMMUNITY_DIALOG)
+        for name, (url, loaded) in pages(args.ui.rstrip("/"), args.day).items():
+            png = args.out / f"{name}.png"
+            screenshot(page, url, loaded, png, args.timeout)
+            print(f"{png}  <- {url}", file=sys.stderr)
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()
