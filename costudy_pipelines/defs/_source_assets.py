@@ -255,9 +255,9 @@ def feed_checks(asset_key: dg.AssetKey, feed: Feed) -> list[dg.AssetChecksDefini
     reject rate, and the count comparison its registry entry declares."""
     spec = feed.load
     hashed = spec.key_sql_type == "bytea"
-    rejects_sql = (
-        f"select reason, count(*) from sync_rejects where source = '{spec.name}' "
-        "and resolved_at is null group by reason"
+    # where an operator sees every open reject of this feed, and replays them
+    see_rejects = (
+        f"view rejects_by_reason (source {spec.name}); costudy rejects list --source {feed.asset}"
     )
 
     def latest_run(
@@ -347,7 +347,7 @@ def feed_checks(asset_key: dg.AssetKey, feed: Feed) -> list[dg.AssetChecksDefini
                 "threshold": REJECT_RATE_WARN,
                 "rejected": run.rejected,
                 "records_in": run.records_in,
-                "rejects_sql": dg.MetadataValue.md(f"```sql\n{rejects_sql}\n```"),
+                "all_rejects": see_rejects,
             },
         )
 

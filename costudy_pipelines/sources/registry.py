@@ -155,7 +155,10 @@ class Registry:
         raise KeyError(asset)
 
     def source(self, name: str) -> RegisteredSource:
-        return next(s for s in self.sources if s.name == name)
+        for registered in self.sources:
+            if registered.name == name:
+                return registered
+        raise KeyError(f"no source {name!r}; registered: {[s.name for s in self.sources]}")
 
     def name_priority(self) -> tuple[str, ...]:
         """Families by name-priority rank; sources.toml's [sync] name_priority overrides."""
