@@ -13,14 +13,18 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from costudy_pipelines.lib.settings import PROJECT_ROOT
+from costudy_pipelines.lib.validation.types import DEFAULT_AMOUNT_BOUNDS, AmountBounds
 
 CONFIG_VAR = "COSTUDY_SOURCES_CONFIG"
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-SYNC_KEYS = frozenset({"partitions_start", "max_delete_share", "name_priority"})
+SYNC_KEYS = frozenset(
+    {"partitions_start", "max_delete_share", "name_priority", "max_amount", "max_amount_decimals"}
+)
 ENTRY_KEYS = frozenset({"module", "available_from", "enabled"})
 
 
@@ -48,6 +52,7 @@ class SourcesConfig:
     max_delete_share: float
     sources: tuple[SourceEntry, ...]
     name_priority: tuple[str, ...] | None = None
+    amount_bounds: AmountBounds = DEFAULT_AMOUNT_BOUNDS
 
     def first_day(self, entry: SourceEntry) -> date:
         return entry.available_from or self.partitions_start
@@ -76,6 +81,22 @@ def _share(value: object, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
         raise SourceConfigError(f"{where}: must be a share within 0..1, not {value!r}")
     return float(value)
+
+
+def _amount_bounds(sync: dict[str, Any], where: str) -> AmountBounds:
+    magnitude = sync.get("max_amount", DEFAULT_AMOUNT_BOUNDS.max_magnitude)
+    decimals = sync.get("max_amount_decimals", DEFAULT_AMOUNT_BOUNDS.max_decimals)
+    if isinstance(magnitude, bool) or not isinstance(magnitude, int | float | Decimal):
+        raise SourceConfigError(f"{where} max_amount: must be a number, not {magnitude!r}")
+    if not 0 < magnitude <= 10**15:
+        raise SourceConfigError(
+            f"{where} max_amount: must be within 0 < x <= 1e15, not {magnitude}"
+        )
+    if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 12:
+        raise SourceConfigError(
+            f"{where} max_amount_decimals: must be an integer within 0..12, not {decimals!r}"
+        )
+    return AmountBounds(max_magnitude=Decimal(str(magnitude)), max_decimals=decimals)
 
 
 def _entry(name: str, table: object, path: Path) -> SourceEntry:
@@ -129,4 +150,5 @@ def load_sources_config(path: Path | None = None) -> SourcesConfig:
         ),
         sources=tuple(_entry(name, table, path) for name, table in sources.items()),
         name_priority=tuple(priority) if priority is not None else None,
+        amount_bounds=_amount_bounds(sync, f"{path}: [sync]"),
     )

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from costudy_pipelines.lib.count_comparison import SourceTable
 from costudy_pipelines.lib.loading.spec import LoadSpec
+from costudy_pipelines.lib.validation.records import SchemaValidator
+from costudy_pipelines.lib.validation.types import AmountBounds
 from costudy_pipelines.sources.config import (
     SourceConfigError,
     SourceEntry,
@@ -237,8 +239,16 @@ def _settings(source: Source, entry: SourceEntry) -> Any:
         raise RegistryError(f"{entry.path}: [sources.{entry.name}]: {exc}") from None
 
 
-def _feeds(source: Source, settings: Any) -> tuple[Feed, ...]:
-    feeds = tuple(source.feeds(settings))
+def _bounded(feed: Feed, bounds: AmountBounds) -> Feed:
+    validator = feed.load.validator
+    if not isinstance(validator, SchemaValidator):
+        return feed
+    load = dataclasses.replace(feed.load, validator=validator.with_amount_bounds(bounds))
+    return dataclasses.replace(feed, load=load)
+
+
+def _feeds(source: Source, settings: Any, bounds: AmountBounds) -> tuple[Feed, ...]:
+    feeds = tuple(_bounded(feed, bounds) for feed in source.feeds(settings))
     for feed in feeds:
         if feed.load.family != source.family or feed.load.name_rank != source.name_rank:
             raise RegistryError(
@@ -295,7 +305,8 @@ def build_registry(config: SourcesConfig) -> Registry:
         _missing_pieces(entry.name, module)
         source = _declaration(entry.name, module)
         settings = _settings(source, entry)
-        loaded.append(RegisteredSource(source, entry, module, settings, _feeds(source, settings)))
+        feeds = _feeds(source, settings, config.amount_bounds)
+        loaded.append(RegisteredSource(source, entry, module, settings, feeds))
     _check_across(loaded)
     families = {s.source.family for s in loaded}
     unranked = families - set(config.name_priority or families)

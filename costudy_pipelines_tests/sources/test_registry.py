@@ -15,13 +15,16 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from costudy_pipelines.lib.settings import PROJECT_ROOT
+from costudy_pipelines.lib.validation.types import AmountBounds, RecordRejected
 from costudy_pipelines.sources.config import SourceConfigError, load_sources_config
-from costudy_pipelines.sources.registry import PIECES, RegistryError, build_registry
+from costudy_pipelines.sources.registry import PIECES, RegistryError, build_registry, load_registry
+from costudy_pipelines_tests.lib.loading.records import whop_payment
 
 TEMPLATE = PROJECT_ROOT / "templates" / "source"
 SOURCES_TOML = PROJECT_ROOT / "sources.toml"
@@ -98,6 +101,8 @@ def test_a_config_entry_without_a_folder_and_a_clash_of_ranks_fail_clearly(
             r"worksheets\[0\] columns: unknown field\(s\) \['mail'\]",
         ),
         ("[sources.whop]\nbase_url = 'x'\n", r"\[sources\.whop\] has unknown keys \['base_url'\]"),
+        ("[sync]\nmax_amount = -5\n", r"\[sync\] max_amount: must be within 0 < x <= 1e15"),
+        ("[sync]\nmax_amount_decimals = 40\n", r"max_amount_decimals: must be an integer within"),
     ],
 )
 def test_sources_toml_is_read_strictly_naming_file_entry_and_key(
@@ -112,6 +117,23 @@ def test_sources_toml_is_read_strictly_naming_file_entry_and_key(
     with pytest.raises(SourceConfigError, match=message) as raised:
         build_registry(load_sources_config(config))
     assert str(config) in str(raised.value)
+
+
+def test_amount_bounds_in_sources_toml_reach_every_feeds_validator(tmp_path: Path) -> None:
+    """[sync] max_amount / max_amount_decimals bound what every source's records may carry."""
+    config = tmp_path / "sources.toml"
+    config.write_text(
+        SOURCES_TOML.read_text()
+        .replace("max_amount = 1_000_000_000_000", "max_amount = 1000")
+        .replace("max_amount_decimals = 8", "max_amount_decimals = 2")
+    )
+    bounded, default = build_registry(load_sources_config(config)), load_registry()
+    over = whop_payment("pay_1", "a@example.com", amount=1000.01)
+    assert default.feed("whop_payments").load.validator(over).values
+    with pytest.raises(RecordRejected, match="total"):
+        bounded.feed("whop_payments").load.validator(over)
+    bounds = {feed.load.validator.amount_bounds for _, feed in bounded.feeds()}  # type: ignore[attr-defined]
+    assert bounds == {AmountBounds(max_magnitude=Decimal(1000), max_decimals=2)}
 
 
 def test_a_source_folder_without_an_entry_is_an_error(tmp_path: Path) -> None:
@@ -175,8 +197,10 @@ def test_a_copied_template_appears_everywhere_that_derives_from_the_registry(
         "COSTUDY_SOURCES_CONFIG": str(config),
         "PROBE_SOURCE": "crm_contacts",
     }
+    # A guard against a hang, not a speed bound: the probe needs ~10 s of CPU, which on a busy
+    # 2-core machine (load ~18) took 3 minutes of wall-clock time to get.
     probe = subprocess.run(
-        [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=240
+        [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=1800
     )
     assert probe.returncode == 0, probe.stderr[-3000:]
     found = json.loads(probe.stdout.strip().splitlines()[-1])

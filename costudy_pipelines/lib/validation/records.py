@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, Self
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -112,6 +113,12 @@ class SchemaValidator:
 
     def __call__(self, raw: RawRecord) -> ValidRecord:
         return self.build(self._validate(raw, context=self.context))
+
+    def with_amount_bounds(self, bounds: AmountBounds) -> Self:
+        """This validator checking amounts against `bounds` (sources.toml's [sync] ones)."""
+        bounded = copy.copy(self)
+        bounded.amount_bounds = bounds
+        return bounded
 
     def build(self, record: dict[str, Any]) -> ValidRecord:
         raise NotImplementedError
