@@ -35,7 +35,7 @@ from costudy_pipelines.lib.pg import connect
 from costudy_pipelines.lib.settings import PROJECT_ROOT
 from costudy_pipelines.lib.views import VIEWS_FOLDER, apply_view, read_view
 
-VIEWS = ["revenue_lines", "revenue_by_user_day", "people", "revenue_by_person"]
+VIEWS = ["revenue_lines", "revenue_by_user_day", "revenue_by_user", "people", "revenue_by_person"]
 WAREHOUSE_SQL = """
 insert into users (id, email, name, email_source, email_source_record, name_source)
 select md5('u' || n)::uuid, 'person' || n || '@example.com', 'Person ' || (n / 2), 'whop',
@@ -106,13 +106,17 @@ def read_people(warehouse: str) -> dict[str, Any]:
     }
 
 
-def read_revenue(warehouse: str) -> dict[str, Any]:
+REVENUE = {
+    "revenue_by_person": "select count(*), sum(net) from revenue_by_person",
+    "revenue_by_user": "select count(*), sum(net) from revenue_by_user",  # the baseline
+}
+
+
+def read_revenue(warehouse: str, view: str) -> dict[str, Any]:
     with connect(warehouse, source="warehouse") as conn:
-        row = conn.execute(
-            "select count(*), sum(net), max(cardinality(user_ids)) from revenue_by_person"
-        ).fetchone()
+        row = conn.execute(REVENUE[view]).fetchone()
     assert row is not None
-    return {"persons_with_revenue": row[0], "net": float(row[1]), "most_users": row[2]}
+    return {"rows": row[0], "net": float(row[1])}
 
 
 def main() -> None:
@@ -132,7 +136,8 @@ def main() -> None:
         timed("decide", lambda: decide(warehouse, candidates, args.accept_share))
         timed("store_again", lambda: store(warehouse, candidates[: len(candidates) // 2]))
         timed("people", lambda: read_people(warehouse))
-        timed("revenue_by_person", lambda: read_revenue(warehouse))
+        for view in REVENUE:
+            timed(view, lambda view=view: read_revenue(warehouse, view))
 
 
 if __name__ == "__main__":

@@ -124,6 +124,19 @@ def accepted_links_within_one_person(warehouse_db: PostgresResource) -> dg.Asset
     )
 
 
+@dg.asset_check(
+    asset=dg.AssetKey("revenue_by_person"),
+    description="Per currency, revenue per person has the items and net of revenue per user: "
+    "grouping users into people moves revenue, never adds or loses any.",
+)
+def adds_up_to_revenue_by_user(warehouse_db: PostgresResource) -> dg.AssetCheckResult:
+    with warehouse_db.connect() as conn:
+        found = people.revenue_differences(conn)
+    return dg.AssetCheckResult(
+        passed=found.ok, metadata={"currencies_differing": found.count, "samples": found.samples}
+    )
+
+
 class ReviewConfig(dg.Config):
     pairs: list[list[str]] = Field(default_factory=list)
     """Pairs of users, each [a, b]: a user id or an email."""
@@ -199,6 +212,10 @@ def review_people() -> None:
 
 defs = dg.Definitions(
     assets=[user_match_candidates],
-    asset_checks=[no_user_in_two_persons, accepted_links_within_one_person],
+    asset_checks=[
+        no_user_in_two_persons,
+        accepted_links_within_one_person,
+        adds_up_to_revenue_by_user,
+    ],
     jobs=[review_people],
 )

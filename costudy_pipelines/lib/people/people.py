@@ -41,6 +41,22 @@ where l.decision = 'accepted' and pa.person_id <> pb.person_id
 limit %(limit)s
 """
 
+# Revenue per person adds revenue per user up: per currency, the same items and net.
+REVENUE_DIFFERENCES = """
+with by_person as (
+    select currency, sum(items) as items, sum(net) as net from revenue_by_person group by currency
+),
+by_user as (
+    select currency, sum(items) as items, sum(net) as net from revenue_by_user group by currency
+)
+select count(*) over (),
+       format('%%s: per person %%s items, %%s net; per user %%s items, %%s net', currency,
+              p.items, p.net, u.items, u.net)
+from by_person p full join by_user u using (currency)
+where (p.items, p.net) is distinct from (u.items, u.net)
+limit %(limit)s
+"""
+
 PERSON_OF = "select person_id from people where user_id = %(user)s"
 MEMBERS = "select user_id from people where person_id = %(person)s order by user_id"
 
@@ -74,3 +90,8 @@ def users_in_two_persons(conn: psycopg.Connection) -> Finding:
 
 def split_links(conn: psycopg.Connection) -> Finding:
     return _finding(conn, SPLIT_LINKS)
+
+
+def revenue_differences(conn: psycopg.Connection) -> Finding:
+    """Currencies whose revenue per person does not add up to revenue per user."""
+    return _finding(conn, REVENUE_DIFFERENCES)

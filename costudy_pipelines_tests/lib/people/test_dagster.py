@@ -106,3 +106,32 @@ def test_auto_accept_is_read_strictly_from_the_people_section(tmp_path: Path):
         load_sources_config(with_people("auto_accept_above = 1.5"))
     with pytest.raises(SourceConfigError, match=r"unknown key\(s\) \['auto_accept'\]"):
         load_sources_config(with_people("auto_accept = 0.9"))
+
+
+def test_revenue_by_person_adds_up_to_revenue_by_user_and_the_check_catches_a_wrong_view(
+    warehouse,
+):
+    with psycopg.connect(warehouse.url, autocommit=True) as conn:
+        ids = user_ids(conn)
+        review.decide(conn, [(ids[ANN], ids[ANN_WORK])], "accepted", by="maria", why="same")
+    view = view_asset(read_view(VIEWS_FOLDER / "revenue_by_person.sql"))
+    check = people_defs.adds_up_to_revenue_by_user
+
+    def evaluate() -> dg.AssetCheckEvaluation:  # the check alone, on the view as it stands
+        result = dg.materialize(
+            [view, check],
+            resources={"warehouse_db": warehouse},
+            selection=dg.AssetSelection.checks(check),
+        )
+        [evaluation] = result.get_asset_check_evaluations()
+        return evaluation
+
+    assert evaluate().passed
+    wrong = (VIEWS_FOLDER / "revenue_by_person.sql").read_text().replace(
+        "join people p on p.user_id = d.user_id", "join people p on p.person_id = d.user_id"
+    )  # a person's revenue read only from the user whose id the person carries
+    with psycopg.connect(warehouse.url, autocommit=True) as conn:
+        conn.execute(wrong)
+    failed = evaluate()
+    assert not failed.passed
+    assert failed.metadata["currencies_differing"].value == 1
