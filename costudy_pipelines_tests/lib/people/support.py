@@ -15,7 +15,13 @@ from costudy_pipelines.lib.views import VIEWS_FOLDER, apply_view, read_view
 from costudy_pipelines.sources.whop.spec import whop_payments
 from costudy_pipelines_tests.lib.loading.records import whop_payment
 
-PEOPLE_VIEWS = ["revenue_lines", "revenue_by_user_day", "revenue_by_user", "people", "revenue_by_person"]
+PEOPLE_VIEWS = [
+    "revenue_lines",
+    "revenue_by_user_day",
+    "revenue_by_user",
+    "people",
+    "revenue_by_person",
+]
 # (payment id, email, name, amount): four users, each paying once.
 PAYMENTS = [
     ("pay_1", "ann@mail.io", "Ann Lee", 40),

@@ -108,6 +108,21 @@ def test_auto_accept_is_read_strictly_from_the_people_section(tmp_path: Path):
         load_sources_config(with_people("auto_accept = 0.9"))
 
 
+def test_the_candidates_asset_scores_with_the_configured_auto_acceptance(
+    warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    config = tmp_path / "sources.toml"
+    text = load_sources_config().path.read_text()
+    config.write_text(text.replace("[people]\n", "[people]\nauto_accept_above = 0.95\n"))
+    monkeypatch.setenv("COSTUDY_SOURCES_CONFIG", str(config))
+    result = dg.materialize(
+        [people_defs.user_match_candidates], resources={"warehouse_db": warehouse}
+    )
+    shown = result.asset_materializations_for_node("user_match_candidates")[0].metadata
+    assert shown["auto_accept_above"].value == "0.95"
+    assert shown["auto_accepted"].value == shown["auto_accepted_total"].value
+
+
 def test_revenue_by_person_adds_up_to_revenue_by_user_and_the_check_catches_a_wrong_view(
     warehouse,
 ):
@@ -127,8 +142,12 @@ def test_revenue_by_person_adds_up_to_revenue_by_user_and_the_check_catches_a_wr
         return evaluation
 
     assert evaluate().passed
-    wrong = (VIEWS_FOLDER / "revenue_by_person.sql").read_text().replace(
-        "join people p on p.user_id = d.user_id", "join people p on p.person_id = d.user_id"
+    wrong = (
+        (VIEWS_FOLDER / "revenue_by_person.sql")
+        .read_text()
+        .replace(
+            "join people p on p.user_id = d.user_id", "join people p on p.person_id = d.user_id"
+        )
     )  # a person's revenue read only from the user whose id the person carries
     with psycopg.connect(warehouse.url, autocommit=True) as conn:
         conn.execute(wrong)
