@@ -228,7 +228,8 @@ def store_candidates(
     auto_accept_above: float | None = None,
 ) -> StoreReport:
     """Replace the previous scoring's undecided pairs with `candidates`, keep decided pairs
-    (their score refreshed when scored again), and auto-accept when a threshold is given."""
+    (their score refreshed when scored again), and auto-accept when a threshold is given.
+    `candidates` may be a stream, but not one still reading from `conn` (the COPY holds it)."""
     if auto_accept_above is not None and not 0 < auto_accept_above <= 1:
         raise ValueError(f"auto_accept_above must be within (0, 1], not {auto_accept_above!r}")
     with conn.transaction():
