@@ -3,18 +3,22 @@
 A benchmark adds the options with `add_server_options(parser)`, runs inside
 `with benchmark_server(args) as url:` (for --embedded it starts the project's embedded server,
 and stops it at the end if it was not already running), makes its databases with
-`scratch_database(url, prefix)`, and reports `cpu_seconds()` and `peak_rss_mb()` per stage.
+`scratch_database(url, prefix)`, and reports `cpu_seconds()` and `peak_rss_mb()` per stage
+(`timed` runs a stage and prints its JSON line).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.embedded_pg import EmbeddedPostgres
@@ -68,3 +72,23 @@ def peak_rss_mb() -> float:
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def timed(stage: str, work: Callable[[], dict[str, Any]]) -> None:
+    """Run one stage and print its JSON line: wall and CPU seconds, peak RSS, load average,
+    and what the stage returned."""
+    started, cpu = time.perf_counter(), cpu_seconds()
+    found = work()
+    print(
+        json.dumps(
+            {
+                "stage": stage,
+                "seconds": round(time.perf_counter() - started, 2),
+                "cpu_seconds": round(cpu_seconds() - cpu, 2),
+                "peak_rss_mb": peak_rss_mb(),
+                "load_average": os.getloadavg()[0],
+                **found,
+            }
+        ),
+        flush=True,
+    )

@@ -19,18 +19,13 @@ Fresh databases are created on the server for the run and dropped afterwards.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import time
-from collections.abc import Callable
 from typing import Any
 
 from bench_server import (
     add_server_options,
     benchmark_server,
-    cpu_seconds,
-    peak_rss_mb,
     scratch_database,
+    timed,
 )
 
 from costudy_pipelines.lib.count_comparison import (
@@ -79,24 +74,6 @@ where id in (select md5('u' || n)::uuid from generate_series(%(k)s + 1, 2 * %(k)
 update users set name = name || ' Jr.'
 where id in (select md5('u' || n)::uuid from generate_series(2 * %(k)s + 1, 3 * %(k)s) n);
 """
-
-
-def timed(stage: str, work: Callable[[], dict[str, Any]]) -> None:
-    started, cpu = time.perf_counter(), cpu_seconds()
-    found = work()
-    print(
-        json.dumps(
-            {
-                "stage": stage,
-                "seconds": round(time.perf_counter() - started, 2),
-                "cpu_seconds": round(cpu_seconds() - cpu, 2),
-                "peak_rss_mb": peak_rss_mb(),
-                "load_average": os.getloadavg()[0],
-                **found,
-            }
-        ),
-        flush=True,
-    )
 
 
 def build(application: str, warehouse: str, people: int, k: int) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import ParamSpec, TypeVar
 import click
 
 from costudy_pipelines.commands.migrate import migrate
+from costudy_pipelines.commands.people import people
 from costudy_pipelines.commands.replay import rejects, reverse_sync
 from costudy_pipelines.commands.sandbox import sandbox
 from costudy_pipelines.commands.webhook import webhook
@@ -144,6 +145,7 @@ def ui(port: int) -> None:
 
 
 main.add_command(migrate)
+main.add_command(people)
 main.add_command(rejects)
 main.add_command(reverse_sync)
 main.add_command(sandbox)

@@ -17,6 +17,7 @@ import psycopg
 
 from costudy_pipelines.defs._metadata import Metadata
 from costudy_pipelines.defs.finance import REVENUE_METADATA
+from costudy_pipelines.defs.people import PEOPLE_METADATA
 from costudy_pipelines.defs.sync_health import REFRESH, REPORT_KEY, SYNC_HEALTH_METADATA
 from costudy_pipelines.lib.settings import PROJECT_ROOT
 from costudy_pipelines.lib.views import ViewApplyError, ViewFile, apply_view, discover_views
@@ -25,7 +26,7 @@ WAREHOUSE_SCHEMA = dg.AssetKey("warehouse_schema_dev")
 UPSTREAM_PATTERNS = "costudy/upstream_patterns"
 
 Describe = Callable[[psycopg.Connection], Metadata]
-DESCRIBE: dict[str, Describe] = {**REVENUE_METADATA, **SYNC_HEALTH_METADATA}
+DESCRIBE: dict[str, Describe] = {**REVENUE_METADATA, **SYNC_HEALTH_METADATA, **PEOPLE_METADATA}
 
 
 def _columns(conn: psycopg.Connection, view: str) -> dg.TableSchema:

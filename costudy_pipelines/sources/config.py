@@ -26,6 +26,7 @@ SYNC_KEYS = frozenset(
     {"partitions_start", "max_delete_share", "name_priority", "max_amount", "max_amount_decimals"}
 )
 ENTRY_KEYS = frozenset({"module", "available_from", "enabled"})
+PEOPLE_KEYS = frozenset({"auto_accept_above"})
 
 
 class SourceConfigError(ValueError):
@@ -46,6 +47,14 @@ class SourceEntry:
 
 
 @dataclass(frozen=True)
+class PeopleConfig:
+    """`[people]`: the review of probable duplicates. auto_accept_above: accept, without an
+    operator, candidates scored at or above it; None (the default): every pair is reviewed."""
+
+    auto_accept_above: float | None = None
+
+
+@dataclass(frozen=True)
 class SourcesConfig:
     path: Path
     partitions_start: date
@@ -53,6 +62,7 @@ class SourcesConfig:
     sources: tuple[SourceEntry, ...]
     name_priority: tuple[str, ...] | None = None
     amount_bounds: AmountBounds = DEFAULT_AMOUNT_BOUNDS
+    people: PeopleConfig = field(default_factory=PeopleConfig)
 
     def first_day(self, entry: SourceEntry) -> date:
         return entry.available_from or self.partitions_start
@@ -123,13 +133,30 @@ def _entry(name: str, table: object, path: Path) -> SourceEntry:
     )
 
 
+def _people(table: object, path: Path) -> PeopleConfig:
+    where = f"{path}: [people]"
+    if not isinstance(table, dict):
+        raise SourceConfigError(f"{where}: must be a table")
+    _unknown(table, PEOPLE_KEYS, where)
+    threshold = table.get("auto_accept_above")
+    if threshold is None:
+        return PeopleConfig()
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+        raise SourceConfigError(f"{where} auto_accept_above: must be a number, not {threshold!r}")
+    if not 0 < threshold <= 1:
+        raise SourceConfigError(
+            f"{where} auto_accept_above: must be a probability within (0, 1], not {threshold!r}"
+        )
+    return PeopleConfig(auto_accept_above=float(threshold))
+
+
 def load_sources_config(path: Path | None = None) -> SourcesConfig:
     path = path or config_path()
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise SourceConfigError(f"cannot read {path}: {exc}") from None
-    _unknown(data, frozenset({"sync", "sources"}), str(path))
+    _unknown(data, frozenset({"sync", "sources", "people"}), str(path))
     sync = data.get("sync", {})
     _unknown(sync, SYNC_KEYS, f"{path}: [sync]")
     priority = sync.get("name_priority")
@@ -151,4 +178,5 @@ def load_sources_config(path: Path | None = None) -> SourcesConfig:
         sources=tuple(_entry(name, table, path) for name, table in sources.items()),
         name_priority=tuple(priority) if priority is not None else None,
         amount_bounds=_amount_bounds(sync, f"{path}: [sync]"),
+        people=_people(data.get("people", {}), path),
     )

@@ -48,6 +48,8 @@ def test_every_project_view_file_reads():
         "sync_health",
         "course_learning_progress",
         "rejects_by_reason",
+        "people",
+        "revenue_by_person",
     }
 
 
