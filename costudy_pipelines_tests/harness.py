@@ -42,6 +42,13 @@ def file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+# How long a test waits for a subprocess, a worker or a run before calling it hung. A guard
+# against a hang, never a bound on speed: what takes a minute on a quiet 2-core machine took
+# 8 minutes beside `stress-ng --cpu 4` and other jobs (load 15-19), so the guard is generous and
+# pytest's own per-test timeout (pyproject.toml) sits above a test's waits added up.
+HANG_S = 1200
+
+
 def embedded_test_server() -> EmbeddedPostgres:
     port = int(os.environ.get(TEST_PORT_VAR) or DEFAULT_TEST_PORT)
     return EmbeddedPostgres(costudy_home() / "test-pgdata", port, port_var=TEST_PORT_VAR)

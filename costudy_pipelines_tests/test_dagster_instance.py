@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from costudy_pipelines.lib.settings import PROJECT_ROOT
-from costudy_pipelines_tests.harness import DatabaseFactory, free_port, project_environment
+from costudy_pipelines_tests.harness import HANG_S, DatabaseFactory, free_port, project_environment
 
 BIN = Path(sys.executable).parent
 
@@ -37,7 +37,7 @@ def test_definitions_validate(project_env: dict[str, str]) -> None:
         env={**project_env, "DAGSTER_HOME": str(PROJECT_ROOT)},
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=HANG_S,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Validation successful" in result.stdout + result.stderr
@@ -90,7 +90,6 @@ def test_demo_records_its_run_in_the_postgres_instance(
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)
 def test_ui_starts_on_postgres_and_serves_the_assets(project_env: dict[str, str]) -> None:
     port = free_port()
     process = subprocess.Popen(

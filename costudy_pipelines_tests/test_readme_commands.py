@@ -19,7 +19,7 @@ import pytest
 
 from costudy_pipelines.lib.environment import ENV_BLOCK_START
 from costudy_pipelines.lib.settings import DATABASES, PROJECT_ROOT
-from costudy_pipelines_tests.harness import free_port
+from costudy_pipelines_tests.harness import HANG_S, free_port
 
 BIN = Path(sys.executable).parent
 # What a fresh shell does not have: any database, Dagster or costudy variable.
@@ -37,7 +37,7 @@ def readme_backfill() -> list[str]:
 
 
 def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=HANG_S)
 
 
 @pytest.mark.slow

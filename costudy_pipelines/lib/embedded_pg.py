@@ -28,7 +28,9 @@ from costudy_pipelines.lib.settings import EMBEDDED_PORT_VAR, HOME_VAR
 SERVICE_USER = "pgserver"  # postgres refuses to run as root; pgserver's convention
 SERVICE_USER_LOCK = "/tmp/costudy-pgserver-user.lock"  # machine-wide, like the user itself
 SUPERUSER = "postgres"
-START_TIMEOUT_S = 60
+# How long pg_ctl waits for the server to start or stop: seconds on a quiet machine, minutes on
+# a 2-core one beside a CPU hog (a stop's checkpoint included); only a hang should exceed it.
+PG_CTL_WAIT_S = 600
 
 
 class EmbeddedPostgresError(RuntimeError):
@@ -156,7 +158,7 @@ class EmbeddedPostgres:
 
     def _run(self, args: list[str], *, what: str) -> None:
         result = subprocess.run(
-            args, capture_output=True, text=True, timeout=START_TIMEOUT_S, user=_service_user()
+            args, capture_output=True, text=True, timeout=PG_CTL_WAIT_S + 30, user=_service_user()
         )
         if result.returncode != 0:
             detail = (result.stderr or result.stdout).strip().splitlines()[-3:]
@@ -218,7 +220,7 @@ class EmbeddedPostgres:
                 options,
                 "-w",
                 "-t",
-                str(START_TIMEOUT_S),
+                str(PG_CTL_WAIT_S),
                 "start",
             ],
             what=f"start PostgreSQL on 127.0.0.1:{self.port} from {self.data_dir}",
@@ -234,8 +236,9 @@ class EmbeddedPostgres:
         """Stop the server; False when it was not running."""
         if not self.status().running:
             return False
+        wait = ["-w", "-t", str(PG_CTL_WAIT_S)]
         self._run(
-            [str(binary("pg_ctl")), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
+            [str(binary("pg_ctl")), "-D", str(self.data_dir), "-m", "fast", *wait, "stop"],
             what=f"stop PostgreSQL in {self.data_dir}",
         )
         return True

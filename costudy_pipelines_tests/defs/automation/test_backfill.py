@@ -14,7 +14,7 @@ from costudy_pipelines.lib.migrations import apply_pending
 from costudy_pipelines.lib.settings import PROJECT_ROOT
 from costudy_pipelines.sandbox import stack
 from costudy_pipelines.sandbox.world import World, WorldConfig
-from costudy_pipelines_tests.harness import DatabaseFactory, project_environment
+from costudy_pipelines_tests.harness import HANG_S, DatabaseFactory, project_environment
 
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 CONFIG = WorldConfig(people=150, days=6)
@@ -28,7 +28,7 @@ def dagster(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
         env={**env, "DAGSTER_HOME": str(PROJECT_ROOT)},
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=HANG_S,
     )
 
 

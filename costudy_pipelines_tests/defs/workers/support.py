@@ -20,6 +20,7 @@ import pytest
 
 from costudy_pipelines.lib.settings import PROJECT_ROOT
 from costudy_pipelines.sandbox.world import WorldConfig
+from costudy_pipelines_tests.harness import HANG_S
 
 BIN = Path(sys.executable).parent
 
@@ -27,10 +28,10 @@ BIN = Path(sys.executable).parent
 WORLD = WorldConfig(seed=1, people=200, days=3)
 
 
-READY_S = 120  # a worker imports celery and dagster (~20 s on a busy 2-core machine)
+READY_S = HANG_S  # a worker imports celery and dagster: ~20 s on a quiet 2-core machine
 
 
-RUN_S = 600
+RUN_S = HANG_S
 
 
 MODULE = "costudy_pipelines.definitions"

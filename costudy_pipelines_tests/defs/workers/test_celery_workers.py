@@ -17,6 +17,7 @@ import pytest
 
 from costudy_pipelines.defs._source_assets import BACKFILL_DAYS_VAR
 from costudy_pipelines_tests.defs.workers.support import BIN, MODULE, Cluster, wait_for
+from costudy_pipelines_tests.harness import HANG_S
 
 DAY = "2024-01-02"
 WHOP = "whop_users,whop_memberships,whop_payments"
@@ -65,7 +66,6 @@ def start_two(cluster: Cluster) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)
 def test_two_workers_run_every_step_of_a_partitioned_job_with_its_checks(
     cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -107,11 +107,10 @@ def worker_running(instance: dg.DagsterInstance, cluster: Cluster, after: str, s
         pids = step_starts(instance, runs[0].run_id).get(step, [])
         return next((name for name in cluster.workers if set(pids) & cluster.pids(name)), None)
 
-    return wait_for(f"{step} starts on a worker", probe, 300)
+    return wait_for(f"{step} starts on a worker", probe, HANG_S)
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)
 def test_a_worker_killed_mid_step_loses_nothing(
     cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -126,7 +125,7 @@ def test_a_worker_killed_mid_step_loses_nothing(
     run = cluster.launch(WHOP, DAY)
     victim = worker_running(instance, cluster, clean_run, "whop_payments")
     cluster.kill(victim)
-    output, _ = run.communicate(timeout=600)
+    output, _ = run.communicate(timeout=HANG_S)
     assert run.returncode == 0, output[-5000:]
 
     rerun = latest_run(instance)
@@ -140,7 +139,6 @@ def test_a_worker_killed_mid_step_loses_nothing(
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)
 def test_a_step_no_worker_finishes_fails_the_run_naming_step_and_worker(
     cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -152,7 +150,7 @@ def test_a_step_no_worker_finishes_fails_the_run_naming_step_and_worker(
     run = cluster.launch("whop_payments", DAY)
     worker_running(instance, cluster, "", "whop_payments")
     cluster.kill("w1")  # the only worker: the step goes back to a queue nobody serves
-    output, _ = run.communicate(timeout=600)
+    output, _ = run.communicate(timeout=HANG_S)
 
     assert run.returncode != 0
     assert latest_run(instance).status == dg.DagsterRunStatus.FAILURE
@@ -184,7 +182,7 @@ def launch_backfill(cluster: Cluster, asset: str, days: list[str]) -> str:
         env=cluster.env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=HANG_S,
     )
     assert answer.returncode == 0, answer.stderr[-3000:]
     launched = json.loads(output.read_text())["data"]["launchPartitionBackfill"]
@@ -193,7 +191,6 @@ def launch_backfill(cluster: Cluster, asset: str, days: list[str]) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)
 def test_a_backfill_is_split_into_ranges_that_run_on_the_workers(
     cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -208,7 +205,7 @@ def test_a_backfill_is_split_into_ranges_that_run_on_the_workers(
         done = len(runs) == 2 and all(run.is_finished for run in runs)
         return runs if done else None
 
-    runs = wait_for("the backfill's two runs finish", finished_runs, 600)
+    runs = wait_for("the backfill's two runs finish", finished_runs, HANG_S)
     assert {run.status for run in runs} == {dg.DagsterRunStatus.SUCCESS}
     ranges = {
         (

@@ -14,6 +14,7 @@ import pytest
 from costudy_pipelines.definitions import project_definitions
 from costudy_pipelines.defs import executor
 from costudy_pipelines.defs._source_assets import BACKFILL_DAYS_VAR, backfill_policy
+from costudy_pipelines_tests.harness import HANG_S
 
 BROKER = "pyamqp://127.0.0.1:5672/costudy"
 BACKEND = "redis://127.0.0.1:6379/0"
@@ -107,7 +108,7 @@ def test_the_range_size_reaches_every_dated_source_asset() -> None:
     )
     env = {**os.environ, BACKFILL_DAYS_VAR: "5"}
     listed = subprocess.run(
-        [sys.executable, "-c", listing], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", listing], env=env, capture_output=True, text=True, timeout=HANG_S
     )
     assert listed.returncode == 0, listed.stderr[-3000:]
     policies = dict(line.split(" ", 1) for line in listed.stdout.splitlines())

@@ -16,12 +16,12 @@ import pytest
 
 from costudy_pipelines_tests.defs.workers.support import BIN, MODULE, Cluster, wait_for
 from costudy_pipelines_tests.defs.workers.test_celery_workers import DAY, stall_one_payments_request
+from costudy_pipelines_tests.harness import HANG_S
 
 POOL = "whop_api"
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)
 def test_a_killed_run_is_failed_by_run_monitoring_and_frees_its_pool_slot(
     project: tuple[dict[str, str], Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -38,14 +38,14 @@ def test_a_killed_run_is_failed_by_run_monitoring_and_frees_its_pool_slot(
             env=cluster.env,
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=HANG_S,
         )
         assert launched.returncode == 0, launched.stdout[-3000:] + launched.stderr[-3000:]
 
         slots = wait_for(
             "the step claims a whop_api slot",
             lambda: instance.event_log_storage.get_concurrency_info(POOL).claimed_slots,
-            300,
+            HANG_S,
         )
         run_id = slots[0].run_id
         started = instance.get_records_for_run(
@@ -63,14 +63,14 @@ def test_a_killed_run_is_failed_by_run_monitoring_and_frees_its_pool_slot(
             run = instance.get_run_by_id(run_id)
             return run is not None and run.status == dg.DagsterRunStatus.FAILURE
 
-        wait_for("run monitoring fails the run", failed, 240)
+        wait_for("run monitoring fails the run", failed, HANG_S)
         failure = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
         message = failure.records[0].event_log_entry.message
         assert f"run process {run_process.pid}" in message and "is gone" in message, message
         wait_for(
             "its whop_api slot is free again",
             lambda: not instance.event_log_storage.get_concurrency_info(POOL).claimed_slots,
-            120,
+            HANG_S,
         )
     finally:
         cluster.stop_all()
