@@ -26,8 +26,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from itertools import combinations
 from decimal import Decimal
+from itertools import combinations
 
 from costudy_pipelines.sandbox.generators import PEOPLE_SOURCES, SPEC_BY_NAME
 from costudy_pipelines.sandbox.generators.base import NO_EMAIL_FIELD, Kind, Record

@@ -119,7 +119,9 @@ def person(seed: int, index: int) -> Person:
     surname = None
     if names.chance(GENERATED_SHARE):
         surname = (
-            names.choice(SURNAME_STARTS) + names.choice(SURNAME_MIDDLES) + names.choice(SURNAME_ENDS)
+            names.choice(SURNAME_STARTS)
+            + names.choice(SURNAME_MIDDLES)
+            + names.choice(SURNAME_ENDS)
         )
     last = surname or LAST_NAMES[last_index]
     slugs = [s for s in (ascii_slug(first), ascii_slug(last)) if s] or ["user"]
@@ -147,7 +149,11 @@ def alternate_email(seed: int, who: Person, number: int) -> str:
         return f"{local}@{domain}"
     suffix = base36(who.index)  # after the last separator: unique to the person
     if kind < 19:  # rearranged: "zoeobrien.1a", "obrien.zoe.1a", "zobrien_1a"
-        shapes = (f"{first}{last}.{suffix}", f"{last}.{first}.{suffix}", f"{first[0]}{last}_{suffix}")
+        shapes = (
+            f"{first}{last}.{suffix}",
+            f"{last}.{first}.{suffix}",
+            f"{first[0]}{last}_{suffix}",
+        )
         return f"{shapes[draw.below(3)]}@{domain}"
     scrambled = base36((who.index * 2_654_435_761 + 40_503) % 4_294_967_311)  # a bijection
     return f"{first[0]}.{last}+{scrambled}@{domain}"  # "+": no other shape has one
