@@ -17,8 +17,8 @@ Rules, stated so the sync tests and the sync agree on them:
   is given; exact duplicates therefore collapse to one key (and count once in revenue).
 - Names: for each email, the first family in `priority` that has a valid record with a
   non-empty name wins; within a family the latest record (creation time, then index) wins.
-- People: a person's users are the normalised emails of their valid, attributed records; two
-  of them are a same-person pair (a person with three users makes three pairs).
+- People: a person's users are the normalised emails of their valid, attributed records (and
+  of their platform account); two of them are a same-person pair (three users, three pairs).
 """
 
 from __future__ import annotations
@@ -118,6 +118,9 @@ def _account(
     if entry.reject:
         truth.rejects[entry.source][key] = entry.reject
         return
+    if spec.email is None and entry.person is not None and "email" in entry.record:
+        # a sync target keyed by email (platform users): a user of the warehouse all the same
+        truth.people[entry.person].add(normalise_email(entry.record["email"]))
     raw = spec.email(entry.record) if spec.email else NO_EMAIL_FIELD
     if raw is NO_EMAIL_FIELD and spec.email:
         truth.unattributed[entry.source].add(key)

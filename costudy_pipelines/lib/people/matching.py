@@ -7,8 +7,10 @@
 How a pair is scored (README, "How candidates are scored"):
 
 1. Features, one set-based query (FEATURES_SQL): every user's name and username (the users
-   table's winners), email, and a phone from the source rows that carry one (Whop payments'
-   customer_phone, website demo requests, GoHighLevel contacts, in that order of trust).
+   table's winners; for users no ranked source names, the name on their website events or
+   course enrollments and orders), email, and a phone from the source rows that carry one
+   (Whop payments' customer_phone, website demo requests, GoHighLevel contacts, in that
+   order of trust).
    Copied out of PostgreSQL as CSV and into an in-memory DuckDB, where they are normalised
    (PREPARE_SQL): names folded to lower-case ASCII where possible, "Last, First" turned
    round, split into a first and a last token; the email's local part, its letters and
@@ -75,10 +77,31 @@ best_phone as (
     select distinct on (user_id) user_id, phone
     from phones
     order by user_id, trust, phone
+),
+-- names the load engine does not rank (the website's and the course platform's validators
+-- read no name), for users no ranked source names
+raw_names as (
+    select user_id, raw->>'name' as name, 1 as trust
+    from website_people
+    where deleted_at is null and raw->>'name' <> ''
+    union all
+    select user_id, raw->>'user_name', 2
+    from course_enrollments
+    where deleted_at is null and raw->>'user_name' <> ''
+    union all
+    select user_id, raw->>'user_name', 2
+    from course_orders
+    where deleted_at is null and raw->>'user_name' <> ''
+),
+best_raw_name as (
+    select distinct on (user_id) user_id, name
+    from raw_names
+    order by user_id, trust, name
 )
-select u.id, u.email, u.name, u.username, p.phone
+select u.id, u.email, coalesce(u.name, n.name) as name, u.username, p.phone
 from users u
 left join best_phone p on p.user_id = u.id
+left join best_raw_name n on n.user_id = u.id
 """
 
 # DuckDB: raw features (read from the CSV) -> the columns the model compares.
