@@ -42,7 +42,6 @@ from collections import defaultdict
 from itertools import combinations
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.people.matching import (
@@ -94,8 +93,9 @@ def score_child(args: argparse.Namespace) -> None:
     print(json.dumps({"users": run.users, "seconds": round(seconds, 2), "stages": run.seconds}))
 
 
-def run_child(threshold: float, folder: Path, *, features: Path | None = None,
-              warehouse: str | None = None) -> tuple[dict[str, Any], set[tuple[str, str]], float]:  # fmt: skip
+def run_child(
+    threshold: float, folder: Path, *, features: Path | None = None, warehouse: str | None = None
+) -> tuple[dict[str, Any], set[tuple[str, ...]], float]:
     """(the child's figures, its candidate pairs, its peak RSS in MB)."""
     pairs_out = folder / "pairs.tsv"
     command = [sys.executable, __file__, "--score-child", "--threshold", str(threshold),
@@ -106,7 +106,7 @@ def run_child(threshold: float, folder: Path, *, features: Path | None = None,
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux
     with pairs_out.open(encoding="utf-8") as lines:
         pairs = {tuple(sorted(line.rstrip("\n").split("\t"))) for line in lines}
-    return figures, pairs, peak_mb  # type: ignore[return-value]
+    return figures, pairs, peak_mb
 
 
 def synthetic(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
