@@ -7,6 +7,7 @@
     truth.rejects["sheet_rows"]       # key -> reason ("missing_email", "invalid_email", ...)
     truth.names["zoe.obrien.1a@example.com"]  # NameChoice(name, family) by GHL > Whop > Sheet
     truth.revenue[("whop_payments", "USD", "paid")]  # Totals(amount, refunded, count)
+    truth.same_person_pairs()         # {("a@x", "b@y"), ...}: two users, one person
 
 Rules, stated so the sync tests and the sync agree on them:
 - A record is rejected iff the world malformed it; rejected records count nowhere else.
@@ -16,6 +17,8 @@ Rules, stated so the sync tests and the sync agree on them:
   is given; exact duplicates therefore collapse to one key (and count once in revenue).
 - Names: for each email, the first family in `priority` that has a valid record with a
   non-empty name wins; within a family the latest record (creation time, then index) wins.
+- People: a person's users are the normalised emails of their valid, attributed records (and
+  of their platform account); two of them are a same-person pair (three users, three pairs).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import combinations
 
 from costudy_pipelines.sandbox.generators import PEOPLE_SOURCES, SPEC_BY_NAME
 from costudy_pipelines.sandbox.generators.base import NO_EMAIL_FIELD, Kind, Record
@@ -56,6 +60,7 @@ class GroundTruth:
     names: dict[str, NameChoice] = field(default_factory=dict)
     revenue: dict[tuple[str, str, str], Totals] = field(default_factory=lambda: defaultdict(Totals))
     records: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    people: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
 
     def users(self, sources: Iterable[str] = PEOPLE_SOURCES) -> set[str]:
         """Distinct normalised emails over the given sources (default: all that carry email)."""
@@ -63,6 +68,20 @@ class GroundTruth:
         for source in sources:
             found |= self.emails[source]
         return found
+
+    def same_person_pairs(self, users: Iterable[str] | None = None) -> set[tuple[str, str]]:
+        """Pairs (a, b), a < b, of normalised emails that belong to one person; only among
+        `users` when given (the users a partial sync created)."""
+        allowed = set(users) if users is not None else None
+        pairs: set[tuple[str, str]] = set()
+        for emails in self.people.values():
+            mine = sorted(emails if allowed is None else emails & allowed)
+            pairs.update(combinations(mine, 2))
+        return pairs
+
+    def person_of(self) -> dict[str, int]:
+        """Normalised email -> the person it belongs to."""
+        return {email: index for index, emails in self.people.items() for email in emails}
 
     def reject_count(self) -> int:
         return sum(len(rejects) for rejects in self.rejects.values())
@@ -99,6 +118,9 @@ def _account(
     if entry.reject:
         truth.rejects[entry.source][key] = entry.reject
         return
+    if spec.email is None and entry.person is not None and "email" in entry.record:
+        # a sync target keyed by email (platform users): a user of the warehouse all the same
+        truth.people[entry.person].add(normalise_email(entry.record["email"]))
     raw = spec.email(entry.record) if spec.email else NO_EMAIL_FIELD
     if raw is NO_EMAIL_FIELD and spec.email:
         truth.unattributed[entry.source].add(key)
@@ -107,6 +129,8 @@ def _account(
     if isinstance(raw, str):
         email = normalise_email(raw)
         truth.emails[entry.source].add(email)
+        if entry.person is not None:
+            truth.people[entry.person].add(email)
         name = spec.name_of(entry.record) if spec.name_of else None
         family = SOURCE_FAMILY.get(entry.source)
         if name and family:

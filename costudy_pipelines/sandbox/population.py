@@ -8,7 +8,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from costudy_pipelines.sandbox.draw import Draw, Weighted, mix
@@ -52,6 +52,10 @@ DUPLICABLE = frozenset(
 MAX_RECORDS_PER_SOURCE = 15  # record times are spaced 1/32 of a person step apart
 
 MS_PER_DAY = 86_400_000
+# Families whose records always carry the person's first address: the platform keeps one
+# canonical, unique email per account (the reverse sync finds its users by it).
+FIRST_ADDRESS_ONLY = frozenset({"platform"})
+THIRD_ADDRESS_SHARE = 0.3  # of the people with another address, those with two more
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,8 @@ class Profile:
     counts: dict[str, int]
     items_per_order: tuple[int, ...]
     duplicated: frozenset[str]  # sources whose last record repeats the one before it
+    # family -> which of the person's addresses its records carry (absent: 0, the first one)
+    addresses: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,11 +112,20 @@ def _whop_counts(draw: Draw) -> dict[str, int]:
 class Population:
     """The people: base population plus the newcomers of every advanced day."""
 
-    def __init__(self, seed: int, people: int, start_ms: int, span_ms: int, duplicate_rate: float):
+    def __init__(
+        self,
+        seed: int,
+        people: int,
+        start_ms: int,
+        span_ms: int,
+        duplicate_rate: float,
+        address_rate: float = 0.0,
+    ):
         if people < 1:
             raise ValueError(f"a world needs at least one person, not {people}")
         self.seed = seed
         self.duplicate_rate = duplicate_rate
+        self.address_rate = address_rate
         self.base_count = people
         self.blocks: list[Block] = [Block(0, people, start_ms, span_ms / people)]
         self._block_firsts = [0]
@@ -199,4 +214,17 @@ class Population:
             if counts[source] and draw.chance(self.duplicate_rate):
                 counts[source] += 1
                 duplicated.add(source)
-        return Profile(frozenset(families), counts, items, frozenset(duplicated))
+        addresses = self._addresses(index, home, families)
+        return Profile(frozenset(families), counts, items, frozenset(duplicated), addresses)
+
+    def _addresses(self, index: int, home: str, families: set[str]) -> dict[str, int]:
+        """Which address each family sees: for about `address_rate` of all people (drawn
+        among those in two or more families), the home family keeps the first address and
+        the others see a second one, or alternately a second and a third."""
+        others = sorted(families - {home} - FIRST_ADDRESS_ONLY)
+        draw = Draw(self.seed, "addresses", index)
+        wanted = min(1.0, self.address_rate / MULTI_SOURCE_SHARE)
+        if not others or not draw.chance(wanted):
+            return {}
+        extra = 2 if len(others) >= 2 and draw.chance(THIRD_ADDRESS_SHARE) else 1
+        return {family: 1 + number % extra for number, family in enumerate(others)}

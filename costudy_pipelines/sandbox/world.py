@@ -26,7 +26,7 @@ from costudy_pipelines.sandbox.draw import Draw, mix
 from costudy_pipelines.sandbox.generators import SOURCE_NAMES, SPEC_BY_NAME, SPECS
 from costudy_pipelines.sandbox.generators.base import Kind, Record, Slot
 from costudy_pipelines.sandbox.generators.ghl import location_ids
-from costudy_pipelines.sandbox.people import person
+from costudy_pipelines.sandbox.people import alternate_email, person
 from costudy_pipelines.sandbox.population import (
     DUPLICABLE,
     FAMILIES,
@@ -59,6 +59,9 @@ class WorldConfig:
     delete_rate: float = 0.003
     rename_rate: float = 0.005  # people renamed per named family
     newcomer_rate: float = 0.01  # new people, as a share of the base population
+    # share of people with a second (sometimes a third) address, each used in other sources
+    # than their first: one person, several users (ground truth: same_person_pairs)
+    address_rate: float = 0.15
 
     def __post_init__(self) -> None:
         if self.days < 1:
@@ -70,7 +73,7 @@ class WorldConfig:
         if self.ghl_locations < 1:
             raise ValueError("ghl_locations must be at least 1")
         for name in ("malformed_rate", "duplicate_rate", "change_rate", "delete_rate",
-                     "rename_rate", "newcomer_rate"):  # fmt: skip
+                     "rename_rate", "newcomer_rate", "address_rate"):  # fmt: skip
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be within 0..1, not {getattr(self, name)}")
 
@@ -85,7 +88,9 @@ class WorldConfig:
     def for_records(cls, total: int, **settings: Any) -> WorldConfig:
         """A config whose world holds about `total` records (people sized from a sample)."""
         sample = cls(**{**settings, "people": 2_000})
-        population = Population(sample.seed, 2_000, 0, MS_PER_DAY, sample.duplicate_rate)
+        population = Population(
+            sample.seed, 2_000, 0, MS_PER_DAY, sample.duplicate_rate, sample.address_rate
+        )
         per_person = sum(sum(population.profile(p).counts.values()) for p in range(2_000)) / 2_000
         return cls(**{**settings, "people": max(1, round(total / per_person))})
 
@@ -125,6 +130,7 @@ class World:
             self.start_ms,
             self.config.days * MS_PER_DAY,
             self.config.duplicate_rate,
+            self.config.address_rate,
         )
         self.ghl_locations = location_ids(self)
         self.tables: dict[str, Table] = {spec.name: self._table(spec) for spec in SPECS}
@@ -202,6 +208,12 @@ class World:
         assert isinstance(table, PersonTable), f"{source} is a catalog source"
         return table
 
+    def address(self, person_index: int, family: str) -> str:
+        """The (canonical) email a person's records in `family` carry."""
+        who = person(self.seed, person_index)
+        number = self.population.profile(person_index).addresses.get(family, 0)
+        return alternate_email(self.seed, who, number) if number else who.email
+
     def index_of(self, source: str, person_index: int, ordinal: int) -> int:
         return self.person_table(source).person_range(person_index)[ordinal]
 
@@ -245,6 +257,9 @@ class World:
             content_ordinal=self.content_ordinal(spec.name, index, ordinal),
             created_ms=self._created_ms(table, index, person_index, ordinal),
             epoch=self._epoch(spec.name, person_index),
+            email=self.address(person_index, SOURCE_FAMILY[spec.name])
+            if person_index is not None
+            else "",
         )
         record = spec.build(self, slot)
         for number, day in enumerate(table.overlay.changes.get(index, ()), start=1):

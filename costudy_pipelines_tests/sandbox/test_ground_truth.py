@@ -84,3 +84,21 @@ def test_paid_whop_revenue_reconciles_with_the_payments(world: World) -> None:
     }
     assert got == dict(expected)
     assert set(got) == {"USD", "EUR", "GBP"}
+
+
+def test_same_person_pairs_are_the_addresses_of_one_person(world: World) -> None:
+    truth = ground_truth(world)
+    by_person: dict[int, set[str]] = defaultdict(set)
+    for source in world.sources:
+        for entry in world.entries(source):
+            email = raw_email(source, entry.record)
+            if source == "platform_users":  # a sync target, keyed by the account's email
+                email = entry.record["email"]
+            if entry.person is not None and email and not problems(source, entry.record):
+                by_person[entry.person].add(email.strip().lower())
+    expected = {(a, b) for emails in by_person.values() for a in emails for b in emails if a < b}
+    assert truth.same_person_pairs() == expected and expected
+    some = set(sorted(truth.users())[:200])
+    assert truth.same_person_pairs(some) == {(a, b) for a, b in expected if {a, b} <= some}
+    owner = truth.person_of()
+    assert all(owner[a] == owner[b] for a, b in expected)

@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from costudy_pipelines.sandbox.dump import dump_world
+from costudy_pipelines.sandbox.people import person
 from costudy_pipelines.sandbox.population import SOURCE_FAMILY
 from costudy_pipelines.sandbox.world import World, WorldConfig
 from costudy_pipelines_tests.sandbox.checks import problems, raw_email
@@ -62,11 +63,47 @@ def valid_emails(world: World) -> Iterator[tuple[str, str]]:
 
 
 def test_about_half_the_people_are_in_two_or_more_sources(world: World) -> None:
-    families: dict[str, set[str]] = defaultdict(set)
-    for source, email in valid_emails(world):
-        families[email.strip().lower()].add(SOURCE_FAMILY[source])
+    families: dict[int, set[str]] = defaultdict(set)
+    for source in world.sources:
+        for entry in world.entries(source):
+            if entry.person is not None:
+                families[entry.person].add(SOURCE_FAMILY[source])
     several = sum(1 for found in families.values() if len(found) >= 2)
     assert 0.4 < several / len(families) < 0.6
+
+
+def test_some_people_use_other_addresses_in_other_sources(world: World) -> None:
+    """About 13 % of people have two or three addresses; each address is one person's, and
+    each family of a person sees one of them."""
+    owners: dict[str, set[int]] = defaultdict(set)
+    seen: dict[tuple[int, str], set[str]] = defaultdict(set)
+    for source in world.sources:
+        for entry in world.entries(source):
+            email = raw_email(source, entry.record)
+            if entry.person is None or not email or entry.reject:
+                continue
+            owners[email.strip().lower()].add(entry.person)
+            seen[entry.person, SOURCE_FAMILY[source]].add(email.strip().lower())
+    assert all(len(people) == 1 for people in owners.values())
+    assert all(len(emails) == 1 for emails in seen.values())
+    addresses: dict[int, set[str]] = defaultdict(set)
+    for email, people in owners.items():
+        addresses[next(iter(people))].add(email)
+    counts = Counter(len(found) for found in addresses.values())
+    assert 0.08 < (counts[2] + counts[3]) / len(addresses) < 0.18, counts
+    assert counts[3] > 0 and set(counts) == {1, 2, 3}
+
+
+def test_names_carry_typos_and_nicknames_in_some_families(world: World) -> None:
+    spellings: dict[int, set[str]] = defaultdict(set)
+    for entry in world.entries("ghl_contacts"):
+        if entry.person is not None:
+            spellings[entry.person].add(entry.record["firstName"] + " " + entry.record["lastName"])
+    people = [person(world.seed, index) for index in spellings]
+    varied = [who for who in people if spellings[who.index] != {f"{who.first} {who.last}"}]
+    lower = [w for w in varied if spellings[w.index] == {f"{w.first} {w.last}".lower()}]
+    typos_or_nicknames = [who for who in varied if who not in lower]
+    assert 0.02 < len(typos_or_nicknames) / len(people) < 0.15, len(typos_or_nicknames)
 
 
 def test_emails_vary_in_case_and_whitespace_for_the_same_person(world: World) -> None:

@@ -1,0 +1,1 @@
+"""People across emails: which users are probably one person (matching.py)."""

@@ -49,6 +49,7 @@ class Slot:
     content_ordinal: int  # == ordinal, except for an exact duplicate (the ordinal it copies)
     created_ms: int
     epoch: int = 0  # renames of the person's name in this source's family
+    email: str = ""  # the owner's address this source's family sees (canonical spelling)
 
     @property
     def owner(self) -> Person:

@@ -117,7 +117,7 @@ def build_enrollment(world: World, slot: Slot) -> Record:
     done = status == "completed"
     return {
         "id": slot.index + 1,
-        "user_email": email_variant(who.email, draw),
+        "user_email": email_variant(slot.email, draw),
         "user_name": who.name,
         "course_id": draw.below(world.catalog_base("courses")) + 1,
         "status": status,
@@ -138,7 +138,7 @@ def build_order(world: World, slot: Slot) -> Record:
     discount = Decimal(coupon_percent(seed, coupon)) / 100 if coupon is not None else Decimal(0)
     return {
         "id": slot.index + 1,
-        "user_email": email_variant(who.email, draw),
+        "user_email": email_variant(slot.email, draw),
         "user_name": who.name,
         "amount": str(cents(subtotal * (1 - discount))),
         "currency": currency,

@@ -90,7 +90,11 @@ def course_users(world: World) -> Iterator[CourseUser]:
     for position, index in enumerate(members):
         who = person(world.seed, index)
         yield CourseUser(
-            position + 1, index, who.email, who.name, world.population.record_ms(index, 0)
+            position + 1,
+            index,
+            world.address(index, "course"),
+            who.name,
+            world.population.record_ms(index, 0),
         )
 
 

@@ -115,7 +115,7 @@ def build_row(world: World, slot: Slot) -> Record:
         "Purchase Date (UTC)": plain_datetime(slot.created_ms),
         "Student Name": who.name,
         "Customer": who.name,
-        "Student Email": email_variant(who.email, draw),
+        "Student Email": email_variant(slot.email, draw),
         "Product Purchased": program,
         "Checkout": program.split(" ")[0].lower() + "-checkout",
         "Currency": currency,

@@ -72,7 +72,7 @@ def build_contact(world: World, slot: Slot) -> Record:
         "firstName": first,
         "lastName": last,
         "name": f"{first} {last}",
-        "email": email_variant(who.email, draw),
+        "email": email_variant(slot.email, draw),
         "phone": who.phone if draw.chance(0.8) else None,
         "companyName": draw.choice((None, "Acme GmbH", "O'Neil & Sons", "株式会社テスト")),
         "address1": draw.choice((None, "3535 1st St N", "Rua Augusta, 1500 – apto 12")),

@@ -112,7 +112,7 @@ def build_row(world: World, slot: Slot) -> Record:
     amount = cents(Decimal(draw.between(500, 50000)) / 100)
     when = slot.created_ms
     cells = {
-        "email": email_variant(who.email, draw),
+        "email": email_variant(slot.email, draw),
         "name": display_name(world.seed, who, "sheets", slot.epoch) or "",
         "amount": str(amount),
         "currency": currency,

@@ -56,7 +56,7 @@ def person_columns(world: World, slot: Slot, draw: Draw) -> Record:
     who = slot.owner
     return {
         "id": slot.index + 1,
-        "email": email_variant(who.email, draw),
+        "email": email_variant(slot.email, draw),
         "name": who.name,
     }
 

@@ -121,7 +121,7 @@ def build_user(world: World, slot: Slot) -> Record:
         "id": token_id("user", world.seed, who.index),
         "username": who.username,
         "name": display_name(world.seed, who, "whop", slot.epoch),
-        "email": email_variant(who.email, draw),
+        "email": email_variant(slot.email, draw),
         "created_at": iso_ms(slot.created_ms),
         "bio": draw.choice(
             (None, "Studying for the CPA 📚", "Ich lerne jeden Tag.", "O'Reilly fan")
@@ -154,7 +154,7 @@ def build_membership(world: World, slot: Slot) -> Record:
         "member": {"id": member_id},
         "user": {
             **user_ref(world, slot),
-            "email": email_variant(who.email, draw),
+            "email": email_variant(slot.email, draw),
             "profile_pic": picture(who.username)["url"],
         },
         "renewal_period_start": created,
@@ -225,7 +225,7 @@ def build_payment(world: World, slot: Slot) -> Record:
         "member_id": token_id("mber", seed, who.index),
         "promo_code_id": None,
         "user": {**user_ref(world, slot), "profile_picture": picture(who.username)},
-        "customer_email": email_variant(who.email, draw),
+        "customer_email": email_variant(slot.email, draw),
         "customer_phone": who.phone,
         "currency": currency.lower(),
         "total": total,
