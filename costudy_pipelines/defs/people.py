@@ -21,7 +21,7 @@ from pydantic import Field
 from costudy_pipelines.defs._metadata import Metadata, metadata_table
 from costudy_pipelines.defs.resources import PostgresResource
 from costudy_pipelines.lib.people import people, review
-from costudy_pipelines.lib.people.matching import find_candidates
+from costudy_pipelines.lib.people.matching import MatchRun, iter_candidates
 from costudy_pipelines.sources.config import load_sources_config
 
 PEOPLE_KEY = dg.AssetKey("people")
@@ -65,7 +65,8 @@ def user_match_candidates(warehouse_db: PostgresResource) -> dg.MaterializeResul
     auto_accept_above = load_sources_config().people.auto_accept_above
     with warehouse_db.connect() as conn:
         started = time.monotonic()
-        candidates = find_candidates(conn)
+        run = MatchRun()
+        candidates = list(iter_candidates(conn, run=run))
         scored = time.monotonic()
         stored = review.store_candidates(conn, candidates, auto_accept_above=auto_accept_above)
         stored_at = time.monotonic()
@@ -83,6 +84,9 @@ def user_match_candidates(warehouse_db: PostgresResource) -> dg.MaterializeResul
             "auto_accept_above": ("off" if auto_accept_above is None else str(auto_accept_above)),
             "dropped_undecided": stored.removed,
             "top_pending_pairs": top_pairs(top),
+            "users_scored": run.users,
+            "untrained_rules": dg.MetadataValue.json(run.untrained),
+            "score_stages_s": dg.MetadataValue.json(run.seconds),
             "score_s": round(scored - started, 3),
             "store_s": round(stored_at - scored, 3),
         }

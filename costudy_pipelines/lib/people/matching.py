@@ -52,6 +52,10 @@ DEFAULT_THRESHOLD = 0.9
 SEED = 16  # random sampling of u: the same warehouse always gives the same model
 U_MAX_PAIRS = 2e6
 EM_MAX_PAIRS = 2e6
+EM_TRAINING_RULES = (
+    "l.phone = r.phone",
+    "l.first_name = r.first_name and l.last_name = r.last_name",
+)
 FETCH_ROWS = 20_000
 # Feature name -> Splink's comparison column (what agreed / disagreed list).
 FEATURES = ("first_name", "last_name", "username", "phone", "email")
@@ -171,6 +175,9 @@ class MatchRun:
     users: int = 0
     candidates: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    # EM training rules that found no pairs, or too few (a small or phone-less warehouse):
+    # their m probabilities stay Splink's defaults; with none trained, nothing is proposed
+    untrained: list[str] = field(default_factory=list)
 
 
 def find_candidates(
@@ -241,6 +248,7 @@ def _score(
     con: duckdb.DuckDBPyConnection, threshold: float, run: MatchRun
 ) -> Iterator[MatchCandidate]:
     from splink import DuckDBAPI, Linker
+    from splink.internals.exceptions import EMTrainingException
 
     quiet = _quiet_splink()
     try:
@@ -254,13 +262,18 @@ def _score(
         )
         training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=SEED)
         _bound_unseen_u(linker)
-        training.estimate_parameters_using_expectation_maximisation(
-            "l.phone = r.phone", max_pairs=EM_MAX_PAIRS
-        )
-        training.estimate_parameters_using_expectation_maximisation(
-            "l.first_name = r.first_name and l.last_name = r.last_name", max_pairs=EM_MAX_PAIRS
-        )
+        for rule in EM_TRAINING_RULES:
+            try:
+                training.estimate_parameters_using_expectation_maximisation(
+                    rule, max_pairs=EM_MAX_PAIRS
+                )
+            except (EMTrainingException, ValueError):
+                # no pairs under the rule, or too few to estimate from (EM reaches a
+                # probability of exactly 0 or 1, whose match weight is undefined)
+                run.untrained.append(rule)
         run.seconds["train"] = round(time.perf_counter() - started, 3)
+        if len(run.untrained) == len(EM_TRAINING_RULES):
+            return  # no model without labels to score with: propose nothing, say why
         started = time.perf_counter()
         predictions = linker.inference.predict(
             threshold_match_probability=threshold, warning_mode="never"

@@ -4,16 +4,21 @@ nicknames in names, names and phones missing in some sources)."""
 
 from __future__ import annotations
 
+import csv
 import logging
+import uuid
+from pathlib import Path
 
 import pytest
 
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.people.matching import (
+    EM_TRAINING_RULES,
     FEATURES,
     MatchRun,
     find_candidates,
     iter_candidates,
+    score_features_csv,
 )
 from costudy_pipelines.sandbox.world import World, WorldConfig
 from costudy_pipelines_tests.harness import DatabaseFactory
@@ -74,3 +79,25 @@ def test_a_warehouse_with_fewer_than_two_users_has_no_candidates(
         assert find_candidates(conn) == []
     assert capsys.readouterr().out == ""
     assert logging.getLogger("splink").level in (logging.NOTSET, logging.WARNING)
+
+
+def test_too_few_users_to_train_on_propose_nothing_and_say_which_training_failed(
+    tmp_path: Path,
+) -> None:
+    """Four users: EM finds no pair sharing a phone and too few sharing a name to estimate
+    from, so no model exists without labels: nothing is proposed, and the run says why."""
+    people = [
+        ("ann@example.com", "Ann Lee"),
+        ("ann.lee@work.example", "Ann Lee"),
+        ("annie@example.org", "Annie Lee"),
+        ("bob@example.com", "Bob Stone"),
+    ]
+    features = tmp_path / "features.csv"
+    with features.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["id", "email", "name", "username", "phone"])
+        writer.writerows([str(uuid.uuid4()), email, name, "", ""] for email, name in people)
+    run = MatchRun()
+    assert list(score_features_csv(features, run=run, scratch=tmp_path)) == []
+    assert (run.users, run.candidates) == (4, 0)
+    assert run.untrained == list(EM_TRAINING_RULES)
