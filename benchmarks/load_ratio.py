@@ -42,14 +42,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import orjson
+import psutil
+import psycopg
 from bench_server import (
     add_server_options,
     benchmark_server,
@@ -144,10 +147,47 @@ def jsonl_records(path: Path) -> Iterator[Any]:
 # -- one (shape, path): runs in a process of its own ----------------------------------------
 
 
+class BackendCpu:
+    """CPU seconds of the server processes behind this job's connections (a server on this
+    machine; None otherwise): each backend's CPU times are read every 50 ms until it exits,
+    so a backend's last 50 ms may go uncounted."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.last: dict[int, float] = {}
+        self.unreadable = False
+        self.stop = threading.Event()
+        self.poller = threading.Thread(target=self._poll, daemon=True)
+        self.poller.start()
+
+    def connect(self) -> psycopg.Connection:
+        conn = pg.connect(self.url, source="--server-url")
+        self.last.setdefault(conn.info.backend_pid, 0.0)
+        return conn
+
+    def _poll(self) -> None:
+        while not self.stop.wait(0.05):
+            for pid in list(self.last):
+                try:
+                    times = psutil.Process(pid).cpu_times()
+                except psutil.NoSuchProcess:
+                    continue
+                except psutil.AccessDenied:
+                    self.unreadable = True
+                    continue
+                self.last[pid] = times.user + times.system
+
+    def seconds(self) -> float | None:
+        self.stop.set()
+        self.poller.join()
+        return None if self.unreadable else round(sum(self.last.values()), 2)
+
+
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     folder, url, path = Path(job["folder"]), job["url"], job["path"]
     options = LoadOptions(chunk_size=job["chunk_size"], chunk_bytes=job["chunk_bytes"])
     feeds = {feed.asset: feed for _, feed in load_registry().feeds()}
+    backends = BackendCpu(url)
     started, cpu_started = time.perf_counter(), cpu_seconds()
     records, timings = 0, {}
     for name in SHAPES[job["shape"]]:
@@ -155,7 +195,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         rows = jsonl_records(folder / f"{name}.jsonl")
         if path == "project":
             report = sync_session(
-                connector(url, source="--server-url"),
+                backends.connect,
                 feeds[source].load,
                 rows,
                 full=True,
@@ -166,7 +206,8 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
             for key, value in _session_counts(report).items():
                 timings[key] = round(timings.get(key, 0) + value, 3)
         elif path == "reference":
-            records += reference_load(url, f"ref_{source}", EMAIL_FIELD[source], rows, options)
+            table = f"ref_{source}"
+            records += reference_load(backends.connect, table, EMAIL_FIELD[source], rows, options)
         else:
             records += sum(1 for _ in rows)
     seconds = time.perf_counter() - started
@@ -175,6 +216,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         "seconds": round(seconds, 2),
         "rows_per_s": round(records / seconds),
         "client_cpu_s": round(cpu_seconds() - cpu_started, 2),
+        "server_cpu_s": backends.seconds(),
         "peak_rss_mb": peak_rss_mb(),
         **({"session": timings} if timings else {}),
     }
@@ -187,11 +229,12 @@ def _session_counts(report: SyncReport) -> dict[str, float]:
 
 
 def reference_load(
-    url: str, table: str, email_field: str, rows: Iterator[Any], options: LoadOptions
+    connect: Callable[[], psycopg.Connection],
+    table: str, email_field: str, rows: Iterator[Any], options: LoadOptions
 ) -> int:
     """The bare load: COPY a chunk into staging, upsert users by email, rows by key."""
     records = 0
-    with pg.connect(url, source="--server-url") as conn:
+    with connect() as conn:
         conn.execute("set temp_buffers = '256MB'")
         conn.commit()
         with conn.transaction():
@@ -284,12 +327,21 @@ def run_size(records: int, args, server_url: str) -> list[dict[str, Any]]:
                         "ratio": round(ratio, 3),
                         "project_peak_rss_mb": by_path["project"]["peak_rss_mb"],
                         "reference_peak_rss_mb": by_path["reference"]["peak_rss_mb"],
+                        "cpu_ms_per_1k_rows": {path: cpu_per_1k(by_path[path]) for path in PATHS},
                         **({"read_rows_per_s": read["rows_per_s"]} if read else {}),
                         "load_average": load_average(),
                     }
                 )
             )
     return lines
+
+
+def cpu_per_1k(line: dict[str, Any]) -> dict[str, float | None]:
+    """Client and server CPU per 1,000 records: what a loaded machine's throughput follows."""
+    server = line["server_cpu_s"]
+    per = 1000 / line["records"]
+    return {"client": round(line["client_cpu_s"] * 1000 * per, 1),
+            "server": None if server is None else round(server * 1000 * per, 1)}  # fmt: skip
 
 
 def summary(sizes: list[int], lines: list[dict[str, Any]]) -> dict[str, Any]:
