@@ -524,7 +524,6 @@ class SyncSession:
         cur.execute(statements.truncate)
         copy_payload(cur, statements.copy_stage, chunk.stage_payload)
         copy_payload(cur, statements.copy_users, chunk.user_payload)
-        cur.execute(statements.analyze_users)
 
     def _upsert_users(self, cur: psycopg.Cursor) -> None:
         created, changed = _counts(cur.execute(self.statements.upsert_users, self.user_params))
