@@ -63,7 +63,7 @@ from bench_server import (
 
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.clients.http import parse_json
-from costudy_pipelines.lib.loading import LoadOptions, SyncReport, connector, sync_session
+from costudy_pipelines.lib.loading import LoadOptions, SyncReport, sync_session
 from costudy_pipelines.lib.migrations import apply_pending
 from costudy_pipelines.lib.settings import PROJECT_ROOT
 from costudy_pipelines.sandbox.dump import write_jsonl
@@ -189,7 +189,8 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     feeds = {feed.asset: feed for _, feed in load_registry().feeds()}
     backends = BackendCpu(url)
     started, cpu_started = time.perf_counter(), cpu_seconds()
-    records, timings = 0, {}
+    records = 0
+    timings: dict[str, float] = {}
     for name in SHAPES[job["shape"]]:
         source = FEED_OF[name]
         rows = jsonl_records(folder / f"{name}.jsonl")
@@ -230,7 +231,10 @@ def _session_counts(report: SyncReport) -> dict[str, float]:
 
 def reference_load(
     connect: Callable[[], psycopg.Connection],
-    table: str, email_field: str, rows: Iterator[Any], options: LoadOptions
+    table: str,
+    email_field: str,
+    rows: Iterator[Any],
+    options: LoadOptions,
 ) -> int:
     """The bare load: COPY a chunk into staging, upsert users by email, rows by key."""
     records = 0
@@ -313,8 +317,8 @@ def run_size(records: int, args, server_url: str) -> list[dict[str, Any]]:
                 rates = [run["rows_per_s"] for run in runs[path]]
                 median = statistics.median(rates)
                 best = min(runs[path], key=lambda run: abs(run["rows_per_s"] - median))
-                by_path[path] = emit({"world_records": records, "shape": shape, "path": path,
-                                      **best, "rows_per_s": median, "runs_rows_per_s": rates})  # fmt: skip
+                line = {"world_records": records, "shape": shape, "path": path, **best}
+                by_path[path] = emit(line | {"rows_per_s": median, "runs_rows_per_s": rates})
             ratio = by_path["project"]["rows_per_s"] / by_path["reference"]["rows_per_s"]
             lines.append(
                 emit(

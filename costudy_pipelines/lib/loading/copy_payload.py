@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 from psycopg import adapt, postgres, pq
 from psycopg._copy_base import BinaryFormatter
+from psycopg.abc import AdaptContext, Buffer
 
 _TEXT_OID = postgres.types["text"].oid
 _HEADER = struct.Struct("!iiiii")  # ndim, has nulls, element type, length, lower bound
@@ -36,11 +37,9 @@ class TextArrayBinaryDumper(adapt.Dumper):
     format = pq.Format.BINARY
     oid = postgres.types["text"].array_oid
 
-    def __init__(self, cls: type, context: adapt.AdaptContext | None = None) -> None:
+    def __init__(self, cls: type, context: AdaptContext | None = None) -> None:
         super().__init__(cls, context)
-        self._generic = psycopg.adapters.get_dumper_by_oid(self.oid, pq.Format.BINARY)(
-            cls, context
-        )
+        self._generic = psycopg.adapters.get_dumper_by_oid(self.oid, pq.Format.BINARY)(cls, context)
 
     def dump(self, obj: Any) -> bytes | bytearray | memoryview | None:
         if not obj:
@@ -60,6 +59,18 @@ class TextArrayBinaryDumper(adapt.Dumper):
         return b"".join(parts)
 
 
+# A COPY stream in blocks, as CopyPayloadWriter.payload makes it.
+Payload = list[Buffer]
+
+
+class _Context:
+    """An adaptation context: the connection's, with `adapters` in place of its own."""
+
+    def __init__(self, adapters: adapt.AdaptersMap, conn: psycopg.Connection) -> None:
+        self.adapters = adapters
+        self.connection = conn
+
+
 class CopyPayloadWriter:
     """Serialises rows of fixed PostgreSQL types (names, as for `Copy.set_types`)."""
 
@@ -72,23 +83,19 @@ class CopyPayloadWriter:
         oids = [registry.get_oid(name) for name in types]
         self._transformer.set_dumper_types(oids, pq.Format.BINARY)
 
-    def payload(self, rows: Iterable[Sequence[Any]]) -> bytes:
-        """A complete binary COPY stream (signature, rows, trailer) of `rows`."""
+    def payload(self, rows: Iterable[Sequence[Any]]) -> Payload:
+        """A complete binary COPY stream (signature, rows, trailer) of `rows`, in the
+        formatter's blocks of ~32 KB: never joined into one large buffer, whose size would
+        raise the allocator's mmap threshold and leave the heap fragmented chunk after chunk
+        (peak RSS creeping up with the number of chunks)."""
         formatter = BinaryFormatter(self._transformer)
-        parts = [formatter.write_row(row) for row in rows]
-        parts.append(formatter.end())
-        return b"".join(parts)
+        blocks = [block for block in map(formatter.write_row, rows) if block]
+        blocks.append(formatter.end())
+        return blocks
 
 
-class _Context:
-    """An adaptation context: the connection's, with `adapters` in place of its own."""
-
-    def __init__(self, adapters: adapt.AdaptersMap, conn: psycopg.Connection) -> None:
-        self.adapters = adapters
-        self.connection = conn
-
-
-def copy_payload(cur: psycopg.Cursor, statement: Any, payload: bytes) -> None:
+def copy_payload(cur: psycopg.Cursor, statement: Any, payload: Payload) -> None:
     """Send a payload made by CopyPayloadWriter through `statement` (COPY ... FORMAT BINARY)."""
     with cur.copy(statement) as copy:
-        copy.write(payload)
+        for block in payload:
+            copy.write(block)

@@ -32,7 +32,7 @@ from costudy_pipelines.lib.loading.canonical import (
     sha256,
     storable_reject_json,
 )
-from costudy_pipelines.lib.loading.copy_payload import CopyPayloadWriter, copy_payload
+from costudy_pipelines.lib.loading.copy_payload import CopyPayloadWriter, Payload, copy_payload
 from costudy_pipelines.lib.loading.report import FAILED, PARTIAL, SUCCESS, SyncFailed, SyncReport
 from costudy_pipelines.lib.loading.spec import DEFAULT_OPTIONS, KeyKind, LoadOptions, LoadSpec
 from costudy_pipelines.lib.loading.statements import (
@@ -125,9 +125,10 @@ class _Chunk:
     """One chunk, probed, validated and serialised, ready for COPY and the set-based statements."""
 
     staged: int = 0  # rows in stage_payload
-    stage_payload: bytes = b""  # binary COPY streams, serialised by the preparing thread
-    user_payload: bytes = b""
-    seen_payload: bytes = b""
+    # binary COPY streams, serialised by the preparing thread
+    stage_payload: Payload = field(default_factory=list)
+    user_payload: Payload = field(default_factory=list)
+    seen_payload: Payload = field(default_factory=list)
     reject_fingerprints: list[bytes] = field(default_factory=list)
     reject_keys: list[str | None] = field(default_factory=list)
     reject_raws: list[str] = field(default_factory=list)

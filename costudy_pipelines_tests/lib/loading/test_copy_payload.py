@@ -75,7 +75,7 @@ def test_text_arrays_round_trip_through_a_real_copy(fresh_db_url: str) -> None:
     """Flat lists take the fast text[] dumper; nested ones the generic one: both load."""
     arrays = [
         [],
-        ["lead", "Zürich 🎓", "", "a,b\t{c}\"d\\"],
+        ["lead", "Zürich 🎓", "", 'a,b\t{c}"d\\'],
         ["x", None, "y"],
         None,
         [["a", "b"], ["c", None]],
