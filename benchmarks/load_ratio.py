@@ -303,7 +303,7 @@ def run_size(records: int, args, server_url: str) -> list[dict[str, Any]]:
         folder = Path(scratch)
         counts = write_files(records, args.seed, folder)
         emit({"stage": "files", "world_records": records, "records": counts})
-        for shape in SHAPES:
+        for shape in args.shapes:
             job = {"folder": scratch, "shape": shape, "chunk_size": args.chunk_size,
                    "chunk_bytes": args.chunk_bytes}  # fmt: skip
             runs: dict[str, list[dict[str, Any]]] = {path: [] for path in PATHS}
@@ -351,7 +351,7 @@ def cpu_per_1k(line: dict[str, Any]) -> dict[str, float | None]:
 def summary(sizes: list[int], lines: list[dict[str, Any]]) -> dict[str, Any]:
     largest, smallest = max(sizes), min(sizes)
     out: dict[str, Any] = {"stage": "summary", "records": largest, "target_ratio": TARGET_RATIO}
-    for shape in SHAPES:
+    for shape in {line["shape"]: None for line in lines}:
         at = {line["world_records"]: line for line in lines if line["shape"] == shape}
         entry: dict[str, Any] = {
             "ratio_by_records": {str(n): at[n]["ratio"] for n in sorted(at)},
@@ -375,6 +375,9 @@ def main() -> None:
         help="world sizes, comma-separated (default 100000,300000,1000000)",
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--shapes", type=lambda text: text.split(","), default=list(SHAPES), help=",".join(SHAPES)
+    )
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--chunk-size", type=int, default=LoadOptions().chunk_size)
     parser.add_argument("--chunk-bytes", type=int, default=LoadOptions().chunk_bytes)
@@ -382,6 +385,8 @@ def main() -> None:
     parser.add_argument("--job", action="store_true", help=argparse.SUPPRESS)
     add_server_options(parser)
     args = parser.parse_args()
+    if unknown := set(args.shapes) - set(SHAPES):
+        parser.error(f"unknown shape(s) {sorted(unknown)}: choose from {list(SHAPES)}")
     if args.job:
         print(json.dumps(run_job(json.loads(sys.stdin.read()))))
         return

@@ -9,6 +9,7 @@ leaves nothing half-written; sync_log records the session either way.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import gc
 import time
@@ -709,6 +710,30 @@ def _young_collection_per_chunk() -> Iterator[None]:
         if enabled:
             gc.enable()
             gc.collect(0)
+        _release_free_memory()
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError):  # not glibc: nothing to release this way
+        return None
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def _release_free_memory() -> None:
+    """Hand the allocator's free pages back to the system once a chunk's records are gone.
+
+    A chunk's records and buffers are freed between chunks, but glibc keeps the pages of a
+    fragmented heap (and of each thread's arena): the process's peak RSS then crept up with
+    the number of chunks, not with their size (a bare COPY loader of the same records grew
+    248 -> 337 MB from a 100k to a 1M world). malloc_trim(0) returns every whole free page;
+    it takes about a millisecond.
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def _lenient_key(key_of: Callable[[Any], Any], raw: Any) -> Any:
