@@ -73,7 +73,7 @@ class LoadOptions:
 
     chunk_size: int = 10_000  # records; ~10 KB of Python objects each for a nested API record
     # and canonical JSON bytes: a chunk of large records ends sooner, so memory stays flat
-    chunk_bytes: int = 8 << 20  # ~4,500 Whop payments; 10,000 flat contacts take ~2.5 MB
+    chunk_bytes: int = 4 << 20  # ~2,300 Whop payments, ~5,000 GHL contacts; 10,000 flat ~2.5 MB
     name_priority: tuple[str, ...] | None = None
     max_delete_share: float = 0.10
     reject_samples: int = 20
