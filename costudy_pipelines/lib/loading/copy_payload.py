@@ -13,12 +13,62 @@ COPY, so an upgrade that changes either fails there first.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import psycopg
-from psycopg import adapt, pq
+from psycopg import adapt, postgres, pq
 from psycopg._copy_base import BinaryFormatter
+from psycopg.abc import AdaptContext, Buffer
+
+_TEXT_OID = postgres.types["text"].oid
+_HEADER = struct.Struct("!iiiii")  # ndim, has nulls, element type, length, lower bound
+_LENGTH = struct.Struct("!i")
+_EMPTY_TEXT_ARRAY = struct.pack("!iii", 0, 0, _TEXT_OID)
+_NULL_ELEMENT = _LENGTH.pack(-1)
+
+
+class TextArrayBinaryDumper(adapt.Dumper):
+    """A flat list of str (or None) as a binary text[]: the common case of a tags column,
+    ~4x cheaper than psycopg's generic list dumper (Python, element by element through
+    dumpers). Anything else (nested lists, other element types) goes to the generic one."""
+
+    format = pq.Format.BINARY
+    oid = postgres.types["text"].array_oid
+
+    def __init__(self, cls: type, context: AdaptContext | None = None) -> None:
+        super().__init__(cls, context)
+        self._generic = psycopg.adapters.get_dumper_by_oid(self.oid, pq.Format.BINARY)(cls, context)
+
+    def dump(self, obj: Any) -> bytes | bytearray | memoryview | None:
+        if not obj:
+            return _EMPTY_TEXT_ARRAY
+        parts: list[bytes] = [b""]
+        has_null = 0
+        for item in obj:
+            if type(item) is str:
+                data = item.encode()
+                parts.append(_LENGTH.pack(len(data)) + data)
+            elif item is None:
+                parts.append(_NULL_ELEMENT)
+                has_null = 1
+            else:
+                return self._generic.dump(obj)
+        parts[0] = _HEADER.pack(1, has_null, _TEXT_OID, len(obj), 1)
+        return b"".join(parts)
+
+
+# A COPY stream in blocks, as CopyPayloadWriter.payload makes it.
+Payload = list[Buffer]
+
+
+class _Context:
+    """An adaptation context: the connection's, with `adapters` in place of its own."""
+
+    def __init__(self, adapters: adapt.AdaptersMap, conn: psycopg.Connection) -> None:
+        self.adapters = adapters
+        self.connection = conn
 
 
 class CopyPayloadWriter:
@@ -26,20 +76,26 @@ class CopyPayloadWriter:
 
     def __init__(self, conn: psycopg.Connection, types: Sequence[str]) -> None:
         # the connection's adapters and encoding; read here once, never used concurrently
-        self._transformer = adapt.Transformer.from_context(conn)
+        adapters = adapt.AdaptersMap(conn.adapters)
+        adapters.register_dumper(None, TextArrayBinaryDumper)
+        self._transformer = adapt.Transformer(_Context(adapters, conn))
         registry = conn.adapters.types
         oids = [registry.get_oid(name) for name in types]
         self._transformer.set_dumper_types(oids, pq.Format.BINARY)
 
-    def payload(self, rows: Iterable[Sequence[Any]]) -> bytes:
-        """A complete binary COPY stream (signature, rows, trailer) of `rows`."""
+    def payload(self, rows: Iterable[Sequence[Any]]) -> Payload:
+        """A complete binary COPY stream (signature, rows, trailer) of `rows`, in the
+        formatter's blocks of ~32 KB: never joined into one large buffer, whose size would
+        raise the allocator's mmap threshold and leave the heap fragmented chunk after chunk
+        (peak RSS creeping up with the number of chunks)."""
         formatter = BinaryFormatter(self._transformer)
-        parts = [formatter.write_row(row) for row in rows]
-        parts.append(formatter.end())
-        return b"".join(parts)
+        blocks = [block for block in map(formatter.write_row, rows) if block]
+        blocks.append(formatter.end())
+        return blocks
 
 
-def copy_payload(cur: psycopg.Cursor, statement: Any, payload: bytes) -> None:
+def copy_payload(cur: psycopg.Cursor, statement: Any, payload: Payload) -> None:
     """Send a payload made by CopyPayloadWriter through `statement` (COPY ... FORMAT BINARY)."""
     with cur.copy(statement) as copy:
-        copy.write(payload)
+        for block in payload:
+            copy.write(block)

@@ -80,7 +80,6 @@ class SessionStatements:
     copy_stage: sql.Composed
     stage_types: tuple[str, ...]
     copy_users: sql.Composed
-    analyze_users: sql.Composed
     copy_seen: sql.Composed
     upsert_users: sql.Composed
     upsert_rows: sql.Composed
@@ -164,8 +163,6 @@ def build_statements(spec: LoadSpec, *, windowed: bool = False) -> SessionStatem
             *(c.sql_type for c in spec.columns),
         ),
         copy_users=sql.SQL("copy {} from stdin (format binary)").format(STAGE_USERS),
-        # statistics let the planner probe users by index instead of hashing all of them
-        analyze_users=sql.SQL("analyze {}").format(STAGE_USERS),
         copy_seen=sql.SQL("copy {} from stdin (format binary)").format(SEEN),
         upsert_users=_upsert_users(),
         upsert_rows=_upsert_rows(table, key, typed, scope_columns, scope_values),
@@ -334,7 +331,10 @@ def recompute_users(sources: list[tuple[str, str, str]]) -> sql.Composed:
 def _upsert_users() -> sql.Composed:
     """Create missing users and apply winning field values; untouched users are not written.
 
-    Rows are locked in email order so concurrent sessions cannot deadlock on users.
+    Rows are locked in email order so concurrent sessions cannot deadlock on users. Each
+    candidate finds its user by one index lookup (LATERAL with LIMIT is never turned into a
+    join): a join let the planner hash the whole users table for every chunk, a cost that
+    grew with the table (0.29 s a chunk at 21k users, 0.82 s at 210k).
     """
     provenance_insert = sql.SQL(", ").join(
         sql.SQL(
@@ -371,7 +371,8 @@ def _upsert_users() -> sql.Composed:
         "with written as ("
         " insert into users as u (email, email_source, email_source_record, {provenance_columns})"
         " select c.email, %(family)s, c.first_record, {provenance_insert}"
-        " from {stage_users} c left join users e on e.email = c.email"
+        " from {stage_users} c left join lateral"
+        " (select e.* from users e where e.email = c.email limit 1) e on true"
         " where e.id is null or {any_wins_existing}"
         " order by c.email"
         " on conflict (email) do update set {assignments}, updated_at = now()"

@@ -25,6 +25,7 @@ from costudy_pipelines.lib.loading import (
     replay_rejects,
     sync_session,
 )
+from costudy_pipelines.lib.loading.canonical import canonical_json
 from costudy_pipelines.lib.validation.types import AmountBounds
 from costudy_pipelines.sources.course.spec import course_enrollments as spec_course_enrollments
 from costudy_pipelines.sources.course.spec import course_orders as spec_course_orders
@@ -404,6 +405,40 @@ def test_a_key_twice_in_a_chunk_is_judged_by_its_last_record_against_the_stored_
     back_to_stored_last = sync_session(warehouse_url, PAYMENTS, [paid, refunded, paid])
     assert (back_to_stored_last.updated, back_to_stored_last.duplicates) == (1, 2)
     assert query(warehouse_url, "select status from whop_payments") == [("paid",)]
+
+
+def test_a_chunk_ends_at_its_byte_bound_and_a_record_larger_than_it_still_loads(warehouse_url):
+    """chunk_bytes below one record's JSON: every record is a chunk of its own, so a key
+    twice is no longer a duplicate within a chunk but a row written and then rewritten."""
+    records = [whop_payment("pay_1", "a@x.io", status=s) for s in ("open", "paid")]
+    records.append(whop_payment("pay_2", "b@x.io"))
+    report = sync_session(warehouse_url, PAYMENTS, records, options=LoadOptions(chunk_bytes=1))
+    assert (report.records_in, report.inserted, report.updated, report.duplicates) == (3, 2, 1, 0)
+    assert query(warehouse_url, "select status from whop_payments order by external_id") == [
+        ("paid",),
+        ("paid",),
+    ]
+
+
+def test_a_re_sync_probes_parts_bounded_by_bytes(warehouse_url):
+    """Parts of a quarter of chunk_bytes: each part's probe judges its own records."""
+    records = payments(8)
+    sync_session(warehouse_url, PAYMENTS, records, full=True)
+    size = len(canonical_json(records[0]))
+    changed = [*records[:5], *(dict(r, status="refunded") for r in records[5:])]
+    options = LoadOptions(chunk_bytes=4 * size)  # parts of about one record, chunks of four
+    report = sync_session(warehouse_url, PAYMENTS, changed, full=True, options=options)
+    assert (report.records_in, report.unchanged, report.updated) == (8, 5, 3)
+    assert report.timings["probe_s"] > 0
+    refunded = query(warehouse_url, "select count(*) from whop_payments where status = 'refunded'")
+    assert refunded == [(3,)]
+
+
+def test_load_options_refuse_empty_chunks():
+    with pytest.raises(ValueError, match="chunk_bytes must be positive"):
+        LoadOptions(chunk_bytes=0)
+    with pytest.raises(ValueError, match="chunk_size must be positive"):
+        LoadOptions(chunk_size=0)
 
 
 def test_a_first_sync_skips_the_probe_and_a_re_sync_probes(warehouse_url):

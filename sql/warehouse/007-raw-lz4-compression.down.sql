@@ -1,0 +1,12 @@
+alter table course_activity alter column raw set compression default;
+alter table course_enrollments alter column raw set compression default;
+alter table course_orders alter column raw set compression default;
+alter table elective_rows alter column raw set compression default;
+alter table ghl_contacts alter column raw set compression default;
+alter table platform_users alter column raw set compression default;
+alter table sheet_rows alter column raw set compression default;
+alter table sync_rejects alter column raw set compression default;
+alter table website_people alter column raw set compression default;
+alter table whop_memberships alter column raw set compression default;
+alter table whop_payments alter column raw set compression default;
+alter table whop_users alter column raw set compression default;
