@@ -121,6 +121,7 @@ LIFTED = RateLimit(requests=10**9, per_seconds=1.0, burst=10**9)
 SHEET_ROLES = ("email", "name", "amount", "date")  # the columns SheetColumns knows
 TARGET_ROWS_PER_S = 20_000
 TARGET_RSS_MB = 1024
+SERVERS_TO_FILES = 0.7  # end to end (servers, full) against the files' rows/s at N
 FLAT_FACTOR = 1.25  # peak RSS at N within this factor of the peak at the baseline size
 
 
@@ -594,6 +595,11 @@ def summary(args, results: list[dict]) -> dict[str, Any]:
                                                  str(args.records): after}  # fmt: skip
             entry["peak_rss_mb"]["flat"] = after <= FLAT_FACTOR * before
         line["load_path" if mode == "files" else "end_to_end"] = entry
+    if {"files", "servers"} <= set(args.modes):  # end to end against the load path itself
+        ratio = at_n["servers", "full"]["rows_per_s"] / at_n["files", "full"]["rows_per_s"]
+        line["servers_to_files"] = {"ratio": round(ratio, 3), "target": SERVERS_TO_FILES,
+                                    "met": ratio >= SERVERS_TO_FILES}  # fmt: skip
+    line["load_average"] = [round(value, 2) for value in os.getloadavg()]
     return line
 
 
