@@ -301,7 +301,7 @@ class SyncSession:
     ) -> None:
         # a session of a run uses the run's host; a session on its own, a host of its own
         self.owns_host = not isinstance(connect, SessionHost)
-        self.host = SessionHost(connect, spec) if self.owns_host else connect
+        self.host = connect if isinstance(connect, SessionHost) else SessionHost(connect, spec)
         if self.host.spec is not spec:
             raise ValueError(f"a SessionHost of {self.host.spec.name} cannot load {spec.name}")
         self.spec = spec
