@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections import Counter
@@ -113,13 +114,15 @@ def main_job() -> dg.JobDefinition:
 def execute(
     instance: dg.DagsterInstance, run_id: str, run_config: dict[str, Any], tags: dict[str, str]
 ) -> dg.ExecuteInProcessResult | JobExecutionResult:
-    """The main job as one run with the deployment's executor (COSTUDY_EXECUTOR): in the
-    run's process for in_process, else through the executor (steps in their own processes,
-    or on celery workers), as a launched run would."""
-    from costudy_pipelines.defs.executor import executor_choice
+    """The main job as one run: in this process unless COSTUDY_EXECUTOR names another
+    executor (then through it, steps in their own processes or on celery workers, as a
+    launched run is). In-process is the demo's default: one run a person watches, where a
+    crash would end the demo anyway, and on a two-core machine 7.7 x faster than a process
+    per step (README, Performance)."""
+    from costudy_pipelines.defs.executor import EXECUTOR_VAR, executor_choice
 
     job = main_job()
-    if executor_choice() == "in_process":
+    if not os.environ.get(EXECUTOR_VAR) or executor_choice() == "in_process":
         return job.execute_in_process(
             run_config=run_config, instance=instance, tags=tags, run_id=run_id, raise_on_error=False
         )

@@ -128,6 +128,9 @@ class SessionHost:
             # hash joins of a chunk, and the soft delete's anti-join, stay in memory
             conn.execute("set temp_buffers = '256MB'")
             conn.execute("set work_mem = '64MB'")
+            # commits wait for the WAL flush only where the session says so: a session that
+            # wrote rows (see SyncSession.run); the RUNNING rows and no-op sessions never do
+            conn.execute("set synchronous_commit = off")
             for statement in statements.create_temp:
                 conn.execute(statement)
             # the soft delete's anti-join probes the seen keys by index (see index_seen)
@@ -360,11 +363,11 @@ class SyncSession:
                     incomplete = self.report.rejected or self.report.soft_delete_refused
                     self.report.status = PARTIAL if incomplete else SUCCESS
                     self._record_timings(started)
-                    if self._wrote_nothing():
-                        # only the sync_log row changes: its commit need not wait for the WAL
-                        # flush (a server crash could lose just the record of a no-op, which
-                        # then shows abandoned and reruns as the same no-op)
-                        conn.execute("set local synchronous_commit = off")
+                    if not self._wrote_nothing():
+                        # durable before it returns; a session that changed nothing but its
+                        # sync_log row does not wait for the WAL flush (a server crash could
+                        # lose just the record of a no-op, which a rerun repeats)
+                        conn.execute("set local synchronous_commit = on")
                     sync_log.finish(conn, self.report, self._details())
             except BaseException as exc:
                 self._record_failure(conn, exc, started)

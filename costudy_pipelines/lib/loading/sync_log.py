@@ -33,12 +33,14 @@ def close_abandoned(conn: psycopg.Connection) -> None:
 def start(conn: psycopg.Connection, report: SyncReport, scope: Mapping[str, str]) -> int:
     """Insert the RUNNING row and commit it, so even a crash of the process leaves a trace.
 
-    Committed without waiting for the WAL flush: the row is visible to every other session at
-    once, and only a crash of the server itself could lose it, before the session's own commit
+    One statement in autocommit (one round trip). On a SessionHost's connection it commits
+    without waiting for the WAL flush: the row is visible to every other session at once,
+    and only a crash of the server itself could lose it, before the session's own commit
     (which flushes it) has written anything.
     """
-    with conn.transaction():
-        conn.execute("set local synchronous_commit = off")
+    autocommit = conn.autocommit
+    conn.autocommit = True
+    try:
         row = conn.execute(
             "insert into sync_log (run_id, source, target_table, scope, partition_key, full_sync,"
             " status, backend_pid, backend_start)"
@@ -54,6 +56,8 @@ def start(conn: psycopg.Connection, report: SyncReport, scope: Mapping[str, str]
                 RUNNING,
             ),
         ).fetchone()
+    finally:
+        conn.autocommit = autocommit
     assert row is not None
     return int(row[0])
 
