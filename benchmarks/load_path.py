@@ -33,7 +33,11 @@ average; for servers also API requests and the sandbox servers' CPU seconds), a 
 totals per stage (source "all": seconds summed over the sources), and a summary against the
 targets: the load path (files, full) >= 20,000 rows/s at N; the no-change re-sync writes 0
 rows in at most half the full sync's time; peak RSS <= 1 GB, and flat: the full sync's peak
-at N within 1.25 x its peak at the baseline size.
+at N within 1.25 x its peak at the baseline size; with both modes, `servers_to_files`: the
+end-to-end full sync's rows/s against the files' (target >= 0.7). With --api-rate-limits
+documented, each Whop and GoHighLevel line also says how close its extract came to the fastest
+the API's limit allows: records_floor_ratio (records / (page size x allowed rate), the floor as
+issue 15 defines it) and requests_floor_ratio (the requests made, at the allowed rate).
 
     .venv/bin/python benchmarks/load_path.py --records 100000 \\
         --server-url postgresql://postgres@127.0.0.1:5432/postgres

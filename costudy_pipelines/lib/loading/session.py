@@ -335,6 +335,7 @@ class SyncSession:
         # Whether a row that backed a user's won field was changed or soft-deleted: those
         # users' fields are recomputed from the live rows before the session commits.
         self._recompute = False
+        self._staged = False  # whether a chunk of this session was staged yet
 
     @property
     def complete(self) -> bool:
@@ -604,7 +605,12 @@ class SyncSession:
 
     def _stage(self, cur: psycopg.Cursor, chunk: _Chunk) -> None:
         statements = self.statements
-        cur.execute(statements.truncate)
+        # The staging tables start every session empty (ON COMMIT DELETE ROWS); truncating
+        # them in a transaction that did not create them would give them new files (catalog
+        # writes) for nothing, so only a session's later chunks truncate the one before.
+        if self._staged:
+            cur.execute(statements.truncate)
+        self._staged = True
         copy_payload(cur, statements.copy_stage, chunk.stage_payload)
         copy_payload(cur, statements.copy_users, chunk.user_payload)
         cur.execute(statements.analyze_users)
