@@ -9,10 +9,11 @@ forkserver   the project's default (defs/executor.py): each step forked from a f
              that preloaded them (costudy_pipelines/step_preload.py), once per run.
 
 Prints one JSON line per executor: run seconds, the median time from Dagster starting a step's
-worker to the step starting, the run's CPU seconds (this process and its children), and the
-load average beside them (a number from a loaded machine reads against its load).
+worker to the step starting, the run's CPU seconds (this process and the processes it waited
+for: spawned steps count, steps forked by the forkserver do not), and the load average
+beside them (a number from a loaded machine reads against its load).
 
-    .venv/bin/python benchmarks/step_start.py --steps 8
+    STEP_START_STEPS=8 .venv/bin/python benchmarks/step_start.py --executors in_process,forkserver
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def forkserver_job() -> dg.JobDefinition:
 
 
 JOBS = {"in_process": in_process_job, "spawn": spawn_job, "forkserver": forkserver_job}
+
 
 def cpu_seconds() -> float:
     own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
