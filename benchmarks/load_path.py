@@ -33,7 +33,11 @@ average; for servers also API requests and the sandbox servers' CPU seconds), a 
 totals per stage (source "all": seconds summed over the sources), and a summary against the
 targets: the load path (files, full) >= 20,000 rows/s at N; the no-change re-sync writes 0
 rows in at most half the full sync's time; peak RSS <= 1 GB, and flat: the full sync's peak
-at N within 1.25 x its peak at the baseline size.
+at N within 1.25 x its peak at the baseline size; with both modes, `servers_to_files`: the
+end-to-end full sync's rows/s against the files' (target >= 0.7). With --api-rate-limits
+documented, each Whop and GoHighLevel line also says how close its extract came to the fastest
+the API's limit allows: records_floor_ratio (records / (page size x allowed rate), the floor as
+issue 15 defines it) and requests_floor_ratio (the requests made, at the allowed rate).
 
     .venv/bin/python benchmarks/load_path.py --records 100000 \\
         --server-url postgresql://postgres@127.0.0.1:5432/postgres
@@ -90,12 +94,18 @@ from costudy_pipelines.sandbox.spreadsheets import spreadsheet_metas
 from costudy_pipelines.sandbox.world import World, WorldConfig
 from costudy_pipelines.sources.elective.client import ElectiveReader
 from costudy_pipelines.sources.elective.spec import READER_COLUMNS, elective_records, elective_rows
-from costudy_pipelines.sources.gohighlevel.client import DayContacts, GhlClient
+from costudy_pipelines.sources.gohighlevel.client import (
+    GHL_RATE_LIMIT,
+    MAX_SEARCH_PAGE_LIMIT,
+    DayContacts,
+    GhlClient,
+)
 from costudy_pipelines.sources.registry import Feed, RegisteredSource, load_registry
 from costudy_pipelines.sources.sheets.client import SheetSource, SheetsReader, records_from_values
 from costudy_pipelines.sources.sheets.spec import WorksheetConfig, sheet_records, worksheet_spec
 from costudy_pipelines.sources.sheets.transport import gspread_client
-from costudy_pipelines.sources.whop.client import WhopClient
+from costudy_pipelines.sources.whop.client import MAX_PAGE_SIZE as WHOP_PAGE
+from costudy_pipelines.sources.whop.client import WHOP_RATE_LIMIT, WhopClient
 
 STAGES = ("full", "no_change_resync", "one_percent_changed_resync")
 MODES = ("files", "servers")
@@ -118,9 +128,17 @@ ONE_PERCENT_DAY = {"change_rate": 0.01, "delete_rate": 0.0, "rename_rate": 0.0,
                    "newcomer_rate": 0.0}  # fmt: skip
 # Far above anything a run needs: the clients' own throttles out of the way.
 LIFTED = RateLimit(requests=10**9, per_seconds=1.0, burst=10**9)
+# The clients' documented limits and their page sizes, for the rate-limit floor.
+RATE_FLOORS: dict[str, tuple[RateLimit, int]] = {
+    "whop_payments": (WHOP_RATE_LIMIT, WHOP_PAGE),
+    "whop_memberships": (WHOP_RATE_LIMIT, WHOP_PAGE),
+    "whop_users": (WHOP_RATE_LIMIT, WHOP_PAGE),
+    "ghl_contacts": (GHL_RATE_LIMIT, MAX_SEARCH_PAGE_LIMIT),
+}
 SHEET_ROLES = ("email", "name", "amount", "date")  # the columns SheetColumns knows
 TARGET_ROWS_PER_S = 20_000
 TARGET_RSS_MB = 1024
+SERVERS_TO_FILES = 0.7  # end to end (servers, full) against the files' rows/s at N
 FLAT_FACTOR = 1.25  # peak RSS at N within this factor of the peak at the baseline size
 
 
@@ -317,7 +335,27 @@ def run_job(job: Job) -> dict[str, Any]:
     if run.counters:
         result["api_requests"] = sum(counter.requests for counter in run.counters)
         result["rate_limit_wait_s"] = round(sum(c.waited_s for c in run.counters), 2)
+        if not job.lift_rate_limits and job.source in RATE_FLOORS:
+            result |= rate_limit_floor(result, len(run.counters), *RATE_FLOORS[job.source])
     return result
+
+
+def rate_limit_floor(line: dict[str, Any], clients: int, limit: RateLimit, page: int) -> dict:
+    """How close the extract came to the fastest the API's limit allows (each client, e.g.
+    a GoHighLevel location, has its own quota): the records' floor, records / (page size x
+    allowed rate), as the issue defines it, and the requests' floor, the requests made at the
+    allowed rate (a day partition asks at least once however few records it has)."""
+    rate = clients * limit.requests / limit.per_seconds
+    records_floor = line["records"] / (page * rate)
+    requests_floor = line["api_requests"] / rate
+    seconds = line["seconds"]
+    return {
+        "allowed_requests_per_s": rate,
+        "records_floor_s": round(records_floor, 2),
+        "records_floor_ratio": round(records_floor / seconds, 3) if seconds else None,
+        "requests_floor_s": round(requests_floor, 2),
+        "requests_floor_ratio": round(requests_floor / seconds, 3) if seconds else None,
+    }
 
 
 COUNTS = ("inserted", "updated", "unchanged", "soft_deleted", "rejected", "duplicates",
@@ -528,7 +566,7 @@ def run_world(records: int, args, server_url: str, stages: tuple[str, ...]) -> l
                     emit({"stage": "advance_day", "mode": mode, "seconds": seconds,
                           **change_counts(report)})  # fmt: skip
                 lines = []
-                for source in SOURCES:
+                for source in args.sources:
                     server_before = setup.server_cpu_s()
                     line = run_in_child(setup.job(stage, source))
                     if server_before is not None:
@@ -594,6 +632,11 @@ def summary(args, results: list[dict]) -> dict[str, Any]:
                                                  str(args.records): after}  # fmt: skip
             entry["peak_rss_mb"]["flat"] = after <= FLAT_FACTOR * before
         line["load_path" if mode == "files" else "end_to_end"] = entry
+    if {"files", "servers"} <= set(args.modes):  # end to end against the load path itself
+        ratio = at_n["servers", "full"]["rows_per_s"] / at_n["files", "full"]["rows_per_s"]
+        line["servers_to_files"] = {"ratio": round(ratio, 3), "target": SERVERS_TO_FILES,
+                                    "met": ratio >= SERVERS_TO_FILES}  # fmt: skip
+    line["load_average"] = [round(value, 2) for value in os.getloadavg()]
     return line
 
 
@@ -603,6 +646,12 @@ def main() -> None:
     parser.add_argument("--baseline-records", type=int, default=100_000, help="0: none")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--modes", type=lambda text: text.split(","), default=list(MODES))
+    parser.add_argument(
+        "--sources",
+        type=lambda text: text.split(","),
+        default=list(SOURCES),
+        help="comma-separated feeds (sheet_rows for the sheets); default all",
+    )
     parser.add_argument("--api-rate-limits", choices=("lifted", "documented"), default="lifted")
     parser.add_argument("--chunk-size", type=int, default=LoadOptions().chunk_size)
     parser.add_argument("--job", action="store_true", help=argparse.SUPPRESS)
@@ -610,6 +659,8 @@ def main() -> None:
     args = parser.parse_args()
     if unknown := set(args.modes) - set(MODES):
         parser.error(f"unknown mode(s) {sorted(unknown)}: choose from {MODES}")
+    if unknown := set(args.sources) - set(SOURCES):
+        parser.error(f"unknown source(s) {sorted(unknown)}: choose from {SOURCES}")
     if args.job:
         print(json.dumps(run_job(Job(**json.loads(sys.stdin.read())))))
         return

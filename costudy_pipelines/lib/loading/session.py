@@ -71,8 +71,121 @@ def connector(url: str, *, source: str) -> Callable[[], psycopg.Connection]:
     return functools.partial(pg.connect, url, source=source)
 
 
+class SessionHost:
+    """What the sessions of one run share, so that a session costs its own work only.
+
+    Per run (one host per load spec, opened at its first session): the session connection
+    with its settings, staging tables (created once, ON COMMIT DELETE ROWS, so every session
+    starts with them empty) and the seen keys' index; the source's registration for user
+    field recomputes; the closing of RUNNING sync_log rows whose backend is gone; the
+    autocommit probe connection (opened at the first session that probes); the loader and
+    probe threads; the statements (psycopg prepares the ones that repeat on its connection).
+    Per session: the RUNNING sync_log row, then ONE transaction (locks, chunks, soft delete,
+    outcome) that commits or rolls back alone. A session that leaves the connection broken
+    drops it; the next session opens a new one.
+    """
+
+    def __init__(self, connect: ConnectionSource, spec: LoadSpec) -> None:
+        self.connect = connect
+        self.spec = spec
+        self._statements: dict[bool, SessionStatements] = {}
+        self._conn: psycopg.Connection | None = None
+        self._probe: psycopg.Connection | None = None
+        self._payloads: _PayloadWriters | None = None
+        self._pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
+        self._abandoned_closed = False
+
+    def __enter__(self) -> SessionHost:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def statements(self, *, windowed: bool) -> SessionStatements:
+        if windowed not in self._statements:
+            self._statements[windowed] = build_statements(self.spec, windowed=windowed)
+        return self._statements[windowed]
+
+    def connection(self) -> psycopg.Connection:
+        """The session connection, ready: opened and set up at the first session (and again
+        after a session broke it)."""
+        if self._conn is not None and not self._conn.closed and not self._conn.broken:
+            return self._conn
+        self._drop(self._conn)
+        conn = session_connection(self.connect)
+        try:
+            self._set_up(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        return conn
+
+    def _set_up(self, conn: psycopg.Connection) -> None:
+        statements = self.statements(windowed=False)
+        with conn.transaction():
+            # a chunk's staging table stays in memory (must precede the first temp table use);
+            # hash joins of a chunk, and the soft delete's anti-join, stay in memory
+            conn.execute("set temp_buffers = '256MB'")
+            conn.execute("set work_mem = '64MB'")
+            # commits wait for the WAL flush only where the session says so: a session that
+            # wrote rows (see SyncSession.run); the RUNNING rows and no-op sessions never do
+            conn.execute("set synchronous_commit = off")
+            for statement in statements.create_temp:
+                conn.execute(statement)
+            # the soft delete's anti-join probes the seen keys by index (see index_seen)
+            conn.execute(statements.index_seen)
+        # committed on its own: inside a session, the first two sessions of a table would wait
+        # on each other's uncommitted row until the first one commits
+        with conn.transaction():
+            conn.execute(statements.register_source)
+        if not self._abandoned_closed:
+            sync_log.close_abandoned(conn)
+            self._abandoned_closed = True
+        self._payloads = _PayloadWriters(
+            CopyPayloadWriter(conn, statements.stage_types),
+            CopyPayloadWriter(conn, USER_CANDIDATE_TYPES),
+            CopyPayloadWriter(conn, (self.spec.key_sql_type,)),
+        )
+
+    def payloads(self) -> _PayloadWriters:
+        assert self._payloads is not None, "connection() sets the payload writers up"
+        return self._payloads
+
+    def probe(self) -> psycopg.Connection:
+        """The probes' autocommit connection (the probe thread's only)."""
+        if self._probe is None or self._probe.closed or self._probe.broken:
+            self._drop(self._probe)
+            self._probe = session_connection(self.connect)
+            self._probe.autocommit = True
+        return self._probe
+
+    def pools(self) -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
+        """(loader, probes): one thread each, for every session of the run."""
+        if self._pools is None:
+            self._pools = (
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-loader"),
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-probe"),
+            )
+        return self._pools
+
+    def close(self) -> None:
+        if self._pools is not None:
+            for pool in self._pools:
+                pool.shutdown(wait=True)
+            self._pools = None
+        self._drop(self._probe)
+        self._drop(self._conn)
+        self._probe = self._conn = None
+
+    @staticmethod
+    def _drop(conn: psycopg.Connection | None) -> None:
+        if conn is not None and not conn.closed:
+            conn.close()
+
+
 def sync_session(
-    connect: ConnectionSource,
+    connect: ConnectionSource | SessionHost,
     spec: LoadSpec,
     records: Iterable[Mapping[str, Any]],
     *,
@@ -104,6 +217,9 @@ def sync_session(
     and revived, with its new time, by the sync of its new window (nothing is lost).
     Raises SyncFailed (after recording FAILED in sync_log) when anything fails; then nothing
     of the session was written.
+    connect: a URL or connection factory (the session opens and closes its connections), or
+    the SessionHost of the run the session belongs to (its connections and staging tables
+    reused; see sync_windows).
     """
     if full and window is not None:
         raise ValueError("a sync is either full (the whole source) or of a window, not both")
@@ -177,7 +293,7 @@ class SyncSession:
 
     def __init__(
         self,
-        connect: ConnectionSource,
+        connect: ConnectionSource | SessionHost,
         spec: LoadSpec,
         options: LoadOptions,
         report: SyncReport,
@@ -187,7 +303,11 @@ class SyncSession:
         max_share: float = 0.10,
         replay: bool = False,
     ) -> None:
-        self.connect = connect
+        # a session of a run uses the run's host; a session on its own, a host of its own
+        self.owns_host = not isinstance(connect, SessionHost)
+        self.host = connect if isinstance(connect, SessionHost) else SessionHost(connect, spec)
+        if self.host.spec is not spec:
+            raise ValueError(f"a SessionHost of {self.host.spec.name} cannot load {spec.name}")
         self.spec = spec
         self.options = options
         self.report = report
@@ -195,7 +315,7 @@ class SyncSession:
         self.force_delete = force_delete
         self.max_share = max_share
         self.replay = replay
-        self.statements: SessionStatements = build_statements(spec, windowed=window is not None)
+        self.statements: SessionStatements = self.host.statements(windowed=window is not None)
         self.scope_json = dict(spec.scope)
         self.scope_params = {f"scope_{name}": value for name, value in spec.scope.items()}
         # what this session covers: the slice, or the slice's rows within the window
@@ -216,6 +336,7 @@ class SyncSession:
         # Whether a row that backed a user's won field was changed or soft-deleted: those
         # users' fields are recomputed from the live rows before the session commits.
         self._recompute = False
+        self._staged = False  # whether a chunk of this session was staged yet
 
     @property
     def complete(self) -> bool:
@@ -226,33 +347,17 @@ class SyncSession:
 
     def run(self, items: Iterable[_Item]) -> SyncReport:
         started = time.perf_counter()
-        conn = session_connection(self.connect)
         try:
-            # a chunk's staging table stays in memory (must precede the first temp table use)
-            conn.execute("set temp_buffers = '256MB'")
-            conn.commit()
+            conn = self.host.connection()
             self.report.sync_log_id = sync_log.start(conn, self.report, self.spec.scope)
-            self._payloads = _PayloadWriters(
-                CopyPayloadWriter(conn, self.statements.stage_types),
-                CopyPayloadWriter(conn, USER_CANDIDATE_TYPES),
-                CopyPayloadWriter(conn, (self.spec.key_sql_type,)),
-            )
+            self._payloads = self.host.payloads()
             try:
-                # committed on its own: inside the session, the first two sessions of a table
-                # would wait on each other's uncommitted row until the first one commits
                 with conn.transaction():
-                    conn.execute(self.statements.register_source)
-                with conn.transaction(), session_connection(self.connect) as probe:
-                    probe.autocommit = True
-                    # hash joins of a chunk, and the soft delete's anti-join, stay in memory
-                    conn.execute("set local work_mem = '64MB'")
                     self._lock(conn)
                     self.fresh = not _scalar(
                         conn.execute(self.statements.any_live_covered, self.covered_params)
                     )
-                    for statement in self.statements.create_temp:
-                        conn.execute(statement)
-                    self._stream(conn, probe, items)
+                    self._stream(conn, items)
                     if self.complete:
                         self._soft_delete(conn)
                     if self._recompute:
@@ -260,6 +365,11 @@ class SyncSession:
                     incomplete = self.report.rejected or self.report.soft_delete_refused
                     self.report.status = PARTIAL if incomplete else SUCCESS
                     self._record_timings(started)
+                    if not self._wrote_nothing():
+                        # durable before it returns; a session that changed nothing but its
+                        # sync_log row does not wait for the WAL flush (a server crash could
+                        # lose just the record of a no-op, which a rerun repeats)
+                        conn.execute("set local synchronous_commit = on")
                     sync_log.finish(conn, self.report, self._details())
             except BaseException as exc:
                 self._record_failure(conn, exc, started)
@@ -269,9 +379,17 @@ class SyncSession:
                     self.report,
                 ) from exc
         finally:
-            conn.close()
+            if self.owns_host:
+                self.host.close()
         self._record_timings(started)
         return self.report
+
+    def _wrote_nothing(self) -> bool:
+        """Whether the session changed nothing in the warehouse but its sync_log row (an
+        empty day, a re-sync without changes)."""
+        report = self.report
+        changes = (report.rejected, report.users_created, report.users_updated)
+        return report.written == 0 and report.resolved_rejects == 0 and not any(changes)
 
     def _lock(self, conn: psycopg.Connection) -> None:
         """Serialise what must not overlap: a full sync excludes every other session of its
@@ -281,41 +399,37 @@ class SyncSession:
         if self.report.full:
             conn.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (slice_name,))
             return
-        conn.execute("select pg_advisory_xact_lock_shared(hashtextextended(%s, 0))", (slice_name,))
+        # one round trip; the slice's shared lock is taken first (select items left to right)
         conn.execute(
-            "select pg_advisory_xact_lock(hashtextextended(%s, 0))",
-            (f"{slice_name}|{self.report.partition or ''}",),
+            "select pg_advisory_xact_lock_shared(hashtextextended(%s, 0)),"
+            " pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            (slice_name, f"{slice_name}|{self.report.partition or ''}"),
         )
 
-    def _stream(
-        self, conn: psycopg.Connection, probe: psycopg.Connection, items: Iterable[_Item]
-    ) -> None:
+    def _stream(self, conn: psycopg.Connection, items: Iterable[_Item]) -> None:
         """Prepare chunk N+1 while the loader thread applies chunk N (at most two in memory);
         a probe thread compares each part of chunk N+1 while the next part is identified."""
-        with (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-loader") as loader,
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-probe") as probes,
-        ):
+        host = self.host
 
-            def prober(part: dict[Any, _Entry]) -> Future[set[Any]]:
-                return probes.submit(self._probe, probe, part)
+        def prober(part: dict[Any, _Entry]) -> Future[set[Any]]:
+            return host.pools()[1].submit(self._probe, host.probe(), part)
 
-            pending: Future[None] | None = None
-            records = iter(items)
-            try:
-                while True:
-                    with _young_collection_per_chunk():  # the source's parsing allocates too
-                        chunk = self._prepare(records, prober)
-                    if chunk is None:
-                        break
-                    if pending is not None:
-                        pending.result()
-                    pending = loader.submit(self._load, conn, chunk)
+        pending: Future[None] | None = None
+        records = iter(items)
+        try:
+            while True:
+                with _young_collection_per_chunk():  # the source's parsing allocates too
+                    chunk = self._prepare(records, prober)
+                if chunk is None:
+                    break
                 if pending is not None:
                     pending.result()
-            finally:
-                if pending is not None and not pending.done():
-                    pending.exception()  # wait: the connection must be idle before rollback
+                pending = host.pools()[0].submit(self._load, conn, chunk)
+            if pending is not None:
+                pending.result()
+        finally:
+            if pending is not None and not pending.done():
+                pending.exception()  # wait: the connection must be idle before rollback
 
     # -- preparing chunks (calling thread) --------------------------------------------------
 
@@ -523,7 +637,12 @@ class SyncSession:
 
     def _stage(self, cur: psycopg.Cursor, chunk: _Chunk) -> None:
         statements = self.statements
-        cur.execute(statements.truncate)
+        # The staging tables start every session empty (ON COMMIT DELETE ROWS); truncating
+        # them in a transaction that did not create them would give them new files (catalog
+        # writes) for nothing, so only a session's later chunks truncate the one before.
+        if self._staged:
+            cur.execute(statements.truncate)
+        self._staged = True
         copy_payload(cur, statements.copy_stage, chunk.stage_payload)
         copy_payload(cur, statements.copy_users, chunk.user_payload)
 
@@ -588,8 +707,8 @@ class SyncSession:
                 return
             if self.fresh:
                 return  # nothing was live in what this sync covers: nothing can be unseen
-            conn.execute(self.statements.index_seen)
-            conn.execute(self.statements.analyze_seen)  # a temp table has no statistics otherwise
+            # a temp table has no statistics otherwise (its index is the host's, made per run)
+            conn.execute(self.statements.analyze_seen)
             with conn.transaction() as savepoint:
                 row = conn.execute(self.statements.soft_delete, self.covered_params).fetchone()
                 unseen, backed_fields = row if row is not None else (0, 0)
@@ -684,7 +803,7 @@ class SyncSession:
         if report.sync_log_id is None:
             return
         try:
-            target = conn if not conn.broken else session_connection(self.connect)
+            target = conn if not conn.broken else session_connection(self.host.connect)
             with target.transaction():
                 sync_log.finish(target, report, self._details())
             if target is not conn:

@@ -17,11 +17,9 @@ ABANDONED = (
 MAX_ERROR_CHARS = 4000
 
 
-def start(conn: psycopg.Connection, report: SyncReport, scope: Mapping[str, str]) -> int:
-    """Insert the RUNNING row and commit it, so even a crash leaves a trace.
-
-    Also closes RUNNING rows whose database session is gone (a killed sync).
-    """
+def close_abandoned(conn: psycopg.Connection) -> None:
+    """Mark FAILED the RUNNING rows whose database session is gone (a killed sync): once per
+    run, before its first session (SessionHost)."""
     with conn.transaction():
         conn.execute(
             "update sync_log l set status = %s, completed_at = clock_timestamp(),"
@@ -30,6 +28,19 @@ def start(conn: psycopg.Connection, report: SyncReport, scope: Mapping[str, str]
             " and (a.backend_start is null or a.backend_start = l.backend_start))",
             (FAILED, ABANDONED, RUNNING),
         )
+
+
+def start(conn: psycopg.Connection, report: SyncReport, scope: Mapping[str, str]) -> int:
+    """Insert the RUNNING row and commit it, so even a crash of the process leaves a trace.
+
+    One statement in autocommit (one round trip). On a SessionHost's connection it commits
+    without waiting for the WAL flush: the row is visible to every other session at once,
+    and only a crash of the server itself could lose it, before the session's own commit
+    (which flushes it) has written anything.
+    """
+    autocommit = conn.autocommit
+    conn.autocommit = True
+    try:
         row = conn.execute(
             "insert into sync_log (run_id, source, target_table, scope, partition_key, full_sync,"
             " status, backend_pid, backend_start)"
@@ -45,6 +56,8 @@ def start(conn: psycopg.Connection, report: SyncReport, scope: Mapping[str, str]
                 RUNNING,
             ),
         ).fetchone()
+    finally:
+        conn.autocommit = autocommit
     assert row is not None
     return int(row[0])
 

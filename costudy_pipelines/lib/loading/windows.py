@@ -17,7 +17,7 @@ from itertools import chain
 
 from costudy_pipelines.lib.clients.base import Page, TimeWindow
 from costudy_pipelines.lib.loading.report import SyncReport
-from costudy_pipelines.lib.loading.session import ConnectionSource, sync_session
+from costudy_pipelines.lib.loading.session import ConnectionSource, SessionHost, sync_session
 from costudy_pipelines.lib.loading.spec import DEFAULT_OPTIONS, LoadOptions, LoadSpec
 
 # A day's extract: the pages a source returns for one window.
@@ -65,16 +65,19 @@ def sync_windows(
 ) -> Iterator[SyncReport]:
     """One session per (partition, window), the extract's pages streamed in; yields each
     report as its session commits. A failed session raises SyncFailed (later windows are
-    not synced; earlier ones stay committed)."""
-    for key, window in windows:
-        yield sync_session(
-            connect,
-            spec,
-            chain.from_iterable(extract(window)),
-            partition=key,
-            run_id=run_id,
-            window=window,
-            force_delete=force_delete,
-            max_delete_share=max_delete_share,
-            options=options,
-        )
+    not synced; earlier ones stay committed). The sessions share one SessionHost: its
+    connections, staging tables and threads are set up once for the run, and each session
+    is its own transaction."""
+    with SessionHost(connect, spec) as host:
+        for key, window in windows:
+            yield sync_session(
+                host,
+                spec,
+                chain.from_iterable(extract(window)),
+                partition=key,
+                run_id=run_id,
+                window=window,
+                force_delete=force_delete,
+                max_delete_share=max_delete_share,
+                options=options,
+            )

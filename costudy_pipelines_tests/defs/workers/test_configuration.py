@@ -20,12 +20,12 @@ BROKER = "pyamqp://127.0.0.1:5672/costudy"
 BACKEND = "redis://127.0.0.1:6379/0"
 
 
-def test_the_default_executor_is_dagsters_and_needs_no_server(
+def test_the_default_executor_is_dagsters_multiprocess_and_needs_no_server(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for name in (executor.EXECUTOR_VAR, executor.BROKER_VAR, executor.BACKEND_VAR):
         monkeypatch.delenv(name, raising=False)
-    assert executor.executor_from_environment() is None
+    assert executor.executor_from_environment().name == "multiprocess"
 
 
 def test_celery_is_chosen_with_its_urls_and_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,13 +3,15 @@ soft-deleted, inside the window only, with guards against an extract that came b
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import psycopg
 import pytest
 
 from costudy_pipelines.lib.clients.base import TimeWindow
-from costudy_pipelines.lib.loading import PARTIAL, SUCCESS, LoadSpec, sync_session
+from costudy_pipelines.lib.loading import PARTIAL, SUCCESS, LoadSpec, SyncFailed, sync_session
+from costudy_pipelines.lib.loading.windows import sync_windows
 from costudy_pipelines.sources.sheets.spec import sheet_rows as spec_sheet_rows
 from costudy_pipelines.sources.whop.spec import whop_payments as spec_whop_payments
 from costudy_pipelines.sources.whop.spec import whop_users as spec_whop_users
@@ -133,3 +135,54 @@ def test_rows_without_a_time_are_outside_every_window(warehouse_url):
     sync_session(warehouse_url, users, [undated], partition="2025-01-06")
     report = sync_session(warehouse_url, users, [], partition="2025-01-06", window=MONDAY)
     assert (report.soft_deleted, report.status) == (0, SUCCESS)
+
+
+def test_the_days_of_a_run_share_one_connection_and_each_commits_or_fails_alone(warehouse_url):
+    """sync_windows: one database session for the run (its staging tables reused), one
+    transaction per day: nothing a day staged reaches the next day, a failed day writes
+    nothing and the days before it stay committed."""
+    wednesday = TimeWindow.day("2025-01-08")
+    monday, tuesday = paid_on(MONDAY, 30), paid_on(TUESDAY, 30)
+    sync_day(warehouse_url, MONDAY, monday)
+
+    def broken_wednesday() -> Iterator[list[dict[str, Any]]]:
+        yield paid_on(wednesday, 10)
+        raise RuntimeError("the API went away")
+
+    run = [
+        ("monday-again", MONDAY, [monday]),  # every key seen: nothing to delete
+        ("monday-less-one", MONDAY, [monday[1:]]),  # the first session's seen keys are gone
+        ("tuesday", TUESDAY, [tuesday]),
+        ("wednesday", wednesday, broken_wednesday()),
+    ]
+    planned = iter(run)
+
+    def extract(window: TimeWindow) -> Iterable[list[dict[str, Any]]]:
+        _, expected, pages = next(planned)  # asked once per day, in the run's order
+        assert window == expected
+        return pages
+
+    reports = []
+    with pytest.raises(SyncFailed, match="the API went away"):
+        windows = [(key, window) for key, window, _ in run]
+        for report in sync_windows(warehouse_url, PAYMENTS, windows, extract, run_id="r1"):
+            reports.append(report)
+
+    assert [(r.partition, r.soft_deleted, r.inserted) for r in reports] == [
+        ("monday-again", 0, 0),
+        ("monday-less-one", 1, 0),
+        ("tuesday", 0, 30),
+    ]
+    assert live(warehouse_url) == ids(monday[1:]) | ids(tuesday)  # nothing of wednesday
+    with psycopg.connect(warehouse_url) as conn:
+        logged = conn.execute(
+            "select partition_key, status, backend_pid from sync_log where run_id = 'r1'"
+            " order by id"
+        ).fetchall()
+    assert [(key, status) for key, status, _ in logged] == [
+        ("monday-again", SUCCESS),
+        ("monday-less-one", SUCCESS),
+        ("tuesday", SUCCESS),
+        ("wednesday", "FAILED"),
+    ]
+    assert len({pid for _, _, pid in logged}) == 1
