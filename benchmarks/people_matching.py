@@ -47,7 +47,7 @@ from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.people.matching import (
     DEFAULT_THRESHOLD,
     MatchRun,
-    iter_candidates,
+
     score_features_csv,
 )
 from costudy_pipelines.sandbox.user_features import world_users
