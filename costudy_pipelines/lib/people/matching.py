@@ -68,6 +68,7 @@ MIN_TRAINING_PAIRS = 50  # fewer compared pairs: no model to fit, nothing propos
 MIN_FEATURE_PAIRS = 20  # compared pairs with the feature on both sides, to learn its weight
 EM_ITERATIONS = 200
 EM_TOLERANCE = 1e-7
+EM_STARTS = (0.9, 0.5, 0.1, 0.01, 0.001)  # starting priors; each clipped to the bounds
 PSEUDO_COUNT = 0.5  # smooths every level's count: no probability of exactly 0 or 1
 MAX_WEIGHT = 16.0  # bits, per feature: no single feature decides alone beyond this
 MAX_TF_ADJUSTMENT = 4.0  # bits a rare (or common) value adds to (or takes from) agreement
@@ -183,7 +184,7 @@ COMPARISONS = (
 FEATURES = tuple(comparison.name for comparison in COMPARISONS)
 STRONG_FEATURES = ("birth_date", "phone")
 # Evidence too weak to propose a pair on alone: with nothing else kept, nothing is scored.
-SUPPORTING_FEATURES = frozenset({"email_domain"})  # two people rarely share one: a conflict is telling
+SUPPORTING_FEATURES = frozenset({"email_domain"})
 
 # Equi-joins that select the pairs to compare: a pair is compared when any rule joins it.
 BLOCKING_RULES: tuple[tuple[str, ...], ...] = (
@@ -368,7 +369,7 @@ class Model:
         """SQL over a `gammas` row joined with both users' features: total weight (bits)."""
         terms = [f"{math.log2(self.prior / (1 - self.prior))!r}"]
         terms += [f"({_weight_sql(name, levels, self)})" for name, levels in self.weights.items()]
-        return " + ".join(terms)
+        return f"({' + '.join(terms)})::double"
 
 
 def _weight_sql(name: str, levels: list[float], model: Model) -> str:
@@ -571,18 +572,17 @@ class Scoring:
         bounds = (1.0 / pairs, min(1 - 1.0 / pairs, max(1.0, most) / pairs))
         run.prior_bounds = (round(bounds[0], 8), round(bounds[1], 8))
         while kept:
-            fitted = _em(patterns[:, kept], counts, [sizes[names[i]] for i in kept], bounds)
-            prior, m, u = fitted
-            separating = [
-                position for position, index in enumerate(kept) if m[position][-1] > u[position][-1]
-            ]
+            fit = _best_fit(patterns[:, kept], counts, [sizes[names[i]] for i in kept], bounds)
+            prior, m, u = fit.prior, fit.m, fit.u
+            separating = fit.separating()
             if len(separating) == len(kept):
                 break
             for position, index in enumerate(kept):
                 if position not in separating:
                     run.left_out[names[index]] = (
-                        f"does not separate: agreement as likely among non-matches "
-                        f"(u {u[position][-1]:.3f}) as among matches (m {m[position][-1]:.3f})"
+                        "does not separate matches from non-matches: level shares among "
+                        f"matches {np.round(m[position], 3).tolist()}, among non-matches "
+                        f"{np.round(u[position], 3).tolist()} (else first)"
                     )
             kept = [kept[position] for position in separating]
         if not {names[index] for index in kept} - SUPPORTING_FEATURES:
@@ -593,7 +593,10 @@ class Scoring:
             return None
         weights = {
             names[index]: [
+                # a level no compared pair reached says nothing either way
                 float(np.clip(math.log2(m[p][level] / u[p][level]), -MAX_WEIGHT, MAX_WEIGHT))
+                if counts[patterns[:, index] == level].sum() > 0
+                else 0.0
                 for level in range(sizes[names[index]])
             ]
             for p, index in enumerate(kept)
@@ -715,13 +718,42 @@ def _probability(bits: float) -> float:
     return 1.0 / (1.0 + 2.0 ** (-bits)) if bits > -1000 else 0.0
 
 
-def _em(
+@dataclass
+class _Fit:
+    prior: float
+    m: list[np.ndarray]  # per feature, the level probabilities among matches
+    u: list[np.ndarray]  # and among non-matches
+    log_likelihood: float
+
+    def separating(self) -> list[int]:
+        """The features that point the right way: full agreement likelier among matches than
+        among non-matches, and no agreement likelier among non-matches."""
+        return [
+            f for f, (m, u) in enumerate(zip(self.m, self.u, strict=True))
+            if m[-1] > u[-1] and m[0] < u[0]
+        ]  # fmt: skip
+
+
+def _best_fit(
     patterns: np.ndarray, counts: np.ndarray, sizes: list[int], bounds: tuple[float, float]
-) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
+) -> _Fit:
+    """EM from several starting priors (EM finds a local optimum, and with few features a
+    wrong one: a "match" class of pairs that disagree): of the fits, the one in which most
+    separates: the fit in which most features separate, the likeliest of those."""
+    fits = [_em(patterns, counts, sizes, bounds, start) for start in EM_STARTS]
+    return max(fits, key=lambda fit: (len(fit.separating()), fit.log_likelihood))
+
+
+def _em(
+    patterns: np.ndarray,
+    counts: np.ndarray,
+    sizes: list[int],
+    bounds: tuple[float, float],
+    start_prior: float,
+) -> _Fit:
     """Expectation maximisation of a two-class latent model over comparison patterns (one row
-    per distinct pattern, `counts` pairs each; -1 = missing, ignored). Returns the prior
-    (within `bounds`), and per feature the level probabilities among matches (m) and
-    non-matches (u)."""
+    per distinct pattern, `counts` pairs each; -1 = missing, ignored): the prior (within
+    `bounds`), and per feature the level probabilities among matches and non-matches."""
     features = patterns.shape[1]
     present = [patterns[:, f] >= 0 for f in range(features)]
     u = []
@@ -732,13 +764,10 @@ def _em(
         start = np.full(size, 0.1 / max(1, size - 1))
         start[-1] = 0.9  # matches mostly agree: a start that names the match class
         m.append(start)
-    prior = float(np.clip(0.1, *bounds))
+    prior = float(np.clip(start_prior, *bounds))
     for _ in range(EM_ITERATIONS):
-        log_odds = np.full(len(counts), math.log(prior / (1 - prior)))
-        for f in range(features):
-            levels = patterns[:, f]
-            has = present[f]
-            log_odds[has] += np.log(m[f][levels[has]]) - np.log(u[f][levels[has]])
+        log_m, log_u = _log_likelihoods(patterns, present, m, u)
+        log_odds = math.log(prior / (1 - prior)) + log_m - log_u
         match = 1.0 / (1.0 + np.exp(-np.clip(log_odds, -700, 700)))
         matched = counts * match
         unmatched = counts - matched
@@ -758,7 +787,22 @@ def _em(
         prior, m, u = new_prior, new_m, new_u
         if change < EM_TOLERANCE:
             break
-    return prior, m, u
+    log_m, log_u = _log_likelihoods(patterns, present, m, u)
+    mixture = np.logaddexp(math.log(prior) + log_m, math.log(1 - prior) + log_u)
+    return _Fit(prior, m, u, float((counts * mixture).sum()))
+
+
+def _log_likelihoods(
+    patterns: np.ndarray, present: list[np.ndarray], m: list[np.ndarray], u: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per pattern, log P(pattern | match) and log P(pattern | non-match); missing ignored."""
+    log_m = np.zeros(len(patterns))
+    log_u = np.zeros(len(patterns))
+    for f, has in enumerate(present):
+        levels = patterns[has, f]
+        log_m[has] += np.log(m[f][levels])
+        log_u[has] += np.log(u[f][levels])
+    return log_m, log_u
 
 
 def describe(run: MatchRun) -> dict[str, Any]:

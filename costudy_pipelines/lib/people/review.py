@@ -396,7 +396,8 @@ def _auto_accept(
         params = {"by": AUTO_DECIDER, "threshold": rule.above}
         conn.execute(AUTO_ACCEPT, params)
     sample = refused[:SAMPLES]
-    emails: dict[UUID, str] = dict(conn.execute(EMAILS, {"users": [u for a, b, _ in sample for u in (a, b)]}))
+    users = [user for a, b, _ in sample for user in (a, b)]
+    emails: dict[UUID, str] = dict(conn.execute(EMAILS, {"users": users}))
     samples = [f"{emails.get(a, a)} ~ {emails.get(b, b)}: {reason}" for a, b, reason in sample]
     return len(chosen), held, samples
 

@@ -201,7 +201,11 @@ def score_subset(
         return
     assert found, drop
     precision = len(found & truth) / len(found)
-    assert precision >= 0.95, (drop, precision, len(found))
+    # names and emails alone cannot tell two people of one name apart: a lower floor there
+    names_only = not {"birth_dates", "localities", "addresses", "usernames", "phones"} & (
+        set(groups) - set(drop)
+    )
+    assert precision >= (0.9 if names_only else 0.95), (drop, precision, len(found))
 
 
 @pytest.mark.parametrize("drop", subsets(WORLD_GROUPS), ids=lambda d: "-".join(d) or "all")
