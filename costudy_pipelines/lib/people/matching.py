@@ -118,10 +118,18 @@ COMPARISONS = (
         (
             ("same local part", "l.email_local = r.email_local"),
             ("same residual", "l.email_residual = r.email_residual"),
+            # near: a typo in a word ("zoey" for "zoe1"), or one residual starting or ending
+            # the other ("toreberg8bp" and "8bp": a typo in the name kept it in). Never one
+            # character off in digits: "smith84" and "smith85" are two people.
             (
-                "residual within one typo or inside the other",
-                f"{_near('email_residual')} or contains(l.email_residual, r.email_residual) "
-                "or contains(r.email_residual, l.email_residual)",
+                "residual a typo apart, or starting or ending the other",
+                "(regexp_full_match(l.email_residual || r.email_residual, '[a-z]+') "
+                "and least(length(l.email_residual), length(r.email_residual)) >= 4 "
+                f"and {_near('email_residual')}) or (least(length(l.email_residual), "
+                "length(r.email_residual)) >= 3 and (starts_with(l.email_residual, "
+                "r.email_residual) or starts_with(r.email_residual, l.email_residual) or "
+                "ends_with(l.email_residual, r.email_residual) or "
+                "ends_with(r.email_residual, l.email_residual)))",
             ),
         ),
     ),
@@ -136,10 +144,10 @@ COMPARISONS = (
         "l.phone is null or r.phone is null",
         (("exact", "l.phone = r.phone"), ("one typo", _near("phone"))),
     ),
-    Comparison(
+    Comparison(  # no typo level: usernames are picked, not typed ("ann84" and "ann85" differ)
         "username",
         "l.username is null or r.username is null",
-        (("exact", "l.username = r.username"), ("one typo", _near("username"))),
+        (("exact", "l.username = r.username"),),
     ),
     Comparison(
         "birth_date",
@@ -272,16 +280,30 @@ split as (
                  then regexp_replace(birth0, '[^0-9]', '', 'g') end) as birth_date
     from email_words
 ),
-residual as (
+typed as (
+    -- names as an email spells them: letters a keyboard has ("Nørgaard" -> "nrgaard")
+    select *,
+        regexp_replace(first_name, '[^a-z0-9]', '', 'g') as first_typed,
+        regexp_replace(last_name, '[^a-z0-9]', '', 'g') as last_typed
+    from split
+),
+residual0 as (
     select
         *,
         -- the local part less the user's own name: what it says beyond the name
         replace(replace(replace(replace(email_stem,
-            coalesce(first_name || last_name, chr(0)), ''),
-            coalesce(last_name || first_name, chr(0)), ''),
-            case when length(last_name) >= 2 then last_name else chr(0) end, ''),
-            case when length(first_name) >= 2 then first_name else chr(0) end, '') as rest
-    from split
+            coalesce(first_typed || last_typed, chr(0)), ''),
+            coalesce(last_typed || first_typed, chr(0)), ''),
+            case when length(last_typed) >= 2 then last_typed else chr(0) end, ''),
+            case when length(first_typed) >= 2 then first_typed else chr(0) end, '') as rest0
+    from typed
+),
+residual as (
+    -- "j.smith84" for John Smith: the initial went with the name, "84" is what is left
+    select *,
+        case when left(rest0, 1) = left(first_name, 1) and regexp_matches(rest0, '^.\d')
+             then substr(rest0, 2) else rest0 end as rest
+    from residual0
 )
 select
     rid,
@@ -318,6 +340,9 @@ class MatchCandidate:
     probability: float  # match probability 0..1
     agreed: tuple[str, ...]  # feature names that agreed, e.g. ("first_name", "phone")
     disagreed: tuple[str, ...]  # feature names that disagreed
+    # an identifier beyond the name agrees exactly (CORROBORATING): automatic acceptance
+    # takes nothing less, since namesakes share every name-derived piece of evidence
+    corroborated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -668,15 +693,18 @@ class Scoring:
         names = list(model.weights)
         columns = ", ".join(f"({_weight_sql(n, model.weights[n], model)}) as w_{n}" for n in names)
         cursor = self.con.cursor()
-        cursor.execute(self._pairs_query(f"score, {columns}"), [_bits(threshold)])
+        query = self._pairs_query(f"score, {_corroborated_sql(names)}, {columns}")
+        cursor.execute(query, [_bits(threshold)])
         while batch := cursor.fetchmany(FETCH_ROWS):
-            for left, right, score, *weights in batch:
+            for left, right, score, corroborated, *weights in batch:
                 a, b = sorted((UUID(left), UUID(right)))
                 pairs = list(zip(names, weights, strict=True))
                 agreed = tuple(name for name, weight in pairs if weight > 0)
                 disagreed = tuple(name for name, weight in pairs if weight < 0)
                 run.candidates += 1
-                yield MatchCandidate(a, b, _probability(score), agreed, disagreed)
+                yield MatchCandidate(
+                    a, b, _probability(score), agreed, disagreed, bool(corroborated)
+                )
         run.seconds["predict"] = round(time.perf_counter() - started, 3)
 
     def identities(self) -> Iterator[UserIdentity]:
@@ -686,6 +714,20 @@ class Scoring:
         while batch := cursor.fetchmany(FETCH_ROWS):
             for user_id, birth_date, phone in batch:
                 yield UserIdentity(UUID(user_id), birth_date, phone)
+
+
+# An identifier beyond the name, agreeing exactly (feature, its level): what automatic
+# acceptance asks for besides the probability. Names (and an email made of the name alone)
+# are the evidence two namesakes share; a near email or a similar address is not exact.
+CORROBORATING = {"phone": 2, "username": 1, "birth_date": 3, "address": 2, "locality": 3}
+
+
+def _corroborated_sql(features: list[str]) -> str:
+    """SQL: whether a pair agrees exactly on an identifier beyond the name (kept features)."""
+    terms = [f"g.{name} = {level}" for name, level in CORROBORATING.items() if name in features]
+    if "email" in features:  # the same local part or residual, holding more than the name
+        terms.append("(g.email >= 2 and l.email_residual is not null)")
+    return f"({' or '.join(terms) or 'false'}) as corroborated"
 
 
 def _gamma_sql(comparison: Comparison) -> str:

@@ -7,9 +7,10 @@ ones and records an operator's decisions:
   transaction (a COPY and three set-based statements); decided pairs stay, and each user's
   strong features (user_identity) are rewritten. With `AutoAccept` (off by default) it also
   accepts the pairs scored at or above its threshold that were never decided before (an
-  operator's undo or reject is never overridden), most probable first, unless the pair would
+  operator's undo or reject is never overridden), most probable first, when an identifier
+  beyond the name agrees exactly (MatchCandidate.corroborated) and unless the pair would
   join two persons whose dates of birth or phones differ, or grow a person beyond
-  `max_group_size` users: such a pair stays pending, and the report says why.
+  `max_group_size` users: any other pair stays pending, and the report says why.
 - `decide` (accept / reject) and `undo` write the current decision per pair (user_links) and
   append every step to user_link_decisions, who, when and why: a reversal is a new row.
 - A rejected pair is never pending again however often it is re-scored; an accepted pair is
@@ -40,6 +41,7 @@ from costudy_pipelines.lib.people.matching import (
 Decision = Literal["accepted", "rejected"]
 DECISIONS: tuple[Decision, ...] = ("accepted", "rejected")
 AUTO_DECIDER = "auto-accept"
+UNCORROBORATED = "no identifier beyond the name agrees exactly"
 SAMPLES = 20
 
 Pair = tuple[UUID, UUID]
@@ -108,11 +110,11 @@ class DecisionRecord:
 STAGE = """
 create temp table people_match_stage (
     user_a uuid not null, user_b uuid not null, probability float8 not null,
-    agreed text[] not null, disagreed text[] not null
+    agreed text[] not null, disagreed text[] not null, corroborated boolean not null
 ) on commit drop
 """
 COPY_STAGE = "copy people_match_stage from stdin"
-STAGE_TYPES = ["uuid", "uuid", "float8", "text[]", "text[]"]
+STAGE_TYPES = ["uuid", "uuid", "float8", "text[]", "text[]", "bool"]
 
 # One row per pair, the highest probability winning when the scoring repeated a pair.
 DEDUPLICATE = """
@@ -141,7 +143,7 @@ on conflict (user_a, user_b) do update set
 
 # Pairs never decided (no history at all), at or above the threshold, most probable first.
 ELIGIBLE = """
-select s.user_a, s.user_b, s.probability from people_match_scored s
+select s.user_a, s.user_b, s.corroborated from people_match_scored s
 where s.probability >= %(threshold)s
   and not exists (
       select from user_link_decisions h where (h.user_a, h.user_b) = (s.user_a, s.user_b)
@@ -287,8 +289,9 @@ def store_candidates(
             for candidate in candidates:
                 a, b = ordered(UUID(str(candidate.user_a)), UUID(str(candidate.user_b)))
                 copy.write_row(
-                    (a, b, candidate.probability, list(candidate.agreed), list(candidate.disagreed))
-                )
+                    (a, b, candidate.probability, list(candidate.agreed),
+                     list(candidate.disagreed), candidate.corroborated)
+                )  # fmt: skip
         conn.execute(DEDUPLICATE)
         scored = _count(conn, "select count(*) from people_match_scored")
         removed = conn.execute(REMOVE_UNDECIDED).rowcount
@@ -382,8 +385,9 @@ def _auto_accept(
     links = conn.execute(ACCEPTED_LINKS).fetchall()
     users = list({u for pair in [*links, *eligible] for u in pair[:2]})
     strong = {row[0]: tuple(row[1:]) for row in conn.execute(STRONG, {"users": users})}
-    pairs = [(a, b) for a, b, _ in eligible]
+    pairs = [(a, b) for a, b, corroborated in eligible if corroborated]
     chosen, refused = plan_acceptance(pairs, links, strong, rule.max_group_size)
+    refused += [(a, b, UNCORROBORATED) for a, b, corroborated in eligible if not corroborated]
     held: dict[str, int] = {}
     for _, _, reason in refused:
         held[reason] = held.get(reason, 0) + 1

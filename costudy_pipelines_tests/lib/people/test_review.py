@@ -210,6 +210,16 @@ def test_automatic_acceptance_never_grows_a_person_beyond_max_group_size(conn):
     assert found.count == 1 and found.samples[0].startswith("4 users")
 
 
+def test_automatic_acceptance_wants_an_identifier_beyond_the_name(conn):
+    """Two namesakes share a name and an email made of it; nothing else agrees exactly:
+    however probable, the pair waits for a person."""
+    ids = user_ids(conn)
+    scoring = [candidate(ids[ANN], ids[ANNIE], 0.999, corroborated=False)]
+    stored = review.store_candidates(conn, scoring, auto_accept=review.AutoAccept(0.9))
+    assert (stored.auto_accepted, stored.held) == (0, {review.UNCORROBORATED: 1})
+    assert len(review.pending(conn)) == 1
+
+
 def test_plan_acceptance_takes_the_most_probable_first_and_counts_existing_links():
     strong = {"a": ("1990", None), "b": (None, None), "c": ("1991", None), "d": (None, None)}
     chosen, refused = review.plan_acceptance(
