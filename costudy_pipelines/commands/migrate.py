@@ -266,6 +266,12 @@ def _print_report(report: ApplyReport) -> None:
 @_selection
 @click.option("--dry-run", is_flag=True, help="Print the plan and the SQL; change nothing.")
 @click.option("--skip-backup", is_flag=True, help="Apply to production without a pg_dump backup.")
+@click.option(
+    "--target",
+    "target_version",
+    metavar="VERSION",
+    help="Apply up to and including this version (a number, or a file or folder name).",
+)
 @_lock_timeout
 @click.pass_obj
 def apply_command(
@@ -274,13 +280,21 @@ def apply_command(
     environments: tuple[str, ...],
     dry_run: bool,
     skip_backup: bool,
+    target_version: str | None,
     lock_timeout: float | None,
 ) -> None:
     """Apply pending files to every environment in promotion order (dev first, prod last).
 
-    Stops at the first environment that fails; nothing after it is touched.
+    Stops at the first environment that fails; nothing after it is touched. With --target,
+    files after that version stay pending (a refused file after it does not stop the rest).
     """
-    options = _options(config, lock_timeout, dry_run=dry_run, skip_backup=skip_backup)
+    options = _options(
+        config,
+        lock_timeout,
+        dry_run=dry_run,
+        skip_backup=skip_backup,
+        target_version=target_version,
+    )
     for database in config.select(databases):
         for report in promote(config, database, environments, options):
             _print_report(report)

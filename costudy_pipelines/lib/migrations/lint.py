@@ -293,13 +293,13 @@ def _acknowledged(text: str, statements: list[Statement]) -> list[set[str]]:
     return acks
 
 
-def lint(text: str) -> list[LintFinding]:
+def lint(text: str, placeholders: re.Pattern[str] = PLACEHOLDER) -> list[LintFinding]:
     """Every finding in a migration's text, acknowledged or not, in statement order.
 
-    A `${name}` placeholder reads as the word `name`: `${schema}.notes` is still table notes,
-    whatever value an environment gives it.
+    A placeholder (`${name}`, or the folder's own syntax given as `placeholders`) reads as the
+    word `name`: `${schema}.notes` is still table notes, whatever value an environment gives it.
     """
-    text = PLACEHOLDER.sub(lambda match: match[1], text)
+    text = placeholders.sub(lambda match: match[1], text)
     statements = split_statements(text)
     acks = _acknowledged(text, statements)
     created: set[str] = set()
