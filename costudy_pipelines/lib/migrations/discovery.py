@@ -208,7 +208,10 @@ class Migration:
 
     @property
     def down_name(self) -> str:
-        return self.down_file or self.name.removesuffix(".sql") + ".down.sql"
+        if self.down_file:
+            return self.down_file
+        folder, slash, _ = self.name.rpartition("/")  # a folder-per-migration layout
+        return f"{folder}/down.sql" if slash else self.name.removesuffix(".sql") + ".down.sql"
 
     def render(self, values: Mapping[str, str]) -> Migration:
         """The same migration with its placeholders filled (the checksum stays the file's)."""

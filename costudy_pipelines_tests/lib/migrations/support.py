@@ -22,6 +22,7 @@ def write_files(folder: Path, files: dict[str, str]) -> Path:
     """Write migration files (dedented) into `folder`; returns the folder."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)  # `NN_name/up.sql` too
         (folder / name).write_text(textwrap.dedent(text).lstrip("\n"))
     return folder
 
