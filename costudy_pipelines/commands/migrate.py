@@ -419,6 +419,14 @@ def init_command(
     help="Restore into the database this variable names instead (e.g. a fresh one to check "
     "the backup).",
 )
+@click.option(
+    "--map-role",
+    "map_roles",
+    multiple=True,
+    metavar="OLD=NEW",
+    help="Give OLD's objects and grants to NEW where the target cluster has no role OLD "
+    "(default: the restoring user). Repeatable.",
+)
 @click.pass_obj
 def restore_command(
     config: MigrationConfig,
@@ -426,17 +434,30 @@ def restore_command(
     database: str | None,
     environment: str | None,
     url_env: str | None,
+    map_roles: tuple[str, ...],
 ) -> None:
     """Restore BACKUP_FILE (from `status`'s list) into an empty database, with the bundled
-    pg_restore (PostgreSQL 16: the version that wrote it)."""
+    pg_restore (PostgreSQL 16: the version that wrote it), owners and grants included; roles
+    the target cluster lacks are mapped (--map-role, else the restoring user) and listed."""
     chosen, target, _ = _one(config, database, environment)
     if url_env:
         url = os.environ.get(url_env)
         if not url:
             raise click.UsageError(f"{url_env} is not set: it should name the database to fill")
         target = chosen.target(target.environment, url=url, source=url_env)
-    restore_into_empty(backup_file, target)
-    click.echo(f"{target.label}: restored {backup_file} into {target.masked_url}")
+    role_map = {}
+    for pair in map_roles:
+        old, equals, new = pair.partition("=")
+        if not equals or not old or not new:
+            raise click.UsageError(f"--map-role takes OLD=NEW, not {pair!r}")
+        role_map[old] = new
+    report = restore_into_empty(backup_file, target, role_map)
+    click.echo(
+        f"{target.label}: restored {backup_file} into {target.masked_url} with its owners and "
+        f"grants ({', '.join(report.roles) or 'no roles'})"
+    )
+    for line in report.describe():
+        click.echo(click.style(f"mapped: {line}", fg="yellow"))
 
 
 def _environments(database: DatabaseMigrations, names: tuple[str, ...]) -> list[str]:
