@@ -7,6 +7,8 @@ Layouts (configured per database with `layout = ...`, or detected from the file 
 - `flyway`: `V1__name.sql`, optional undo `U1__name.sql`;
 - `dbmate`: `20240101120000_name.sql` (dbmate and Rails-style timestamps), the up and down
   parts in one file after `-- migrate:up` / `-- migrate:down`, or an optional `.down.sql`;
+  goose files (`00001_name.sql` with `-- +goose Up` / `-- +goose Down`, and
+  `-- +goose NO TRANSACTION`) are read the same way;
 - `diesel`: one folder per migration, `2019-02-26-002946_name/` (or with a `-0000` sequence,
   or a bare 14-digit timestamp) holding `up.sql` and an optional `down.sql`;
 - `prisma`: one folder per migration, `01_name/` or `20240101120000_name/` holding
@@ -21,7 +23,9 @@ Placeholders (`${name}` by default; another prefix/suffix, or Go-template
 `{{ index .Options "name" }}`, per database: `PlaceholderSyntax`) are filled at apply time from
 the configuration (see `render`). Comments naming another tool's no-transaction marker (say
 `-- postgres-migrations disable-transaction`), configured per database, make a file run
-statement by statement as `-- costudy:no-transaction` does. The
+statement by statement as `-- costudy:no-transaction` does, and so do the tools' own
+settings beside a file: Diesel's `metadata.toml` with `run_in_transaction = false`, Flyway's
+`V1__name.sql.conf` with `executeInTransaction=false`. The
 checksum is over the text *before* substitution: the same file applied to dev and prod with
 different values (a schema, a role) has the same checksum in both, so promotion can check
 that prod takes exactly what dev took, and changing a value never makes applied files look
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import tomllib
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -87,6 +92,12 @@ _UNSUPPORTED = (
 )
 _DBMATE_UP = re.compile(r"^--\s*migrate:up\b(?P<options>.*)$", re.MULTILINE)
 _DBMATE_DOWN = re.compile(r"^--\s*migrate:down\b.*$", re.MULTILINE)
+# goose's sections and its own no-transaction annotation (files named like dbmate's).
+_GOOSE_UP = re.compile(r"^--\s*\+goose\s+Up\b.*$", re.MULTILINE | re.IGNORECASE)
+_GOOSE_DOWN = re.compile(r"^--\s*\+goose\s+Down\b.*$", re.MULTILINE | re.IGNORECASE)
+_GOOSE_NO_TRANSACTION = re.compile(
+    r"^--\s*\+goose\s+NO\s+TRANSACTION\s*$", re.MULTILINE | re.IGNORECASE
+)
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _GO_TEMPLATE = re.compile(r'\{\{-?\s*index\s+\.Options\s+"([A-Za-z_][A-Za-z0-9_.-]*)"\s*-?\}\}')
 # Diesel: `2019-02-26-002946_name`, `2025-10-08-084508-0000_name` or `20190226002946_name`.
@@ -346,6 +357,39 @@ class _Reading:
     markers: tuple[str, ...] = ()
 
 
+def _goose_sections(text: str) -> tuple[str, str | None, bool] | None:
+    """A goose file's up and down parts (line numbers kept) and whether it asks for no
+    transaction; None when the file has no `-- +goose Up`."""
+    up_marker = _GOOSE_UP.search(text)
+    if up_marker is None:
+        return None
+    down_marker = _GOOSE_DOWN.search(text, up_marker.end())
+    no_transaction = _GOOSE_NO_TRANSACTION.search(text) is not None
+    if down_marker is None:
+        return text, None, no_transaction
+    down = "\n" * text.count("\n", 0, down_marker.start()) + text[down_marker.start() :]
+    return text[: down_marker.start()], down, no_transaction
+
+
+def _tool_settings(up: Path, layout: Layout) -> bool:
+    """Whether the tool's own settings file beside the migration turns its transaction off:
+    Diesel's `metadata.toml` (`run_in_transaction = false`), Flyway's `V1__x.sql.conf`
+    (`executeInTransaction=false`)."""
+    if layout is Layout.DIESEL and (up.parent / "metadata.toml").is_file():
+        try:
+            settings = tomllib.loads((up.parent / "metadata.toml").read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise DiscoveryError(f"{up.parent / 'metadata.toml'}: {exc}") from None
+        return settings.get("run_in_transaction", True) is False
+    conf = up.with_name(up.name + ".conf")
+    if layout is Layout.FLYWAY and conf.is_file():
+        for line in conf.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "executeInTransaction" and value.strip().lower() == "false":
+                return True
+    return False
+
+
 def _migration(
     version: int,
     up: Path,
@@ -355,8 +399,17 @@ def _migration(
     name: str | None = None,
 ) -> Migration:
     text = normalise(up.read_bytes(), up)
-    up_sql, down_sql = _sections(text, up) if layout is Layout.DBMATE else (text, None)
-    down_file = f"{up.name} (migrate:down)" if down_sql is not None else None
+    goose = _goose_sections(text) if layout is Layout.DBMATE else None
+    no_transaction = _tool_settings(up, layout)
+    if goose is not None:
+        up_sql, down_sql, goose_no_transaction = goose
+        no_transaction = no_transaction or goose_no_transaction
+    elif layout is Layout.DBMATE:
+        up_sql, down_sql = _sections(text, up)
+    else:
+        up_sql, down_sql = text, None
+    section = "+goose Down" if goose is not None else "migrate:down"
+    down_file = f"{up.name} ({section})" if down_sql is not None else None
     name = name or up.name
     if down is not None:
         down_sql = normalise(down.read_bytes(), down)
@@ -369,7 +422,7 @@ def _migration(
         checksum(up_sql),
         down_sql,
         down_file,
-        no_transaction=has_marker(up_sql, reading.markers),
+        no_transaction=no_transaction or has_marker(up_sql, reading.markers),
         syntax=reading.syntax,
     )
 

@@ -94,6 +94,59 @@ def test_prisma_folders_ignore_the_lock_file_and_refuse_a_folder_without_its_fil
         discover(folder, layout=Layout.PRISMA)
 
 
+@pytest.mark.parametrize(
+    "files",
+    [
+        {
+            "00001_notes.sql": """
+                -- +goose Up
+                create table notes (id int, body text);
+                -- +goose Down
+                drop table notes;
+            """,
+            "00002_notes_index.sql": """
+                -- +goose NO TRANSACTION
+                -- +goose Up
+                create index concurrently notes_body_idx on notes (body);
+                -- +goose Down
+                drop index concurrently notes_body_idx;
+            """,
+        },
+        {
+            "2024-01-01-000000_notes/up.sql": "create table notes (id int, body text);",
+            "2024-01-01-000000_notes/down.sql": "drop table notes;",
+            "2024-01-02-000000_notes_index/up.sql": (
+                "create index concurrently notes_body_idx on notes (body);"
+            ),
+            "2024-01-02-000000_notes_index/metadata.toml": "run_in_transaction = false\n",
+        },
+        {
+            "V1__notes.sql": "create table notes (id int, body text);",
+            "V2__notes_index.sql": "create index concurrently notes_body_idx on notes (body);",
+            "V2__notes_index.sql.conf": "# script configuration\nexecuteInTransaction=false\n",
+        },
+    ],
+    ids=["goose", "diesel-metadata", "flyway-conf"],
+)
+def test_the_tools_own_no_transaction_settings_are_honoured(
+    fresh_db_url: str, folder: Path, files: dict[str, str]
+):
+    write_files(folder, files)
+    migrations = discover(folder)
+
+    report = apply(_target(fresh_db_url), migrations)
+
+    assert [applied.mode for applied in report.applied] == ["transaction", "no-transaction"]
+    assert query(fresh_db_url, "select indexname from pg_indexes where tablename = 'notes'") == [
+        ("notes_body_idx",)
+    ]
+    if "00001_notes.sql" in files:
+        # goose's Down part is never part of the up: the table is still there.
+        first = migrations.migrations[0]
+        assert first.down_name == "00001_notes.sql (+goose Down)"
+        assert "drop table" not in first.sql and table_exists(fresh_db_url, "notes")
+
+
 # -- placeholders ---------------------------------------------------------------------------
 
 GO_TEMPLATE = {
