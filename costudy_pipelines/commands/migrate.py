@@ -391,7 +391,7 @@ def init_command(
     lock_timeout: float | None,
 ) -> None:
     """Start tracking: create the tracking table; --baseline marks an existing schema's files,
-    --from golang-migrate|flyway takes the version that tool recorded."""
+    --from golang-migrate|flyway|dbmate|diesel|prisma takes the versions that tool recorded."""
     selected = config.select(databases)
     if (baseline_version is not None or from_tool) and len(selected) != 1:
         raise click.UsageError("--baseline/--from need one --database: versions are per database")

@@ -20,6 +20,7 @@ from costudy_pipelines.lib.migrations import (
     rollback,
 )
 from costudy_pipelines.lib.migrations.discovery import Layout, PlaceholderSyntax
+from costudy_pipelines.lib.migrations.maintenance import adopt
 from costudy_pipelines.lib.migrations.promotion import lint
 from costudy_pipelines.lib.migrations.target import Target
 from costudy_pipelines.lib.migrations.tracking import TrackingTable
@@ -386,3 +387,73 @@ def test_tracking_table_guard_compares_schemas(
     else:
         apply(_target(fresh_db_url), discover(folder))
         assert applied_versions(fresh_db_url) == [1]
+
+
+# -- taking over from the team's tool -----------------------------------------------------
+
+DIESEL_FOLDER = {
+    "00000000000000_diesel_initial_setup/up.sql": "create table setup (id int);",
+    "2019-02-26-002946_person/up.sql": "create table person (id int);",
+    "2025-10-08-084508-0000_post/up.sql": "create table post (id int);",
+    "2025-10-09-101527-0000_comment/up.sql": "create table comment (id int);",
+}
+PRISMA_FOLDER = {
+    "01_init/migration.sql": "create table website (id int);",
+    "02_session/migration.sql": "create table session (id int);",
+    "03_event/migration.sql": "create table event (id int);",
+}
+
+
+@pytest.mark.parametrize(
+    ("tool", "files", "history"),
+    [
+        (
+            "diesel",
+            DIESEL_FOLDER,
+            "create table __diesel_schema_migrations (version varchar(50) primary key,"
+            " run_on timestamp not null default now());"
+            " insert into __diesel_schema_migrations (version) values"
+            " ('00000000000000'), ('20190226002946'), ('202510080845080000');"
+            " create table setup (id int); create table person (id int);"
+            " create table post (id int);",
+        ),
+        (
+            "prisma",
+            PRISMA_FOLDER,
+            "create table _prisma_migrations (id text primary key, checksum text,"
+            " finished_at timestamptz, migration_name text not null,"
+            " rolled_back_at timestamptz, applied_steps_count int default 0);"
+            " insert into _prisma_migrations values"
+            " ('a', 'x', now(), '01_init', null), ('b', 'x', now(), '02_session', null),"
+            " ('c', 'x', null, '03_event', now());"
+            " create table website (id int); create table session (id int);",
+        ),
+        (
+            "dbmate",
+            {
+                "20240101000000_a.sql": "-- migrate:up\ncreate table a (id int);\n",
+                "20240102000000_b.sql": "-- migrate:up\ncreate table b (id int);\n",
+            },
+            "create table schema_migrations (version varchar(128) primary key);"
+            " insert into schema_migrations values ('20240101000000');"
+            " create table a (id int);",
+        ),
+    ],
+    ids=["diesel", "prisma", "dbmate"],
+)
+def test_init_from_the_teams_tool_baselines_what_it_applied(
+    fresh_db_url: str, folder: Path, tool: str, files: dict[str, str], history: str
+):
+    write_files(folder, files)
+    query(fresh_db_url, history)
+    migrations = discover(folder)
+    own = _target(fresh_db_url, tracking=TrackingTable("costudy", "migrations"))
+    query(fresh_db_url, "create schema costudy")
+
+    adopted = adopt(own, migrations, tool)
+    report = apply(own, migrations)
+
+    assert adopted == [m.version for m in migrations.migrations[: len(adopted)]]
+    assert len(adopted) + len(report.applied) == len(migrations)
+    assert len(report.applied) == 1  # the one file the tool had not applied (or rolled back)
+    assert query(fresh_db_url, "select count(*) from costudy.migrations") == [(len(migrations),)]
