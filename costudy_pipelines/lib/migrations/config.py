@@ -17,6 +17,7 @@
     placeholder_suffix = "}"
     placeholder_syntax = "go-template"   # optional instead: {{ index .Options "schema" }}
     no_transaction_markers = ["-- postgres-migrations disable-transaction"]  # optional
+    dotted_versions = false              # optional: Flyway's V1.1__ (renumbers every version)
     environments = [                     # promotion order: first is applied first
         { name = "dev", url_env = "PLATFORM_DB_URL" },
         { name = "prod", url_env = "PLATFORM_PROD_DB_URL", production = true,
@@ -70,6 +71,7 @@ _DATABASE_KEYS = {
     "placeholder_suffix",
     "placeholder_syntax",
     "no_transaction_markers",
+    "dotted_versions",
 } | _TIMEOUT_KEYS
 _ENVIRONMENT_KEYS = {"name", "url_env", "production", "placeholders", "allow_destructive"}
 _SYNTAXES = ("prefix-suffix", "go-template")
@@ -158,6 +160,7 @@ class DatabaseMigrations:
     lint_after: int | None = None  # versions up to this one are not linted (applied everywhere)
     syntax: PlaceholderSyntax = DEFAULT_SYNTAX
     no_transaction_markers: tuple[str, ...] = ()
+    dotted_versions: bool = False  # Flyway's V1.1__: every version renumbered (see discovery)
 
     def discover(self) -> MigrationSet:
         return discover(
@@ -167,6 +170,7 @@ class DatabaseMigrations:
             out_of_order=self.out_of_order,
             syntax=self.syntax,
             no_transaction_markers=self.no_transaction_markers,
+            dotted_versions=self.dotted_versions,
         )
 
     def placeholder_names(self, environment: Environment) -> set[str]:
@@ -334,6 +338,7 @@ def _database(
         lint_after=_version(raw, "lint_after", where),
         syntax=_syntax(raw, where),
         no_transaction_markers=_markers(raw, where),
+        dotted_versions=bool(raw.get("dotted_versions", False)),
     )
 
 

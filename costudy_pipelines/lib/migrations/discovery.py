@@ -82,12 +82,37 @@ NAMINGS = {
         "YYYYMMDDHHMMSS_name.sql (and YYYYMMDDHHMMSS_name.down.sql)",
     ),
 }
+# Flyway's dotted versions (`V1.1__`, `V2_0_3__`), taken when the database says
+# `dotted_versions = true`: each of up to four parts below 10,000 becomes one group of four
+# digits (V1.2 → 1_0002_0000_0000), so they order as Flyway orders them and 1.0 equals 1.
+_FLYWAY_DOTTED = _Naming(
+    re.compile(r"^(?:V|(?P<down>U))(?P<version>\d+(?:[._]\d+)*)__(?P<slug>.+)\.sql$"),
+    "V1__name.sql or V1.2__name.sql (and undo U1.2__name.sql)",
+)
+_PART = 10_000
+
+
+def flyway_version(text: str) -> int:
+    """A dotted Flyway version (`1.2.3`, `1_2`) as one number that sorts the same way."""
+    parts = [int(part) for part in re.split(r"[._]", text)]
+    while len(parts) > 1 and parts[-1] == 0:
+        parts.pop()
+    if len(parts) > 4 or any(part >= _PART for part in parts[1:]) or parts[0] >= 900_000:
+        raise DiscoveryError(
+            f"version {text}: dotted versions take up to four parts, each below 10000 "
+            "(the first below 900000)"
+        )
+    parts += [0] * (4 - len(parts))
+    return sum(part * _PART ** (3 - index) for index, part in enumerate(parts))
+
+
 # Names in a known layout that the runner cannot take, and why.
 _UNSUPPORTED = (
     (re.compile(r"^R__.+\.sql$"), "Flyway repeatable migrations (R__) are not supported"),
     (
         re.compile(r"^[VU]\d+[._]\d[\d._]*__.+\.sql$"),
-        "dotted Flyway versions (V1.1__) are not supported: versions are whole numbers",
+        "dotted Flyway versions (V1.1__) need `dotted_versions = true` for the database (set "
+        "before the first apply: it renumbers every version)",
     ),
 )
 _DBMATE_UP = re.compile(r"^--\s*migrate:up\b(?P<options>.*)$", re.MULTILINE)
@@ -244,6 +269,7 @@ class MigrationSet:
     migrations: tuple[Migration, ...]
     layout: Layout = Layout.COSTUDY
     out_of_order: bool = False  # pending files below applied versions may run
+    dotted_versions: bool = False  # Flyway's V1.1__ numbered by flyway_version
 
     def __iter__(self) -> Iterator[Migration]:
         return iter(self.migrations)
@@ -260,8 +286,13 @@ class MigrationSet:
         text = text.strip()
         for migration in self.migrations:
             stem = migration.name.split("/")[0].removesuffix(".sql")
-            if text in (migration.name, stem, stem.split("_")[0]):
+            written = stem.split("__")[0] if "__" in stem else stem.split("_")[0]
+            if text in (migration.name, stem, written, written.removeprefix("V")):
                 return migration.version
+        if self.dotted_versions and re.fullmatch(r"V?\d+(?:[._]\d+)*", text):
+            dotted = flyway_version(text.removeprefix("V"))
+            if dotted in self.by_version():
+                return dotted
         if text.isdigit() and int(text) in self.by_version():
             return int(text)
         raise DiscoveryError(f"{self.folder}: no migration has version {text!r}")
@@ -297,10 +328,12 @@ def detect_layout(names: list[str]) -> Layout:
     return max(matching, key=lambda layout: matching[layout])  # first layout wins ties
 
 
-def _scan(paths: list[Path], layout: Layout) -> _Found:
-    found, naming = _Found(), NAMINGS[layout]
+def _scan(paths: list[Path], layout: Layout, dotted: bool = False) -> _Found:
+    dotted = dotted and layout is Layout.FLYWAY
+    found, naming = _Found(), _FLYWAY_DOTTED if dotted else NAMINGS[layout]
+    rules = _UNSUPPORTED[:1] if dotted else _UNSUPPORTED
     for path in paths:
-        unsupported = next((why for rule, why in _UNSUPPORTED if rule.match(path.name)), None)
+        unsupported = next((why for rule, why in rules if rule.match(path.name)), None)
         match = naming.pattern.match(path.name)
         if unsupported or not match:
             found.problems.append(
@@ -310,7 +343,12 @@ def _scan(paths: list[Path], layout: Layout) -> _Found:
             )
             continue
         side = found.down if match["down"] else found.up
-        side.setdefault(int(match["version"]), []).append((match["slug"], path))
+        try:
+            version = flyway_version(match["version"]) if dotted else int(match["version"])
+        except DiscoveryError as exc:
+            found.problems.append(f"{path.name}: {exc}")
+            continue
+        side.setdefault(version, []).append((match["slug"], path))
     return found
 
 
@@ -498,6 +536,7 @@ def discover(
     out_of_order: bool = False,
     syntax: PlaceholderSyntax = DEFAULT_SYNTAX,
     no_transaction_markers: tuple[str, ...] = (),
+    dotted_versions: bool = False,
 ) -> MigrationSet:
     """Read and check every migration in `folder`; raise DiscoveryError listing every problem.
 
@@ -513,8 +552,10 @@ def discover(
     if layout in FOLDER_LAYOUTS:
         return _discover_folders(folder, name, layout, out_of_order, reading)
     paths = sorted(path for path in folder.iterdir() if path.is_file() and path.suffix == ".sql")
+    if dotted_versions and layout is None:
+        layout = Layout.FLYWAY  # only Flyway has dotted versions
     layout = layout or detect_layout([path.name for path in paths])
-    found = _scan(paths, layout)
+    found = _scan(paths, layout, dotted_versions)
     _check(found)
     if found.problems:
         raise DiscoveryError(f"{folder}: " + "; ".join(found.problems))
@@ -528,4 +569,6 @@ def discover(
         )
         for version, [(_, path)] in sorted(found.up.items())
     )
-    return MigrationSet(name, folder, migrations, layout, out_of_order)
+    return MigrationSet(
+        name, folder, migrations, layout, out_of_order, dotted_versions and layout is Layout.FLYWAY
+    )

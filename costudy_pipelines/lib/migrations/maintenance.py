@@ -20,7 +20,7 @@ import psycopg
 
 from costudy_pipelines.lib.migrations import catalog, tracking
 from costudy_pipelines.lib.migrations.analysis import Mode, analyse
-from costudy_pipelines.lib.migrations.discovery import Migration, MigrationSet
+from costudy_pipelines.lib.migrations.discovery import Migration, MigrationSet, flyway_version
 from costudy_pipelines.lib.migrations.errors import MigrationError, PlanRefused
 from costudy_pipelines.lib.migrations.runner import (
     AppliedFile,
@@ -281,7 +281,9 @@ def _listed_versions(conn: psycopg.Connection, tool: str, table: TrackingTable) 
         ) from None
 
 
-def _foreign_versions(conn: psycopg.Connection, tool: str, table: TrackingTable) -> list[int]:
+def _foreign_versions(
+    conn: psycopg.Connection, tool: str, table: TrackingTable, dotted: bool = False
+) -> list[int]:
     """The versions `tool` recorded as applied in `table`; MigrationError when unusable."""
     if not tracking.table_columns(conn, table):
         raise MigrationError(f"{table.label} does not exist: no {tool} history to adopt")
@@ -311,12 +313,13 @@ def _foreign_versions(conn: psycopg.Connection, tool: str, table: TrackingTable)
     rows = conn.execute(
         table.format("select version from {table} where version is not null order by 1")
     ).fetchall()
+    convert = flyway_version if dotted else int
     try:
-        return sorted(int(version) for (version,) in rows)
+        return sorted({convert(version) for (version,) in rows})
     except ValueError:
         raise MigrationError(
-            f"{table.label}: dotted Flyway versions ({[row[0] for row in rows]}) have no "
-            "whole-number equivalent here"
+            f"{table.label}: dotted Flyway versions ({[row[0] for row in rows]}) need "
+            "`dotted_versions = true` for the database"
         ) from None
 
 
@@ -340,7 +343,7 @@ def adopt(
             'set `tracking_table = "schema.name"` for the database to another name first'
         )
     with target.connect() as conn:
-        versions = _foreign_versions(conn, tool, foreign)
+        versions = _foreign_versions(conn, tool, foreign, migrations.dotted_versions)
     files = migrations.by_version()
     unknown = [version for version in versions if version not in files]
     # Flyway, dbmate, Diesel and Prisma list every applied version; golang-migrate only the

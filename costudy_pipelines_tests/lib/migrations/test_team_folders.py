@@ -457,3 +457,47 @@ def test_init_from_the_teams_tool_baselines_what_it_applied(
     assert len(adopted) + len(report.applied) == len(migrations)
     assert len(report.applied) == 1  # the one file the tool had not applied (or rolled back)
     assert query(fresh_db_url, "select count(*) from costudy.migrations") == [(len(migrations),)]
+
+
+# -- Flyway's dotted versions ---------------------------------------------------------------
+
+
+def test_flyway_dotted_versions_order_as_flyway_orders_them_and_adopt(
+    fresh_db_url: str, folder: Path
+):
+    write_files(
+        folder,
+        {
+            "V1__base.sql": "create table base (id int);",
+            "V1.1__more.sql": "create table more (id int);",
+            "V1_2_1__patch.sql": "create table patch (id int);",
+            "V1.10__later.sql": "create table later (id int);",
+            "V2__two.sql": "create table two (id int);",
+        },
+    )
+    with pytest.raises(DiscoveryError, match=r"need `dotted_versions = true`"):
+        discover(folder)
+    migrations = discover(folder, dotted_versions=True)
+    assert [m.name for m in migrations] == [
+        "V1__base.sql",
+        "V1.1__more.sql",
+        "V1_2_1__patch.sql",
+        "V1.10__later.sql",
+        "V2__two.sql",
+    ]
+    assert migrations.version_of("1.2.1") == migrations.version_of("V1_2_1") == 1_0002_0001_0000
+
+    # Flyway applied up to 1.2.1; the runner takes over and applies the rest.
+    query(
+        fresh_db_url,
+        "create table flyway_schema_history (installed_rank int primary key, version text,"
+        " script text, success boolean not null);"
+        " insert into flyway_schema_history values (1, '1', 'V1__base.sql', true),"
+        " (2, '1.1', 'V1.1__more.sql', true), (3, '1.2.1', 'V1_2_1__patch.sql', true);"
+        " create table base (id int); create table more (id int); create table patch (id int)",
+    )
+    adopted = adopt(_target(fresh_db_url), migrations, "flyway")
+    report = apply(_target(fresh_db_url), migrations, RunOptions(target_version="1.10"))
+
+    assert adopted == [m.version for m in migrations.migrations[:3]]
+    assert [applied.name for applied in report.applied] == ["V1.10__later.sql"]
