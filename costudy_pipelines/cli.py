@@ -251,12 +251,18 @@ def demo(people: int, days: int) -> None:
 def ui(port: int) -> None:
     """Start `dg dev` (the webserver and the daemon) against the same databases."""
     from costudy_pipelines.lib.environment import prepare_environment, record_for_dagster
-    from costudy_pipelines.lib.settings import PROJECT_ROOT
+    from costudy_pipelines.lib.settings import INSTALLED, PROJECT_ROOT
 
     record_for_dagster(prepare_environment())
-    dg = os.path.join(os.path.dirname(sys.executable), "dg")
+    bin_dir = os.path.dirname(sys.executable)
+    listen = ["--host", "127.0.0.1", "--port", str(port)]
+    if INSTALLED:  # no project folder for dg: the workspace file the wheel carries
+        dagster = os.path.join(bin_dir, "dagster")
+        workspace = str(PROJECT_ROOT / "workspace.yaml")
+        os.execv(dagster, [dagster, "dev", "-w", workspace, *listen])
+    dg = os.path.join(bin_dir, "dg")
     os.chdir(PROJECT_ROOT)  # dg finds the project by its pyproject.toml
-    os.execv(dg, [dg, "dev", "--host", "127.0.0.1", "--port", str(port)])
+    os.execv(dg, [dg, "dev", *listen])
 
 
 if __name__ == "__main__":
