@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from costudy_pipelines.cli import LAZY_COMMANDS, load_command, main
-from costudy_pipelines.lib.settings import DATABASES
+from costudy_pipelines.lib.settings import DATABASES, PROJECT_ROOT
 from costudy_pipelines_tests.harness import free_port
 
 COSTUDY = Path(sys.executable).parent / "costudy"
@@ -116,3 +116,17 @@ def test_every_commands_help_has_no_side_effect(
         assert result.output.startswith(f"Usage: {' '.join(('costudy', *path))}"), path
         assert list(tmp_path.iterdir()) == [], path
         assert dict(os.environ) == before, path
+
+
+def test_make_ui_takes_a_port() -> None:
+    done = subprocess.run(
+        ["make", "-n", "ui", "PORT=3123"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "/costudy ui --port 3123" in done.stdout
+    refused = CliRunner().invoke(main, ["ui", "--port", "70000"], prog_name="costudy")
+    assert refused.exit_code == 2 and "70000" in refused.output
