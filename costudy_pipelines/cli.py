@@ -79,7 +79,7 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in LAZY_COMMANDS:
-            if ctx.resilient_parsing or _listing_only(ctx):
+            if _listing_only(ctx):  # the root help's list; completion loads the real one
                 return _Placeholder(cmd_name, help=LAZY_COMMANDS[cmd_name][2])
             return load_command(cmd_name)
         return super().get_command(ctx, cmd_name)
