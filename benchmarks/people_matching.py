@@ -54,6 +54,7 @@ from typing import Any
 
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.people.matching import (
+    DEFAULT_MAX_BLOCK_SIZE,
     DEFAULT_MAX_GROUP_SIZE,
     DEFAULT_THRESHOLD,
     MatchRun,
@@ -114,7 +115,7 @@ def write_febrl_features(dataset: str, path: Path) -> Persons:
 def score_child(args: argparse.Namespace) -> None:
     """In the child: score, write every compared pair and every user's strong features."""
     run = MatchRun()
-    settings = MatchSettings(threshold=args.threshold)
+    settings = MatchSettings(threshold=args.threshold, max_block_size=args.max_block_size)
     started = time.perf_counter()
     folder = Path(args.out)
     with _scoring(args, settings, run) as scoring:
@@ -149,7 +150,7 @@ def _scoring(args: argparse.Namespace, settings: MatchSettings, run: MatchRun) -
 def run_child(args: argparse.Namespace, folder: Path, source: list[str]) -> dict[str, Any]:
     command = [sys.executable, __file__, "--score-child", "--threshold", str(args.threshold),
                "--auto-accept-above", str(args.auto_accept_above), "--out", str(folder),
-               *source]  # fmt: skip
+               "--max-block-size", str(args.max_block_size), *source]  # fmt: skip
     done = subprocess.run(command, check=True, capture_output=True, text=True)
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     figures["peak_rss_mb"] = round(
@@ -287,6 +288,7 @@ def measure(
         "true_pairs": len(truth),
         "compared_pairs": figures["compared_pairs"],
         "threshold": args.threshold,
+        "max_block_size": args.max_block_size,
         "candidates": at["candidates"],
         "precision": at["precision"],
         "recall": at["recall"],
@@ -328,6 +330,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     parser.add_argument("--auto-accept-above", type=float, default=0.9)
+    parser.add_argument("--max-block-size", type=int, default=DEFAULT_MAX_BLOCK_SIZE)
     parser.add_argument("--mode", choices=("synthetic", "sync"), default="synthetic")
     parser.add_argument("--server-url", default=os.environ.get("COSTUDY_TEST_PG_URL", ""))
     parser.add_argument("--score-child", action="store_true", help=argparse.SUPPRESS)

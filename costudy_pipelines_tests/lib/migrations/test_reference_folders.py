@@ -34,6 +34,18 @@ from costudy_pipelines_tests.harness import DatabaseFactory
 from costudy_pipelines_tests.lib.migrations.support import query, reference_migrations
 
 LEMMY_FIRST_PG16 = "2025-08-01-000016_smoosh-tables-together"
+# Extensions the folders create: PostgreSQL's contrib modules, which a server may lack (the
+# embedded pgserver build ships none of them).
+LEMMY_EXTENSIONS = ("pgcrypto", "ltree", "pg_trgm")
+UMAMI_EXTENSIONS = ("pgcrypto",)
+
+
+def require_extensions(url: str, names: tuple[str, ...]) -> None:
+    """Skip, naming them, when the server cannot create the extensions the folder needs."""
+    available = {row[0] for row in query(url, "select name from pg_available_extensions")}
+    missing = [name for name in names if name not in available]
+    if missing:
+        pytest.skip(f"the server lacks the contrib extension(s) {missing} the folder creates")
 
 
 def _destructive(migrations: MigrationSet) -> list[str]:
@@ -105,6 +117,7 @@ def test_lemmy_diesel_folder_applies_on_dev_then_production(
     dev, prod = databases.create(), databases.create()
     monkeypatch.setenv("REF_DEV_URL", dev)
     monkeypatch.setenv("REF_PROD_URL", prod)
+    require_extensions(dev, LEMMY_EXTENSIONS)
     migrations = discover(folder)
     assert migrations.layout == "diesel" and len(migrations) > 300
     server = query(dev, "select current_setting('server_version_num')::int")[0][0]
@@ -137,6 +150,7 @@ def test_umami_prisma_folder_applies_on_dev_then_production(
     dev, prod = databases.create(), databases.create()
     monkeypatch.setenv("REF_DEV_URL", dev)
     monkeypatch.setenv("REF_PROD_URL", prod)
+    require_extensions(dev, UMAMI_EXTENSIONS)
     migrations = discover(folder)
     assert migrations.layout == "prisma"
     config = write_reference_config(
