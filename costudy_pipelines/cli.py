@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
 import click
@@ -220,21 +220,29 @@ def _print_databases(resolved: list) -> None:
 @main.command()
 @click.option("--people", default=1000, show_default=True, help="People in the sandbox world.")
 @click.option("--days", default=30, show_default=True, help="Days of history to sync.")
+@click.option(
+    "--end",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The world's last day (default: yesterday, UTC; the content is the same either way).",
+)
 @operator_errors
-def demo(people: int, days: int) -> None:
+def demo(people: int, days: int, end: datetime | None) -> None:
     """The main job end to end: sandbox up, every source synced, checks, on the configured
-    (default: embedded) databases."""
+    (default: embedded) databases. The world ends yesterday and the partitions start on its
+    first day, so the UI's partitions line up with the data."""
     from costudy_pipelines.demo import run_demo
     from costudy_pipelines.lib.environment import prepare_environment, record_for_dagster
     from costudy_pipelines.sandbox import stack
-    from costudy_pipelines.sandbox.world import WorldConfig
+    from costudy_pipelines.sandbox.world import WorldConfig, start_for
 
     step("preparing databases")
     resolved = prepare_environment()
     record_for_dagster(resolved)
     _print_databases(resolved)
     step(f"starting the sandbox ({people} people, {days} days) and seeding its databases")
-    config = WorldConfig(people=people, days=days)
+    config = WorldConfig(
+        people=people, days=days, start=start_for(days, end.date() if end else None)
+    )
     state = stack.up(config, database_urls={db.env_var: db.url for db in resolved})
     os.environ.update(stack.sandbox_environment(state))
     last_day = config.start + timedelta(days=days - 1)

@@ -28,7 +28,7 @@ from costudy_pipelines.sandbox.seed import (
     seed_platform_users,
     seed_website,
 )
-from costudy_pipelines.sandbox.world import World, WorldConfig
+from costudy_pipelines.sandbox.world import World, WorldConfig, start_for
 
 KNOWN_ERRORS = (
     pg.DatabaseConfigError,
@@ -66,7 +66,10 @@ def world_options(command: Callable[..., Any]) -> Callable[..., Any]:
             type=click.IntRange(min=1),
             help="Size the world to about this many records instead of --people.",
         ),
-        click.option("--start", default="2024-01-01", show_default=True, help="First day."),
+        click.option("--start", help="First day (default: --days before --end)."),
+        click.option(
+            "--end", help="Last day with data (default: yesterday, UTC); same content either way."
+        ),
         click.option("--days", default=90, show_default=True, help="Days of history."),
         click.option(
             "--money-format",
@@ -92,17 +95,25 @@ def build_world(
     seed: int,
     people: int | None,
     records: int | None,
-    start: str,
+    start: str | None,
+    end: str | None,
     days: int,
     money_format: str,
     advance_days: int,
 ) -> World:
     if people and records:
         raise click.UsageError("give --people or --records, not both")
+    if start and end:
+        raise click.UsageError("give --start or --end, not both")
+    first = (
+        date.fromisoformat(start)
+        if start
+        else start_for(days, date.fromisoformat(end) if end else None)
+    )
     # WorldConfig keywords (it checks money_format itself)
     settings: dict[str, Any] = {
         "seed": seed,
-        "start": date.fromisoformat(start),
+        "start": first,
         "days": days,
         "money_format": money_format,
     }

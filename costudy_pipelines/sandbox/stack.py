@@ -37,6 +37,7 @@ from costudy_pipelines.sandbox.servers import (
 )
 from costudy_pipelines.sandbox.servers.alerts import PATH as ALERT_PATH
 from costudy_pipelines.sandbox.world import World, WorldConfig
+from costudy_pipelines.sources.config import PARTITIONS_START_VAR
 from costudy_pipelines.sources.registry import load_registry
 
 # Services of the sandbox that are not sources: the reverse sync's target, and alerts.
@@ -269,6 +270,8 @@ def sandbox_environment(state: SandboxState) -> dict[str, str]:
         "PLATFORM_API_URL": state.base_url(PLATFORM) + "/api/v1",
         "PLATFORM_API_TOKEN": state.tokens[PLATFORM],
         "ALERT_WEBHOOK_URL": state.base_url(ALERTS) + ALERT_PATH,
+        # the partitions begin on the world's first day (sources/config.py)
+        PARTITIONS_START_VAR: state.world["start"],
     }
 
 

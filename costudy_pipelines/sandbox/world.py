@@ -44,6 +44,17 @@ SOURCE_CODES = {name: zlib.crc32(name.encode()) for name in SOURCE_NAMES}  # sta
 NAMED_FAMILIES = ("ghl", "whop", "sheets")
 
 
+def yesterday_utc() -> date:
+    """The last whole day (UTC): where the demo's and the sandbox's world end by default."""
+    return datetime.now(UTC).date() - timedelta(days=1)
+
+
+def start_for(days: int, end: date | None = None) -> date:
+    """The first day of a world of `days` days ending on `end` (default: yesterday, UTC).
+    Worlds that differ only by their start hold the same content, every date shifted."""
+    return (end or yesterday_utc()) - timedelta(days=days - 1)
+
+
 @dataclass(frozen=True)
 class WorldConfig:
     seed: int = 1

@@ -21,6 +21,9 @@ from costudy_pipelines.lib.settings import PROJECT_ROOT
 from costudy_pipelines.lib.validation.types import DEFAULT_AMOUNT_BOUNDS, AmountBounds
 
 CONFIG_VAR = "COSTUDY_SOURCES_CONFIG"
+# Overrides `[sync] partitions_start`: the sandbox sets it to its world's first day (written in
+# its block of .env), so the partitions begin where the demo's data begins.
+PARTITIONS_START_VAR = "COSTUDY_PARTITIONS_START"
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 SYNC_KEYS = frozenset(
     {"partitions_start", "max_delete_share", "name_priority", "max_amount", "max_amount_decimals"}
@@ -73,6 +76,15 @@ class SourcesConfig:
 
     def first_day(self, entry: SourceEntry) -> date:
         return entry.available_from or self.partitions_start
+
+
+def _partitions_start(sync: dict[str, Any], path: Path) -> date:
+    """The first day of the daily partitions: COSTUDY_PARTITIONS_START when set, else
+    `[sync] partitions_start`."""
+    override = os.environ.get(PARTITIONS_START_VAR)
+    if override:
+        return _date(override, PARTITIONS_START_VAR)
+    return _date(sync.get("partitions_start", "2024-01-01"), f"{path}: [sync] partitions_start")
 
 
 def config_path() -> Path:
@@ -194,9 +206,7 @@ def load_sources_config(path: Path | None = None) -> SourcesConfig:
         raise SourceConfigError(f"{path}: no [sources.<name>] entries: nothing to sync")
     return SourcesConfig(
         path=path,
-        partitions_start=_date(
-            sync.get("partitions_start", "2024-01-01"), f"{path}: [sync] partitions_start"
-        ),
+        partitions_start=_partitions_start(sync, path),
         max_delete_share=_share(
             sync.get("max_delete_share", 0.10), f"{path}: [sync] max_delete_share"
         ),

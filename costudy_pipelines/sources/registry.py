@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -334,17 +335,18 @@ def build_registry(config: SourcesConfig) -> Registry:
 
 
 @cache
-def _registry_for(path: Path, mtime: float) -> Registry:
+def _registry_for(path: Path, mtime: float, partitions_start: str | None) -> Registry:
     return build_registry(load_sources_config(path))
 
 
 def load_registry(path: Path | None = None) -> Registry:
-    """The registry of sources.toml (COSTUDY_SOURCES_CONFIG), loaded once per file version."""
-    from costudy_pipelines.sources.config import config_path
+    """The registry of sources.toml (COSTUDY_SOURCES_CONFIG), loaded once per file version
+    (and value of COSTUDY_PARTITIONS_START, which overrides its partitions_start)."""
+    from costudy_pipelines.sources.config import PARTITIONS_START_VAR, config_path
 
     resolved = (path or config_path()).resolve()
     try:
         mtime = resolved.stat().st_mtime
     except OSError:
         mtime = 0.0
-    return _registry_for(resolved, mtime)
+    return _registry_for(resolved, mtime, os.environ.get(PARTITIONS_START_VAR))
