@@ -1,12 +1,13 @@
 """What the sources read from an application database (website, platform, course) share:
 one asset per feed, each day's rows read through the database's resource."""
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import dagster as dg
 
 from costudy_pipelines.defs._source_assets import (
     SyncConfig,
+    SyncEvent,
     asset_arguments,
     source_definitions,
     sync_daily,
@@ -26,9 +27,9 @@ def database_asset(
         **asset_arguments(source, feed, kinds=set(), pool=f"{database}_db"),
         required_resource_keys={resource_key, "warehouse_db"},
     )
-    def _asset(context: dg.AssetExecutionContext, config: SyncConfig) -> dg.MaterializeResult:
+    def _asset(context: dg.AssetExecutionContext, config: SyncConfig) -> Iterator[SyncEvent]:
         source_db: PostgresResource = getattr(context.resources, resource_key)
-        return sync_daily(
+        yield from sync_daily(
             context,
             config,
             context.resources.warehouse_db,

@@ -2,7 +2,7 @@
 arguments its registry entry implies, sync → metadata, and the checks each feed carries."""
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -184,6 +184,11 @@ def day_metadata(report: SyncReport, seconds: float) -> dict[str, Any]:
     return metadata
 
 
+# What a run adds beyond its days' figures (a source's HTTP counters, say), asked at its end.
+RunFigures = Callable[[], Mapping[str, Any]]
+SyncEvent = dg.AssetObservation | dg.AssetMaterialization | dg.MaterializeResult
+
+
 def sync_daily(
     context: dg.AssetExecutionContext,
     config: SyncConfig,
@@ -192,8 +197,10 @@ def sync_daily(
     feed: Feed,
     extract: Extract,
     reported_count: Callable[[TimeWindow], int | str | None] | None = None,
-) -> dg.MaterializeResult:
-    """Every partition of the run, one session (one transaction) each, pages streamed in.
+    run_figures: RunFigures | None = None,
+) -> Iterator[SyncEvent]:
+    """Every partition of the run, one session (one transaction) each, pages streamed in: the
+    events of the asset's step (`yield from` it).
 
     A partition's extract is everything the source holds for its window, so the session
     soft-deletes the window's rows it did not see (see sync_session for the guards).
@@ -202,11 +209,14 @@ def sync_daily(
     (a str), or None (the source reports no counts); it goes into that partition's
     materialization metadata for `counts_match_source`.
 
-    Each partition's materialization carries its own day's figures (partition-scoped
-    metadata: Dagster records one materialization per partition of the range). If a day
-    fails, the days committed before it are materialized there and then, with their figures,
-    and the step fails: the failed day (and any after it) shows failed, the earlier stay
-    materialized.
+    Each partition's materialization carries its own day's figures and nothing else
+    (partition-scoped metadata: Dagster records one materialization per partition of the
+    range). As each day commits, an observation of that partition with the same figures is
+    yielded at once: the UI shows the run's progress day by day, not all at the step's end.
+    What belongs to the run (its partitions, its duration, `run_figures()`) is one line of
+    the run's log and one observation of the asset without a partition. If a day fails, the
+    days committed before it are materialized there and then, with their figures, and the
+    step fails: the failed day (and any after it) shows failed, the earlier stay materialized.
     """
     started = time.monotonic()
     committed: dict[str, dict[str, Any]] = {}
@@ -234,17 +244,37 @@ def sync_daily(
                     metadata[MISSING_COUNT] = reported
                 context.add_asset_metadata(metadata, partition_key=key)
                 committed[key] = metadata
+                # the day is committed: show it now (the next day's extract starts after)
+                yield dg.AssetObservation(context.asset_key, partition=key, metadata=metadata)
                 day_started = time.monotonic()
     except Exception:
+        log_run(context, feed, committed, started, run_figures)
         for key, metadata in committed.items():
-            context.log_event(
-                dg.AssetMaterialization(context.asset_key, partition=key, metadata=metadata)
-            )
+            yield dg.AssetMaterialization(context.asset_key, partition=key, metadata=metadata)
         raise
-    seconds = time.monotonic() - started
-    return dg.MaterializeResult(
-        metadata={"run_partitions": len(committed), "run_duration_s": round(seconds, 2)}
+    figures = log_run(context, feed, committed, started, run_figures)
+    yield dg.AssetObservation(context.asset_key, metadata=figures)
+    yield dg.MaterializeResult()
+
+
+def log_run(
+    context: dg.AssetExecutionContext,
+    feed: Feed,
+    committed: Mapping[str, Any],
+    started: float,
+    run_figures: RunFigures | None,
+) -> dict[str, Any]:
+    """The run's own figures, in its log: how many days it committed, how long it took, and
+    what the source's reader counted (requests, bytes, waits)."""
+    figures: dict[str, Any] = {
+        "run_partitions": len(committed),
+        "run_duration_s": round(time.monotonic() - started, 2),
+        **(run_figures() if run_figures else {}),
+    }
+    context.log.info(
+        f"{feed.asset} run: " + ", ".join(f"{name} {value}" for name, value in figures.items())
     )
+    return figures
 
 
 REJECT_RATE_WARN = 0.05

@@ -24,8 +24,18 @@ class Run:
     success: bool
     materialized: dict[str, set[str | None]] = field(default_factory=lambda: defaultdict(set))
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # asset -> last values
+    # asset -> its observations in order: (partition, metadata); the run's own figures are the
+    # one without a partition
+    observed: dict[str, list[tuple[str | None, dict[str, Any]]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
     checks: dict[str, tuple[bool, str]] = field(default_factory=dict)  # name -> passed, severity
     failures: dict[str, str] = field(default_factory=dict)  # step -> error message
+
+    def run_figures(self, asset: str) -> dict[str, Any]:
+        """What the run recorded about itself for `asset` (not about any one day)."""
+        (figures,) = [metadata for partition, metadata in self.observed[asset] if partition is None]
+        return figures
 
     def failed_checks(self, severity: str) -> set[str]:
         return {name for name, (ok, level) in self.checks.items() if not ok and level == severity}
@@ -71,6 +81,14 @@ def summarise(result: dg.ExecuteInProcessResult) -> Run:
             run.metadata[asset] = {
                 name: value.value for name, value in materialization.metadata.items()
             }
+        elif event.event_type == dg.DagsterEventType.ASSET_OBSERVATION:
+            observation = event.event_specific_data.asset_observation
+            run.observed[event.asset_key.to_user_string()].append(
+                (
+                    observation.partition,
+                    {name: value.value for name, value in observation.metadata.items()},
+                )
+            )
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
             name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"

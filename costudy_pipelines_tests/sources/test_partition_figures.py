@@ -1,8 +1,7 @@
-"""Each day partition of a multi-day run carries its own figures, as the Dagster instance
-records them (what the UI's partition page and plots by partition read); a day that fails
-shows failed while the days committed before it stay materialized."""
-
-from __future__ import annotations
+"""Each day partition of a multi-day run carries its own figures and only those, as the
+Dagster instance records them (what the UI's partition page and plots by partition read); the
+run's figures are the run's; each day shows as it commits; a day that fails shows failed while
+the days committed before it stay materialized."""
 
 from collections.abc import Iterator
 from datetime import timedelta
@@ -14,12 +13,24 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from costudy_pipelines.defs._source_assets import DAILY
+from costudy_pipelines.definitions import project_definitions
+from costudy_pipelines.defs._source_assets import (
+    DAILY,
+    SyncConfig,
+    SyncEvent,
+    asset_arguments,
+    sync_daily,
+)
+from costudy_pipelines.defs.resources import PostgresResource
+from costudy_pipelines.lib.clients.base import Page, TimeWindow
+from costudy_pipelines.sources.registry import load_registry
 from costudy_pipelines.sources.whop.defs import WhopResource
 from costudy_pipelines_tests.sources.runs import run_assets
 from costudy_pipelines_tests.sources.support import Sandbox
 
 PAYMENTS = dg.AssetKey("whop_payments")
+# the run's figures, which no day's materialization carries
+RUN_ONLY = {"run_partitions", "run_duration_s", "requests", "retries", "bytes_received", "waited_s"}
 SELECTION = dg.AssetSelection.assets(PAYMENTS)
 # metadata key -> sync_log column
 SYNC_LOG_COLUMNS = {
@@ -77,7 +88,20 @@ def test_each_partition_records_its_own_days_figures(
         own = {name: figures[key][name] for name in SYNC_LOG_COLUMNS}
         assert own == {name: row[column] for name, column in SYNC_LOG_COLUMNS.items()}, key
         assert figures[key]["dagster/row_count"] == row["records_processed"]
-        assert figures[key]["run_partitions"] == 3
+        # nothing of the run's on a day: no run totals, no HTTP counters
+        assert not RUN_ONLY & set(figures[key]), key
+
+    # the run's figures: one observation of the asset without a partition
+    run_figures = run.run_figures("whop_payments")
+    assert run_figures["run_partitions"] == 3
+    assert run_figures["requests"] >= len(days)  # a page per day at least
+    assert run_figures["run_duration_s"] >= 0
+    (stored,) = [
+        record.asset_observation
+        for record in instance.fetch_observations(PAYMENTS, limit=100).records
+        if record.asset_observation is not None and record.asset_observation.partition is None
+    ]
+    assert stored.metadata["requests"].value == run_figures["requests"]
 
 
 @pytest.mark.slow
@@ -88,7 +112,7 @@ def test_a_failing_day_fails_alone_and_the_days_before_it_stay_materialized(
     # What the first two days ask of Whop (an unrecorded run: same data, same requests).
     counted = run_assets(first, first + timedelta(days=1), SELECTION)
     assert counted.success, counted.failures
-    requests = counted.metadata["whop_payments"]["requests"]
+    requests = counted.run_figures("whop_payments")["requests"]
     # Every request after those fails: day 3's first page, past the retry cap.
     plan = {"faults": [{"kind": "error", "status": 502, "skip": requests}]}
     httpx.put(f"{sandbox.base_url('whop')}/_sandbox/faults", json=plan, timeout=10)
@@ -115,3 +139,66 @@ def test_a_failing_day_fails_alone_and_the_days_before_it_stay_materialized(
     for key in keys[:2]:
         assert figures[key]["records_in"] == days[key]["records_processed"], key
         assert figures[key]["status"] == days[key]["status"], key
+
+
+@pytest.mark.slow
+def test_each_day_shows_as_it_commits_while_the_run_goes_on(
+    sandbox: Sandbox, instance: dg.DagsterInstance
+) -> None:
+    """When a day's extract starts, every earlier day of the run is already on the instance
+    (an observation with its figures), not only once the step ends."""
+    registry = load_registry()
+    source = registry.source("whop")
+    feed = registry.feed("whop_payments")
+    # at the start of each day's extract (in order), the run's days the instance showed
+    seen: list[list[str]] = []
+
+    @dg.asset(**asset_arguments(source, feed, kinds={"whop"}))
+    def whop_payments(
+        context: dg.AssetExecutionContext,
+        config: SyncConfig,
+        whop: WhopResource,
+        warehouse_db: PostgresResource,
+    ) -> Iterator[SyncEvent]:
+        with whop.client() as client:
+
+            def extract(window: TimeWindow) -> Iterator[Page]:
+                seen.append(observed_days(context.instance, context.run.run_id))
+                return client.pages("payments", window)
+
+            yield from sync_daily(context, config, warehouse_db, source, feed, extract)
+
+    definitions = dg.Definitions(
+        assets=[whop_payments],
+        resources={
+            key: value
+            for key, value in (project_definitions().resources or {}).items()
+            if key in ("whop", "warehouse_db")
+        },
+        jobs=[dg.define_asset_job("sync", selection=SELECTION)],
+    )
+    first, last = sandbox.first_day, sandbox.last_day
+    result = definitions.resolve_job_def("sync").execute_in_process(
+        tags={
+            "dagster/asset_partition_range_start": first.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat(),
+        },
+        instance=instance,
+    )
+    assert result.success
+    keys = [(first + timedelta(days=n)).isoformat() for n in range(3)]
+    # each committed day was on the instance before the next day began
+    assert seen == [[], keys[:1], keys[:2]]
+    assert sorted(partition_figures(instance)) == keys
+
+
+def observed_days(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """The days of `run_id` the instance shows so far (observations of a partition)."""
+    records = instance.fetch_observations(PAYMENTS, limit=100).records
+    return sorted(
+        record.asset_observation.partition
+        for record in records
+        if record.run_id == run_id
+        and record.asset_observation is not None
+        and record.asset_observation.partition is not None
+    )

@@ -211,7 +211,8 @@ def shared_rate_limiter(key: str, limit: RateLimit) -> RateLimiter:
 
 @dataclass
 class ApiCounters:
-    """What a sync did on the wire; `as_metadata()` goes into the asset's materialization."""
+    """What a sync did on the wire; `as_metadata()` is the run's (its log and run-level
+    observation), never a day partition's figures."""
 
     requests: int = 0
     retries: int = 0

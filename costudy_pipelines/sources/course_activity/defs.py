@@ -1,12 +1,14 @@
 """Course activity's asset and checks, its MongoDB resource, and the check that the
 learning-progress view (an asset of warehouse_views) reconciles with the activity table."""
 
+from collections.abc import Iterator
 from functools import partial
 
 import dagster as dg
 
 from costudy_pipelines.defs._source_assets import (
     SyncConfig,
+    SyncEvent,
     asset_arguments,
     source_definitions,
     sync_daily,
@@ -45,11 +47,13 @@ def activity_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
         course_mongo: MongoResource,
         course_db: PostgresResource,
         warehouse_db: PostgresResource,
-    ) -> dg.MaterializeResult:
+    ) -> Iterator[SyncEvent]:
         with course_mongo.reader() as reader:
             emails = partial(course_user_emails, course_db.engine)
             extract = activity_extract(reader, emails)
-            return sync_daily(context, config, warehouse_db, source, feed, extract, reader.count)
+            yield from sync_daily(
+                context, config, warehouse_db, source, feed, extract, reader.count
+            )
 
     return _asset
 

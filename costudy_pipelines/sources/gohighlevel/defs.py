@@ -5,10 +5,13 @@ search API reported for the day (its `total`, summed over the locations); where 
 none, `source_count_missing` says why and `counts_match_source` warns about that day.
 """
 
+from collections.abc import Iterator
+
 import dagster as dg
 
 from costudy_pipelines.defs._source_assets import (
     SyncConfig,
+    SyncEvent,
     asset_arguments,
     source_definitions,
     sync_daily,
@@ -39,19 +42,26 @@ def contacts_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
         config: SyncConfig,
         ghl: GoHighLevelResource,
         warehouse_db: PostgresResource,
-    ) -> dg.MaterializeResult:
+    ) -> Iterator[SyncEvent]:
         clients = [ghl.client(location) for location in ghl.locations()]
+
+        def run_figures() -> dict[str, int]:  # the run's, not a day's
+            return {
+                "locations": len(clients),
+                "api_requests": sum(client.counters.requests for client in clients),
+            }
+
         try:
             extract = DayContacts(clients)
-            result = sync_daily(
-                context, config, warehouse_db, source, feed, extract, extract.reported
-            )
-            return result._replace(
-                metadata={
-                    **(result.metadata or {}),
-                    "locations": len(clients),
-                    "api_requests": sum(client.counters.requests for client in clients),
-                }
+            yield from sync_daily(
+                context,
+                config,
+                warehouse_db,
+                source,
+                feed,
+                extract,
+                extract.reported,
+                run_figures=run_figures,
             )
         finally:
             for client in clients:

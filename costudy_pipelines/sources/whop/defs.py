@@ -1,9 +1,12 @@
 """Whop's assets (one per feed), their checks, and the Whop API resource."""
 
+from collections.abc import Iterator
+
 import dagster as dg
 
 from costudy_pipelines.defs._source_assets import (
     SyncConfig,
+    SyncEvent,
     asset_arguments,
     source_definitions,
     sync_daily,
@@ -46,18 +49,18 @@ def whop_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
         config: SyncConfig,
         whop: WhopResource,
         warehouse_db: PostgresResource,
-    ) -> dg.MaterializeResult:
+    ) -> Iterator[SyncEvent]:
         with whop.client() as client:
-            result = sync_daily(
+            # the HTTP counters are the run's: its log and run-level observation, not a day's
+            yield from sync_daily(
                 context,
                 config,
                 warehouse_db,
                 source,
                 feed,
                 lambda window: client.pages(resource, window),
+                run_figures=client.counters.as_metadata,
             )
-            metadata = {**(result.metadata or {}), **client.counters.as_metadata()}
-        return result._replace(metadata=metadata)
 
     return _asset
 
