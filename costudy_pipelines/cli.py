@@ -255,13 +255,29 @@ def demo(people: int, days: int, end: datetime | None) -> None:
 
 @main.command()
 @click.option("--port", default=3000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--charts-port",
+    default=8788,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Port of the chart server the UI's chart links and inline charts point at.",
+)
 @operator_errors
-def ui(port: int) -> None:
-    """Start `dg dev` (the webserver and the daemon) against the same databases."""
+def ui(port: int, charts_port: int) -> None:
+    """Start `dg dev` (the webserver and the daemon) against the same databases, and the
+    chart server beside it (it stops with `dg dev`)."""
+    import subprocess
+
+    from costudy_pipelines.lib.chart_server import CHARTS_PORT_VAR, CHARTS_URL_VAR
     from costudy_pipelines.lib.environment import prepare_environment, record_for_dagster
     from costudy_pipelines.lib.settings import INSTALLED, PROJECT_ROOT
 
     record_for_dagster(prepare_environment())
+    if not os.environ.get(CHARTS_URL_VAR):  # set: the charts are served elsewhere
+        os.environ[CHARTS_PORT_VAR] = str(charts_port)  # runs launched by dg link to it
+        server = [sys.executable, "-m", "costudy_pipelines.lib.chart_server"]
+        # the server's parent becomes dg (execv below): it stops when dg does
+        subprocess.Popen([*server, "--port", str(charts_port), "--with-parent"])
     bin_dir = os.path.dirname(sys.executable)
     listen = ["--host", "127.0.0.1", "--port", str(port)]
     if INSTALLED:  # no project folder for dg: the workspace file the wheel carries

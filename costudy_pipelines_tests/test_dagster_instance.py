@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -89,11 +91,19 @@ def test_demo_records_its_run_in_the_postgres_instance(
     assert runs == [("main", "SUCCESS")]
 
 
+def port_open(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 @pytest.mark.slow
 def test_ui_starts_on_postgres_and_serves_the_assets(project_env: dict[str, str]) -> None:
-    port = free_port()
+    port, charts = free_port(), free_port()
     process = subprocess.Popen(
-        [str(BIN / "costudy"), "ui", "--port", str(port)],
+        [str(BIN / "costudy"), "ui", "--port", str(port), "--charts-port", str(charts)],
         cwd=PROJECT_ROOT,
         env=project_env,
         stdout=subprocess.DEVNULL,
@@ -120,8 +130,19 @@ def test_ui_starts_on_postgres_and_serves_the_assets(project_env: dict[str, str]
                 time.sleep(1)
         assert "database_inventory" in asset_keys
         assert httpx.get(f"{base}/server_info", timeout=5).status_code == 200
+        # the chart server beside it answers (a chart never written: a 404 of its own)
+        missing = httpx.get(f"http://127.0.0.1:{charts}/charts/never_drawn.svg", timeout=5)
+        assert missing.status_code == 404 and b"no such chart" in missing.content
+        # and it stops with dg (the process costudy ui became), not left behind
+        os.kill(process.pid, signal.SIGTERM)
+        process.wait(timeout=120)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and port_open(charts):
+            time.sleep(0.5)
+        assert not port_open(charts), "the chart server outlived costudy ui"
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # the group may be gone already
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:

@@ -1,6 +1,7 @@
 """Metadata dicts, typed, and metadata tables from plain rows: what the finance, discrepancy,
 count and sync-health definitions share."""
 
+import hashlib
 from typing import TypeAlias
 
 import dagster as dg
@@ -9,6 +10,7 @@ import dagster as dg
 # MetadataValue, ...); its own alias lives in a private module, imported here once.
 from dagster._core.definitions.metadata import RawMetadataValue
 
+from costudy_pipelines.lib.chart_server import chart_url
 from costudy_pipelines.lib.svg_charts import charts_folder, write_chart
 
 # A metadata dict an asset or check builds before handing it to Dagster.
@@ -24,8 +26,13 @@ def metadata_table(rows: list[dict], columns: dict[str, str]) -> dg.MetadataValu
 
 
 def chart_metadata(name: str, svg: str) -> Metadata:
-    """Write the chart to `<COSTUDY_ARTIFACTS>/charts/<name>.svg` and link to it: its path, and
-    a file:// link to open it in a browser (the UI cannot show an SVG inline, see
-    lib/svg_charts.py)."""
+    """Write the chart to `<COSTUDY_ARTIFACTS>/charts/<name>.svg` and show it where the
+    operator looks: `<name>_view`, Markdown that draws it inline in the UI, and `<name>`, its
+    http link (the chart server, lib/chart_server.py, serves it); the file's path too."""
     path = write_chart(charts_folder(), name, svg)
-    return {name: dg.MetadataValue.url(path.as_uri()), f"{name}_path": dg.MetadataValue.path(path)}
+    url = chart_url(name, hashlib.sha256(svg.encode()).hexdigest()[:12])
+    return {
+        f"{name}_view": dg.MetadataValue.md(f"![{name}]({url})\n\n[open the chart]({url})"),
+        name: dg.MetadataValue.url(url),
+        f"{name}_path": dg.MetadataValue.path(path),
+    }

@@ -2,7 +2,8 @@
 
 Why files: the Dagster 1.13 UI sanitizes Markdown metadata (rehype-sanitize: image sources
 only http(s), no raw HTML), so an inline or `data:` SVG never shows there. The chart is
-written next to Dagster's artifacts and the asset's metadata links to it. Every bar carries
+written next to Dagster's artifacts, the chart server (lib/chart_server.py) serves it over
+http, and the asset's metadata shows it inline from there and links to it. Every bar carries
 its label and value (`data-label`, `data-value`, and a <title> the browser shows on hover),
 so what is drawn can be checked against the data.
 """

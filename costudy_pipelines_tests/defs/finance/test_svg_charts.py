@@ -1,17 +1,23 @@
-"""The SVG charts the revenue view and the sync-health report write and link to: every bar
+"""The SVG charts the revenue view and the sync-health report write and show: every bar
 drawn is a day's (or a session's) value read independently from the loaded warehouse, and
-its height is that value on its panel's scale."""
+its height is that value on its panel's scale; the UI reaches them over http from the chart
+server (inline Markdown and a link), never through a file:// link."""
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from xml.etree import ElementTree
 
+import httpx
 import pytest
 
 from costudy_pipelines.defs import sync_health
+from costudy_pipelines.lib.chart_server import CHARTS_URL_VAR, chart_server
 from costudy_pipelines.lib.pg import connect
 from costudy_pipelines.lib.svg_charts import (
     PANEL_HEIGHT,
@@ -29,10 +35,19 @@ SYNC_VIEWS = [VIEW_ASSETS["sync_runs"], VIEW_ASSETS["sync_health"]]
 
 
 @pytest.fixture(autouse=True)
-def artifacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Charts go under COSTUDY_ARTIFACTS/charts: a folder of this test's own."""
+def artifacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Charts go under COSTUDY_ARTIFACTS/charts: a folder of this test's own, served by a chart
+    server of this test's own (COSTUDY_CHARTS_URL)."""
     monkeypatch.setenv("COSTUDY_ARTIFACTS", str(tmp_path / "artifacts"))
-    return tmp_path / "artifacts" / "charts"
+    folder = tmp_path / "artifacts" / "charts"
+    server = chart_server(0, folder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv(CHARTS_URL_VAR, f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        yield folder
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def panels(svg: str) -> dict[str, list[tuple[str, float, float]]]:
@@ -59,10 +74,18 @@ def assert_scaled(bars: list[tuple[str, float, float]]) -> None:
 
 
 def linked_chart(metadata, name: str, folder: Path) -> str:
+    """The chart as the browser gets it from the UI's link (and inline image): over http, the
+    file the asset wrote."""
     path = Path(metadata[f"{name}_path"].value)
     assert path == folder / f"{name}.svg"
-    assert metadata[name].value == path.as_uri()
-    return path.read_text()
+    url = metadata[name].value
+    assert url.startswith(os.environ[CHARTS_URL_VAR] + f"/charts/{name}.svg?v=")
+    assert f"![{name}]({url})" in metadata[f"{name}_view"].value  # drawn inline in the UI
+    assert not any("file:" in str(value.value) for value in metadata.values())
+    answer = httpx.get(url, timeout=10)
+    assert answer.status_code == 200 and answer.headers["content-type"] == "image/svg+xml"
+    assert answer.text == path.read_text()
+    return answer.text
 
 
 def warehouse_rows(url: str, query: str) -> list[tuple]:
@@ -132,3 +155,14 @@ def test_a_chart_escapes_its_labels_and_draws_nothing_for_zero():
     assert drawn == {"x & y": [("<day>", 0.0, 0.0), ("d2", 5.0, PLOT_HEIGHT)], "e": []}
     assert "no data" in svg
     assert "no data yet" in bar_chart_svg("t", [])
+
+
+def test_the_chart_server_serves_charts_and_nothing_else(artifacts: Path) -> None:
+    artifacts.mkdir(parents=True)
+    (artifacts / "revenue_chart.svg").write_text("<svg/>")
+    (artifacts / "secret.txt").write_text("no")
+    base = os.environ[CHARTS_URL_VAR]
+    assert httpx.get(f"{base}/charts/revenue_chart.svg?v=1", timeout=10).text == "<svg/>"
+    for path in ("/charts/secret.txt", "/charts/", "/charts/..%2Fsecret.txt",
+                 "/charts/missing.svg", "/"):  # fmt: skip
+        assert httpx.get(base + path, timeout=10).status_code == 404, path
