@@ -16,7 +16,11 @@ from costudy_pipelines.lib.settings import DATABASES
 from costudy_pipelines.sandbox.world import World, WorldConfig
 from costudy_pipelines_tests.harness import DatabaseFactory
 
-OPTIONS = ["--seed", "3", "--people", "250", "--days", "30", "--advance-days", "1"]
+# the world of WorldConfig's own dates (30 days from 2024-01-01): without --end it ends yesterday
+OPTIONS = [
+    *("--seed", "3", "--people", "250", "--days", "30", "--advance-days", "1"),
+    *("--end", "2024-01-30"),
+]
 
 
 def options_world() -> World:
