@@ -39,10 +39,14 @@ CHROMIUM_FLAGS = [
 NO_COMMUNITY_DIALOG = "localStorage.setItem('communityNux', '1')"
 
 
+# pages where a button shows what to capture: PNG name -> the button's text
+CLICK = {"whop_payments_plots": "Plots"}  # the Overview's Metadata section: Table | Plots
+
+
 def pages(ui: str, day: str) -> dict[str, tuple[str, str]]:
     """PNG name -> (the page, a text that shows once its data has loaded)."""
     return {
-        "whop_payments_plots": (f"{ui}/assets/whop_payments?view=plots", "records_in"),
+        "whop_payments_plots": (f"{ui}/assets/whop_payments?view=overview", "records_in"),
         "whop_payments_partitions": (
             f"{ui}/assets/whop_payments?view=partitions&partition={day}",
             "records_in",
@@ -75,10 +79,17 @@ def open_chart(
     return href
 
 
-def screenshot(page: Page, url: str, loaded: str, png: Path, timeout_s: float) -> None:
-    """The whole page once `loaded` shows (the UI is a JS app that loads its data)."""
+def screenshot(
+    page: Page, url: str, loaded: str, png: Path, timeout_s: float, click: str | None = None
+) -> None:
+    """The whole page once `loaded` shows (the UI is a JS app that loads its data), after
+    clicking the button `click` if given."""
     page.goto(url)
     page.get_by_text(loaded).first.wait_for(timeout=timeout_s * 1000)
+    if click:
+        page.get_by_role("button", name=click).first.click()
+        page.locator(".recharts-surface, canvas, svg").last.wait_for(timeout=timeout_s * 1000)
+        page.wait_for_timeout(2000)  # the plots' animation
     page.wait_for_load_state("networkidle")
     page.screenshot(path=png)  # the UI scrolls inside its own panes: the viewport is the page
 
@@ -105,7 +116,7 @@ def main() -> None:
         page.add_init_script(NO_COMMUNITY_DIALOG)
         for name, (url, loaded) in pages(args.ui.rstrip("/"), args.day).items():
             png = args.out / f"{name}.png"
-            screenshot(page, url, loaded, png, args.timeout)
+            screenshot(page, url, loaded, png, args.timeout, CLICK.get(name))
             print(f"{png}  <- {url}", file=sys.stderr)
         for name, (asset, title) in CHARTS.items():
             png = args.out / f"{name}.png"
