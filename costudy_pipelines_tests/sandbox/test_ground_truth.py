@@ -51,7 +51,6 @@ def test_names_follow_priority_ghl_then_whop_then_sheet(world: World) -> None:
     for source, family, read in (
         ("ghl_contacts", "ghl", lambda r: r["name"]),
         ("whop_users", "whop", lambda r: r["name"]),
-        ("whop_memberships", "whop", lambda r: r["user"]["name"]),
         ("whop_payments", "whop", lambda r: r["user"]["name"]),
         ("sheet_rows", "sheets", lambda r: r["values"].get("Name") or r["values"].get("Full Name")),
     ):
