@@ -16,6 +16,7 @@ from costudy_pipelines.commands.migrate import migrate
 from costudy_pipelines.commands.people import people
 from costudy_pipelines.commands.replay import rejects, reverse_sync
 from costudy_pipelines.commands.sandbox import sandbox
+from costudy_pipelines.commands.sources import sources
 from costudy_pipelines.commands.webhook import webhook
 from costudy_pipelines.commands.worker import worker
 from costudy_pipelines.lib import pg
@@ -149,6 +150,7 @@ main.add_command(people)
 main.add_command(rejects)
 main.add_command(reverse_sync)
 main.add_command(sandbox)
+main.add_command(sources)
 main.add_command(webhook)
 main.add_command(worker)
 
