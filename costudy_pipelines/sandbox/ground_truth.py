@@ -122,7 +122,12 @@ def _account(
     if entry.reject:
         truth.rejects[entry.source][key] = entry.reject
         return
-    if spec.email is None and entry.person is not None and "email" in entry.record:
+    if (
+        spec.email is None
+        and spec.owner_email is None
+        and entry.person is not None
+        and "email" in entry.record
+    ):
         # a sync target keyed by email (platform users): a user of the warehouse all the same
         truth.people[entry.person].add(normalise_email(entry.record["email"]))
     raw = spec.email(entry.record) if spec.email else NO_EMAIL_FIELD

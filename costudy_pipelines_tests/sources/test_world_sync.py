@@ -165,10 +165,10 @@ def assert_text_round_trips(found: Stored, world: World) -> None:
             raw = rows[key].raw
             if TARGETS[source].table in ("whop_users", "whop_memberships", "whop_payments",
                                          "ghl_contacts"):  # fmt: skip
-                # a membership also keeps the address the client looked up for its buyer
+                # memberships and users also keep the address the client looked up for them
                 resolved = raw.pop(RESOLVED_KEY, None)
                 assert raw == entry.record, (source, key)
-                if source == "whop_memberships":
+                if source in ("whop_memberships", "whop_users"):
                     email = normalise_email(resolved["member_email"])
                     assert email == world.address(entry.person, "whop"), (source, key)
                 continue

@@ -14,7 +14,8 @@ SDK's own list and retrieve methods against the sandbox and parse every answer):
 - members are the SDK's `Member` (`GET /members`, `GET /members/{id}`): one per buyer of the
   account, with the buyer's `email` (the `member:email:read` scope) and `user` summary. They
   are how a membership reaches its person's email (`members(world)`).
-- users are the SDK's `User` (with `email`).
+- users are the SDK's `User`, `email` null: 2.6.0 fills it only on the caller's own `me` view,
+  so a company reads its users' addresses from their member records, as for memberships.
 - A refund keeps `status: "paid"` and sets `substatus` ("refunded"/"partially_refunded") and
   `refunded_amount`, as v1 documents; v1 has no status "refunded".
 - `WorldConfig.money_format` "float" (or "mixed", per payment) serves the money fields as
@@ -137,7 +138,7 @@ def build_user(world: World, slot: Slot) -> Record:
         "id": token_id("user", world.seed, who.index),
         "username": who.username,
         "name": display_name(world.seed, who, "whop", slot.epoch),
-        "email": email_variant(slot.email, draw),
+        "email": None,  # self-only: filled for the caller's own `me`, null for everyone else
         "created_at": iso_ms(slot.created_ms),
         "bio": draw.choice(
             (None, "Studying for the CPA 📚", "Ich lerne jeden Tag.", "O'Reilly fan")
@@ -256,10 +257,10 @@ def build_member(world: World, person_index: int, first_ms: int) -> Record:
 
 
 def members(world: World) -> list[Record]:
-    """Every buyer of the account: the people with a Whop membership or payment, in order of
-    their first one."""
+    """Every member of the account: the people with a Whop user, membership or payment, in
+    order of their first record."""
     first: dict[int, int] = {}
-    for source in ("whop_memberships", "whop_payments"):
+    for source in ("whop_users", "whop_memberships", "whop_payments"):
         for found in world.entries(source):
             if found.person is not None:
                 earliest = first.get(found.person, found.created_ms)
@@ -403,19 +404,12 @@ def change_payment(world: World, slot: Slot, record: Record, day_ms: int, change
         record[name] = money_value(value, currency, as_object)
 
 
-def user_email(record: Record) -> object:
-    return record["email"]
-
-
 def payer_email(record: Record) -> object:
     return record["customer_email"]
 
 
 def corrupt_user(record: Record, kind: Kind, draw: Draw) -> None:
-    if kind == "bad_date":
-        record["created_at"] = corrupt_value(kind, draw)
-    else:
-        record["email"] = corrupt_value(kind, draw)
+    record["created_at"] = corrupt_value(kind, draw)  # a user shows no email to spoil
 
 
 def corrupt_membership(record: Record, kind: Kind, draw: Draw) -> None:
@@ -467,9 +461,9 @@ USERS = RecordGenerator(
     build=build_user,
     key=by_id,
     change=change_user,
-    corruptions=_date_and_email,
+    corruptions=_date_only,
     corrupt=corrupt_user,
-    email=user_email,
+    owner_email=member_email,  # null on the user; the members endpoint has it
     name_of=lambda record: record["name"],
 )
 MEMBERSHIPS = RecordGenerator(

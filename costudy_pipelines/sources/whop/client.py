@@ -13,7 +13,8 @@ reads the older shapes (floats, nested objects, `user.email`).
 
 A 2.6.0 membership carries no address: it names its buyer (`user_id`). The buyer's address is
 on their member record (`GET /members`, `Member.email`; `User.email` is filled only for the
-caller's own `me`, so the users endpoint cannot give it). The client looks the addresses up in
+caller's own `me`, so the users endpoint cannot give it, and users read with a null `email`
+get theirs the same way). The client looks the addresses up in
 batches of `MEMBER_BATCH` user ids (`GET /members?user_ids=...`), caches them for its life
 (one client per sync run), and adds them to each membership under `RESOLVED_KEY`, a key no
 Whop shape has: `{"member_email": ..., "member_user_id": ...}`. The raw record stored is
@@ -128,21 +129,38 @@ class WhopClient(ApiReader):
             page = records if window is None else in_window(records, "created_at", window)
             if page and resource == "memberships":
                 page = self.with_member_emails(page)
+            elif page and resource == "users":
+                page = self.with_member_emails(page, user_field="id", only_without="email")
             if page:
                 yield page
             if cursor is None:
                 return
             params = {**params, "after": cursor}
 
-    def with_member_emails(self, memberships: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The memberships, each with its buyer's address from their member record (None when
-        Whop has none: an unclaimed membership, a business buyer, no email scope)."""
-        emails = self.member_emails(
-            record["user_id"] for record in memberships if isinstance(record.get("user_id"), str)
-        )
+    def with_member_emails(
+        self,
+        records: list[dict[str, Any]],
+        *,
+        user_field: str = "user_id",
+        only_without: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The records (memberships: `user_id`; users: `id`), each with its user's address from
+        their member record (None when Whop has none: an unclaimed membership, a business
+        buyer, no email scope). `only_without`: leave records that already carry that field
+        (a user's own `email`, filled on the `me` view) as they are."""
+
+        def wanted(record: dict[str, Any]) -> bool:
+            return isinstance(record.get(user_field), str) and not (
+                only_without and record.get(only_without)
+            )
+
+        emails = self.member_emails(record[user_field] for record in records if wanted(record))
         enriched = []
-        for record in memberships:
-            user_id = record.get("user_id")
+        for record in records:
+            if only_without and record.get(only_without):
+                enriched.append(record)
+                continue
+            user_id = record.get(user_field)
             email = emails.get(user_id) if isinstance(user_id, str) else None
             resolved = {"member_email": email, "member_user_id": user_id}
             enriched.append({**record, RESOLVED_KEY: resolved})

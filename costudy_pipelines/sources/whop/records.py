@@ -36,6 +36,17 @@ from costudy_pipelines.lib.validation.types import (
     source_schema,
 )
 
+# What the client adds to a record Whop sent (never a Whop field: Whop's keys never start "_").
+RESOLVED_KEY = "_costudy"
+
+
+@source_schema
+class WhopResolved(TypedDict, total=False):
+    """What the client looked up for a record: its buyer's address on their member record."""
+
+    member_email: str | None
+    member_user_id: str | None
+
 
 @source_schema
 class WhopUserRef(TypedDict, total=False):
@@ -94,18 +105,7 @@ class WhopUserSchema(TypedDict, total=False):
     name: str | None
     username: str | None
     created_at: OptionalTimestamp
-
-
-# What the client adds to a record Whop sent (never a Whop field: Whop's keys never start "_").
-RESOLVED_KEY = "_costudy"
-
-
-@source_schema
-class WhopResolved(TypedDict, total=False):
-    """What the client looked up for a record: its buyer's address on their member record."""
-
-    member_email: str | None
-    member_user_id: str | None
+    _costudy: WhopResolved
 
 
 _NO_USER: dict[str, Any] = {}
@@ -212,7 +212,8 @@ class WhopUserValidator(SchemaValidator):
     def build(self, record: dict[str, Any]) -> ValidRecord:
         created = record.get("created_at")
         username = record.get("username")
+        email = record.get("email") or (record.get(RESOLVED_KEY) or {}).get("member_email")
         return valid_record(
-            record["id"], record.get("email"), (username, created), name=record.get("name"),
+            record["id"], email, (username, created), name=record.get("name"),
             username=username, observed_at=created,
         )  # fmt: skip

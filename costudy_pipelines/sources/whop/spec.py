@@ -39,6 +39,7 @@ MEMBERSHIP_SHAPE = FeedShape.of(
     current_period_end="string|null",
 )  # fmt: skip
 USER_SHAPE = FeedShape.of(
+    ignored=(RESOLVED_KEY,),
     id="string", created_at="string", email="string|null", name="string|null",
     username="string",
 )  # fmt: skip

@@ -138,6 +138,16 @@ def test_memberships_carry_no_email_and_name_their_buyer_and_member(
         assert membership.initial_price.amount and membership.account.id
 
 
+def test_users_show_no_email_as_whop_shows_them_to_a_company(
+    whop: tuple[WhopServer, str],
+) -> None:
+    """2.6.0 fills User.email only on the caller's own `me` view."""
+    server, key = whop
+    client = sdk(server, key)
+    assert all(user.email is None for user in client.users.list(first=100))
+    assert client.users.retrieve(world_records("users")[0]["id"]).email is None
+
+
 def test_the_project_reads_what_the_sdk_reads_and_validates_it(
     whop: tuple[WhopServer, str],
 ) -> None:
@@ -164,16 +174,19 @@ def test_the_project_reads_what_the_sdk_reads_and_validates_it(
 def test_membership_emails_come_from_the_members_endpoint_in_batches_cached_per_client(
     whop: tuple[WhopServer, str],
 ) -> None:
-    server, key = whop
     people = {entry.record["user_id"]: entry.person for entry in WORLD.entries("whop_memberships")}
+    server, key = whop
     server.request_log.clear()
     with WhopClient(key, base_url=f"{server.base_url}/api/v1", page_size=25) as client:
         read = [record for page in client.pages("memberships") for record in page]
         again = [record for page in client.pages("memberships") for record in page]
         assert again == read  # the second read is served from the cache
         lookups = client.lookup_metadata()
+        # users carry no email either: theirs come from the same lookup, cached
+        users = [record for page in client.pages("users") for record in page]
+        after_users = client.lookup_metadata()
     member_requests = [e for e in server.request_log if e.path.endswith("/members")]
-    assert len(member_requests) == lookups["member_lookup_requests"]
+    assert len(member_requests) == after_users["member_lookup_requests"]
     # one lookup per page of memberships at most (25 < MEMBER_BATCH), none on the second read
     pages = len(read) // 25 + 1
     assert 0 < lookups["member_lookup_requests"] <= pages and MEMBER_BATCH > 25
@@ -183,6 +196,11 @@ def test_membership_emails_come_from_the_members_endpoint_in_batches_cached_per_
         assert resolved["member_user_id"] == record["user_id"]
         person = people[record["user_id"]]
         assert normalise_email(resolved["member_email"]) == WORLD.address(person, "whop")
+    owners = {entry.key: entry.person for entry in WORLD.entries("whop_users")}
+    assert len(users) == len(owners)
+    for user in users:
+        email = normalise_email(user[RESOLVED_KEY]["member_email"])
+        assert email == WORLD.address(owners[user["id"]], "whop")
 
 
 def test_a_membership_is_stored_with_its_persons_email(
