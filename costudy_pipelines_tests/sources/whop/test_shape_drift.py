@@ -7,9 +7,11 @@ on a first run and on a re-run that compares with what the first one saw."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
+from pathlib import Path
 
 import dagster as dg
 import psycopg
@@ -23,6 +25,7 @@ from costudy_pipelines.sandbox.servers import WhopServer
 from costudy_pipelines.sandbox.shape_changes import ShapeChange
 from costudy_pipelines.sandbox.world import World, WorldConfig
 from costudy_pipelines.sources.whop.defs import WhopResource
+from costudy_pipelines_tests.replay.support import costudy, use_databases
 from costudy_pipelines_tests.sources.runs import Run, run_assets
 
 # Floats for money: the older release's shape, which the payments feed still reads; the
@@ -73,7 +76,9 @@ def history(warehouse_url: str, run_id: str | None = None) -> list[DriftSeen]:
 
 
 @pytest.mark.slow
-def test_each_planted_change_is_reported_from_its_first_partition(warehouse_url: str) -> None:
+def test_each_planted_change_is_reported_from_its_first_partition(
+    warehouse_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     changed = {p["id"] for p in CHANGE.apply(WORLD.records("whop_payments")) if "payer_email" in p}
     assert changed, "the world has payments on and after the change"
     with whop(CHANGE) as server:
@@ -110,6 +115,19 @@ def test_each_planted_change_is_reported_from_its_first_partition(warehouse_url:
     report = drift_markdown(history(warehouse_url))
     assert "**Shape drift** (4 change(s)" in report
     assert "whop_payments: payer_email appeared as string" in report
+    # and the operator's command line shows the same history
+    use_databases(monkeypatch, tmp_path, WAREHOUSE_DB_URL=warehouse_url)
+    listed = costudy("sources", "drift", "--source", "whop")
+    assert listed.exit_code == 0, listed.output
+    assert "4 shape change(s) in feeds that declare their shape" in listed.output
+    assert "whop_payments: usd_total changed type: object where number was expected" in (
+        listed.output
+    )
+    rows = [json.loads(line) for line in costudy("sources", "drift", "--json").output.splitlines()
+            if line.startswith("{")]  # fmt: skip
+    assert {(row["field"], row["first_partition"]) for row in rows} == {
+        (field, CHANGED_ON) for field, _ in found
+    }
 
 
 @pytest.mark.slow
