@@ -23,7 +23,7 @@ Whop's membership plus that key, so a reject replay reads the same address.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -69,6 +69,33 @@ def check_cursor_page(payload: Any) -> str | None:
     if page_info["has_next_page"] and not page_info.get("end_cursor"):
         return "'has_next_page' is true but 'end_cursor' is empty"
     return None
+
+
+def with_member_email(
+    record: dict[str, Any],
+    emails: Mapping[str, str | None],
+    user_field: str = "user_id",
+    only_without: str | None = None,
+) -> dict[str, Any]:
+    """The record with its user's address from `emails` (user id -> member email) under
+    RESOLVED_KEY; as it is when it already carries `only_without` (a user's own email)."""
+    if only_without and record.get(only_without):
+        return record
+    user_id = record.get(user_field)
+    email = emails.get(user_id) if isinstance(user_id, str) else None
+    return {**record, RESOLVED_KEY: {"member_email": email, "member_user_id": user_id}}
+
+
+def member_email_index(members: Iterable[Mapping[str, Any]]) -> dict[str, str | None]:
+    """User id -> address, from Whop member records (`Member.user.id`, `Member.email`)."""
+    index: dict[str, str | None] = {}
+    for member in members:
+        user = member.get("user")
+        user_id = user.get("id") if isinstance(user, Mapping) else None
+        if isinstance(user_id, str) and index.get(user_id) is None:
+            email = member.get("email")
+            index[user_id] = email if isinstance(email, str) else None
+    return index
 
 
 class WhopClient(ApiReader):
@@ -155,16 +182,7 @@ class WhopClient(ApiReader):
             )
 
         emails = self.member_emails(record[user_field] for record in records if wanted(record))
-        enriched = []
-        for record in records:
-            if only_without and record.get(only_without):
-                enriched.append(record)
-                continue
-            user_id = record.get(user_field)
-            email = emails.get(user_id) if isinstance(user_id, str) else None
-            resolved = {"member_email": email, "member_user_id": user_id}
-            enriched.append({**record, RESOLVED_KEY: resolved})
-        return enriched
+        return [with_member_email(r, emails, user_field, only_without) for r in records]
 
     def member_emails(self, user_ids: Iterable[str]) -> dict[str, str | None]:
         """Each user's address on their member record, looked up `MEMBER_BATCH` at a time and
@@ -184,12 +202,9 @@ class WhopClient(ApiReader):
         while True:
             payload = self.api.get("/members", params=params, check=check_cursor_page)
             self.member_lookups += 1
-            for member in payload["data"]:
-                user = member.get("user")
-                user_id = user.get("id") if isinstance(user, dict) else None
+            for user_id, email in member_email_index(payload["data"]).items():
                 if user_id in batch and self._member_emails.get(user_id) is None:
-                    email = member.get("email")
-                    self._member_emails[user_id] = email if isinstance(email, str) else None
+                    self._member_emails[user_id] = email
             page_info = payload["page_info"]
             cursor = page_info.get("end_cursor") if page_info["has_next_page"] else None
             guard.check(cursor, (member.get("id") for member in payload["data"]))
