@@ -20,6 +20,7 @@ import psycopg
 import pydantic
 import pytest
 from whop_sdk import Member, Membership, NotFoundError, Payment, User, Whop
+from whop_sdk.core.api_error import ApiError
 from whop_sdk.environment import WhopEnvironment
 
 from costudy_pipelines.lib.clients.base import TimeWindow
@@ -203,6 +204,18 @@ def test_membership_emails_come_from_the_members_endpoint_in_batches_cached_per_
         assert email == WORLD.address(owners[user["id"]], "whop")
 
 
+def test_the_sdk_narrows_members_to_users_as_the_client_asks(
+    whop: tuple[WhopServer, str],
+) -> None:
+    """The client's lookup (`GET /members?user_ids=...`, repeated) is the SDK's own filter."""
+    server, key = whop
+    wanted = [record["user_id"] for record in world_records("memberships")[:5]]
+    found = list(sdk(server, key).members.list(user_ids=wanted, first=100))
+    assert {member.user.id for member in found if member.user} == set(wanted)
+    assert all(member.email for member in found)
+    assert list(sdk(server, key).members.list(user_ids=["user_nobody"])) == []
+
+
 def test_a_membership_is_stored_with_its_persons_email(
     whop: tuple[WhopServer, str], warehouse_url: str
 ) -> None:
@@ -242,12 +255,17 @@ def test_a_request_without_the_version_header_is_refused(whop: tuple[WhopServer,
         answer = httpx.get(f"{server.base_url}{path}", headers={"Authorization": f"Bearer {key}"})
         assert answer.status_code == 400, path
         assert VERSION_HEADER in answer.json()["error"]["message"]
-    # the SDK without its version header is refused too
-    bare = sdk(server, key)
-    bare._client_wrapper._api_version_date = None
-    with pytest.raises(Exception) as refused:
+    # the SDK told to send no version is refused too
+    api = f"{server.base_url}/api/v1"
+    bare = Whop(
+        environment=WhopEnvironment(api=api, vault=api),
+        token=key,
+        max_retries=0,
+        api_version_date=None,
+    )
+    with pytest.raises(ApiError) as refused:
         bare.users.retrieve(world_records("users")[0]["id"])
-    assert getattr(refused.value, "status_code", None) == 400
+    assert refused.value.status_code == 400
 
 
 def test_get_by_id_and_a_missing_id_in_whops_error_shape(whop: tuple[WhopServer, str]) -> None:
