@@ -16,11 +16,11 @@ import importlib
 import warnings
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import dagster as dg
 
 from costudy_pipelines.defs.warehouse_views import with_pattern_deps
+from costudy_pipelines.lib.settings import PROJECT_ROOT
 from costudy_pipelines.sources.registry import (
     RegisteredSource,
     Registry,
@@ -97,7 +97,7 @@ def project_definitions() -> dg.Definitions:
     and what the demo, the CLI and the tests use."""
     registry = load_registry()
     merged = dg.Definitions.merge(
-        dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
+        dg.load_from_defs_folder(path_within_project=PROJECT_ROOT),  # checkout or shipped/
         *source_definitions(registry),
     )
     with warnings.catch_warnings():  # code references are beta in 1.13

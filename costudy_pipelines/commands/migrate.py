@@ -266,6 +266,12 @@ def _print_report(report: ApplyReport) -> None:
 @_selection
 @click.option("--dry-run", is_flag=True, help="Print the plan and the SQL; change nothing.")
 @click.option("--skip-backup", is_flag=True, help="Apply to production without a pg_dump backup.")
+@click.option(
+    "--target",
+    "target_version",
+    metavar="VERSION",
+    help="Apply up to and including this version (a number, or a file or folder name).",
+)
 @_lock_timeout
 @click.pass_obj
 def apply_command(
@@ -274,13 +280,21 @@ def apply_command(
     environments: tuple[str, ...],
     dry_run: bool,
     skip_backup: bool,
+    target_version: str | None,
     lock_timeout: float | None,
 ) -> None:
     """Apply pending files to every environment in promotion order (dev first, prod last).
 
-    Stops at the first environment that fails; nothing after it is touched.
+    Stops at the first environment that fails; nothing after it is touched. With --target,
+    files after that version stay pending (a refused file after it does not stop the rest).
     """
-    options = _options(config, lock_timeout, dry_run=dry_run, skip_backup=skip_backup)
+    options = _options(
+        config,
+        lock_timeout,
+        dry_run=dry_run,
+        skip_backup=skip_backup,
+        target_version=target_version,
+    )
     for database in config.select(databases):
         for report in promote(config, database, environments, options):
             _print_report(report)
@@ -377,7 +391,7 @@ def init_command(
     lock_timeout: float | None,
 ) -> None:
     """Start tracking: create the tracking table; --baseline marks an existing schema's files,
-    --from golang-migrate|flyway takes the version that tool recorded."""
+    --from golang-migrate|flyway|dbmate|diesel|prisma takes the versions that tool recorded."""
     selected = config.select(databases)
     if (baseline_version is not None or from_tool) and len(selected) != 1:
         raise click.UsageError("--baseline/--from need one --database: versions are per database")
@@ -405,6 +419,14 @@ def init_command(
     help="Restore into the database this variable names instead (e.g. a fresh one to check "
     "the backup).",
 )
+@click.option(
+    "--map-role",
+    "map_roles",
+    multiple=True,
+    metavar="OLD=NEW",
+    help="Give OLD's objects and grants to NEW where the target cluster has no role OLD "
+    "(default: the restoring user). Repeatable.",
+)
 @click.pass_obj
 def restore_command(
     config: MigrationConfig,
@@ -412,17 +434,30 @@ def restore_command(
     database: str | None,
     environment: str | None,
     url_env: str | None,
+    map_roles: tuple[str, ...],
 ) -> None:
     """Restore BACKUP_FILE (from `status`'s list) into an empty database, with the bundled
-    pg_restore (PostgreSQL 16: the version that wrote it)."""
+    pg_restore (PostgreSQL 16: the version that wrote it), owners and grants included; roles
+    the target cluster lacks are mapped (--map-role, else the restoring user) and listed."""
     chosen, target, _ = _one(config, database, environment)
     if url_env:
         url = os.environ.get(url_env)
         if not url:
             raise click.UsageError(f"{url_env} is not set: it should name the database to fill")
         target = chosen.target(target.environment, url=url, source=url_env)
-    restore_into_empty(backup_file, target)
-    click.echo(f"{target.label}: restored {backup_file} into {target.masked_url}")
+    role_map = {}
+    for pair in map_roles:
+        old, equals, new = pair.partition("=")
+        if not equals or not old or not new:
+            raise click.UsageError(f"--map-role takes OLD=NEW, not {pair!r}")
+        role_map[old] = new
+    report = restore_into_empty(backup_file, target, role_map)
+    click.echo(
+        f"{target.label}: restored {backup_file} into {target.masked_url} with its owners and "
+        f"grants ({', '.join(report.roles) or 'no roles'})"
+    )
+    for line in report.describe():
+        click.echo(click.style(f"mapped: {line}", fg="yellow"))
 
 
 def _environments(database: DatabaseMigrations, names: tuple[str, ...]) -> list[str]:

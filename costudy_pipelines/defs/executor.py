@@ -9,6 +9,13 @@
   all, but a crashing step takes the whole run down with it.
 - `celery`: dagster-celery workers on any number of machines.
 
+COSTUDY_EXECUTOR is the default; a run chooses its own in its run config, and gets it:
+`execution: {config: {in_process: {}}}`, `{multiprocess: {max_concurrent: 1}}` (forked from the
+preloaded forkserver unless it names a `start_method`), `{celery: {step_timeout_s: 600}}`. Any
+other key is refused when the run is launched, by Dagster's config check, which names the
+three choices. (Before, the executor was a `configured` one whose schema accepts anything:
+`in_process` was accepted and ignored.)
+
 The README (Performance, Running on workers) has the measurement behind the default.
 
 Under celery a worker acknowledges a step's message only once the step has finished and gives
@@ -24,17 +31,23 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 import dagster as dg
 from celery import Celery
 from celery.result import AsyncResult
+from dagster._core.definitions.executor_definition import (
+    IN_PROC_CONFIG,
+    MULTI_PROC_CONFIG,
+    _core_in_process_executor_creation,
+    _core_multiprocess_executor_creation,
+)
 from dagster._core.execution.context.system import PlanOrchestrationContext
 from dagster._core.execution.plan.plan import ExecutionPlan
 from dagster._core.execution.plan.step import ExecutionStep
-from dagster._core.execution.retries import RetryMode
+from dagster._core.execution.retries import RetryMode, get_retries_config
 from dagster_celery.core_execution_loop import core_celery_execution_loop
-from dagster_celery.executor import CELERY_CONFIG, CeleryExecutor, _submit_task
+from dagster_celery.executor import CeleryExecutor, _submit_task
 from dagster_celery.make_app import make_app
 from dagster_celery.tasks import create_task
 
@@ -149,23 +162,6 @@ class BoundedCeleryExecutor(CeleryExecutor):
         return core_celery_execution_loop(plan_context, execution_plan, step_execution_fn=submit)
 
 
-@dg.executor(
-    name="costudy_celery",
-    config_schema={**CELERY_CONFIG, "step_timeout_s": dg.Field(int)},
-    requirements=dg.multiple_process_executor_requirements(),
-)
-def bounded_celery_executor(init_context: dg.InitExecutorContext) -> BoundedCeleryExecutor:
-    config: Mapping[str, Any] = init_context.executor_config
-    return BoundedCeleryExecutor(
-        timeout_s=config["step_timeout_s"],
-        broker=config.get("broker"),
-        backend=config.get("backend"),
-        config_source=config.get("config_source"),
-        include=config.get("include"),
-        retries=RetryMode.from_config(config["retries"]),
-    )
-
-
 def executor_choice() -> str:
     choice = os.environ.get(EXECUTOR_VAR) or "multiprocess"
     if choice not in EXECUTORS:
@@ -173,33 +169,73 @@ def executor_choice() -> str:
     return choice
 
 
+FORKSERVER: dict[str, Any] = {
+    "max_concurrent": MAX_CONCURRENT_STEPS,
+    "start_method": {"forkserver": {"preload_modules": PRELOAD_MODULES}},
+}
+
+
 def forkserver_executor() -> dg.ExecutorDefinition:
     """Dagster's multiprocess executor, steps forked from a forkserver that preloads the
     project (the step's process starts with everything imported)."""
-    return dg.multiprocess_executor.configured(
+    return dg.multiprocess_executor.configured(FORKSERVER)
+
+
+# What a run may choose in `execution: {config: ...}`: exactly one of these.
+CHOICES: dict[str, Any] = {
+    "multiprocess": MULTI_PROC_CONFIG,
+    "in_process": IN_PROC_CONFIG,
+    "celery": dg.Field(
         {
-            "max_concurrent": MAX_CONCURRENT_STEPS,
-            "start_method": {"forkserver": {"preload_modules": PRELOAD_MODULES}},
-        }
+            "retries": get_retries_config(),
+            "step_timeout_s": dg.Field(
+                int, is_required=False, description=f"default {STEP_TIMEOUT_VAR}"
+            ),
+        },
+        description="Steps on `costudy worker`s (CELERY_BROKER_URL, CELERY_BACKEND_URL).",
+    ),
+}
+
+
+def _requirements(config: Mapping[str, object]) -> list[dg.ExecutorRequirement]:
+    return [] if "in_process" in config else list(dg.multiple_process_executor_requirements())
+
+
+def _create(init_context: dg.InitExecutorContext) -> dg.Executor:
+    ((choice, raw),) = init_context.executor_config.items()
+    config: dict[str, Any] = dict(cast(Mapping[str, Any], raw or {}))
+    if choice == "in_process":
+        return _core_in_process_executor_creation(config)
+    if choice == "multiprocess":
+        if config.get("max_concurrent") is None:
+            config["max_concurrent"] = FORKSERVER["max_concurrent"]
+        if not config.get("start_method"):
+            config["start_method"] = FORKSERVER["start_method"]
+        return _core_multiprocess_executor_creation(config)
+    return BoundedCeleryExecutor(
+        timeout_s=config.get("step_timeout_s") or step_timeout_s(),
+        # read where the run executes, never stored in the run's config
+        broker=_env_url(BROKER_VAR),
+        backend=_env_url(BACKEND_VAR),
+        config_source=CELERY_SETTINGS,
+        retries=RetryMode.from_config(config["retries"]),
     )
 
 
 def executor_from_environment() -> dg.ExecutorDefinition:
-    """The executor COSTUDY_EXECUTOR names (see the module's docstring)."""
+    """The project's executor: COSTUDY_EXECUTOR's choice by default, a run's own choice when
+    its run config makes one (see the module's docstring)."""
     choice = executor_choice()
-    if choice == "multiprocess":
-        return forkserver_executor()
-    if choice == "in_process":
-        return dg.in_process_executor
-    celery_app_args()  # fail at load, naming the missing variable, not at the first run
-    return bounded_celery_executor.configured(
-        {
-            # env references: the URLs are read where the run executes, never stored in it
-            "broker": {"env": BROKER_VAR},
-            "backend": {"env": BACKEND_VAR},
-            "config_source": CELERY_SETTINGS,
-            "step_timeout_s": step_timeout_s(),
-        }
+    if choice == "celery":
+        celery_app_args()  # fail at load, naming the missing variable, not at the first run
+        step_timeout_s()
+    return dg.ExecutorDefinition(
+        name="costudy",
+        config_schema=dg.Field(dg.Selector(CHOICES), default_value={choice: {}}),
+        executor_creation_fn=_create,
+        requirements=_requirements,
+        description=f"multiprocess, in_process or celery per run; default {choice} "
+        f"({EXECUTOR_VAR})",
     )
 
 

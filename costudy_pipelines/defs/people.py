@@ -1,12 +1,14 @@
 """Probable duplicates and people (issue 16): never a silent merge.
 
-- `user_match_candidates` scores pairs of users as probably one person (lib/people/matching)
-  and stores them for review (lib/people/review): the previous scoring's undecided pairs are
-  replaced, decided ones kept; with `[people] auto_accept_above` in sources.toml (off by
-  default) the pairs scored at or above it that were never decided are accepted.
+- `user_match_candidates` scores pairs of users as probably one person (lib/people/matching),
+  on the identity features every registered source declares, and stores them for review
+  (lib/people/review): the previous scoring's undecided pairs are replaced, decided ones kept;
+  with `[people] auto_accept_above` in sources.toml (off by default) the pairs scored at or
+  above it that were never decided are accepted, unless they would make a person implausible.
 - `people` is a view of sql/views (its asset built by warehouse_views); this module gives it
   its metadata and its checks: no user in two persons, both users of every accepted link in
-  one person.
+  one person, and no person holding two dates of birth or phones or more than
+  `[people] max_group_size` users.
 - `review_people` is the operator's job (Launchpad → run config): accept, reject or undo
   pairs, with who and why, the same as `costudy people accept|reject|undo`.
 """
@@ -21,8 +23,9 @@ from pydantic import Field
 from costudy_pipelines.defs._metadata import Metadata, metadata_table
 from costudy_pipelines.defs.resources import PostgresResource
 from costudy_pipelines.lib.people import people, review
-from costudy_pipelines.lib.people.matching import MatchRun, iter_candidates
-from costudy_pipelines.sources.config import load_sources_config
+from costudy_pipelines.lib.people.matching import MatchRun, MatchSettings, score_warehouse
+from costudy_pipelines.sources.config import PeopleConfig, load_sources_config
+from costudy_pipelines.sources.registry import load_registry
 
 PEOPLE_KEY = dg.AssetKey("people")
 TOP_PAIRS = 10
@@ -62,13 +65,23 @@ def top_pairs(pending: list[review.PendingCandidate]) -> dg.MetadataValue:
     "job review_people). Never merged silently; auto-acceptance is off unless configured.",
 )
 def user_match_candidates(warehouse_db: PostgresResource) -> dg.MaterializeResult:
-    auto_accept_above = load_sources_config().people.auto_accept_above
+    config = load_sources_config().people
+    identity = load_registry().identity_sources()
+    auto_accept = (
+        None
+        if config.auto_accept_above is None
+        else review.AutoAccept(config.auto_accept_above, config.max_group_size)
+    )
+    run = MatchRun()
     with warehouse_db.connect() as conn:
         started = time.monotonic()
-        run = MatchRun()
-        candidates = list(iter_candidates(conn, run=run))
-        scored = time.monotonic()
-        stored = review.store_candidates(conn, candidates, auto_accept_above=auto_accept_above)
+        with score_warehouse(conn, identity, settings=match_settings(config), run=run) as scoring:
+            stored = review.store_candidates(
+                conn,
+                scoring.candidates(),
+                auto_accept=auto_accept,
+                identities=scoring.identities(),
+            )
         stored_at = time.monotonic()
         counts = review.link_counts(conn)
         top = review.pending(conn, limit=TOP_PAIRS)
@@ -81,15 +94,34 @@ def user_match_candidates(warehouse_db: PostgresResource) -> dg.MaterializeResul
             "rejected": counts["rejected"],
             "auto_accepted": stored.auto_accepted,
             "auto_accepted_total": counts["auto_accepted"],
-            "auto_accept_above": ("off" if auto_accept_above is None else str(auto_accept_above)),
+            "auto_accept_above": ("off" if auto_accept is None else str(auto_accept.above)),
+            "held_for_review": dg.MetadataValue.json(stored.held),
+            "held_samples": dg.MetadataValue.json(stored.held_samples),
             "dropped_undecided": stored.removed,
             "top_pending_pairs": top_pairs(top),
             "users_scored": run.users,
-            "untrained_rules": dg.MetadataValue.json(run.untrained),
+            "compared_pairs": run.compared_pairs,
+            "pairs_by_rule": dg.MetadataValue.json(run.pairs_by_rule),
+            "skipped_blocks": dg.MetadataValue.json(run.skipped_blocks),
+            "prior": run.prior if run.prior is not None else "not fitted",
+            "prior_bounds": dg.MetadataValue.json(list(run.prior_bounds or ())),
+            "features_left_out": dg.MetadataValue.json(run.left_out),
+            "feature_weights_bits": dg.MetadataValue.json(run.weights),
+            "not_scored": run.not_scored or "",
+            "identity_sources": dg.MetadataValue.json(
+                {source.table: sorted(source.fields) for source in identity}
+            ),
             "score_stages_s": dg.MetadataValue.json(run.seconds),
-            "score_s": round(scored - started, 3),
-            "store_s": round(stored_at - scored, 3),
+            "score_and_store_s": round(stored_at - started, 3),
         }
+    )
+
+
+def match_settings(config: PeopleConfig) -> MatchSettings:
+    return MatchSettings(
+        threshold=config.threshold,
+        max_block_size=config.max_block_size,
+        max_group_size=config.max_group_size,
     )
 
 
@@ -125,6 +157,26 @@ def accepted_links_within_one_person(warehouse_db: PostgresResource) -> dg.Asset
         found = people.split_links(conn)
     return dg.AssetCheckResult(
         passed=found.ok, metadata={"split_links": found.count, "samples": found.samples}
+    )
+
+
+@dg.asset_check(
+    asset=PEOPLE_KEY,
+    description="No person is implausible: none holds two dates of birth or two phones (as "
+    "matching normalised them, user_identity), none more users than [people] max_group_size. "
+    "Fix: `costudy people undo A B --by ... --why ...` on the link that joined them.",
+)
+def persons_plausible(warehouse_db: PostgresResource) -> dg.AssetCheckResult:
+    max_group_size = load_sources_config().people.max_group_size
+    with warehouse_db.connect() as conn:
+        found = people.implausible_persons(conn, max_group_size=max_group_size)
+    return dg.AssetCheckResult(
+        passed=found.ok,
+        metadata={
+            "implausible_persons": found.count,
+            "max_group_size": max_group_size,
+            "samples": found.samples,
+        },
     )
 
 
@@ -219,6 +271,7 @@ defs = dg.Definitions(
     asset_checks=[
         no_user_in_two_persons,
         accepted_links_within_one_person,
+        persons_plausible,
         adds_up_to_revenue_by_user,
     ],
     jobs=[review_people],

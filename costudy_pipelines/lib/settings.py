@@ -10,7 +10,26 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+_PACKAGE = Path(__file__).resolve().parents[1]
+_CHECKOUT = _PACKAGE.parent
+SHIPPED = _PACKAGE / "shipped"  # the wheel's copy of sql/, sources.toml, dagster.yaml
+
+
+def _is_checkout(folder: Path) -> bool:
+    return (folder / "pyproject.toml").is_file() and (folder / "sql").is_dir()
+
+
+# Where sql/, sources.toml and dagster.yaml are: the checkout (an editable install, the tests),
+# else the package's own shipped/ folder (a wheel installed into site-packages: the image).
+INSTALLED = not _is_checkout(_CHECKOUT)
+PROJECT_ROOT = SHIPPED if INSTALLED else _CHECKOUT
+
+
+def state_root() -> Path:
+    """Under which the defaults for local state live (.costudy, .env): the checkout, or, for an
+    installed package (site-packages is no place for state), the current directory."""
+    return Path.cwd() if INSTALLED else _CHECKOUT
+
 
 HOME_VAR = "COSTUDY_HOME"
 ENV_FILE_VAR = "COSTUDY_ENV_FILE"
@@ -41,7 +60,7 @@ DATABASES: tuple[DatabaseSpec, ...] = (
 
 def costudy_home() -> Path:
     """The folder for local state: embedded data directory, sandbox files, Dagster artifacts."""
-    return Path(os.environ.get(HOME_VAR) or PROJECT_ROOT / ".costudy").resolve()
+    return Path(os.environ.get(HOME_VAR) or state_root() / ".costudy").resolve()
 
 
 def embedded_port() -> int:
@@ -76,7 +95,7 @@ def unset_databases() -> list[DatabaseSpec]:
 
 def env_file() -> Path:
     """The dotenv file read at start (and where `costudy sandbox up` writes its block)."""
-    return Path(os.environ.get(ENV_FILE_VAR) or PROJECT_ROOT / ".env")
+    return Path(os.environ.get(ENV_FILE_VAR) or state_root() / ".env")
 
 
 def env_block_removed(lines: list[str], start: str, end: str) -> list[str]:

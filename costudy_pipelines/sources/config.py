@@ -26,7 +26,7 @@ SYNC_KEYS = frozenset(
     {"partitions_start", "max_delete_share", "name_priority", "max_amount", "max_amount_decimals"}
 )
 ENTRY_KEYS = frozenset({"module", "available_from", "enabled"})
-PEOPLE_KEYS = frozenset({"auto_accept_above"})
+PEOPLE_KEYS = frozenset({"auto_accept_above", "max_group_size", "threshold", "max_block_size"})
 
 
 class SourceConfigError(ValueError):
@@ -49,9 +49,16 @@ class SourceEntry:
 @dataclass(frozen=True)
 class PeopleConfig:
     """`[people]`: the review of probable duplicates. auto_accept_above: accept, without an
-    operator, candidates scored at or above it; None (the default): every pair is reviewed."""
+    operator, candidates scored at or above it; None (the default): every pair is reviewed.
+    max_group_size: automatic acceptance never grows a person beyond it, and the people check
+    fails on a person larger than it. threshold: the probability from which a pair is a
+    candidate. max_block_size: users sharing one blocking key beyond which the key is skipped
+    (bounds the pairs compared)."""
 
     auto_accept_above: float | None = None
+    max_group_size: int = 4
+    threshold: float = 0.9
+    max_block_size: int = 50
 
 
 @dataclass(frozen=True)
@@ -139,15 +146,33 @@ def _people(table: object, path: Path) -> PeopleConfig:
         raise SourceConfigError(f"{where}: must be a table")
     _unknown(table, PEOPLE_KEYS, where)
     threshold = table.get("auto_accept_above")
-    if threshold is None:
-        return PeopleConfig()
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
-        raise SourceConfigError(f"{where} auto_accept_above: must be a number, not {threshold!r}")
-    if not 0 < threshold <= 1:
+    if threshold is not None:
+        threshold = _probability(threshold, f"{where} auto_accept_above")
+    defaults = PeopleConfig()
+    return PeopleConfig(
+        auto_accept_above=threshold,
+        max_group_size=_count(table.get("max_group_size", defaults.max_group_size),
+                              f"{where} max_group_size", least=2),
+        threshold=_probability(table.get("threshold", defaults.threshold), f"{where} threshold"),
+        max_block_size=_count(table.get("max_block_size", defaults.max_block_size),
+                              f"{where} max_block_size", least=2),
+    )  # fmt: skip
+
+
+def _probability(value: object, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SourceConfigError(f"{where}: must be a number, not {value!r}")
+    if not 0 < value <= 1:
+        raise SourceConfigError(f"{where}: must be a probability within (0, 1], not {value!r}")
+    return float(value)
+
+
+def _count(value: object, where: str, *, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
         raise SourceConfigError(
-            f"{where} auto_accept_above: must be a probability within (0, 1], not {threshold!r}"
+            f"{where}: must be a whole number of at least {least}, not {value!r}"
         )
-    return PeopleConfig(auto_accept_above=float(threshold))
+    return value
 
 
 def load_sources_config(path: Path | None = None) -> SourcesConfig:

@@ -20,15 +20,17 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from costudy_pipelines.lib.count_comparison import SourceTable
 from costudy_pipelines.lib.loading.spec import LoadSpec
+from costudy_pipelines.lib.people.features import IdentitySource
 from costudy_pipelines.lib.validation.records import SchemaValidator
 from costudy_pipelines.lib.validation.types import AmountBounds
 from costudy_pipelines.sources.config import (
@@ -94,6 +96,9 @@ class Feed:
     load: LoadSpec
     counts: CountSource
     description: str
+    # The identity features its rows carry (people matching, lib/people/features.py):
+    # feature -> path of keys into the row's raw JSON, e.g. {"phone": ("customer_phone",)}
+    identity: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)
@@ -168,6 +173,16 @@ class Registry:
             return self.config.name_priority
         ranked = sorted({(s.source.name_rank, s.source.family) for s in self.sources})
         return tuple(family for _, family in ranked)
+
+    def identity_sources(self) -> list[IdentitySource]:
+        """Where people matching reads identity features: every feed that declares some,
+        trusted in the order of its source's name-priority rank."""
+        return [
+            IdentitySource(feed.load.table, feed.identity, registered.source.name_rank,
+                           feed.load.scope)
+            for registered, feed in self.feeds()
+            if feed.identity
+        ]  # fmt: skip
 
     def sync_log_names(self) -> list[str]:
         """Every feed's name in sync_log (sheets share `sheet_rows`), synced yet or not."""

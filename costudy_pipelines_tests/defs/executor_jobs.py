@@ -6,7 +6,7 @@ import sys
 
 import dagster as dg
 
-from costudy_pipelines.defs.executor import forkserver_executor
+from costudy_pipelines.defs.executor import executor_from_environment, forkserver_executor
 
 
 @dg.op
@@ -25,4 +25,9 @@ def where_it_ran() -> dg.Output[int]:
 @dg.job(executor_def=forkserver_executor())
 def crash_beside_a_step() -> None:
     crash()
+    where_it_ran()
+
+
+@dg.job(executor_def=executor_from_environment())
+def one_step_where_the_run_says() -> None:
     where_it_ran()

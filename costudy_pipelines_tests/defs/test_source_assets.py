@@ -36,3 +36,31 @@ def test_run_checks_with_nothing_materialized_warn_and_say_why(warehouse_url: st
         assert not evaluation.passed, evaluation.check_name
         assert evaluation.severity == dg.AssetCheckSeverity.WARN
         assert "never been materialized" in str(evaluation.metadata["skipped"].value)
+
+
+def test_a_sync_on_an_unmigrated_warehouse_names_the_cause_and_the_remedy(
+    fresh_db_url: str,
+) -> None:
+    """It failed with `relation "user_field_sources" does not exist`, naming no remedy."""
+    defs = project_definitions()
+    [asset] = [
+        a for a in defs.assets or [] if isinstance(a, dg.AssetsDefinition) and ASSET in a.keys
+    ]
+    result = dg.materialize(
+        [asset],
+        partition_key="2024-01-02",
+        resources={
+            "warehouse_db": PostgresResource(url=fresh_db_url, env_var="WAREHOUSE_DB_URL"),
+            "whop": WhopResource(api_key="unused", base_url="http://127.0.0.1:9"),
+        },
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    message = failure.step_failure_data.error.to_string()
+    assert "WarehouseNotMigrated" in message
+    database = fresh_db_url.rsplit("/", 1)[1]
+    assert f"warehouse database '{database}'" in message and "is not migrated" in message
+    assert 'relation "user_field_sources" does not exist' in message
+    assert "run `costudy migrate apply`" in message

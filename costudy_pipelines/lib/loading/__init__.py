@@ -14,6 +14,7 @@ from costudy_pipelines.lib.loading.report import (
     SUCCESS,
     SyncFailed,
     SyncReport,
+    WarehouseNotMigrated,
 )
 from costudy_pipelines.lib.loading.session import ConnectionSource, connector, sync_session
 from costudy_pipelines.lib.loading.spec import KeyKind, LoadOptions, LoadSpec
@@ -28,6 +29,7 @@ __all__ = [
     "LoadSpec",
     "SyncFailed",
     "SyncReport",
+    "WarehouseNotMigrated",
     "connector",
     "replay_rejects",
     "sync_session",

@@ -50,6 +50,11 @@ class SyncReport:
         return asdict(self)
 
 
+class WarehouseNotMigrated(RuntimeError):
+    """The warehouse lacks the project's tables: its migrations were never applied there. The
+    message names the database, the missing relation and the command that fixes it."""
+
+
 class SyncFailed(RuntimeError):
     """A session failed and wrote nothing; sync_log holds it as FAILED. `report` has counts."""
 

@@ -34,7 +34,14 @@ from costudy_pipelines.lib.loading.canonical import (
     storable_reject_json,
 )
 from costudy_pipelines.lib.loading.copy_payload import CopyPayloadWriter, Payload, copy_payload
-from costudy_pipelines.lib.loading.report import FAILED, PARTIAL, SUCCESS, SyncFailed, SyncReport
+from costudy_pipelines.lib.loading.report import (
+    FAILED,
+    PARTIAL,
+    SUCCESS,
+    SyncFailed,
+    SyncReport,
+    WarehouseNotMigrated,
+)
 from costudy_pipelines.lib.loading.spec import DEFAULT_OPTIONS, KeyKind, LoadOptions, LoadSpec
 from costudy_pipelines.lib.loading.statements import (
     RESOLVE_REJECTS,
@@ -115,6 +122,14 @@ class SessionHost:
         conn = session_connection(self.connect)
         try:
             self._set_up(conn)
+        except psycopg.errors.UndefinedTable as exc:  # the first statement on its tables
+            where = f"{conn.info.dbname!r} on {conn.info.host}:{conn.info.port}"
+            conn.close()
+            raise WarehouseNotMigrated(
+                f"the warehouse database {where} is not "
+                f"migrated ({exc.diag.message_primary}): run `costudy migrate apply` "
+                "(`costudy migrate status` shows what is pending where)"
+            ) from None
         except BaseException:
             conn.close()
             raise

@@ -108,10 +108,21 @@ class FileAnalysis:
         return self.statements[1:-1] if self.mode is Mode.WRAPPED else self.statements
 
 
-def analyse(text: str, *, server_version: int = ENUM_ADD_VALUE_IN_TRANSACTION) -> FileAnalysis:
-    """Decide how `text` runs and what the runner refuses in it (for a server of that version)."""
+def analyse(
+    text: str,
+    *,
+    server_version: int = ENUM_ADD_VALUE_IN_TRANSACTION,
+    no_transaction: bool = False,
+) -> FileAnalysis:
+    """Decide how `text` runs and what the runner refuses in it (for a server of that version).
+
+    `no_transaction`: the file carries another tool's no-transaction marker (configured per
+    database, found by discovery): as if it started with `-- costudy:no-transaction`.
+    """
     statements = tuple(split_statements(text))
     directives, refusals = _directives(text, statements)
+    if no_transaction:
+        directives.add(NO_TRANSACTION)
     refusals += [finding for statement in statements for finding in _not_sql(statement)]
     destructive = tuple(
         Finding(statement.line, reason, statement.excerpt())

@@ -13,14 +13,24 @@
     tracking_table = "public.schema_migrations"  # optional
     lint_after = 12                      # optional: files up to 12 are not linted
     placeholders = { schema = "app", owner = { env = "APP_OWNER" } }  # ${schema}, ${owner}
+    placeholder_prefix = "${"            # optional (Flyway's): how placeholders are written
+    placeholder_suffix = "}"
+    placeholder_syntax = "go-template"   # optional instead: {{ index .Options "schema" }}
+    no_transaction_markers = ["-- postgres-migrations disable-transaction"]  # optional
+    dotted_versions = false              # optional: Flyway's V1.1__ (renumbers every version)
     environments = [                     # promotion order: first is applied first
         { name = "dev", url_env = "PLATFORM_DB_URL" },
         { name = "prod", url_env = "PLATFORM_PROD_DB_URL", production = true,
-          placeholders = { owner = "app_prod" } },  # overrides the database's values
+          placeholders = { owner = "app_prod" },  # overrides the database's values
+          allow_destructive = [           # reviewed files, approved without editing them
+            { file = "0042_drop_legacy.up.sql", reason = "legacy table emptied, JIRA-12" },
+          ] },
     ]
 
 `production = true` turns on the production-only steps: a pg_dump backup before anything is
-applied, and the refusal of destructive statements without `-- costudy:allow-destructive`.
+applied, and the refusal of destructive statements unless the file carries
+`-- costudy:allow-destructive` or the environment's `allow_destructive` lists it (the reason
+goes to the history when the file is applied).
 The session timeouts may also be set per database.
 """
 
@@ -32,7 +42,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from costudy_pipelines.lib.migrations.discovery import Layout, MigrationSet, discover
+from costudy_pipelines.lib.migrations.discovery import (
+    DEFAULT_SYNTAX,
+    Layout,
+    MigrationSet,
+    PlaceholderSyntax,
+    discover,
+)
 from costudy_pipelines.lib.migrations.errors import ConfigError
 from costudy_pipelines.lib.migrations.target import Target, Timeouts
 from costudy_pipelines.lib.migrations.tracking import DEFAULT, TrackingTable
@@ -51,8 +67,14 @@ _DATABASE_KEYS = {
     "tracking_table",
     "placeholders",
     "lint_after",
+    "placeholder_prefix",
+    "placeholder_suffix",
+    "placeholder_syntax",
+    "no_transaction_markers",
+    "dotted_versions",
 } | _TIMEOUT_KEYS
-_ENVIRONMENT_KEYS = {"name", "url_env", "production", "placeholders"}
+_ENVIRONMENT_KEYS = {"name", "url_env", "production", "placeholders", "allow_destructive"}
+_SYNTAXES = ("prefix-suffix", "go-template")
 # A placeholder's value: the text itself, or the variable holding it.
 Placeholder = str | tuple[str, str]  # ("env", "VARIABLE")
 
@@ -89,12 +111,34 @@ def _resolve(placeholders: Mapping[str, Placeholder], label: str) -> dict[str, s
     return values
 
 
+def _approvals(raw: object, where: str) -> dict[str, str]:
+    """`allow_destructive = [{ file = "...", reason = "..." }]`: file name → reason."""
+    if not isinstance(raw, list):
+        raise ConfigError(f"{where}: allow_destructive must be a list of {{ file, reason }}")
+    approvals: dict[str, str] = {}
+    for item in raw:
+        if (
+            not isinstance(item, dict)
+            or set(item) != {"file", "reason"}
+            or not str(item["file"]).strip()
+            or not str(item["reason"]).strip()
+        ):
+            raise ConfigError(
+                f"{where}: each allow_destructive entry needs a file and a reason "
+                f"(nothing else), not {item!r}"
+            )
+        approvals[str(item["file"]).strip()] = str(item["reason"]).strip()
+    return approvals
+
+
 @dataclass(frozen=True)
 class Environment:
     name: str
     url_env: str
     production: bool = False
     placeholders: Mapping[str, Placeholder] = field(default_factory=dict, compare=False)
+    # Files whose destructive statements are approved here, with the reason: file → reason.
+    approvals: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def url(self) -> str:
         value = os.environ.get(self.url_env)
@@ -114,11 +158,24 @@ class DatabaseMigrations:
     placeholders: Mapping[str, Placeholder] = field(default_factory=dict, compare=False)
     timeouts: Timeouts = field(default_factory=Timeouts)
     lint_after: int | None = None  # versions up to this one are not linted (applied everywhere)
+    syntax: PlaceholderSyntax = DEFAULT_SYNTAX
+    no_transaction_markers: tuple[str, ...] = ()
+    dotted_versions: bool = False  # Flyway's V1.1__: every version renumbered (see discovery)
 
     def discover(self) -> MigrationSet:
         return discover(
-            self.folder, database=self.name, layout=self.layout, out_of_order=self.out_of_order
+            self.folder,
+            database=self.name,
+            layout=self.layout,
+            out_of_order=self.out_of_order,
+            syntax=self.syntax,
+            no_transaction_markers=self.no_transaction_markers,
+            dotted_versions=self.dotted_versions,
         )
+
+    def placeholder_names(self, environment: Environment) -> set[str]:
+        """The placeholders `environment` has a value for (without resolving variables)."""
+        return set(self.placeholders) | set(environment.placeholders)
 
     def environment(self, name: str) -> Environment:
         for environment in self.environments:
@@ -151,6 +208,7 @@ class DatabaseMigrations:
             self.tracking,
             self.placeholder_values(env),
             self.timeouts,
+            env.approvals,
         )
 
 
@@ -189,6 +247,7 @@ def _environment(raw: object, where: str) -> Environment:
         str(raw["url_env"]),
         bool(raw.get("production", False)),
         _placeholders(raw.get("placeholders", {}), f"{where} {raw['name']}"),
+        _approvals(raw.get("allow_destructive", []), f"{where} {raw['name']}"),
     )
 
 
@@ -225,6 +284,33 @@ def _layout(raw: dict, where: str) -> Layout | None:
         raise ConfigError(f"{where}: unknown layout {raw['layout']!r} (known: {known})") from None
 
 
+def _syntax(raw: dict, where: str) -> PlaceholderSyntax:
+    syntax = raw.get("placeholder_syntax", "prefix-suffix")
+    if syntax not in _SYNTAXES:
+        raise ConfigError(
+            f"{where}: placeholder_syntax must be one of {', '.join(_SYNTAXES)}, not {syntax!r}"
+        )
+    prefix = raw.get("placeholder_prefix", DEFAULT_SYNTAX.prefix)
+    suffix = raw.get("placeholder_suffix", DEFAULT_SYNTAX.suffix)
+    if syntax == "go-template" and ("placeholder_prefix" in raw or "placeholder_suffix" in raw):
+        raise ConfigError(f"{where}: a go-template syntax has no placeholder prefix or suffix")
+    if not isinstance(prefix, str) or not isinstance(suffix, str) or not prefix:
+        raise ConfigError(f"{where}: placeholder_prefix and placeholder_suffix must be texts")
+    return PlaceholderSyntax(prefix, suffix, go_template=syntax == "go-template")
+
+
+def _markers(raw: dict, where: str) -> tuple[str, ...]:
+    markers = raw.get("no_transaction_markers", [])
+    if not isinstance(markers, list) or not all(
+        isinstance(marker, str) and marker.strip("- ") for marker in markers
+    ):
+        raise ConfigError(
+            f"{where}: no_transaction_markers must be a list of comments, such as "
+            '["-- postgres-migrations disable-transaction"]'
+        )
+    return tuple(markers)
+
+
 def _database(
     name: str, raw: object, base: Path, where: str, timeouts: Timeouts
 ) -> DatabaseMigrations:
@@ -250,6 +336,9 @@ def _database(
         placeholders=_placeholders(raw.get("placeholders", {}), where),
         timeouts=_timeouts(raw, timeouts, where),
         lint_after=_version(raw, "lint_after", where),
+        syntax=_syntax(raw, where),
+        no_transaction_markers=_markers(raw, where),
+        dotted_versions=bool(raw.get("dotted_versions", False)),
     )
 
 

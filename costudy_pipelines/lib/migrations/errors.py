@@ -18,11 +18,13 @@ class ConfigError(MigrationError):
 class PlanRefused(MigrationError):
     """Nothing was applied: edited or missing files, dirty versions, or files the runner refuses."""
 
-    def __init__(self, label: str, problems: list[str]) -> None:
+    def __init__(self, label: str, problems: list[str], hint: str | None = None) -> None:
         self.label = label
         self.problems = tuple(problems)
+        self.hint = hint  # how to apply what can be applied (the good prefix), if anything
         listed = "\n  - ".join(problems)
-        super().__init__(f"{label}: refusing to apply anything:\n  - {listed}")
+        more = f"\n{hint}" if hint else ""
+        super().__init__(f"{label}: refusing to apply anything:\n  - {listed}{more}")
 
 
 class LockTimeout(MigrationError):

@@ -115,6 +115,31 @@ RULES = {
             "TABLE … NOWAIT",
         ),
         Rule(
+            "add-column-volatile-default",
+            Severity.WARNING,
+            "ADD COLUMN with a volatile DEFAULT (random(), gen_random_uuid(), clock_timestamp(), "
+            "nextval/serial …) rewrites the whole table under an ACCESS EXCLUSIVE lock; a "
+            "constant or now() does not",
+            "add the column without the default (or with a constant), SET DEFAULT after, and "
+            "backfill existing rows in batches",
+        ),
+        Rule(
+            "add-column-constraint",
+            Severity.WARNING,
+            "a FOREIGN KEY (REFERENCES) or CHECK declared inline in ADD COLUMN is validated at "
+            "once, under the ACCESS EXCLUSIVE lock (and a lock on the referenced table): it "
+            "cannot be NOT VALID",
+            "add the column bare, then ADD CONSTRAINT … NOT VALID and VALIDATE CONSTRAINT in "
+            "a later statement",
+        ),
+        Rule(
+            "drop-trigger",
+            Severity.WARNING,
+            "DROP TRIGGER takes an ACCESS EXCLUSIVE lock on its table and silently stops what "
+            "the trigger kept up to date (audit rows, counters, denormalised columns)",
+            "drop it a release after nothing relies on it, with a short lock_timeout",
+        ),
+        Rule(
             "type-change-rewrite",
             Severity.WARNING,
             "ALTER COLUMN … TYPE rewrites the table under an ACCESS EXCLUSIVE lock (a widening "
@@ -206,6 +231,45 @@ def _index_of(statement: Statement, word: str) -> int | None:
     )
 
 
+# Functions whose value changes row by row: a DEFAULT calling one makes ADD COLUMN rewrite.
+VOLATILE_DEFAULTS = frozenset(
+    {
+        "RANDOM",
+        "GEN_RANDOM_UUID",
+        "UUID_GENERATE_V1",
+        "UUID_GENERATE_V1MC",
+        "UUID_GENERATE_V4",
+        "UUIDV7",
+        "UUID_GENERATE_V7",
+        "CLOCK_TIMESTAMP",
+        "TIMEOFDAY",
+        "NEXTVAL",
+        "TXID_CURRENT",
+        "GEN_RANDOM_BYTES",
+    }
+)
+SERIAL_TYPES = frozenset({"SERIAL", "BIGSERIAL", "SMALLSERIAL", "SERIAL4", "SERIAL8", "SERIAL2"})
+
+
+def _adds_column(words: tuple[str, ...]) -> bool:
+    return (
+        words[:1] == ("ADD",)
+        and words[1:2] != ()
+        and (words[1] not in _CLAUSE_STARTS or words[1:2] in (("COLUMN",), ("IF",)))
+    )
+
+
+def _add_column_codes(action: tuple[Token, ...]) -> Iterator[str]:
+    """What an ADD COLUMN action does beyond adding a column: a rewrite, a validation."""
+    words = words_of(action)
+    after_default = words[words.index("DEFAULT") + 1 :] if "DEFAULT" in words else ()
+    if VOLATILE_DEFAULTS & set(after_default) or SERIAL_TYPES & set(words):
+        yield "add-column-volatile-default"
+    top = {token.upper for _, token in _depth_zero(action) if token.kind is Kind.WORD}
+    if {"REFERENCES", "CHECK"} & top and ("NOT", "VALID") not in _pairs(words):
+        yield "add-column-constraint"
+
+
 def _alter_table_codes(
     statement: Statement, table: str | None, validated: set[str | None]
 ) -> Iterator[str]:
@@ -215,12 +279,12 @@ def _alter_table_codes(
     for action in _actions(statement):
         words = words_of(action)
         pairs = _pairs(words)
+        if _adds_column(words):
+            yield from _add_column_codes(action)
         if words[:1] == ("ADD",) and "FOREIGN" in words and ("NOT", "VALID") not in pairs:
             yield "foreign-key-validating"
         elif (
-            words[:1] == ("ADD",)
-            and words[1:2] != ()
-            and (words[1] not in _CLAUSE_STARTS or words[1:2] in (("COLUMN",), ("IF",)))
+            _adds_column(words)
             and ("NOT", "NULL") in pairs
             and "DEFAULT" not in words
             and "GENERATED" not in words
@@ -268,6 +332,8 @@ def _codes(statement: Statement, created: set[str], validated: set[str | None]) 
     ):
         if words[1:3] != ("INDEX", "CONCURRENTLY"):
             yield "drop-object"
+    elif words[:2] == ("DROP", "TRIGGER"):
+        yield "drop-trigger"
     elif words[:1] in (("DELETE",), ("UPDATE",)):
         keyword = 1 if words[0] == "DELETE" else 0  # DELETE FROM t / UPDATE t
         if _index_of(statement, "WHERE") is None and _table(statement, keyword) not in created:
@@ -293,13 +359,13 @@ def _acknowledged(text: str, statements: list[Statement]) -> list[set[str]]:
     return acks
 
 
-def lint(text: str) -> list[LintFinding]:
+def lint(text: str, placeholders: re.Pattern[str] = PLACEHOLDER) -> list[LintFinding]:
     """Every finding in a migration's text, acknowledged or not, in statement order.
 
-    A `${name}` placeholder reads as the word `name`: `${schema}.notes` is still table notes,
-    whatever value an environment gives it.
+    A placeholder (`${name}`, or the folder's own syntax given as `placeholders`) reads as the
+    word `name`: `${schema}.notes` is still table notes, whatever value an environment gives it.
     """
-    text = PLACEHOLDER.sub(lambda match: match[1], text)
+    text = placeholders.sub(lambda match: match[1], text)
     statements = split_statements(text)
     acks = _acknowledged(text, statements)
     created: set[str] = set()

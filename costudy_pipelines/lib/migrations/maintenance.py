@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,7 @@ import psycopg
 
 from costudy_pipelines.lib.migrations import catalog, tracking
 from costudy_pipelines.lib.migrations.analysis import Mode, analyse
-from costudy_pipelines.lib.migrations.discovery import Migration, MigrationSet
+from costudy_pipelines.lib.migrations.discovery import Migration, MigrationSet, flyway_version
 from costudy_pipelines.lib.migrations.errors import MigrationError, PlanRefused
 from costudy_pipelines.lib.migrations.runner import (
     AppliedFile,
@@ -224,10 +224,66 @@ def baseline(
 
 
 # Where each tool keeps its history by default, for `init --from TOOL`.
-FOREIGN_TABLES = {"golang-migrate": "public.schema_migrations", "flyway": "flyway_schema_history"}
+FOREIGN_TABLES = {
+    "golang-migrate": "public.schema_migrations",
+    "flyway": "flyway_schema_history",
+    "dbmate": "public.schema_migrations",
+    "diesel": "public.__diesel_schema_migrations",
+    "prisma": "public._prisma_migrations",
+}
+# The tools whose table lists every applied version (golang-migrate keeps only the latest).
+_LISTING_TOOLS = frozenset({"flyway", "dbmate", "diesel", "prisma"})
 
 
-def _foreign_versions(conn: psycopg.Connection, tool: str, table: TrackingTable) -> list[int]:
+def diesel_version(recorded: str) -> int:
+    """Diesel's recorded version (`20190226002946`, `202510080845080000`: the folder name's
+    digits) as discovery numbers its folders (14-digit stamps × 10,000 + the sequence)."""
+    digits = recorded.replace("-", "")
+    return int(digits) * 10_000 if len(digits) == 14 else int(digits)
+
+
+def _prisma_version(name: str) -> int:
+    """`01_init` or `20240101120000_init`: the number before the first underscore."""
+    return int(name.split("_", 1)[0])
+
+
+def _listed_versions(conn: psycopg.Connection, tool: str, table: TrackingTable) -> list[int]:
+    """dbmate, Diesel and Prisma: every applied version, from the tool's own rows."""
+    if tool == "prisma":
+        unfinished = conn.execute(
+            table.format(
+                "select migration_name from {table}"
+                " where finished_at is null and rolled_back_at is null"
+            )
+        ).fetchall()
+        if unfinished:
+            listed = ", ".join(row[0] for row in unfinished)
+            raise MigrationError(
+                f"{table.label}: Prisma recorded unfinished migrations ({listed}): resolve them "
+                "with `prisma migrate resolve` first"
+            )
+        rows = conn.execute(
+            table.format(
+                "select migration_name from {table}"
+                " where finished_at is not null and rolled_back_at is null"
+            )
+        ).fetchall()
+        names = [row[0] for row in rows]
+        convert: Callable[[str], int] = _prisma_version
+    else:
+        names = [row[0] for row in conn.execute(table.format("select version from {table}"))]
+        convert = diesel_version if tool == "diesel" else int
+    try:
+        return sorted({convert(str(name)) for name in names})
+    except ValueError:
+        raise MigrationError(
+            f"{table.label}: {tool} versions {names} are not the numbers of this folder's names"
+        ) from None
+
+
+def _foreign_versions(
+    conn: psycopg.Connection, tool: str, table: TrackingTable, dotted: bool = False
+) -> list[int]:
     """The versions `tool` recorded as applied in `table`; MigrationError when unusable."""
     if not tracking.table_columns(conn, table):
         raise MigrationError(f"{table.label} does not exist: no {tool} history to adopt")
@@ -242,6 +298,11 @@ def _foreign_versions(conn: psycopg.Connection, tool: str, table: TrackingTable)
                 "with `migrate force` first"
             )
         return [int(version)]
+    if tool != "flyway":
+        versions = _listed_versions(conn, tool, table)
+        if not versions:
+            raise MigrationError(f"{table.label} records no version: nothing to adopt")
+        return versions
     failed = conn.execute(
         table.format("select version, script from {table} where not success")
     ).fetchall()
@@ -252,12 +313,13 @@ def _foreign_versions(conn: psycopg.Connection, tool: str, table: TrackingTable)
     rows = conn.execute(
         table.format("select version from {table} where version is not null order by 1")
     ).fetchall()
+    convert = flyway_version if dotted else int
     try:
-        return sorted(int(version) for (version,) in rows)
+        return sorted({convert(version) for (version,) in rows})
     except ValueError:
         raise MigrationError(
-            f"{table.label}: dotted Flyway versions ({[row[0] for row in rows]}) have no "
-            "whole-number equivalent here"
+            f"{table.label}: dotted Flyway versions ({[row[0] for row in rows]}) need "
+            "`dotted_versions = true` for the database"
         ) from None
 
 
@@ -281,11 +343,12 @@ def adopt(
             'set `tracking_table = "schema.name"` for the database to another name first'
         )
     with target.connect() as conn:
-        versions = _foreign_versions(conn, tool, foreign)
+        versions = _foreign_versions(conn, tool, foreign, migrations.dotted_versions)
     files = migrations.by_version()
     unknown = [version for version in versions if version not in files]
-    # Flyway lists every applied version; golang-migrate only the latest (all below are applied).
-    listed = versions if tool == "flyway" else files
+    # Flyway, dbmate, Diesel and Prisma list every applied version; golang-migrate only the
+    # latest (all below are applied).
+    listed = versions if tool in _LISTING_TOOLS else files
     skipped = [v for v in files if v <= versions[-1] and v not in listed]
     if unknown or skipped:
         raise MigrationError(

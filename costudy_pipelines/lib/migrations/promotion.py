@@ -28,7 +28,7 @@ from costudy_pipelines.lib.migrations.catalog import (
     snapshot,
 )
 from costudy_pipelines.lib.migrations.config import DatabaseMigrations, MigrationConfig
-from costudy_pipelines.lib.migrations.discovery import MigrationSet
+from costudy_pipelines.lib.migrations.discovery import Migration, MigrationSet, unknown_placeholders
 from costudy_pipelines.lib.migrations.errors import ConfigError, MigrationError
 from costudy_pipelines.lib.migrations.lint import Severity, unknown_acknowledgements
 from costudy_pipelines.lib.migrations.lint import lint as lint_sql
@@ -39,6 +39,7 @@ from costudy_pipelines.lib.migrations.runner import (
     State,
     VersionState,
     apply,
+    approval_for,
     file_problems,
     version_states,
 )
@@ -270,11 +271,17 @@ def lint(database: DatabaseMigrations) -> LintReport:
         migrations = database.discover()
     except MigrationError as exc:
         return LintReport((str(exc),))
-    production = next((env.name for env in database.environments if env.production), None)
-    label = f"{database.name}/{production}" if production else None
+    production = next((env for env in database.environments if env.production), None)
+    label = f"{database.name}/{production.name}" if production else None
+    approvals = production.approvals if production else {}
     problems, warnings, acknowledged = [], [], []
+    problems += _stale_approvals(database, migrations)
     for migration in migrations:
-        problems += file_problems(migration.name, analyse(migration.sql), production=label)
+        analysis = analyse(migration.sql, no_transaction=migration.no_transaction)
+        problems += file_problems(
+            migration.name, analysis, production=label, approval=approval_for(approvals, migration)
+        )
+        problems += _placeholder_problems(database, migration)
         if migration.down_sql is not None:
             down = analyse(migration.down_sql)
             problems += [f"{migration.down_name} {finding}" for finding in down.refusals]
@@ -283,7 +290,7 @@ def lint(database: DatabaseMigrations) -> LintReport:
         problems += [f"{migration.name}: {u}" for u in unknown_acknowledgements(migration.sql)]
         if database.lint_after is not None and migration.version <= database.lint_after:
             continue
-        for finding in lint_sql(migration.sql):
+        for finding in lint_sql(migration.sql, migration.syntax.pattern):
             line = f"{migration.name} {finding}"
             if finding.acknowledged:
                 acknowledged.append(line)
@@ -292,3 +299,36 @@ def lint(database: DatabaseMigrations) -> LintReport:
             else:
                 warnings.append(line)
     return LintReport(tuple(problems), tuple(warnings), tuple(acknowledged))
+
+
+def _placeholder_problems(database: DatabaseMigrations, migration: Migration) -> list[str]:
+    """Placeholders of the file (up and down) an environment has no value for."""
+    problems = []
+    for environment in database.environments:
+        known = database.placeholder_names(environment)
+        for name, text in (
+            (migration.name, migration.sql),
+            (migration.down_name, migration.down_sql),
+        ):
+            if text is None:
+                continue
+            unknown = unknown_placeholders(text, known, migration.syntax)
+            if unknown:
+                problems.append(
+                    f"{name}: no value for placeholder {', '.join(unknown)} in "
+                    f"{database.name}/{environment.name} (configured: "
+                    f"{', '.join(sorted(known)) or 'none'})"
+                )
+    return problems
+
+
+def _stale_approvals(database: DatabaseMigrations, migrations: MigrationSet) -> list[str]:
+    """An approval naming no file would approve a future file of that name unseen."""
+    names = {m.name for m in migrations} | {m.name.split("/")[0] for m in migrations}
+    return [
+        f"{database.name}/{environment.name}: allow_destructive names {file}, which is not a "
+        f"migration in {database.folder}"
+        for environment in database.environments
+        for file in environment.approvals
+        if file not in names
+    ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import getpass
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -43,7 +43,7 @@ from costudy_pipelines.lib.migrations.execution import (
     run_script,
 )
 from costudy_pipelines.lib.migrations.lock import migration_lock
-from costudy_pipelines.lib.migrations.sqltext import Kind
+from costudy_pipelines.lib.migrations.sqltext import Kind, Statement, Token
 from costudy_pipelines.lib.migrations.target import Target
 from costudy_pipelines.lib.migrations.tracking import (
     AppliedRow,
@@ -154,6 +154,7 @@ class Plan:
     states: tuple[VersionState, ...]
     pending: tuple[PlannedFile, ...]
     problems: tuple[str, ...]
+    hint: str | None = None  # which pending file is the first refused, and the good prefix
 
     @property
     def current_version(self) -> int | None:
@@ -191,6 +192,7 @@ class RunOptions:
     backup_dir: Path | None = None  # where production backups go; required for production
     skip_backup: bool = False  # the operator accepts applying to production without one
     dry_run: bool = False
+    target_version: str | None = None  # apply up to and including this version (`--target`)
     actor: str = field(default_factory=default_actor)
     upstream: Target | None = None  # the environment promoted before this one
     progress: Progress | None = None
@@ -203,55 +205,158 @@ class RunOptions:
 # -- planning -------------------------------------------------------------------------------
 
 
-def file_problems(name: str, analysis: FileAnalysis, *, production: str | None) -> list[str]:
-    """Why the runner refuses a file; `production` names the production target, if it is one."""
+def approval_for(approvals: Mapping[str, str], migration: Migration) -> str | None:
+    """The reason the environment approves the file's destructive statements, if it does
+    (listed by file name, or by folder name for a folder-per-migration layout)."""
+    folder = migration.name.split("/")[0]
+    return approvals.get(migration.name) or approvals.get(folder)
+
+
+def file_problems(
+    name: str, analysis: FileAnalysis, *, production: str | None, approval: str | None = None
+) -> list[str]:
+    """Why the runner refuses a file; `production` names the production target, if it is one;
+    `approval` is the environment's reason for allowing its destructive statements."""
     problems = [f"{name} {finding}" for finding in analysis.refusals]
-    if production and not analysis.allows_destructive:
+    if production and not analysis.allows_destructive and approval is None:
         problems += [
             f"{name} {finding}: destroys data and {production} is production; once the loss "
-            "is intended, start the file with `-- costudy:allow-destructive`"
+            "is intended, list the file under the environment's `allow_destructive` with a "
+            "reason (or start it with `-- costudy:allow-destructive`)"
             for finding in analysis.destructive
         ]
     return problems
 
 
-def make_plan(conn: psycopg.Connection, target: Target, migrations: MigrationSet) -> Plan:
-    """What applying would do in this database, and every reason to refuse it (read-only)."""
+def make_plan(
+    conn: psycopg.Connection,
+    target: Target,
+    migrations: MigrationSet,
+    up_to: int | None = None,
+) -> Plan:
+    """What applying would do in this database (pending files up to and including `up_to`,
+    all without it), and every reason to refuse it (read-only)."""
     states = version_states(migrations, tracking.read_applied(conn, target.tracking))
     highest = max((s.version for s in states if s.recorded is not None), default=None)
     problems = [state.problem(highest) for state in states if state.is_problem]
     server_version = conn.info.server_version
     pending = []
+    production = target.label if target.production else None
+    good: list[Migration] = []  # the pending files before the first refused one
+    first_refused: str | None = None
     for state in states:
         if state.state is not State.PENDING or state.migration is None:
+            continue
+        if up_to is not None and state.version > up_to:
             continue
         try:
             migration = state.migration.render(target.placeholders)
         except DiscoveryError as exc:
             problems.append(str(exc))
+            first_refused = first_refused or state.migration.name
             continue
         pending.append(
-            PlannedFile(migration, analyse(migration.sql, server_version=server_version))
+            PlannedFile(
+                migration,
+                analyse(
+                    migration.sql,
+                    server_version=server_version,
+                    no_transaction=migration.no_transaction,
+                ),
+            )
         )
-    production = target.label if target.production else None
-    for planned in pending:
-        problems += file_problems(planned.migration.name, planned.analysis, production=production)
-        problems += _touches_tracking(planned, target.tracking)
-    return Plan(target, tuple(states), tuple(pending), tuple(problems))
+        planned = pending[-1]
+        refused = file_problems(
+            migration.name,
+            planned.analysis,
+            production=production,
+            approval=approval_for(target.approvals, migration),
+        ) + _touches_tracking(planned, target.tracking)
+        problems += refused
+        if refused:
+            first_refused = first_refused or migration.name
+        elif first_refused is None:
+            good.append(migration)
+    hint = None
+    if first_refused is not None:
+        prefix = (
+            f"`apply --target {good[-1].version}` applies the {len(good)} pending file(s) before it"
+            if good
+            else "no pending file comes before it"
+        )
+        hint = f"The first refused file is {first_refused}: {prefix}."
+    return Plan(target, tuple(states), tuple(pending), tuple(problems), hint)
+
+
+def _identifier(token: Token) -> str | None:
+    if token.kind is Kind.WORD:
+        return token.text.lower()
+    if token.kind is Kind.IDENT:
+        return token.text[1:-1].replace('""', '"')
+    return None
+
+
+def qualified_names(statement: Statement) -> Iterator[tuple[tuple[str, ...], int]]:
+    """Every dotted name of the statement (`a`, `a.b`, `"a".b.c`): its parts and token index."""
+    tokens = statement.tokens
+    index = 0
+    while index < len(tokens):
+        first = _identifier(tokens[index])
+        if first is None:
+            index += 1
+            continue
+        parts, end = [first], index + 1
+        while (
+            end + 1 < len(tokens)
+            and tokens[end].text == "."
+            and (part := _identifier(tokens[end + 1])) is not None
+        ):
+            parts.append(part)
+            end += 2
+        yield tuple(parts), index
+        index = end
+
+
+def _search_path(statement: Statement) -> list[str] | None:
+    """The schemas of `SET [SESSION | LOCAL] search_path TO/= a, b` (None for other statements)."""
+    words = [word for word in statement.words if word not in ("SESSION", "LOCAL")]
+    if words[:2] != ["SET", "SEARCH_PATH"]:
+        return None
+    schemas = []
+    for token in statement.tokens[2:]:
+        name = _identifier(token)
+        if token.kind is Kind.STRING:
+            name = token.text[1:-1]
+        if name is not None and name not in ("to", "search_path", "session", "local"):
+            schemas.append(name)
+    return schemas
 
 
 def _touches_tracking(planned: PlannedFile, table: tracking.TrackingTable) -> list[str]:
     """A file naming the runner's own tables (a vendored file altering "its" schema_migrations)
-    would change what the runner records: refused, with the way out."""
+    would change what the runner records: refused, with the way out.
+
+    Names are compared with their schema: `auth.schema_migrations` is another tool's table
+    when the runner's is `public.schema_migrations`; a bare name means the runner's table
+    when its schema is on the search path (public, or what the file SETs it to).
+    """
     own = {table.name, table.history_name}
+    search_path = ["public"]
     for statement in planned.analysis.statements:
-        for token in statement.tokens:
-            name = token.text.lower() if token.kind is Kind.WORD else token.text[1:-1]
-            if token.kind in (Kind.WORD, Kind.IDENT) and name in own:
+        schemas = _search_path(statement)
+        if schemas is not None:
+            search_path = schemas
+            continue
+        for parts, _ in qualified_names(statement):
+            if parts[-1] not in own:
+                continue
+            schema = parts[-2] if len(parts) > 1 else None
+            if schema == table.schema or (schema is None and table.schema in search_path):
                 return [
-                    f"{planned.migration.name} line {statement.line}: names {name}, the runner's "
-                    f"own tracking table ({table.label}): if it means another tool's table, set "
-                    '`tracking_table = "schema.name"` for the database to another name'
+                    f"{planned.migration.name} line {statement.line}: names "
+                    f"{'.'.join(parts)}, the runner's own tracking table ({table.label}): if it "
+                    'means another tool\'s table, set `tracking_table = "schema.name"` for the '
+                    "database to another name"
                 ]
     return []
 
@@ -279,13 +384,14 @@ def _upstream_problems(plan: Plan, upstream: Target) -> list[str]:
 def _checked_plan(
     conn: psycopg.Connection, target: Target, migrations: MigrationSet, options: RunOptions
 ) -> Plan:
-    plan = make_plan(conn, target, migrations)
+    up_to = migrations.version_of(options.target_version) if options.target_version else None
+    plan = make_plan(conn, target, migrations, up_to)
     problems = list(plan.problems)
     # A dry run shows the whole promotion at once, before upstream has applied anything.
     if options.upstream is not None and plan.pending and not problems and not options.dry_run:
         problems += _upstream_problems(plan, options.upstream)
     if problems:
-        raise PlanRefused(target.label, problems)
+        raise PlanRefused(target.label, problems, plan.hint)
     return plan
 
 
@@ -413,6 +519,15 @@ class Session:
         self.record(migration, Status.APPLIED, transactional=transactional, execution_ms=elapsed)
         catalog.record(self.conn, self.target.tracking, migration.version)
         detail = f"{mode} mode, {statements} statements"
+        approval = approval_for(self.target.approvals, migration)
+        analysis = planned.analysis
+        if (
+            self.target.production
+            and analysis.destructive
+            and approval is not None
+            and not analysis.allows_destructive
+        ):
+            detail += f"; destructive statements approved by configuration: {approval}"
         self.history("apply", migration, execution_ms=elapsed, detail=detail)
         return AppliedFile(migration.version, migration.name, mode, elapsed, statements)
 

@@ -39,6 +39,8 @@ class Target:
     tracking: TrackingTable = DEFAULT
     placeholders: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     timeouts: Timeouts = Timeouts()
+    # Files whose destructive statements this environment approves: file name → reason.
+    approvals: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def label(self) -> str:

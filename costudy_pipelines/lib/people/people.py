@@ -57,6 +57,24 @@ where (p.items, p.net) is distinct from (u.items, u.net)
 limit %(limit)s
 """
 
+# A person holding two strong features (dates of birth, phones) or too many users.
+IMPLAUSIBLE = """
+with persons as (
+    select p.person_id, count(*) as users,
+           count(distinct i.birth_date) as birth_dates, count(distinct i.phone) as phones,
+           array_agg(p.email order by p.email) as emails
+    from people p left join user_identity i on i.user_id = p.user_id
+    group by p.person_id
+)
+select count(*) over (),
+       format('%%s users (%%s dates of birth, %%s phones): %%s', users, birth_dates, phones,
+              array_to_string(emails[1:5], ', '))
+from persons
+where users > %(max_group_size)s or birth_dates > 1 or phones > 1
+order by users desc, person_id
+limit %(limit)s
+"""
+
 PERSON_OF = "select person_id from people where user_id = %(user)s"
 MEMBERS = "select user_id from people where person_id = %(person)s order by user_id"
 
@@ -79,8 +97,8 @@ def members(conn: psycopg.Connection, person: UUID) -> list[UUID]:
     return [row[0] for row in conn.execute(MEMBERS, {"person": person}).fetchall()]
 
 
-def _finding(conn: psycopg.Connection, query: str) -> Finding:
-    rows = conn.execute(query, {"limit": SAMPLES}).fetchall()
+def _finding(conn: psycopg.Connection, query: str, **params: Any) -> Finding:
+    rows = conn.execute(query, {"limit": SAMPLES, **params}).fetchall()
     return Finding(int(rows[0][0]) if rows else 0, [str(row[1]) for row in rows])
 
 
@@ -90,6 +108,11 @@ def users_in_two_persons(conn: psycopg.Connection) -> Finding:
 
 def split_links(conn: psycopg.Connection) -> Finding:
     return _finding(conn, SPLIT_LINKS)
+
+
+def implausible_persons(conn: psycopg.Connection, *, max_group_size: int) -> Finding:
+    """Persons holding two dates of birth or phones, or more than max_group_size users."""
+    return _finding(conn, IMPLAUSIBLE, max_group_size=max_group_size)
 
 
 def revenue_differences(conn: psycopg.Connection) -> Finding:

@@ -4,9 +4,13 @@ Scoring (matching.py) proposes pairs of users; this module stores them, lists th
 ones and records an operator's decisions:
 
 - `store_candidates` replaces the previous scoring's undecided pairs with the new ones in one
-  transaction (a COPY and three set-based statements); decided pairs stay. With
-  `auto_accept_above` set (off by default) it also accepts the pairs scored at or above it
-  that were never decided before: an operator's undo or reject is never overridden.
+  transaction (a COPY and three set-based statements); decided pairs stay, and each user's
+  strong features (user_identity) are rewritten. With `AutoAccept` (off by default) it also
+  accepts the pairs scored at or above its threshold that were never decided before (an
+  operator's undo or reject is never overridden), most probable first, when an identifier
+  beyond the name agrees exactly (MatchCandidate.corroborated) and unless the pair would
+  join two persons whose dates of birth or phones differ, or grow a person beyond
+  `max_group_size` users: any other pair stays pending, and the report says why.
 - `decide` (accept / reject) and `undo` write the current decision per pair (user_links) and
   append every step to user_link_decisions, who, when and why: a reversal is a new row.
 - A rejected pair is never pending again however often it is re-scored; an accepted pair is
@@ -18,23 +22,30 @@ Pairs are stored smaller user id first; every function takes them in either orde
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 from uuid import UUID
 
 import psycopg
 from psycopg.rows import class_row
 
-from costudy_pipelines.lib.people.matching import MatchCandidate
+from costudy_pipelines.lib.people.matching import (
+    DEFAULT_MAX_GROUP_SIZE,
+    STRONG_FEATURES,
+    MatchCandidate,
+    UserIdentity,
+)
 
 Decision = Literal["accepted", "rejected"]
 DECISIONS: tuple[Decision, ...] = ("accepted", "rejected")
 AUTO_DECIDER = "auto-accept"
+UNCORROBORATED = "no identifier beyond the name agrees exactly"
 SAMPLES = 20
 
 Pair = tuple[UUID, UUID]
+User = TypeVar("User", bound=Hashable)  # a user id: UUID in the warehouse, text in benchmarks
 
 
 def ordered(a: UUID, b: UUID) -> Pair:
@@ -45,11 +56,29 @@ def ordered(a: UUID, b: UUID) -> Pair:
 
 
 @dataclass(frozen=True)
+class AutoAccept:
+    """Accept, without an operator, never-decided pairs scored at or above `above`, within
+    plausibility: no person with two dates of birth or phones, none beyond max_group_size."""
+
+    above: float
+    max_group_size: int = DEFAULT_MAX_GROUP_SIZE
+
+    def __post_init__(self) -> None:
+        if not 0 < self.above <= 1:
+            raise ValueError(f"auto_accept_above must be within (0, 1], not {self.above!r}")
+        if self.max_group_size < 2:
+            raise ValueError(f"max_group_size must be 2 or more, not {self.max_group_size!r}")
+
+
+@dataclass(frozen=True)
 class StoreReport:
     scored: int  # distinct pairs handed over
     removed: int  # undecided pairs of the previous scoring that this one no longer proposes
     pending: int  # pairs awaiting a decision after this scoring
     auto_accepted: int
+    # pairs above the threshold left for review, by reason ("different birth_date", ...)
+    held: dict[str, int] = field(default_factory=dict)
+    held_samples: list[str] = field(default_factory=list)  # "email ~ email: reason"
 
 
 @dataclass(frozen=True)
@@ -81,11 +110,11 @@ class DecisionRecord:
 STAGE = """
 create temp table people_match_stage (
     user_a uuid not null, user_b uuid not null, probability float8 not null,
-    agreed text[] not null, disagreed text[] not null
+    agreed text[] not null, disagreed text[] not null, corroborated boolean not null
 ) on commit drop
 """
 COPY_STAGE = "copy people_match_stage from stdin"
-STAGE_TYPES = ["uuid", "uuid", "float8", "text[]", "text[]"]
+STAGE_TYPES = ["uuid", "uuid", "float8", "text[]", "text[]", "bool"]
 
 # One row per pair, the highest probability winning when the scoring repeated a pair.
 DEDUPLICATE = """
@@ -112,18 +141,30 @@ on conflict (user_a, user_b) do update set
     scored_at = excluded.scored_at
 """
 
-# Pairs never decided (no history at all), at or above the threshold.
+# Pairs never decided (no history at all), at or above the threshold, most probable first.
+ELIGIBLE = """
+select s.user_a, s.user_b, s.corroborated from people_match_scored s
+where s.probability >= %(threshold)s
+  and not exists (
+      select from user_link_decisions h where (h.user_a, h.user_b) = (s.user_a, s.user_b)
+  )
+order by s.probability desc, s.user_a, s.user_b
+"""
+ACCEPTED_LINKS = "select user_a, user_b from user_links where decision = 'accepted'"
+STRONG = "select user_id, birth_date, phone from user_identity where user_id = any(%(users)s)"
+EMAILS = "select id, email from users where id = any(%(users)s)"
+
+AUTO_STAGE = """
+create temp table people_auto_accept (user_a uuid not null, user_b uuid not null)
+on commit drop
+"""
 AUTO_ACCEPT = """
 with accepted as (
     insert into user_links (user_a, user_b, decision, probability, decided_by, decided_at, reason)
     select s.user_a, s.user_b, 'accepted', s.probability, %(by)s, now(),
            format('probability %%s >= auto_accept_above %%s', round(s.probability::numeric, 4),
                   %(threshold)s::text)
-    from people_match_scored s
-    where s.probability >= %(threshold)s
-      and not exists (
-          select from user_link_decisions h where (h.user_a, h.user_b) = (s.user_a, s.user_b)
-      )
+    from people_auto_accept a join people_match_scored s using (user_a, user_b)
     on conflict (user_a, user_b) do nothing
     returning *
 )
@@ -131,6 +172,9 @@ insert into user_link_decisions
     (user_a, user_b, decision, previous, probability, decided_by, decided_at, reason)
 select user_a, user_b, decision, null, probability, decided_by, decided_at, reason from accepted
 """
+
+IDENTITY_CLEAR = "delete from user_identity"
+IDENTITY_COPY = "copy user_identity (user_id, birth_date, phone) from stdin"
 
 COUNT_PENDING = """
 select count(*) from user_match_candidates c
@@ -225,33 +269,141 @@ def store_candidates(
     conn: psycopg.Connection,
     candidates: Iterable[MatchCandidate],
     *,
-    auto_accept_above: float | None = None,
+    auto_accept: AutoAccept | None = None,
+    identities: Iterable[UserIdentity] | None = None,
 ) -> StoreReport:
     """Replace the previous scoring's undecided pairs with `candidates`, keep decided pairs
-    (their score refreshed when scored again), and auto-accept when a threshold is given.
-    `candidates` may be a stream, but not one still reading from `conn` (the COPY holds it)."""
-    if auto_accept_above is not None and not 0 < auto_accept_above <= 1:
-        raise ValueError(f"auto_accept_above must be within (0, 1], not {auto_accept_above!r}")
+    (their score refreshed when scored again), rewrite user_identity from `identities` when
+    given, and auto-accept what `auto_accept` allows. `candidates` may be a stream, but not
+    one still reading from `conn` (the COPY holds it)."""
     with conn.transaction():
+        if identities is not None:
+            conn.execute(IDENTITY_CLEAR)
+            with conn.cursor() as cur, cur.copy(IDENTITY_COPY) as copy:
+                copy.set_types(["uuid", "text", "text"])
+                for identity in identities:
+                    copy.write_row((identity.user_id, identity.birth_date, identity.phone))
         conn.execute(STAGE)
         with conn.cursor() as cur, cur.copy(COPY_STAGE) as copy:
             copy.set_types(STAGE_TYPES)
             for candidate in candidates:
                 a, b = ordered(UUID(str(candidate.user_a)), UUID(str(candidate.user_b)))
                 copy.write_row(
-                    (a, b, candidate.probability, list(candidate.agreed), list(candidate.disagreed))
-                )
+                    (a, b, candidate.probability, list(candidate.agreed),
+                     list(candidate.disagreed), candidate.corroborated)
+                )  # fmt: skip
         conn.execute(DEDUPLICATE)
         scored = _count(conn, "select count(*) from people_match_scored")
         removed = conn.execute(REMOVE_UNDECIDED).rowcount
         conn.execute(UPSERT)
-        auto = 0
-        if auto_accept_above is not None:
+        auto, held, samples = 0, dict[str, int](), list[str]()
+        if auto_accept is not None:
             conn.execute(LOCK)
-            params = {"by": AUTO_DECIDER, "threshold": auto_accept_above}
-            auto = conn.execute(AUTO_ACCEPT, params).rowcount
+            auto, held, samples = _auto_accept(conn, auto_accept)
         pending = _count(conn, COUNT_PENDING)
-    return StoreReport(scored=scored, removed=removed, pending=pending, auto_accepted=auto)
+    return StoreReport(scored, removed, pending, auto, held, samples)
+
+
+class _Persons(Generic[User]):
+    """Users grouped into persons (union-find over accepted links), with each person's
+    strong feature values: what an automatic acceptance may join."""
+
+    def __init__(self, strong: Mapping[User, Sequence[str | None]]) -> None:
+        self.parent: dict[User, User] = {}
+        self.members: dict[User, int] = {}
+        self.values: dict[User, list[set[str]]] = {}
+        self.strong = strong
+
+    def root(self, user: User) -> User:
+        if user not in self.parent:
+            self.parent[user] = user
+            self.members[user] = 1
+            self.values[user] = [{v} if v else set() for v in self.strong.get(user, ())]
+            self.values[user] += [set()] * (len(STRONG_FEATURES) - len(self.values[user]))
+        while self.parent[user] != user:
+            self.parent[user] = self.parent[self.parent[user]]
+            user = self.parent[user]
+        return user
+
+    def refusal(self, a: User, b: User, max_size: int) -> str | None:
+        """Why joining a's and b's persons would be implausible; None when it is not."""
+        ra, rb = self.root(a), self.root(b)
+        if ra == rb:
+            return None
+        if self.members[ra] + self.members[rb] > max_size:
+            return f"person beyond max_group_size {max_size}"
+        for name, left, right in zip(
+            STRONG_FEATURES, self.values[ra], self.values[rb], strict=True
+        ):
+            if len(left | right) > 1:
+                return f"different {name}"
+        return None
+
+    def join(self, a: User, b: User) -> None:
+        ra, rb = self.root(a), self.root(b)
+        if ra != rb:
+            self.parent[rb] = ra
+            self.members[ra] += self.members.pop(rb)
+            self.values[ra] = [
+                x | y for x, y in zip(self.values[ra], self.values.pop(rb), strict=True)
+            ]
+
+
+def plan_acceptance(
+    pairs: Iterable[tuple[User, User]],
+    links: Iterable[Sequence[User]],
+    strong: Mapping[User, Sequence[str | None]],
+    max_group_size: int,
+) -> tuple[list[tuple[User, User]], list[tuple[User, User, str]]]:
+    """Which of `pairs` (most probable first) automatic acceptance takes, given the accepted
+    `links` and each user's strong features (STRONG_FEATURES order): (accepted, refused with
+    the reason). A pair joining two persons is refused when the person would hold two values
+    of a strong feature or more than max_group_size users."""
+    persons: _Persons[User] = _Persons(strong)
+    for a, b in links:
+        persons.join(a, b)
+    chosen: list[tuple[User, User]] = []
+    refused: list[tuple[User, User, str]] = []
+    for a, b in pairs:
+        reason = persons.refusal(a, b, max_group_size)
+        if reason is None:
+            persons.join(a, b)
+            chosen.append((a, b))
+        else:
+            refused.append((a, b, reason))
+    return chosen, refused
+
+
+def _auto_accept(
+    conn: psycopg.Connection, rule: AutoAccept
+) -> tuple[int, dict[str, int], list[str]]:
+    """Accept the eligible pairs that keep every person plausible; (accepted, held by reason,
+    samples of held pairs)."""
+    eligible = conn.execute(ELIGIBLE, {"threshold": rule.above}).fetchall()
+    if not eligible:
+        return 0, {}, []
+    links = conn.execute(ACCEPTED_LINKS).fetchall()
+    users = list({u for pair in [*links, *eligible] for u in pair[:2]})
+    strong = {row[0]: tuple(row[1:]) for row in conn.execute(STRONG, {"users": users})}
+    pairs = [(a, b) for a, b, corroborated in eligible if corroborated]
+    chosen, refused = plan_acceptance(pairs, links, strong, rule.max_group_size)
+    refused += [(a, b, UNCORROBORATED) for a, b, corroborated in eligible if not corroborated]
+    held: dict[str, int] = {}
+    for _, _, reason in refused:
+        held[reason] = held.get(reason, 0) + 1
+    if chosen:
+        conn.execute(AUTO_STAGE)
+        with conn.cursor() as cur, cur.copy("copy people_auto_accept from stdin") as copy:
+            copy.set_types(["uuid", "uuid"])
+            for pair in chosen:
+                copy.write_row(pair)
+        params = {"by": AUTO_DECIDER, "threshold": rule.above}
+        conn.execute(AUTO_ACCEPT, params)
+    sample = refused[:SAMPLES]
+    users = [user for a, b, _ in sample for user in (a, b)]
+    emails: dict[UUID, str] = dict(conn.execute(EMAILS, {"users": users}))
+    samples = [f"{emails.get(a, a)} ~ {emails.get(b, b)}: {reason}" for a, b, reason in sample]
+    return len(chosen), held, samples
 
 
 def _count(conn: psycopg.Connection, query: str) -> int:

@@ -39,6 +39,10 @@ def course_enrollments() -> LoadSpec:
     )  # fmt: skip
 
 
+# The course validators read no name: the buyer's name as the order or enrollment shows it.
+IDENTITY = {"name": ("user_name",)}
+
+
 def feeds(settings: None) -> tuple[Feed, ...]:
     counted = f"{DATABASE}_db"
     orders, enrollments = COURSE_ORDERS, COURSE_ENROLLMENTS
@@ -50,6 +54,7 @@ def feeds(settings: None) -> tuple[Feed, ...]:
                 counted, SourceTable(orders.orders_table, orders.created_column, orders.id_column)
             ),
             "Course orders (with their items) created on the partition's day, into course_orders.",
+            identity=IDENTITY,
         ),
         Feed(
             "course_enrollments",
@@ -59,6 +64,7 @@ def feeds(settings: None) -> tuple[Feed, ...]:
                 SourceTable(enrollments.table, enrollments.created_column, enrollments.id_column),
             ),
             "Course enrollments created on the partition's day, into course_enrollments.",
+            identity=IDENTITY,
         ),
     )
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from costudy_pipelines.lib.clients.base import Record
 from costudy_pipelines.lib.loading import KeyKind, LoadSpec
+from costudy_pipelines.lib.people.features import IDENTITY_FEATURES
 from costudy_pipelines.sources.elective.client import (
     DEFAULT_EMAIL_HEADERS,
     DropScan,
@@ -41,14 +42,32 @@ POSITION_FIELDS = ("_file", "_line", "_layout")
 @dataclass(frozen=True)
 class ElectiveSettings:
     """email_headers: the headers an export's email column may have (Elective documents none;
-    an export whose email column is named otherwise, e.g. `E-mail`, is read once it is here)."""
+    an export whose email column is named otherwise, e.g. `E-mail`, is read once it is here).
+    identity_headers: identity feature -> the header of an extra column holding it, for people
+    matching (e.g. {birth_date = "Date of Birth", city = "Suburb"}): kept in the row's raw
+    `_extra`, read by lib/people/features.py."""
 
     email_headers: list[str] = field(default_factory=lambda: list(DEFAULT_EMAIL_HEADERS))
+    identity_headers: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         headers = self.email_headers
         if not isinstance(headers, list) or not all(isinstance(h, str) and h for h in headers):
             raise ValueError(f"email_headers: must be a list of header names, not {headers!r}")
+        identity = self.identity_headers
+        if not isinstance(identity, dict) or not all(
+            isinstance(h, str) and h for h in identity.values()
+        ):
+            raise ValueError(f"identity_headers: must map features to headers, not {identity!r}")
+        unknown = sorted(set(identity) - set(IDENTITY_FEATURES))
+        if unknown:
+            raise ValueError(
+                f"identity_headers: unknown feature(s) {unknown}; known: {list(IDENTITY_FEATURES)}"
+            )
+
+    @property
+    def identity(self) -> dict[str, tuple[str, ...]]:
+        return {feature: ("_extra", header) for feature, header in self.identity_headers.items()}
 
 
 def elective_rows(columns: ElectiveColumns | None = None) -> LoadSpec:
@@ -93,6 +112,7 @@ def feeds(settings: ElectiveSettings) -> tuple[Feed, ...]:
             NoCount("a full sync reads every export whole: what it read is the source"),
             "Every Elective export in the drop folder. Rows with no email (an export without "
             "an email column) are rejected with that reason, counted, and kept for replay.",
+            identity=settings.identity,
         ),
     )
 

@@ -39,6 +39,13 @@ def feeds(settings: None) -> tuple[Feed, ...]:
             ghl_contacts(),
             ReportedCount(),  # the search API's total per day, summed over the locations
             "Contacts added on the partition's day, in every location, into ghl_contacts.",
+            identity={
+                "phone": ("phone",),
+                "birth_date": ("dateOfBirth",),
+                "city": ("city",),
+                "postcode": ("postalCode",),
+                "address": ("address1",),
+            },
         ),
     )
 

@@ -14,6 +14,7 @@ from typing import Any, TypedDict
 
 from costudy_pipelines.lib.clients.base import Record
 from costudy_pipelines.lib.loading import KeyKind, LoadSpec
+from costudy_pipelines.lib.people.features import IDENTITY_FEATURES
 from costudy_pipelines.sources.config import NAME
 from costudy_pipelines.sources.registry import (
     DAILY_FRESHNESS,
@@ -27,7 +28,10 @@ from costudy_pipelines.sources.sheets.records import SheetColumns, SheetRowValid
 FAMILY = "sheet"
 NAME_RANK = 3  # SPEC §3.2: after GoHighLevel and Whop
 WORKSHEET_KEYS = frozenset({"name", "spreadsheet_key", "worksheet", "columns"})
-COLUMN_KEYS = frozenset(f.name for f in dataclasses.fields(SheetColumns)) - {"date_formats"}
+VALIDATED_KEYS = frozenset(f.name for f in dataclasses.fields(SheetColumns)) - {"date_formats"}
+# Columns only people matching reads (lib/people/features.py): phone, date of birth, ...
+IDENTITY_KEYS = frozenset(IDENTITY_FEATURES) - {"name"}
+COLUMN_KEYS = VALIDATED_KEYS | IDENTITY_KEYS
 
 
 class ColumnHeaders(TypedDict, total=False):
@@ -39,6 +43,12 @@ class ColumnHeaders(TypedDict, total=False):
     last_name: str | None
     amount: str | None
     date: str | None
+    phone: str
+    username: str
+    birth_date: str
+    city: str
+    postcode: str
+    address: str
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,20 @@ class WorksheetConfig:
     spreadsheet_key: str
     worksheet: str
     columns: ColumnHeaders = field(default_factory=ColumnHeaders)  # field -> its header
+
+    @property
+    def validated(self) -> dict[str, Any]:
+        """The columns the row's validation reads (SheetColumns)."""
+        return {key: header for key, header in self.columns.items() if key in VALIDATED_KEYS}
+
+    @property
+    def identity(self) -> dict[str, tuple[str, ...]]:
+        """Identity feature -> the header holding it (the row's raw JSON is keyed by header)."""
+        return {
+            key: (header,)
+            for key, header in self.columns.items()
+            if key in IDENTITY_KEYS and isinstance(header, str) and header
+        }
 
 
 def _worksheet(index: int, entry: Any) -> WorksheetConfig:
@@ -97,7 +121,7 @@ def sheet_rows(
 
 
 def worksheet_spec(sheet: WorksheetConfig) -> LoadSpec:
-    return sheet_rows(sheet.spreadsheet_key, sheet.worksheet, SheetColumns(**sheet.columns))
+    return sheet_rows(sheet.spreadsheet_key, sheet.worksheet, SheetColumns(**sheet.validated))
 
 
 def content_only(row: Record) -> Record:
@@ -125,6 +149,7 @@ def feeds(settings: SheetsSettings) -> tuple[Feed, ...]:
             NoCount("a full sync reads the worksheet whole: what it read is the source"),
             f"Worksheet {sheet.worksheet!r} of spreadsheet {sheet.spreadsheet_key}, fully "
             "synced into sheet_rows (rows gone from the sheet are soft-deleted).",
+            identity=sheet.identity,
         )
         for sheet in settings.parsed
     )

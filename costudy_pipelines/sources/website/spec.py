@@ -36,6 +36,10 @@ def website_people(event_kind: str) -> LoadSpec:
 FEED_EXTRACTS = {extract.name: extract for extract in EVENT_TABLES.values()}
 
 
+# The website's validators read no name: the event's own name and phone identify its person.
+IDENTITY = {"name": ("name",), "phone": ("phone",)}
+
+
 def feeds(settings: None) -> tuple[Feed, ...]:
     return tuple(
         Feed(
@@ -47,6 +51,7 @@ def feeds(settings: None) -> tuple[Feed, ...]:
             ),
             f"People behind the website's {extract.table} created on the partition's day, "
             "into website_people.",
+            identity=IDENTITY,
         )
         for kind, extract in EVENT_TABLES.items()
     )

@@ -66,6 +66,10 @@ def whop_users() -> LoadSpec:
     )  # fmt: skip
 
 
+# Identity features beyond the name and username the validators read (people matching).
+IDENTITY = {"whop_payments": {"phone": ("customer_phone",)}}
+
+
 def feeds(settings: None) -> tuple[Feed, ...]:
     return tuple(
         Feed(
@@ -74,6 +78,7 @@ def feeds(settings: None) -> tuple[Feed, ...]:
             NO_TOTALS,
             f"Whop {spec.name.removeprefix('whop_')} created on the partition's day, upserted "
             f"into {spec.table}.",
+            identity=IDENTITY.get(spec.name, {}),
         )
         for spec in (whop_payments(), whop_memberships(), whop_users())
     )

@@ -25,7 +25,11 @@ def test_the_default_executor_is_dagsters_multiprocess_and_needs_no_server(
 ) -> None:
     for name in (executor.EXECUTOR_VAR, executor.BROKER_VAR, executor.BACKEND_VAR):
         monkeypatch.delenv(name, raising=False)
-    assert executor.executor_from_environment().name == "multiprocess"
+    chosen = executor.executor_from_environment()
+    assert chosen.config_schema.default_value == {"multiprocess": {}}
+    assert (
+        chosen.get_requirements({"multiprocess": {}}) == dg.multiple_process_executor_requirements()
+    )
 
 
 def test_celery_is_chosen_with_its_urls_and_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -34,7 +38,7 @@ def test_celery_is_chosen_with_its_urls_and_the_bound(monkeypatch: pytest.Monkey
     monkeypatch.setenv(executor.BACKEND_VAR, BACKEND)
     monkeypatch.setenv(executor.STEP_TIMEOUT_VAR, "900")
     chosen = executor.executor_from_environment()
-    assert chosen is not None and chosen.name == "costudy_celery"
+    assert chosen.config_schema.default_value == {"celery": {}}
     settings = executor.celery_app_args()["config_source"]
     assert settings.task_acks_late and settings.task_reject_on_worker_lost
 

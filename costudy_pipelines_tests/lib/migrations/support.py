@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
 import psycopg
+import pytest
 from click.testing import CliRunner, Result
 
 from costudy_pipelines.cli import main
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.migrations import Target, catalog
+from costudy_pipelines.lib.settings import PROJECT_ROOT
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -19,6 +22,7 @@ def write_files(folder: Path, files: dict[str, str]) -> Path:
     """Write migration files (dedented) into `folder`; returns the folder."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)  # `NN_name/up.sql` too
         (folder / name).write_text(textwrap.dedent(text).lstrip("\n"))
     return folder
 
@@ -126,3 +130,17 @@ class Cli:
 
     def __call__(self, *args: str) -> Result:
         return CliRunner().invoke(main, ["migrate", *args], env=self.env)
+
+
+def reference_migrations(*parts: str) -> Path:
+    """A folder of ../shared/reference/migrations beside the checkout (as CI lays it out), or
+    under $COSTUDY_REFERENCE_DIR; skips the test when it is absent (a user's clone)."""
+    named = os.environ.get("COSTUDY_REFERENCE_DIR")
+    candidates = [Path(named)] if named else []
+    candidates += [parent / "shared" / "reference" for parent in PROJECT_ROOT.parents[:3]]
+    for candidate in candidates:
+        folder = candidate.joinpath("migrations", *parts)
+        if folder.is_dir():
+            return folder
+    looked = ", ".join(str(candidate) for candidate in candidates)
+    pytest.skip(f"no shared/reference/migrations/{'/'.join(parts)} (looked in {looked})")

@@ -148,3 +148,28 @@ def test_status_lists_backups_and_restore_round_trips_one(cli: Cli, databases, f
     assert restored.exit_code == 0, restored.output
     assert query(fresh, "select email from accounts") == [("kept@x.test",)]
     assert applied_versions(fresh) == [1, 2, 3]
+
+
+def test_apply_target_stops_at_a_version_and_restore_maps_missing_roles(
+    cli: Cli, folder: Path, tmp_path: Path
+):
+    write_files(folder, {"004-index.sql": "create index concurrently o_idx on orders (amount);"})
+    refused = cli("apply")
+    partial = cli("apply", "--target", "002-orders")
+
+    assert refused.exit_code != 0
+    assert "The first refused file is 004-index.sql: `apply --target 3`" in refused.output
+    assert partial.exit_code == 0, partial.output
+    assert applied_versions(cli.dev) == applied_versions(cli.prod) == [1, 2]
+    assert cli("apply", "--target", "3").exit_code == 0
+    assert applied_versions(cli.prod) == [1, 2, 3]
+
+    [backup, *_] = sorted((tmp_path / "backups").glob("app-prod-*.dump"), reverse=True)
+    execute(cli.prod, "drop schema public cascade; create schema public")
+    missing_role = cli("restore", str(backup), "-d", "app", "-e", "prod", "--map-role", "x")
+    restored = cli("restore", str(backup), "-d", "app", "-e", "prod")
+
+    assert missing_role.exit_code != 0 and "--map-role takes OLD=NEW" in missing_role.output
+    assert restored.exit_code == 0, restored.output
+    assert "with its owners and grants" in restored.output
+    assert applied_versions(cli.prod) == [1, 2]

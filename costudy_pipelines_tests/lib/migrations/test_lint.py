@@ -51,7 +51,49 @@ CASES = {
         "alter table accounts alter column id type bigint",
         "alter table accounts alter column email type text",
     ),
+    "add-column-volatile-default": (
+        "alter table accounts add column token uuid default gen_random_uuid()",
+        "alter table accounts add column seen_at timestamptz default now()",
+    ),
+    "add-column-constraint": (
+        "alter table orders add column coupon_id bigint references coupons (id)",
+        "alter table orders add column coupon_id bigint",
+    ),
+    "drop-trigger": (
+        "drop trigger accounts_audit on accounts",
+        "alter table accounts disable trigger accounts_audit",
+    ),
 }
+
+
+def test_every_rule_has_a_case():
+    assert set(CASES) == set(RULES)
+
+
+@pytest.mark.parametrize(
+    ("sql", "codes"),
+    [
+        ("alter table a add column n bigserial", ["add-column-volatile-default"]),
+        (
+            "alter table a add column r float8 default random() not null",
+            ["add-column-volatile-default"],
+        ),
+        ("alter table a add column k int default 0 not null", []),
+        ("alter table a add column p int check (p > 0)", ["add-column-constraint"]),
+        (
+            "alter table a add column p int constraint p_pos check (p > 0)",
+            ["add-column-constraint"],
+        ),
+        (
+            "alter table a add column b_id int references b, add column c int not null",
+            ["add-column-constraint", "add-not-null-column"],
+        ),
+        ("alter table a add constraint p_pos check (p > 0) not valid", []),
+        ("drop trigger if exists t on a", ["drop-trigger"]),
+    ],
+)
+def test_add_column_and_trigger_rules(sql: str, codes: list[str]):
+    assert [finding.rule.code for finding in lint(sql)] == codes
 
 
 def _codes(sql: str) -> list[tuple[str, bool]]:

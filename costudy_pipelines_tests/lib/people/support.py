@@ -54,10 +54,14 @@ def user_ids(conn: psycopg.Connection) -> dict[str, UUID]:
 
 
 def candidate(
-    a: UUID, b: UUID, probability: float = 0.97, agreed: tuple[str, ...] = ("name",)
+    a: UUID,
+    b: UUID,
+    probability: float = 0.97,
+    agreed: tuple[str, ...] = ("name",),
+    corroborated: bool = True,
 ) -> MatchCandidate:
     first, second = sorted((a, b))
-    return MatchCandidate(first, second, probability, agreed, ("email_local",))
+    return MatchCandidate(first, second, probability, agreed, ("email_local",), corroborated)
 
 
 def persons(conn: psycopg.Connection) -> list[list[str]]:

@@ -25,7 +25,11 @@ from costudy_pipelines_tests.lib.people.support import (
 from costudy_pipelines_tests.replay.support import op_metadata
 
 ANN, ANN_WORK, ANNIE, BOB = (email for _, email, _, _ in PAYMENTS)
-CHECKS = [people_defs.no_user_in_two_persons, people_defs.accepted_links_within_one_person]
+CHECKS = [
+    people_defs.no_user_in_two_persons,
+    people_defs.accepted_links_within_one_person,
+    people_defs.persons_plausible,
+]
 
 
 @pytest.fixture
@@ -86,7 +90,11 @@ def test_candidates_asset_reports_decisions_and_people_asset_its_persons_and_che
     assert (shown["persons"].value, shown["largest_person_users"].value) == (3, 2)
     assert sorted(shown["largest_person_emails"].value) == [ANN_WORK, ANN]
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {"no_user_in_two_persons": True, "accepted_links_within_one_person": True}
+    assert checks == {
+        "no_user_in_two_persons": True,
+        "accepted_links_within_one_person": True,
+        "persons_plausible": True,
+    }
 
 
 def test_auto_accept_is_read_strictly_from_the_people_section(tmp_path: Path):

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from costudy_pipelines.lib.people import people, review
+from costudy_pipelines.lib.people.matching import UserIdentity
 from costudy_pipelines_tests.lib.people.support import (
     PAYMENTS,
     candidate,
@@ -141,14 +142,88 @@ def test_automatic_acceptance_is_off_by_default_and_never_overrides_an_operator(
     assert review.store_candidates(conn, scoring).auto_accepted == 0
     assert len(review.pending(conn)) == 2
 
-    stored = review.store_candidates(conn, scoring, auto_accept_above=0.95)
+    stored = review.store_candidates(conn, scoring, auto_accept=review.AutoAccept(0.95))
     assert (stored.auto_accepted, stored.pending) == (1, 1)
     [step] = review.history(conn, ids[ANN], ids[ANN_WORK])
     assert (step.decided_by, step.decision, step.probability) == ("auto-accept", "accepted", 0.99)
     assert [ANN_WORK, ANN] in persons(conn)
 
     review.undo(conn, [(ids[ANN], ids[ANN_WORK])], by="maria", why="check by hand")
-    assert review.store_candidates(conn, scoring, auto_accept_above=0.95).auto_accepted == 0
+    assert (
+        review.store_candidates(conn, scoring, auto_accept=review.AutoAccept(0.95)).auto_accepted
+        == 0
+    )
     assert len(review.pending(conn)) == 2
     with pytest.raises(ValueError, match="auto_accept_above"):
-        review.store_candidates(conn, scoring, auto_accept_above=1.5)
+        review.AutoAccept(1.5)
+
+
+def identity(user, birth_date: str | None = None, phone: str | None = None) -> UserIdentity:
+    return UserIdentity(user, birth_date, phone)
+
+
+def test_automatic_acceptance_never_joins_different_dates_of_birth_or_phones(conn):
+    """Ann and Ann at work share a phone; Annie was born on another day: the pair joining
+    Annie waits for a person, whatever its score, and the report says why."""
+    ids = user_ids(conn)
+    identities = [
+        identity(ids[ANN], "19900131", "5551234567"),
+        identity(ids[ANN_WORK], None, "5551234567"),
+        identity(ids[ANNIE], "19900113", None),
+        identity(ids[BOB], None, "5559999999"),
+    ]
+    scoring = [
+        candidate(ids[ANN], ids[ANN_WORK], 0.99),
+        candidate(ids[ANN_WORK], ids[ANNIE], 0.98),  # would put two dates of birth in one person
+        candidate(ids[ANN], ids[BOB], 0.97),  # two phones
+    ]
+    stored = review.store_candidates(
+        conn, scoring, auto_accept=review.AutoAccept(0.9), identities=identities
+    )
+    assert stored.auto_accepted == 1
+    assert stored.held == {"different birth_date": 1, "different phone": 1}
+    assert any(ANNIE in sample and "birth_date" in sample for sample in stored.held_samples)
+    assert persons(conn) == [[ANN_WORK, ANN], [ANNIE], [BOB]]
+    assert len(review.pending(conn)) == 2  # held pairs wait for a person
+    stored_identity = conn.execute(
+        "select birth_date, phone from user_identity where user_id = %s", [ids[ANN]]
+    ).fetchone()
+    assert stored_identity == ("19900131", "5551234567")
+
+
+def test_automatic_acceptance_never_grows_a_person_beyond_max_group_size(conn):
+    ids = user_ids(conn)
+    chain = [
+        candidate(ids[ANN], ids[ANN_WORK], 0.99),
+        candidate(ids[ANN_WORK], ids[ANNIE], 0.98),
+        candidate(ids[ANNIE], ids[BOB], 0.97),
+    ]
+    stored = review.store_candidates(
+        conn, chain, auto_accept=review.AutoAccept(0.9, max_group_size=3), identities=[]
+    )
+    assert (stored.auto_accepted, stored.held) == (2, {"person beyond max_group_size 3": 1})
+    assert persons(conn) == [[ANN_WORK, ANN, ANNIE], [BOB]]
+    # an operator's link counts: a person of three takes nobody more automatically
+    assert people.implausible_persons(conn, max_group_size=3).ok
+    review.decide(conn, [(ids[ANNIE], ids[BOB])], "accepted", by="maria", why="same card")
+    found = people.implausible_persons(conn, max_group_size=3)
+    assert found.count == 1 and found.samples[0].startswith("4 users")
+
+
+def test_automatic_acceptance_wants_an_identifier_beyond_the_name(conn):
+    """Two namesakes share a name and an email made of it; nothing else agrees exactly:
+    however probable, the pair waits for a person."""
+    ids = user_ids(conn)
+    scoring = [candidate(ids[ANN], ids[ANNIE], 0.999, corroborated=False)]
+    stored = review.store_candidates(conn, scoring, auto_accept=review.AutoAccept(0.9))
+    assert (stored.auto_accepted, stored.held) == (0, {review.UNCORROBORATED: 1})
+    assert len(review.pending(conn)) == 1
+
+
+def test_plan_acceptance_takes_the_most_probable_first_and_counts_existing_links():
+    strong = {"a": ("1990", None), "b": (None, None), "c": ("1991", None), "d": (None, None)}
+    chosen, refused = review.plan_acceptance(
+        [("a", "b"), ("b", "c"), ("c", "d")], links=[("a", "d")], strong=strong, max_group_size=4
+    )
+    assert chosen == [("a", "b")]  # c's 1991 conflicts with a's 1990; d is already a's
+    assert refused == [("b", "c", "different birth_date"), ("c", "d", "different birth_date")]
