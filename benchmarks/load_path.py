@@ -105,7 +105,12 @@ from costudy_pipelines.sources.sheets.client import SheetSource, SheetsReader, r
 from costudy_pipelines.sources.sheets.spec import WorksheetConfig, sheet_records, worksheet_spec
 from costudy_pipelines.sources.sheets.transport import gspread_client
 from costudy_pipelines.sources.whop.client import MAX_PAGE_SIZE as WHOP_PAGE
-from costudy_pipelines.sources.whop.client import WHOP_RATE_LIMIT, WhopClient
+from costudy_pipelines.sources.whop.client import (
+    WHOP_RATE_LIMIT,
+    WhopClient,
+    member_email_index,
+    with_member_email,
+)
 
 STAGES = ("full", "no_change_resync", "one_percent_changed_resync")
 MODES = ("files", "servers")
@@ -201,6 +206,10 @@ def sheet_configs(listing: list[dict[str, Any]]) -> list[tuple[WorksheetConfig, 
     ]
 
 
+# Whop feeds whose records name a user but show no address: (user id field, skip if present)
+WHOP_BY_MEMBER = {"whop_memberships": ("user_id", None), "whop_users": ("id", "email")}
+
+
 def jsonl_records(path: Path) -> Iterator[dict[str, Any]]:
     with path.open("rb") as lines:
         for line in lines:
@@ -220,7 +229,14 @@ def file_syncs(run: Run) -> Iterator[SyncReport]:
         return
     source, feed = FEEDS[job.source]
     if source.name in ("whop", "gohighlevel"):
-        yield run.full(feed.load, jsonl_records(folder / "api" / f"{job.source}.jsonl"))
+        records = jsonl_records(folder / "api" / f"{job.source}.jsonl")
+        if (
+            job.source in WHOP_BY_MEMBER
+        ):  # their addresses are on member records, as the client reads
+            emails = member_email_index(jsonl_records(folder / "api" / "whop_members.jsonl"))
+            user_field, only_without = WHOP_BY_MEMBER[job.source]
+            records = (with_member_email(r, emails, user_field, only_without) for r in records)
+        yield run.full(feed.load, records)
     elif source.name == "elective":
         yield from elective_syncs(run, folder / "elective")
     else:

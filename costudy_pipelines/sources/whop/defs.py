@@ -51,7 +51,15 @@ def whop_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
         warehouse_db: PostgresResource,
     ) -> Iterator[SyncEvent]:
         with whop.client() as client:
-            # the HTTP counters are the run's: its log and run-level observation, not a day's
+
+            def run_figures() -> dict[str, int | float]:
+                """The run's, not a day's: HTTP counters, and the members lookups that gave
+                memberships and users their emails."""
+                figures = client.counters.as_metadata()
+                if resource in ("memberships", "users"):
+                    figures.update(client.lookup_metadata())
+                return figures
+
             yield from sync_daily(
                 context,
                 config,
@@ -59,7 +67,7 @@ def whop_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
                 source,
                 feed,
                 lambda window: client.pages(resource, window),
-                run_figures=client.counters.as_metadata,
+                run_figures=run_figures,
             )
 
     return _asset
