@@ -1,15 +1,31 @@
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from costudy_pipelines.lib.migrations import apply_pending, discover
-from costudy_pipelines.lib.settings import PROJECT_ROOT
+from costudy_pipelines.lib.settings import ENV_FILE_VAR, PROJECT_ROOT
+from costudy_pipelines.sources.config import PARTITIONS_START_VAR
 from costudy_pipelines_tests.harness import DatabaseFactory, test_server_url
 
 # Fixtures shared across folders (a module's own fixture of the same name wins).
 pytest_plugins = ["costudy_pipelines_tests.sandbox.servers.fixtures"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite never reads the checkout's .env: after `make demo` it holds the sandbox's
+    block, whose COSTUDY_PARTITIONS_START (the demo world's first day, yesterday's month)
+    would move every test's partitions the moment a command under test loads it. A test that
+    wants an env file names its own (COSTUDY_ENV_FILE)."""
+    if not os.environ.get(ENV_FILE_VAR):
+        empty = Path(tempfile.mkdtemp(prefix="costudy-tests-")) / "no.env"
+        os.environ[ENV_FILE_VAR] = str(empty)
+    os.environ.pop(PARTITIONS_START_VAR, None)
+
 
 WAREHOUSE_SQL = PROJECT_ROOT / "sql" / "warehouse"
 PLATFORM_SQL = PROJECT_ROOT / "sql" / "platform"
