@@ -63,7 +63,8 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
-from itertools import chain
+from functools import partial
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -82,16 +83,32 @@ from psycopg import sql
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.clients.databases import extract_pages
 from costudy_pipelines.lib.clients.http import ApiCounters, RateLimit, RateLimiter, parse_json
-from costudy_pipelines.lib.loading import LoadOptions, SyncReport, connector, sync_session
-from costudy_pipelines.lib.loading.windows import source_windows, sync_windows, utc_days
+from costudy_pipelines.lib.loading import (
+    LoadOptions,
+    LoadSpec,
+    SyncReport,
+    connector,
+    sync_session,
+)
+from costudy_pipelines.lib.loading.windows import Extract, source_windows, sync_windows, utc_days
 from costudy_pipelines.lib.migrations import apply_pending
 from costudy_pipelines.lib.settings import PROJECT_ROOT
 from costudy_pipelines.sandbox import stack
 from costudy_pipelines.sandbox.changes import ChangeReport
-from costudy_pipelines.sandbox.dump import DB_TABLES, dump_world
+from costudy_pipelines.sandbox.dump import DB_TABLES, dump_world, write_jsonl
+from costudy_pipelines.sandbox.generators.course_activity import COLLECTION as ACTIVITY_COLLECTION
+from costudy_pipelines.sandbox.generators.course_activity import activities, seed_course_users
 from costudy_pipelines.sandbox.seed import apply_changes, schema_sql
 from costudy_pipelines.sandbox.spreadsheets import spreadsheet_metas
 from costudy_pipelines.sandbox.world import World, WorldConfig
+from costudy_pipelines.sources.course_activity.client import DEFAULT_BATCH_SIZE as ACTIVITY_BATCH
+from costudy_pipelines.sources.course_activity.client import (
+    ActivityReader,
+    activity_extract,
+    course_user_emails,
+    join_course_users,
+    jsonable,
+)
 from costudy_pipelines.sources.elective.client import ElectiveReader
 from costudy_pipelines.sources.elective.spec import READER_COLUMNS, elective_records, elective_rows
 from costudy_pipelines.sources.gohighlevel.client import (
@@ -207,39 +224,195 @@ def jsonl_records(path: Path) -> Iterator[dict[str, Any]]:
             yield parse_json(line)  # as the API clients parse a page
 
 
+# -- how each registered source is read, per mode ------------------------------------------------
+#
+# READERS names, per source of the registry, how the benchmark reads it from the dumped files
+# and from the sandbox servers; a source whose spec.py declares DATABASE and FEED_EXTRACTS (an
+# application database's tables) needs no entry. A registered source with neither is refused
+# before anything runs (missing_readers), so a new source cannot be left out silently.
+
+SyncsOf = Callable[["Run", RegisteredSource, Feed], Iterator[SyncReport]]
+
+
+@dataclass(frozen=True)
+class SourceReader:
+    files: SyncsOf
+    servers: SyncsOf
+
+
 def file_syncs(run: Run) -> Iterator[SyncReport]:
-    """One full sync of the source from the dumped files."""
-    job, folder = run.job, Path(run.job.folder)
-    if job.source == SHEETS_JOB:
-        for sheet, index in sheet_configs(job.sheets):
-            path = folder / "sheets" / sheet.spreadsheet_key / f"{index}.csv"
-            with path.open(encoding="utf-8", newline="") as handle:
-                values = list(csv.reader(handle))  # what get_all_values returns
-            rows = records_from_values(SheetSource(sheet.spreadsheet_key, sheet.worksheet), values)
-            yield run.full(worksheet_spec(sheet), sheet_records([rows]))
-        return
-    source, feed = FEEDS[job.source]
-    if source.name in ("whop", "gohighlevel"):
-        yield run.full(feed.load, jsonl_records(folder / "api" / f"{job.source}.jsonl"))
-    elif source.name == "elective":
-        yield from elective_syncs(run, folder / "elective")
-    else:
-        database, extract = database_feed(source, feed)
-        engine = pg.make_engine(job.database_urls[database], source="--server-url")
-        try:
-            yield run.full(feed.load, chain.from_iterable(extract_pages(engine, extract)))
-        finally:
-            engine.dispose()
+    """The job's source read from the dumped files: one full sync (per worksheet)."""
+    if run.job.source == SHEETS_JOB:
+        return sheet_file_syncs(run)
+    source, feed = FEEDS[run.job.source]
+    return reader_for(source).files(run, source, feed)
+
+
+def server_syncs(run: Run) -> Iterator[SyncReport]:
+    """The job's source read from the sandbox servers and databases as its asset reads it:
+    dated sources one session per day partition, sheets and Elective as full syncs."""
+    if run.job.source == SHEETS_JOB:
+        return sheet_server_syncs(run)
+    source, feed = FEEDS[run.job.source]
+    return reader_for(source).servers(run, source, feed)
+
+
+def by_day(
+    run: Run, source: RegisteredSource, spec: LoadSpec, extract: Extract
+) -> Iterator[SyncReport]:
+    """One session per day partition of the source, as its asset's run over them."""
+    config = REGISTRY.config
+    days = utc_days(config.partitions_start, date.fromisoformat(run.job.last_day))
+    windows = source_windows(days, config.first_day(source.entry), config.partitions_start)
+    return sync_windows(run.connect(), spec, windows, extract, **run.session())
+
+
+def api_file_syncs(run: Run, source: RegisteredSource, feed: Feed) -> Iterator[SyncReport]:
+    yield run.full(feed.load, jsonl_records(Path(run.job.folder) / "api" / f"{feed.asset}.jsonl"))
+
+
+def whop_server_syncs(run: Run, source: RegisteredSource, feed: Feed) -> Iterator[SyncReport]:
+    env, resource = run.job.sandbox, feed.asset.removeprefix("whop_")
+    with WhopClient(env["WHOP_API_KEY"], base_url=env["WHOP_API_URL"], **run.limits()) as whop:
+        run.counters.append(whop.counters)
+        yield from by_day(run, source, feed.load, lambda w: whop.pages(resource, w))
+
+
+def ghl_server_syncs(run: Run, source: RegisteredSource, feed: Feed) -> Iterator[SyncReport]:
+    env = run.job.sandbox
+    clients = [
+        GhlClient(env["GHL_TOKEN"], location, base_url=env["GHL_API_URL"], **run.limits())
+        for location in env["GHL_LOCATION_IDS"].split(",")
+    ]
+    run.counters += [client.counters for client in clients]
+    try:
+        yield from by_day(run, source, feed.load, DayContacts(clients))
+    finally:
+        for client in clients:
+            client.close()
+
+
+def elective_file_syncs(run: Run, source: RegisteredSource, feed: Feed) -> Iterator[SyncReport]:
+    return elective_syncs(run, Path(run.job.folder) / "elective")
+
+
+def elective_server_syncs(run: Run, source: RegisteredSource, feed: Feed) -> Iterator[SyncReport]:
+    return elective_syncs(run, Path(run.job.sandbox["ELECTIVE_DROP_DIR"]))
+
+
+ACTIVITY_FILE = Path("mongo") / f"{ACTIVITY_COLLECTION}.jsonl"
+
+
+def dump_activity(world: World, folder: Path, course_url: str) -> int:
+    """The world's MongoDB activity as the reader returns it (jsonable documents), one JSON
+    line each, and the course users its userIds name seeded into the course database."""
+    seed_course_users(course_url, world, source="--server-url")
+    documents = (jsonable(activity.document) for activity in activities(world))
+    return write_jsonl(documents, folder / ACTIVITY_FILE)
+
+
+def activity_file_syncs(run: Run, source: RegisteredSource, feed: Feed) -> Iterator[SyncReport]:
+    """The dumped documents in the reader's pages, joined to their course users the way the
+    asset's extract joins them (one users query per page), as one full sync."""
+    engine = pg.make_engine(run.job.database_urls["course"], source="--server-url")
+    try:
+        documents = jsonl_records(Path(run.job.folder) / ACTIVITY_FILE)
+        pages = iter(lambda: list(islice(documents, ACTIVITY_BATCH)), [])
+        joined = join_course_users(pages, partial(course_user_emails, engine))
+        yield run.full(feed.load, chain.from_iterable(joined))
+    finally:
+        engine.dispose()
+
+
+def activity_server_syncs(run: Run, source: RegisteredSource, feed: Feed) -> Iterator[SyncReport]:
+    """From the sandbox's MongoDB wire-protocol server, a day at a time, as the asset reads."""
+    env = run.job.sandbox
+    engine = pg.make_engine(run.job.database_urls["course"], source="--server-url")
+    try:
+        with ActivityReader(env["MONGO_URI"], env["MONGO_DB"]) as reader:
+            extract = activity_extract(reader, partial(course_user_emails, engine))
+            yield from by_day(run, source, feed.load, extract)
+    finally:
+        engine.dispose()
+
+
+def database_file_syncs(run: Run, source: RegisteredSource, feed: Feed) -> Iterator[SyncReport]:
+    database, extract = database_feed(source, feed)
+    engine = pg.make_engine(run.job.database_urls[database], source="--server-url")
+    try:
+        yield run.full(feed.load, chain.from_iterable(extract_pages(engine, extract)))
+    finally:
+        engine.dispose()
+
+
+def database_server_syncs(run: Run, source: RegisteredSource, feed: Feed) -> Iterator[SyncReport]:
+    database, extract = database_feed(source, feed)
+    engine = pg.make_engine(run.job.database_urls[database], source="--server-url")
+    try:
+        yield from by_day(
+            run, source, feed.load, lambda window: extract_pages(engine, extract, window)
+        )
+    finally:
+        engine.dispose()
+
+
+def unread(mode: str) -> SyncsOf:
+    def refuse(run: Run, source: RegisteredSource, feed: Feed) -> Iterator[SyncReport]:
+        raise SystemExit(f"benchmarks/load_path.py has no {mode} reader for {source.name!r}")
+
+    return refuse
+
+
+READERS: dict[str, SourceReader] = {
+    "whop": SourceReader(api_file_syncs, whop_server_syncs),
+    "gohighlevel": SourceReader(api_file_syncs, ghl_server_syncs),
+    "elective": SourceReader(elective_file_syncs, elective_server_syncs),
+    # the sheets run as one job over the world's worksheets (sheet_file_syncs and
+    # sheet_server_syncs), never through their feed
+    "sheets": SourceReader(unread("files"), unread("servers")),
+    "course_activity": SourceReader(activity_file_syncs, activity_server_syncs),
+}
+DATABASE_READER = SourceReader(database_file_syncs, database_server_syncs)
+
+
+def reader_for(source: RegisteredSource) -> SourceReader:
+    if source.name in READERS:
+        return READERS[source.name]
+    if database_extracts(source) is not None:
+        return DATABASE_READER
+    raise SystemExit(f"benchmarks/load_path.py has no reader for source {source.name!r}")
+
+
+def missing_readers() -> list[str]:
+    """The registered sources the benchmark could not read (it refuses to start with any)."""
+    return [
+        source.name
+        for source in REGISTRY
+        if source.name not in READERS and database_extracts(source) is None
+    ]
+
+
+def database_extracts(source: RegisteredSource) -> dict[str, Any] | None:
+    return getattr(importlib.import_module(f"{source.module}.spec"), "FEED_EXTRACTS", None)
 
 
 def database_feed(source: RegisteredSource, feed: Feed) -> tuple[str, Any]:
     """(database, extract) of a feed read from an application database (its spec.py's
-    DATABASE and FEED_EXTRACTS); a source the benchmark cannot read is an error, not a skip."""
-    spec = importlib.import_module(f"{source.module}.spec")
-    extracts = getattr(spec, "FEED_EXTRACTS", None)
+    DATABASE and FEED_EXTRACTS)."""
+    extracts = database_extracts(source)
     if extracts is None:
         raise SystemExit(f"benchmarks/load_path.py has no reader for source {source.name!r}")
-    return spec.DATABASE, extracts[feed.asset]
+    return importlib.import_module(f"{source.module}.spec").DATABASE, extracts[feed.asset]
+
+
+def sheet_file_syncs(run: Run) -> Iterator[SyncReport]:
+    job, folder = run.job, Path(run.job.folder)
+    for sheet, index in sheet_configs(job.sheets):
+        path = folder / "sheets" / sheet.spreadsheet_key / f"{index}.csv"
+        with path.open(encoding="utf-8", newline="") as handle:
+            values = list(csv.reader(handle))  # what get_all_values returns
+        rows = records_from_values(SheetSource(sheet.spreadsheet_key, sheet.worksheet), values)
+        yield run.full(worksheet_spec(sheet), sheet_records([rows]))
 
 
 def elective_syncs(run: Run, folder: Path) -> Iterator[SyncReport]:
@@ -252,50 +425,6 @@ def elective_syncs(run: Run, folder: Path) -> Iterator[SyncReport]:
         full=scan.complete,
         **run.session(),
     )
-
-
-def server_syncs(run: Run) -> Iterator[SyncReport]:
-    """The source read from the sandbox servers and databases as its asset reads it."""
-    job, env = run.job, run.job.sandbox
-    config = REGISTRY.config
-    days = utc_days(config.partitions_start, date.fromisoformat(job.last_day))
-
-    def by_day(source: RegisteredSource, spec, extract) -> Iterator[SyncReport]:
-        windows = source_windows(days, config.first_day(source.entry), config.partitions_start)
-        return sync_windows(run.connect(), spec, windows, extract, **run.session())
-
-    if job.source == SHEETS_JOB:
-        yield from sheet_server_syncs(run)
-        return
-    source, feed = FEEDS[job.source]
-    if source.name == "whop":
-        resource = job.source.removeprefix("whop_")
-        with WhopClient(env["WHOP_API_KEY"], base_url=env["WHOP_API_URL"], **run.limits()) as whop:
-            run.counters.append(whop.counters)
-            yield from by_day(source, feed.load, lambda w: whop.pages(resource, w))
-    elif source.name == "gohighlevel":
-        locations = env["GHL_LOCATION_IDS"].split(",")
-        clients = [
-            GhlClient(env["GHL_TOKEN"], location, base_url=env["GHL_API_URL"], **run.limits())
-            for location in locations
-        ]
-        run.counters += [client.counters for client in clients]
-        try:
-            yield from by_day(source, feed.load, DayContacts(clients))
-        finally:
-            for client in clients:
-                client.close()
-    elif source.name == "elective":
-        yield from elective_syncs(run, Path(env["ELECTIVE_DROP_DIR"]))
-    else:
-        database, extract = database_feed(source, feed)
-        engine = pg.make_engine(job.database_urls[database], source="--server-url")
-        try:
-            yield from by_day(
-                source, feed.load, lambda window: extract_pages(engine, extract, window)
-            )
-        finally:
-            engine.dispose()
 
 
 def sheet_server_syncs(run: Run) -> Iterator[SyncReport]:
@@ -444,6 +573,9 @@ class FilesMode(Mode):
         emit({"stage": "dump_world", "mode": self.name, "seconds": seconds})
         counts, seconds = timed(self.copy_database_files)
         emit({"stage": "copy_db_files", "mode": self.name, "seconds": seconds, "rows": counts})
+        documents, seconds = timed(self.dump_activity)
+        emit({"stage": "dump_activity", "mode": self.name, "seconds": seconds,
+              "documents": documents})  # fmt: skip
         return self
 
     def copy_database_files(self) -> dict[str, int]:
@@ -459,11 +591,16 @@ class FilesMode(Mode):
                         counts[table] = copy_csv(conn, table, columns, self.folder / folder)
         return counts
 
+    def dump_activity(self) -> int:
+        """MongoDB's documents are no part of the world's dump (it has no files for them)."""
+        return dump_activity(self.world, self.folder, self.urls["course"])
+
     def advance(self) -> ChangeReport:
         report = self.world.advance_day()
         dump_world(self.world, self.folder, fingerprint=False)
         for database in SOURCE_DATABASES:
             apply_changes(self.urls[database], self.world, report, database, source="--server-url")
+        self.dump_activity()
         return report
 
     def job_fields(self) -> dict[str, Any]:
@@ -664,6 +801,8 @@ def main() -> None:
     if args.job:
         print(json.dumps(run_job(Job(**json.loads(sys.stdin.read())))))
         return
+    if missing := missing_readers():
+        parser.error(f"no reader for registered source(s) {missing}: add them to READERS")
     with benchmark_server(args) as server_url, tempfile.TemporaryDirectory() as home:
         # The sandbox's state, files and env block stay out of the project's own.
         os.environ["COSTUDY_HOME"] = home
