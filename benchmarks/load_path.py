@@ -16,9 +16,10 @@ servers  end to end: the sandbox up (sandbox/stack.py: servers in their own proc
          databases seeded, Elective exports dropped), read by the project's clients
          (WhopClient, GhlClient, gspread through sheets_transport, ElectiveReader, the
          database extractors): dated sources one session per day partition, sheets and
-         Elective as full syncs. The sandbox enforces no rate limit; the clients' own limits
-         (Whop's documented 10 requests/s would make Whop alone take minutes) are lifted
-         unless --api-rate-limits documented.
+         Elective as full syncs. The sandbox enforces no rate limit and the clients' own
+         limits (Whop's documented 10 requests/s would make Whop alone take minutes) are
+         lifted, unless --api-rate-limits documented: then the clients keep theirs and the
+         Whop and GoHighLevel servers enforce their documented limits (429 past them).
 
 Stages, per mode: `full` (empty warehouse), `no_change_resync` (must write 0 rows), then the
 world advances one day with about 1 % of every source's records changed (change_rate 0.01,
@@ -37,7 +38,8 @@ at N within 1.25 x its peak at the baseline size; with both modes, `servers_to_f
 end-to-end full sync's rows/s against the files' (target >= 0.7). With --api-rate-limits
 documented, each Whop and GoHighLevel line also says how close its extract came to the fastest
 the API's limit allows: records_floor_ratio (records / (page size x allowed rate), the floor as
-issue 15 defines it) and requests_floor_ratio (the requests made, at the allowed rate).
+issue 15 defines it) and requests_floor_ratio (the requests made, at the allowed rate), i.e.
+requests_per_s against allowed_requests_per_s, and the 429s the client met.
 
     .venv/bin/python benchmarks/load_path.py --records 100000 \\
         --server-url postgresql://postgres@127.0.0.1:5432/postgres
@@ -99,6 +101,8 @@ from costudy_pipelines.sandbox.dump import DB_TABLES, dump_world, write_jsonl
 from costudy_pipelines.sandbox.generators.course_activity import COLLECTION as ACTIVITY_COLLECTION
 from costudy_pipelines.sandbox.generators.course_activity import activities, seed_course_users
 from costudy_pipelines.sandbox.seed import apply_changes, schema_sql
+from costudy_pipelines.sandbox.servers.gohighlevel import GoHighLevelServer
+from costudy_pipelines.sandbox.servers.whop import WhopServer
 from costudy_pipelines.sandbox.spreadsheets import spreadsheet_metas
 from costudy_pipelines.sandbox.world import World, WorldConfig
 from costudy_pipelines.sources.course_activity.client import DEFAULT_BATCH_SIZE as ACTIVITY_BATCH
@@ -145,6 +149,8 @@ ONE_PERCENT_DAY = {"change_rate": 0.01, "delete_rate": 0.0, "rename_rate": 0.0,
                    "newcomer_rate": 0.0}  # fmt: skip
 # Far above anything a run needs: the clients' own throttles out of the way.
 LIFTED = RateLimit(requests=10**9, per_seconds=1.0, burst=10**9)
+# The sandbox servers whose documented limits --api-rate-limits documented switches on.
+SANDBOX_API_LIMITS = {"whop": WhopServer, "ghl": GoHighLevelServer}
 # The clients' documented limits and their page sizes, for the rate-limit floor.
 RATE_FLOORS: dict[str, tuple[RateLimit, int]] = {
     "whop_payments": (WHOP_RATE_LIMIT, WHOP_PAGE),
@@ -464,6 +470,7 @@ def run_job(job: Job) -> dict[str, Any]:
     if run.counters:
         result["api_requests"] = sum(counter.requests for counter in run.counters)
         result["rate_limit_wait_s"] = round(sum(c.waited_s for c in run.counters), 2)
+        result["rate_limited"] = sum(counter.rate_limited for counter in run.counters)
         if not job.lift_rate_limits and job.source in RATE_FLOORS:
             result |= rate_limit_floor(result, len(run.counters), *RATE_FLOORS[job.source])
     return result
@@ -484,6 +491,22 @@ def rate_limit_floor(line: dict[str, Any], clients: int, limit: RateLimit, page:
         "records_floor_ratio": round(records_floor / seconds, 3) if seconds else None,
         "requests_floor_s": round(requests_floor, 2),
         "requests_floor_ratio": round(requests_floor / seconds, 3) if seconds else None,
+        # the same ratio read the other way: the request rate achieved against the limit's
+        "requests_per_s": round(line["api_requests"] / seconds, 2) if seconds else None,
+        "rate_limited_429": line["rate_limited"],
+    } | sandbox_rate(line)
+
+
+def sandbox_rate(line: dict[str, Any]) -> dict[str, Any]:
+    """The request rate against what the sandbox server enforces (its documented limit over
+    its whole API: GoHighLevel's locations share it there, the client counts one each)."""
+    service = "whop" if line["source"].startswith("whop_") else "ghl"
+    limit = SANDBOX_API_LIMITS[service].documented_rate_limit
+    allowed = limit.max_requests / limit.window_seconds
+    rate = line["api_requests"] / line["seconds"] if line["seconds"] else 0.0
+    return {
+        "sandbox_allowed_requests_per_s": round(allowed, 2),
+        "sandbox_rate_ratio": round(rate / allowed, 3),
     }
 
 
@@ -627,16 +650,23 @@ class ServersMode(Mode):
         self.cleanup.callback(stack.down)
         self.state, seconds = timed(lambda: stack.up(self.config, database_urls=urls))
         emit({"stage": "sandbox_up", "mode": self.name, "seconds": seconds})
-        self.lift_ghl_limit()
+        self.set_api_limits()
         return self
 
     def database_urls(self) -> dict[str, str]:
         return {f"{database.upper()}_DB_URL": self.urls[database] for database in SOURCE_DATABASES}
 
-    def lift_ghl_limit(self) -> None:
-        """GoHighLevel reports its limit in headers and the client pauses near it: with the
-        clients' limits lifted, the sandbox reports (and enforces) a limit far above the run."""
+    def set_api_limits(self) -> None:
+        """The sandbox's API limits, per --api-rate-limits: `documented` switches on each API
+        server's documented limit (it answers 429 past it, as the real API does); `lifted`:
+        GoHighLevel reports its limit in headers and the client pauses near it, so the
+        sandbox reports (and enforces) a limit far above the run."""
         if self.args.api_rate_limits == "documented":
+            for service, server in SANDBOX_API_LIMITS.items():
+                limit = asdict(server.documented_rate_limit)
+                httpx.put(
+                    f"{self.state.base_url(service)}/_sandbox/faults", json={"rate_limit": limit}
+                ).raise_for_status()
             return
         limit = {"max_requests": 10**9, "window_seconds": 10.0}
         httpx.put(
@@ -646,7 +676,7 @@ class ServersMode(Mode):
     def advance(self) -> ChangeReport:
         report = stack.advance_day(database_urls=self.database_urls())
         self.state = stack.read_state()
-        self.lift_ghl_limit()
+        self.set_api_limits()
         return report
 
     def job_fields(self) -> dict[str, Any]:
