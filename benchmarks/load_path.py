@@ -181,6 +181,7 @@ class Job:
     sandbox: dict[str, str] = field(default_factory=dict)  # servers: sandbox_environment
     last_day: str = ""  # servers: the last day partition
     lift_rate_limits: bool = True
+    no_read_ahead: bool = False  # servers: each day read as it loads (before issue 27)
 
 
 @dataclass
@@ -270,7 +271,10 @@ def by_day(
     config = REGISTRY.config
     days = utc_days(config.partitions_start, date.fromisoformat(run.job.last_day))
     windows = source_windows(days, config.first_day(source.entry), config.partitions_start)
-    return sync_windows(run.connect(), spec, windows, extract, **run.session())
+    read_ahead = not run.job.no_read_ahead
+    return sync_windows(
+        run.connect(), spec, windows, extract, read_ahead=read_ahead, **run.session()
+    )
 
 
 def api_file_syncs(run: Run, source: RegisteredSource, feed: Feed) -> Iterator[SyncReport]:
@@ -685,6 +689,7 @@ class ServersMode(Mode):
             "sandbox": stack.sandbox_environment(self.state),
             "last_day": last.isoformat(),
             "lift_rate_limits": self.args.api_rate_limits == "lifted",
+            "no_read_ahead": self.args.no_read_ahead,
         }
 
     def server_cpu_s(self) -> float | None:
@@ -830,6 +835,9 @@ def main() -> None:
     )
     parser.add_argument("--api-rate-limits", choices=("lifted", "documented"), default="lifted")
     parser.add_argument("--chunk-size", type=int, default=LoadOptions().chunk_size)
+    parser.add_argument(
+        "--no-read-ahead", action="store_true", help="servers: read each day as it loads"
+    )
     parser.add_argument("--job", action="store_true", help=argparse.SUPPRESS)
     add_server_options(parser)
     args = parser.parse_args()

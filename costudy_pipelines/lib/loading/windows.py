@@ -15,6 +15,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -195,6 +196,11 @@ def _put(pages: queue.Queue[Any], item: Any, timeout: float) -> bool:
     return True
 
 
+def _read_as_loaded(extract: Extract, window: TimeWindow) -> Iterator[Any]:
+    for page in extract(window):
+        yield from page
+
+
 def sync_windows(
     connect: ConnectionSource,
     spec: LoadSpec,
@@ -205,6 +211,7 @@ def sync_windows(
     force_delete: bool = False,
     max_delete_share: float | None = None,
     options: LoadOptions = DEFAULT_OPTIONS,
+    read_ahead: bool = True,
 ) -> Iterator[SyncReport]:
     """One session per (partition, window), the extract's pages streamed in; yields each
     report as its session commits, in the windows' order. A failed session (its extract
@@ -212,8 +219,15 @@ def sync_windows(
     committed. The sessions share one SessionHost: its connections, staging tables and
     threads are set up once for the run, and each session is its own transaction. While a
     day loads, the next one is read (ReadAhead): the source's requests overlap the
-    warehouse's work instead of waiting for it."""
-    with SessionHost(connect, spec) as host, ReadAhead(windows, extract) as days:
+    warehouse's work instead of waiting for it (read_ahead=False: each day read as it loads,
+    for comparison)."""
+    with SessionHost(connect, spec) as host, ExitStack() as stack:
+        if read_ahead:
+            days: Iterable[tuple[str, TimeWindow, Iterable[Any]]] = stack.enter_context(
+                ReadAhead(windows, extract)
+            )
+        else:
+            days = ((key, window, _read_as_loaded(extract, window)) for key, window in windows)
         for key, window, records in days:
             yield sync_session(
                 host,
