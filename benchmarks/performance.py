@@ -55,12 +55,17 @@ def run_part(part: str, script: str, arguments: list[str]) -> tuple[list[dict], 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000, help="world size for all parts")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="load_ratio: runs per path, median (default 3)"
+    )
     parser.add_argument("--server-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     server = [f"--server-url={args.server_url}"]
     records = f"--records={args.records}"
 
-    ratio_lines, ratio_cost = run_part("load_ratio", "load_ratio.py", [records, *server])
+    ratio_lines, ratio_cost = run_part(
+        "load_ratio", "load_ratio.py", [records, f"--repeat={args.repeat}", *server]
+    )
     path_lines, path_cost = run_part(
         "servers_vs_files",
         "load_path.py",

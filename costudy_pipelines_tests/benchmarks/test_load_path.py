@@ -16,6 +16,7 @@ import pytest
 
 from costudy_pipelines.lib.settings import PROJECT_ROOT
 from costudy_pipelines.sources.registry import load_registry
+from costudy_pipelines_tests.harness import HANG_S
 
 SCRIPT = PROJECT_ROOT / "benchmarks" / "load_path.py"
 RECORDS = 600  # a world of ~800 source records: every source has some
@@ -47,7 +48,7 @@ def test_every_registered_source_runs_in_both_modes(pg_server_url: str, tmp_path
         text=True,
         cwd=PROJECT_ROOT,
         env=env,
-        timeout=900,
+        timeout=HANG_S,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-4000:]
