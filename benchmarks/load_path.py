@@ -126,7 +126,12 @@ from costudy_pipelines.sources.sheets.client import SheetSource, SheetsReader, r
 from costudy_pipelines.sources.sheets.spec import WorksheetConfig, sheet_records, worksheet_spec
 from costudy_pipelines.sources.sheets.transport import gspread_client
 from costudy_pipelines.sources.whop.client import MAX_PAGE_SIZE as WHOP_PAGE
-from costudy_pipelines.sources.whop.client import WHOP_RATE_LIMIT, WhopClient
+from costudy_pipelines.sources.whop.client import (
+    WHOP_RATE_LIMIT,
+    WhopClient,
+    member_email_index,
+    with_member_email,
+)
 
 STAGES = ("full", "no_change_resync", "one_percent_changed_resync")
 MODES = ("files", "servers")
@@ -225,6 +230,10 @@ def sheet_configs(listing: list[dict[str, Any]]) -> list[tuple[WorksheetConfig, 
     ]
 
 
+# Whop feeds whose records name a user but show no address: (user id field, skip if present)
+WHOP_BY_MEMBER = {"whop_memberships": ("user_id", None), "whop_users": ("id", "email")}
+
+
 def jsonl_records(path: Path) -> Iterator[dict[str, Any]]:
     with path.open("rb") as lines:
         for line in lines:
@@ -278,7 +287,13 @@ def by_day(
 
 
 def api_file_syncs(run: Run, source: RegisteredSource, feed: Feed) -> Iterator[SyncReport]:
-    yield run.full(feed.load, jsonl_records(Path(run.job.folder) / "api" / f"{feed.asset}.jsonl"))
+    folder = Path(run.job.folder) / "api"
+    records = jsonl_records(folder / f"{feed.asset}.jsonl")
+    if feed.asset in WHOP_BY_MEMBER:  # their addresses are on member records, as the client reads
+        emails = member_email_index(jsonl_records(folder / "whop_members.jsonl"))
+        user_field, only_without = WHOP_BY_MEMBER[feed.asset]
+        records = (with_member_email(r, emails, user_field, only_without) for r in records)
+    yield run.full(feed.load, records)
 
 
 def whop_server_syncs(run: Run, source: RegisteredSource, feed: Feed) -> Iterator[SyncReport]:

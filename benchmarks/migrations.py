@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import _checkout  # noqa: F401  (the checkout on sys.path: the tests' helpers)
 from bench_server import add_server_options, benchmark_server, scratch_database
 
 from costudy_pipelines.lib import pg

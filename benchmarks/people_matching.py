@@ -52,6 +52,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import _checkout  # noqa: F401  (the checkout on sys.path: the tests' helpers)
+
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.people.matching import (
     DEFAULT_MAX_BLOCK_SIZE,

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import _checkout  # noqa: F401  (the checkout on sys.path: the tests' helpers)
 import psutil
 
 from costudy_pipelines.lib import pg

@@ -30,6 +30,7 @@ from costudy_pipelines.sandbox.servers import (
     SheetsServer,
     WhopServer,
 )
+from costudy_pipelines.sources.whop.client import VERSION_HEADER, WHOP_API_VERSION
 
 KEY = "bench-key"
 LOCATION = "loc_bench"
@@ -158,7 +159,12 @@ CLIENTS: dict[str, list[tuple[str, Callable[[httpx.Client], int]]]] = {
     ],
     "sheets": [("values of one 1-sheet spreadsheet", read_sheet)],
 }
-HEADERS = {"Authorization": f"Bearer {KEY}", "Version": "2021-07-28"}
+# Whop refuses a request without its version header; GoHighLevel needs its own
+HEADERS = {
+    "Authorization": f"Bearer {KEY}",
+    "Version": "2021-07-28",
+    VERSION_HEADER: WHOP_API_VERSION,
+}
 
 
 def bench(system: str, records: int) -> dict[str, Any]:

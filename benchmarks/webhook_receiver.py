@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import _checkout  # noqa: F401  (the checkout on sys.path: the tests' helpers)
 import httpx
 import psutil
 from bench_server import add_server_options, benchmark_server, scratch_database

@@ -50,6 +50,11 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
         "sandbox",
         "The sandbox: a deterministic world of people, payments and events, in every source.",
     ),
+    "sources": (
+        "costudy_pipelines.commands.sources",
+        "sources",
+        "The registered sources: how their data has looked.",
+    ),
     "webhook": (
         "costudy_pipelines.commands.webhook",
         "webhook",

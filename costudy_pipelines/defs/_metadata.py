@@ -29,3 +29,13 @@ def chart_metadata(name: str, svg: str) -> Metadata:
     lib/svg_charts.py)."""
     path = write_chart(charts_folder(), name, svg)
     return {name: dg.MetadataValue.url(path.as_uri()), f"{name}_path": dg.MetadataValue.path(path)}
+
+
+def never_materialized() -> dg.AssetCheckResult:
+    """A check's answer for an asset never materialized: a WARN, since nothing to compare is
+    never a pass."""
+    return dg.AssetCheckResult(
+        passed=False,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"skipped": "the asset has never been materialized: nothing to check"},
+    )

@@ -8,6 +8,8 @@ from typing import Any
 
 import dagster as dg
 
+from costudy_pipelines.defs._metadata import never_materialized
+from costudy_pipelines.defs._shape_drift import observed, record_shape, shape_checks, shape_recorder
 from costudy_pipelines.defs._source_counts import MISSING_COUNT, REPORTED_COUNT, counts_check
 from costudy_pipelines.defs.migrations import schema_asset_key
 from costudy_pipelines.defs.resources import PostgresResource
@@ -211,13 +213,14 @@ def sync_daily(
     started = time.monotonic()
     committed: dict[str, dict[str, Any]] = {}
     partitions = list(windows(context, source))
+    shapes = shape_recorder(warehouse, feed)
     try:
         with failures_as_dagster(feed):
             synced = sync_windows(
                 connector(warehouse.url, source=warehouse.env_var),
                 feed.load,
                 partitions,
-                extract,
+                observed(extract, shapes),
                 run_id=context.run.run_id,
                 force_delete=config.force_delete,
                 options=load_options(),
@@ -226,6 +229,7 @@ def sync_daily(
             for (key, window), report in zip(partitions, synced, strict=False):
                 log_report(context, feed, report)
                 metadata = day_metadata(report, time.monotonic() - day_started)
+                metadata.update(record_shape(context, warehouse, shapes, feed, report))
                 reported = reported_count(window) if reported_count else None
                 if isinstance(reported, int):
                     metadata[REPORTED_COUNT] = reported
@@ -267,11 +271,7 @@ def feed_checks(asset_key: dg.AssetKey, feed: Feed) -> list[dg.AssetChecksDefini
         return when the asset was never materialized: nothing to compare is never a pass."""
         event = context.instance.get_latest_materialization_event(asset_key)
         if event is None:
-            return dg.AssetCheckResult(
-                passed=False,
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={"skipped": "the asset has never been materialized: nothing to check"},
-            )
+            return never_materialized()
         with warehouse_db.connect() as conn:
             return event, quality.run_counts(conn, spec.name, event.run_id)
 
@@ -351,7 +351,13 @@ def feed_checks(asset_key: dg.AssetKey, feed: Feed) -> list[dg.AssetChecksDefini
             },
         )
 
-    return [integrity, run_accounting, reject_rate, *counts_check(asset_key, feed)]
+    return [
+        integrity,
+        run_accounting,
+        reject_rate,
+        *counts_check(asset_key, feed),
+        *shape_checks(asset_key, feed),
+    ]
 
 
 def source_definitions(

@@ -16,6 +16,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from costudy_pipelines.defs._metadata import Metadata, chart_metadata, metadata_table
+from costudy_pipelines.lib.loading.drift import DriftSeen, drift_history
 from costudy_pipelines.lib.svg_charts import throughput_chart
 from costudy_pipelines.lib.sync_health import (
     FeedHealth,
@@ -129,6 +130,16 @@ def monitoring(feeds: list[FeedHealth]) -> Metadata:
     return metadata
 
 
+def drift_markdown(drift: list[DriftSeen], most: int = 30) -> str:
+    """The shape drift history (costudy sources drift), latest first, below the report."""
+    if not drift:
+        return ""
+    latest = sorted(drift, key=lambda item: item.first_seen_at, reverse=True)[:most]
+    lines = ["", "", f"**Shape drift** ({len(drift)} change(s); costudy sources drift)", ""]
+    lines += [f"- {item.describe()}" for item in latest]
+    return "\n".join(lines)
+
+
 @dg.asset(
     group_name="sync_health",
     deps=[dg.AssetKey("sync_health")],
@@ -144,12 +155,17 @@ def monitoring(feeds: list[FeedHealth]) -> Metadata:
 def sync_health_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     with context.resources.warehouse_db.connect(autocommit=True) as conn:
         feeds = current_feeds(conn)
+        drift = drift_history(conn)
     now = datetime.now(UTC)
     # late: no success within the most lenient source's fail window
     max_age = max(fail_windows().values())
     return dg.MaterializeResult(
         metadata={
-            "report": dg.MetadataValue.md(report_markdown(feeds, now, max_age)),
+            "report": dg.MetadataValue.md(
+                report_markdown(feeds, now, max_age) + drift_markdown(drift)
+            ),
+            "shape_changes": len(drift),
+            "feeds_with_shape_drift": len({item.source for item in drift}),
             **chart_metadata("throughput_chart", throughput_chart(feeds)),
             "feeds": metadata_table([_plain(vars(feed)) for feed in feeds], FEED_COLUMNS),
             "failing": sum(1 for feed in feeds if feed.last_status == "FAILED"),

@@ -157,6 +157,10 @@ class EmbeddedPostgres:
         self._run(args, what=f"initialise the data directory {self.data_dir}")
 
     def _run(self, args: list[str], *, what: str) -> None:
+        # Every time: the service user must reach the data directory, and a parent's mode can
+        # change under a running server (pytest makes its pytest-of-<user> folder private
+        # again whenever a session starts, and `pg_ctl stop` then failed with Permission denied)
+        _prepare_root_permissions(self.data_dir)
         result = subprocess.run(
             args, capture_output=True, text=True, timeout=PG_CTL_WAIT_S + 30, user=_service_user()
         )

@@ -2,6 +2,7 @@
 
 api/<source>.jsonl          Whop users/memberships/payments, GoHighLevel contacts: one
                             record per line exactly as the API returns it
+api/whop_members.jsonl      Whop's member records, where memberships' and users' addresses are
 sheets/spreadsheets.json    spreadsheet ids, titles, worksheets (gid, header, column roles)
 sheets/<id>/<n>.csv         worksheet n's values (header first, ragged rows, blank rows kept)
 elective/*.csv              the Elective exports (see elective_files)
@@ -26,6 +27,7 @@ from costudy_pipelines.sandbox.generators import API_SOURCES, COURSE_TABLES, WEB
 from costudy_pipelines.sandbox.generators.course import COLUMNS as COURSE_COLUMNS
 from costudy_pipelines.sandbox.generators.platform import COLUMNS as PLATFORM_COLUMNS
 from costudy_pipelines.sandbox.generators.website import COLUMNS as WEBSITE_COLUMNS
+from costudy_pipelines.sandbox.generators.whop import members
 from costudy_pipelines.sandbox.spreadsheets import data_rows, spreadsheet_metas
 from costudy_pipelines.sandbox.world import World
 
@@ -43,6 +45,7 @@ def dump_world(world: World, folder: Path, *, fingerprint: bool = True) -> dict[
     counts: dict[str, int] = {}
     for source in API_SOURCES:
         counts[source] = write_jsonl(world.records(source), folder / "api" / f"{source}.jsonl")
+    counts["whop_members"] = write_jsonl(members(world), folder / "api" / "whop_members.jsonl")
     counts["sheet_rows"] = write_sheets(world, folder / "sheets")
     counts["elective_rows"] = sum(write_elective_exports(world, folder / "elective").values())
     for database, source, name, columns in DB_TABLES:

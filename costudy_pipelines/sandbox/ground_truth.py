@@ -102,7 +102,7 @@ def ground_truth(
             key = row_key(entry.record) if row_key and spec.row_hashed else entry.key
             truth.records[source] += 1
             if key not in truth.keys[source]:  # an exact duplicate is stored (and counted) once
-                _account(truth, latest, entry, key)
+                _account(world, truth, latest, entry, key)
     for email in sorted({email for email, _ in latest}):
         for family in priority:
             if (email, family) in latest:
@@ -112,16 +112,27 @@ def ground_truth(
 
 
 def _account(
-    truth: GroundTruth, latest: dict[tuple[str, str], tuple[int, int, str]], entry: Entry, key: str
+    world: World,
+    truth: GroundTruth,
+    latest: dict[tuple[str, str], tuple[int, int, str]],
+    entry: Entry,
+    key: str,
 ) -> None:
     spec = SPEC_BY_NAME[entry.source]
     if entry.reject:
         truth.rejects[entry.source][key] = entry.reject
         return
-    if spec.email is None and entry.person is not None and "email" in entry.record:
+    if (
+        spec.email is None
+        and spec.owner_email is None
+        and entry.person is not None
+        and "email" in entry.record
+    ):
         # a sync target keyed by email (platform users): a user of the warehouse all the same
         truth.people[entry.person].add(normalise_email(entry.record["email"]))
     raw = spec.email(entry.record) if spec.email else NO_EMAIL_FIELD
+    if spec.owner_email is not None and entry.person is not None:
+        raw = spec.owner_email(world, entry.person)
     if raw is NO_EMAIL_FIELD and spec.email:
         truth.unattributed[entry.source].add(key)
         return  # no person, so no user, name or per-user revenue

@@ -10,8 +10,6 @@ from email_validator import EmailNotValidError, validate_email
 
 # source -> where the email, amounts and dates are, as paths into the record
 EMAIL_PATHS = {
-    "whop_users": [("email",)],
-    "whop_memberships": [("user", "email")],
     "whop_payments": [("user", "email"), ("customer_email",)],
     "ghl_contacts": [("email",)],
     "votes": [("email",)],

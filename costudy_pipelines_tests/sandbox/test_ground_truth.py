@@ -51,13 +51,14 @@ def test_names_follow_priority_ghl_then_whop_then_sheet(world: World) -> None:
     for source, family, read in (
         ("ghl_contacts", "ghl", lambda r: r["name"]),
         ("whop_users", "whop", lambda r: r["name"]),
-        ("whop_memberships", "whop", lambda r: r["user"]["name"]),
         ("whop_payments", "whop", lambda r: r["user"]["name"]),
         ("sheet_rows", "sheets", lambda r: r["values"].get("Name") or r["values"].get("Full Name")),
     ):
         for entry in world.entries(source):
             if not entry.reject and read(entry.record):
-                email = raw_email(source, entry.record).strip().lower()
+                # Whop users show no email: theirs is the one their member record has
+                shown = raw_email(source, entry.record) or world.address(entry.person, family)
+                email = shown.strip().lower()
                 seen[email][family] = read(entry.record)
     for email, by_family in seen.items():
         winner = next(f for f in ("ghl", "whop", "sheets") if f in by_family)

@@ -20,6 +20,7 @@ from costudy_pipelines.sandbox.generators import SPEC_BY_NAME
 from costudy_pipelines.sandbox.people import normalise_email
 from costudy_pipelines.sandbox.world import World
 from costudy_pipelines.sources.registry import load_registry
+from costudy_pipelines.sources.whop.records import RESOLVED_KEY
 from costudy_pipelines_tests.sources.runs import SOURCES_AND_USERS, Run, run_assets
 from costudy_pipelines_tests.sources.support import Sandbox
 from costudy_pipelines_tests.sources.world_warehouse import (
@@ -164,7 +165,12 @@ def assert_text_round_trips(found: Stored, world: World) -> None:
             raw = rows[key].raw
             if TARGETS[source].table in ("whop_users", "whop_memberships", "whop_payments",
                                          "ghl_contacts"):  # fmt: skip
+                # memberships and users also keep the address the client looked up for them
+                resolved = raw.pop(RESOLVED_KEY, None)
                 assert raw == entry.record, (source, key)
+                if source in ("whop_memberships", "whop_users"):
+                    email = normalise_email(resolved["member_email"])
+                    assert email == world.address(entry.person, "whop"), (source, key)
                 continue
             for name, value in entry.record.items():
                 if isinstance(value, str) and name not in TIME_FIELDS:

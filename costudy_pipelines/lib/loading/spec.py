@@ -8,6 +8,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from costudy_pipelines.lib.validation import Column, RecordValidator
+from costudy_pipelines.lib.validation.shape import FeedShape
 
 
 class KeyKind(StrEnum):
@@ -38,6 +39,9 @@ class LoadSpec:
     key_kind: KeyKind = KeyKind.EXTERNAL_ID
     scope: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     window_column: str | None = None
+    # the top-level fields its validator reads and their JSON types: shape drift is reported
+    # against it (lib/validation/shape.py); None: the feed's shape is not watched
+    shape: FeedShape | None = None
 
     def __post_init__(self) -> None:
         if self.name_rank < 1:

@@ -93,6 +93,9 @@ class RecordGenerator:
     # The email exactly as the record shows it; NO_EMAIL_FIELD when the record has no email
     # field at all (an Elective export without an email column).
     email: Callable[[Record], object] | None = None
+    # For records that name their owner but carry no address (Whop memberships): the address
+    # the source resolves for the owner elsewhere (Whop's members endpoint), canonical.
+    owner_email: Callable[[World, int], str] | None = None
     name_of: Callable[[Record], str | None] | None = None
     money: Callable[[Record], Money | None] | None = None
     catalog: Catalog | None = None

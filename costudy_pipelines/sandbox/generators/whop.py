@@ -1,15 +1,21 @@
 """Whop v1 objects (api.whop.com/api/v1) at the API version the client pins
-(`WHOP_API_VERSION`, `Api-Version-Date`), one dict per record exactly as a list endpoint
-returns it; Whop's official SDK (`whop-sdk` 2.x) models are the contract (a test parses every
-served record with them):
+(`WHOP_API_VERSION`, `Api-Version-Date`), one dict per record exactly as the endpoint returns
+it; the models of Whop's official SDK (`whop-sdk` 2.6.0) are the contract (tests drive the
+SDK's own list and retrieve methods against the sandbox and parse every answer):
 
 - payments are the SDK's `Payment`: related records as flat `*_id` fields, money fields as
   Money objects {"amount": "<decimal string>", "currency", "decimals", "display_decimals"},
-  the payer's address in `customer_email`, and an embedded `user` summary without email.
-- users are the SDK's `User` (with `email`).
-- memberships are the SDK's `MembershipListItem`, the list shape that carries the member's
-  `user.email`. (The pinned `Membership` has only `user_id`; linking it by email would take
-  one `GET /users/{id}` per member.)
+  the payer's address in `customer_email`, and an embedded `user` summary without email;
+  `status` and `substatus` within the SDK's enums.
+- memberships are the SDK's `Membership` (what `GET /memberships` and `GET /memberships/{id}`
+  answer in 2.6.0): `account`, `product`, `plan_id`, `product_id`, `member_id`, `user_id`,
+  Money `initial_price`/`renewal_price`, and no email anywhere. `member` is the caller's own
+  member row, null on the seller-side reads a company key makes.
+- members are the SDK's `Member` (`GET /members`, `GET /members/{id}`): one per buyer of the
+  account, with the buyer's `email` (the `member:email:read` scope) and `user` summary. They
+  are how a membership reaches its person's email (`members(world)`).
+- users are the SDK's `User`, `email` null: 2.6.0 fills it only on the caller's own `me` view,
+  so a company reads its users' addresses from their member records, as for memberships.
 - A refund keeps `status: "paid"` and sets `substatus` ("refunded"/"partially_refunded") and
   `refunded_amount`, as v1 documents; v1 has no status "refunded".
 - `WorldConfig.money_format` "float" (or "mixed", per payment) serves the money fields as
@@ -41,7 +47,7 @@ from costudy_pipelines.sandbox.generators.base import (
     person_currency,
     token_id,
 )
-from costudy_pipelines.sandbox.people import display_name, email_variant
+from costudy_pipelines.sandbox.people import display_name, email_variant, person
 
 if TYPE_CHECKING:
     from costudy_pipelines.sandbox.world import World
@@ -75,6 +81,17 @@ PAYMENT_STATUSES = Weighted(
         ("unresolved", 0.03),
     )
 )
+# the SDK's PaymentSubstatus for a payment that is not paid (the enum has no "open", "void"
+# or "draft": an open invoice is incomplete, a voided one canceled, a draft drafted)
+UNPAID_SUBSTATUS = {
+    "open": "incomplete",
+    "pending": "pending",
+    "void": "canceled",
+    "draft": "drafted",
+    "uncollectible": "uncollectible",
+    "unresolved": "unresolved",
+    "authorized": "requires_capture",
+}
 PAID_SUBSTATUSES = Weighted((("succeeded", 0.91), ("refunded", 0.06), ("partially_refunded", 0.03)))
 MONEY_FIELDS = (
     "usd_total",
@@ -121,7 +138,7 @@ def build_user(world: World, slot: Slot) -> Record:
         "id": token_id("user", world.seed, who.index),
         "username": who.username,
         "name": display_name(world.seed, who, "whop", slot.epoch),
-        "email": email_variant(slot.email, draw),
+        "email": None,  # self-only: filled for the caller's own `me`, null for everyone else
         "created_at": iso_ms(slot.created_ms),
         "bio": draw.choice(
             (None, "Studying for the CPA 📚", "Ich lerne jeden Tag.", "O'Reilly fan")
@@ -137,42 +154,124 @@ def change_user(world: World, slot: Slot, record: Record, day_ms: int, change: i
     record["bio"] = f'Day {change} of studying — "{slot.index % 97}" chapters in'
 
 
+def money_object(amount: Decimal, currency: str) -> dict[str, object]:
+    return {"amount": str(amount), "currency": currency, "decimals": 2, "display_decimals": 2}
+
+
+def account(seed: int) -> dict[str, object]:
+    """The SDK's StorefrontAccount: the seller, as a membership names it."""
+    return {**company(seed), "logo_url": None}
+
+
+MOST_RECENT_ACTION = {
+    "active": "renewing_on",
+    "trialing": "trial_ends_at",
+    "past_due": "past_due",
+    "canceled": "canceled_on",
+    "expired": "ending_on",
+    "unresolved": "unresolved_at",
+}
+
+
 def build_membership(world: World, slot: Slot) -> Record:
     who, draw, seed = slot.owner, slot.draw(world.seed), world.seed
     number = membership_product(seed, who.index, slot.content_ordinal)
     status = draw.weighted(MEMBERSHIP_STATUSES)
     canceled = status in ("canceled", "expired")
     created = iso_ms(slot.created_ms)
-    member_id = token_id("mber", seed, who.index)
+    period_end = iso_ms(slot.created_ms + 30 * DAY_MS)
+    currency = person_currency(seed, who)
+    price = money_object(in_currency(PRODUCTS[number][1], currency), currency.lower())
+    action = MOST_RECENT_ACTION.get(status)
     return {
         "id": token_id("mem", seed, who.index, slot.content_ordinal),
         "status": status,
         "created_at": created,
         "updated_at": created,
-        "joined_at": created,
-        "manage_url": f"https://whop.com/billing/manage/{member_id}",
-        "member": {"id": member_id},
-        "user": {
-            **user_ref(world, slot),
-            "email": email_variant(slot.email, draw),
-            "profile_pic": picture(who.username)["url"],
-        },
-        "renewal_period_start": created,
-        "renewal_period_end": iso_ms(slot.created_ms + 30 * DAY_MS),
+        "account": account(seed),
+        "affiliate": None,
+        "billing_period_days": 30,
         "cancel_at_period_end": status == "active" and draw.chance(0.1),
         "cancel_option": "too_expensive" if canceled else None,
         "canceled_at": iso_ms(slot.created_ms + DAY_MS) if canceled else None,
         "cancellation_reason": "Exam passed 🎉 — thanks!" if canceled else None,
-        "currency": person_currency(seed, who).lower(),
-        "company": {"id": company(seed)["id"], "title": "CoStudy"},
-        "plan": {"id": token_id("plan", seed, number)},
-        "product": {"id": product(seed, number)["id"], "title": PRODUCTS[number][0]},
-        "promo_code": None,
+        "collection_method": "charge_automatically",
+        "current_period_start": created,
+        "current_period_end": period_end,
+        "expires_at": None,
+        "feedback_option": None,
+        "initial_price": price,
         "license_key": None,
-        "initial_price_paid": str(PRODUCTS[number][1]),
-        "payment_collection_paused": False,
+        "manage_url": None,  # only for the buyer, or with member:manage
+        "member": None,  # the caller's own member row: null on a seller-side read
+        "member_id": token_id("mber", seed, who.index),
         "metadata": {},
+        "most_recent_action": action,
+        "most_recent_action_at": (period_end if action else None),
+        "phone_number": None,
+        "plan_id": token_id("plan", seed, number),
+        "product": {**_product_summary(seed, number), "logo_url": None},
+        "product_id": product(seed, number)["id"],
+        "promo_code_id": None,
+        "renewal_price": None if canceled else price,
+        "split_pay_current_payments": None,
+        "split_pay_required_payments": None,
+        "user_id": token_id("user", seed, who.index),
     }
+
+
+def _product_summary(seed: int, number: int) -> dict[str, object]:
+    return {"id": product(seed, number)["id"], "title": PRODUCTS[number][0]}
+
+
+def build_member(world: World, person_index: int, first_ms: int) -> Record:
+    """The SDK's `Member`: one buyer's relationship with the account, with their address (the
+    one every Whop record of theirs carries) and user summary."""
+    seed = world.seed
+    who = person(seed, person_index)
+    draw = Draw(seed, "whop-member", person_index)
+    epoch = world.epochs.get((person_index, "whop"), 0)
+    joined = iso_ms(first_ms)
+    return {
+        "id": token_id("mber", seed, person_index),
+        "access_level": "customer",
+        "account_id": company(seed)["id"],
+        "created_at": joined,
+        "joined_at": joined,
+        "display_name": display_name(seed, who, "whop", epoch) or who.username,
+        "email": email_variant(world.address(person_index, "whop"), draw),
+        "last_accessed_at": None,
+        "most_recent_action": "paid_subscriber",
+        "most_recent_action_at": joined,
+        "phone_number": who.phone,
+        "status": "joined",
+        "token_balance": 0.0,
+        "usd_total_spent": money_object(Decimal("0.00"), "usd"),
+        "user": {
+            "id": token_id("user", seed, person_index),
+            "name": display_name(seed, who, "whop", epoch),
+            "username": who.username,
+            "profile_picture": picture(who.username),
+        },
+    }
+
+
+def members(world: World) -> list[Record]:
+    """Every member of the account: the people with a Whop user, membership or payment, in
+    order of their first record."""
+    first: dict[int, int] = {}
+    for source in ("whop_users", "whop_memberships", "whop_payments"):
+        for found in world.entries(source):
+            if found.person is not None:
+                earliest = first.get(found.person, found.created_ms)
+                first[found.person] = min(earliest, found.created_ms)
+    order = sorted(first, key=lambda index: (first[index], index))
+    return [build_member(world, index, first[index]) for index in order]
+
+
+def member_email(world: World, person_index: int) -> str:
+    """The address a membership reaches through its member (canonical spelling)."""
+    return world.address(person_index, "whop")
 
 
 MEMBERSHIP_NEXT = {"trialing": "active", "active": "past_due", "past_due": "canceled"}
@@ -203,7 +302,7 @@ def build_payment(world: World, slot: Slot) -> Record:
     subtotal = in_currency(PRODUCTS[number][1], currency)
     total = cents(subtotal * Decimal("0.9")) if draw.chance(0.1) else subtotal
     status = draw.weighted(PAYMENT_STATUSES)
-    substatus = draw.weighted(PAID_SUBSTATUSES) if status == "paid" else status
+    substatus = draw.weighted(PAID_SUBSTATUSES) if status == "paid" else UNPAID_SUBSTATUS[status]
     created = iso_ms(slot.created_ms)
     record: Record = {
         "id": token_id("pay", seed, who.index, slot.content_ordinal),
@@ -305,26 +404,16 @@ def change_payment(world: World, slot: Slot, record: Record, day_ms: int, change
         record[name] = money_value(value, currency, as_object)
 
 
-def user_email(record: Record) -> object:
-    return record["email"]
-
-
 def payer_email(record: Record) -> object:
     return record["customer_email"]
 
 
 def corrupt_user(record: Record, kind: Kind, draw: Draw) -> None:
-    if kind == "bad_date":
-        record["created_at"] = corrupt_value(kind, draw)
-    else:
-        record["email"] = corrupt_value(kind, draw)
+    record["created_at"] = corrupt_value(kind, draw)  # a user shows no email to spoil
 
 
 def corrupt_membership(record: Record, kind: Kind, draw: Draw) -> None:
-    if kind == "bad_date":
-        record["created_at"] = corrupt_value(kind, draw)
-    else:
-        record["user"]["email"] = corrupt_value(kind, draw)
+    record["created_at"] = corrupt_value(kind, draw)  # a membership carries no email to spoil
 
 
 def corrupt_payment(record: Record, kind: Kind, draw: Draw) -> None:
@@ -359,6 +448,10 @@ def _date_and_email(record: Record) -> tuple[Kind, ...]:
     return ("bad_date", *EMAIL_KINDS)
 
 
+def _date_only(record: Record) -> tuple[Kind, ...]:
+    return ("bad_date",)
+
+
 def _all_kinds(record: Record) -> tuple[Kind, ...]:
     return ALL_KINDS
 
@@ -368,9 +461,9 @@ USERS = RecordGenerator(
     build=build_user,
     key=by_id,
     change=change_user,
-    corruptions=_date_and_email,
+    corruptions=_date_only,
     corrupt=corrupt_user,
-    email=user_email,
+    owner_email=member_email,  # null on the user; the members endpoint has it
     name_of=lambda record: record["name"],
 )
 MEMBERSHIPS = RecordGenerator(
@@ -378,10 +471,9 @@ MEMBERSHIPS = RecordGenerator(
     build=build_membership,
     key=by_id,
     change=change_membership,
-    corruptions=_date_and_email,
+    corruptions=_date_only,
     corrupt=corrupt_membership,
-    email=lambda record: record["user"]["email"],
-    name_of=user_name,
+    owner_email=member_email,  # the membership names its user; the members endpoint its email
 )
 PAYMENTS = RecordGenerator(
     name="whop_payments",

@@ -1,11 +1,19 @@
-"""Google Sheets API v4: the two endpoints gspread 6 calls to read a sheet.
+"""Google Sheets API v4: the endpoints gspread 6 calls to read a sheet, and `values:batchGet`.
 
 `open_by_key(K)`, `.sheet1` and `.worksheet(title)` each GET `/v4/spreadsheets/K?includeGridData=
 false` (metadata); `get_all_values()`/`get_all_records()` GET `/v4/spreadsheets/K/values/'Title'`
-(see shared/reference/google-sheets). Values come back as Google returns them: strings, rows
-ragged (trailing empty cells and rows trimmed), `range` the sheet's whole grid. Errors use
-Google's {"error": {"code", "message", "status"}} shape, which gspread's APIError reads. A
-spreadsheet can exist without being shared with the caller: Google then answers 403
+(see shared/reference/google-sheets); `batch_get()` GETs `/v4/spreadsheets/K/values:batchGet
+?ranges=...` (`{"spreadsheetId", "valueRanges": [...]}`). Values come back as Google returns
+them: strings, rows ragged (trailing empty cells and rows trimmed), `range` the sheet's whole
+grid for a sheet, the cell alone for one cell (`Sheet1!B2`, not `B2:B2`), a reversed range
+(`B2:A1`) read as its normalised one, a title that looks like a cell (`A1`, `R1C1`) quoted,
+and an unquoted range that looks like a cell read as cells of the first sheet even when a
+sheet has that title, as Google reads it. `majorDimension=COLUMNS` transposes. What is not
+emulated: `valueRenderOption` other than FORMATTED_VALUE and `dateTimeRenderOption` (the
+sandbox holds each cell's formatted text only, which is what the client reads: it asks for
+neither) are refused with a 400, so a client that starts relying on them fails loudly here.
+Errors use Google's {"error": {"code", "message", "status"}} shape, which gspread's APIError
+reads. A spreadsheet can exist without being shared with the caller: Google then answers 403
 PERMISSION_DENIED, the commonest real failure.
 """
 
@@ -40,6 +48,9 @@ DEFAULT_ROWS, DEFAULT_COLUMNS = 1000, 26  # a new Google sheet's grid
 DEFAULT_TIME_ZONE = "Etc/GMT"
 _A1 = re.compile(r"^([A-Za-z]*)(\d*)(?::([A-Za-z]*)(\d*))?$")
 _PLAIN_TITLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# what Google would read as cells rather than a sheet title: A1 notation or R1C1
+_CELL_LIKE = re.compile(r"^(?:[A-Za-z]{1,3}\d+|[Rr]\d*[Cc]\d*)$")
+MAJOR_DIMENSIONS = ("ROWS", "COLUMNS")
 _GOOGLE_STATUS = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
@@ -247,6 +258,11 @@ class SheetsServer(SandboxServer):
         return [
             Route("/v4/spreadsheets/{spreadsheet_id}", self._metadata, methods=["GET"]),
             Route(
+                "/v4/spreadsheets/{spreadsheet_id}/values:batchGet",
+                self._batch_get,
+                methods=["GET"],
+            ),
+            Route(
                 "/v4/spreadsheets/{spreadsheet_id}/values/{range:path}",
                 self._values,
                 methods=["GET"],
@@ -272,11 +288,26 @@ class SheetsServer(SandboxServer):
 
     async def _values(self, request: Request) -> Response:
         try:
+            dimension = _read_options(request)
             spreadsheet = self._spreadsheet(request.path_params["spreadsheet_id"])
             sheet, bounds = _resolve_range(spreadsheet, request.path_params["range"])
         except SheetsRequestError as exc:
             return exc.response()
-        return Response(_values_body(sheet, bounds), media_type="application/json")
+        return Response(_values_body(sheet, bounds, dimension), media_type="application/json")
+
+    async def _batch_get(self, request: Request) -> Response:
+        spreadsheet_id = request.path_params["spreadsheet_id"]
+        try:
+            dimension = _read_options(request)
+            spreadsheet = self._spreadsheet(spreadsheet_id)
+            ranges = [
+                _resolve_range(spreadsheet, text) for text in request.query_params.getlist("ranges")
+            ]
+        except SheetsRequestError as exc:
+            return exc.response()
+        body = b'{"spreadsheetId":' + dump_json(spreadsheet_id) + b',"valueRanges":['
+        body += b",".join(_values_body(sheet, bounds, dimension) for sheet, bounds in ranges)
+        return Response(body + b"]}", media_type="application/json")
 
     def _spreadsheet(self, spreadsheet_id: str) -> Spreadsheet:
         spreadsheet = self._spreadsheets.get(spreadsheet_id)
@@ -318,7 +349,8 @@ def _resolve_range(spreadsheet: Spreadsheet, text: str) -> tuple[Worksheet, Boun
     sheet."""
     title, cells = _split_range(text)
     if title is None:
-        sheet = spreadsheet.worksheet(text)
+        # Google reads what looks like cells as cells of the first sheet, before any title
+        sheet = None if _looks_like_cells(text) else spreadsheet.worksheet(text)
         if sheet is not None:
             return sheet, _whole(sheet)
         title, sheet = spreadsheet.worksheets[0].title, spreadsheet.worksheets[0]
@@ -336,12 +368,37 @@ def _resolve_range(spreadsheet: Spreadsheet, text: str) -> tuple[Worksheet, Boun
         if not (first_col and first_row):
             raise SheetsRequestError(400, f"Unable to parse range: {text}")
         last_col, last_row = first_col, first_row
-    return sheet, (
-        int(first_row) if first_row else 1,
+    rows = (int(first_row) if first_row else 1, int(last_row) if last_row else sheet.row_count)
+    columns = (
         _column_number(first_col) if first_col else 1,
-        int(last_row) if last_row else sheet.row_count,
         _column_number(last_col) if last_col else sheet.column_count,
     )
+    # a reversed range (B2:A1) is the same cells as its normalised one (A1:B2)
+    return sheet, (min(rows), min(columns), max(rows), max(columns))
+
+
+def _looks_like_cells(text: str) -> bool:
+    match = _A1.match(text)
+    return bool(text) and match is not None and any(match.groups())
+
+
+def _read_options(request: Request) -> str:
+    """The majorDimension asked for; what the sandbox cannot answer is a 400 (Google's
+    wording for an unknown value)."""
+    query = request.query_params
+    dimension = query.get("majorDimension", "ROWS").upper()
+    if dimension not in MAJOR_DIMENSIONS:
+        raise SheetsRequestError(
+            400, f"Invalid value at 'major_dimension' ({query.get('majorDimension')})"
+        )
+    render = query.get("valueRenderOption", "FORMATTED_VALUE").upper()
+    if render != "FORMATTED_VALUE":
+        raise SheetsRequestError(
+            400, f"valueRenderOption {render} is not emulated: the sandbox holds formatted values"
+        )
+    if "dateTimeRenderOption" in query:
+        raise SheetsRequestError(400, "dateTimeRenderOption is not emulated")
+    return dimension
 
 
 def _split_range(text: str) -> tuple[str | None, str | None]:
@@ -373,24 +430,34 @@ def _whole(sheet: Worksheet) -> Bounds:
     return 1, 1, sheet.row_count, sheet.column_count
 
 
-def _values_body(sheet: Worksheet, bounds: Bounds) -> bytes:
+def _values_body(sheet: Worksheet, bounds: Bounds, dimension: str = "ROWS") -> bytes:
     first_row, first_col, last_row, last_col = bounds
     last_row, last_col = min(last_row, sheet.row_count), min(last_col, sheet.column_count)
-    a1 = f"{_column_letters(first_col)}{first_row}:{_column_letters(last_col)}{last_row}"
-    head = dump_json({"range": f"{_quoted(sheet.title)}!{a1}", "majorDimension": "ROWS"})[:-1]
-    if bounds == _whole(sheet):
+    a1 = f"{_column_letters(first_col)}{first_row}"
+    if (first_row, first_col) != (last_row, last_col):  # one cell is echoed alone
+        a1 += f":{_column_letters(last_col)}{last_row}"
+    head = dump_json({"range": f"{_quoted(sheet.title)}!{a1}", "majorDimension": dimension})[:-1]
+    if bounds == _whole(sheet) and dimension == "ROWS":
         rows = sheet.row_json
     else:
         picked = [row[first_col - 1 : last_col] for row in sheet.rows[first_row - 1 : last_row]]
-        rows = [dump_json(row) for row in _trim_rows(picked)]
+        grid = _trim_rows(picked)
+        if dimension == "COLUMNS":
+            grid = _trim_rows(_columns(grid))
+        rows = [dump_json(row) for row in grid]
     if not rows:
         return head + b"}"
     return head + b',"values":[' + b",".join(rows) + b"]}"
 
 
+def _columns(rows: list[list[str]]) -> list[list[str]]:
+    width = max((len(row) for row in rows), default=0)
+    return [[row[n] if n < len(row) else "" for row in rows] for n in range(width)]
+
+
 def _quoted(title: str) -> str:
     """A sheet title as Google writes it in a range: quoted unless it is a plain word."""
-    if _PLAIN_TITLE.match(title):
+    if _PLAIN_TITLE.match(title) and not _CELL_LIKE.match(title):
         return title
     escaped = title.replace("'", "''")
     return f"'{escaped}'"

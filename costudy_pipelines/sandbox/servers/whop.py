@@ -1,17 +1,20 @@
 """Whop, as the product sees it: the v1 cursor API and the older v2 page API, bearer key checked.
 
 Shapes follow shared/reference/whop (v2 OpenAPI), Whop's public v1 docs and, for v1, the models
-of Whop's official SDK (`whop-sdk` 2.x) at the API version the client pins: v1 serves that
-version only (`Api-Version-Date`; a request without it gets the key's version, the pinned one;
-another date is refused, as this sandbox cannot answer in its shapes). v1 has list routes and
-get-by-id routes (`GET /api/v1/payments/{id}`: 404 in Whop's error shape when there is none);
-the last page of a list carries no cursor. Where the docs are silent the choice is ours and
+of Whop's official SDK (`whop-sdk` 2.6.0) at the API version the client pins: v1 serves that
+version only (`Api-Version-Date`: a request without it is refused, as the real API refuses it,
+and so is another date, as this sandbox cannot answer in its shapes). v1 has list routes and
+get-by-id routes (`GET /api/v1/payments/{id}`: 404 in Whop's error shape when there is none)
+for payments, memberships, members and users; `GET /members?user_ids=...` (repeated) narrows
+the members to those users, at most `max_page_size` ids per request (our limit: Whop documents
+none). The last page of a list carries no cursor. Where the docs are silent the choice is ours and
 said so: v1's default and maximum page size, its default order, and whether
 created_after/created_before include the boundary.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -32,7 +35,9 @@ from costudy_pipelines.sandbox.servers.record_server import RecordServer
 from costudy_pipelines.sandbox.servers.records import (
     UNDATED,
     CursorError,
+    Key,
     RecordCollection,
+    RecordIndex,
     RecordSource,
     decode_cursor,
     encode_cursor,
@@ -42,7 +47,7 @@ from costudy_pipelines.sources.whop.client import WHOP_API_VERSION
 
 V1 = "/api/v1/"
 V2 = "/api/v2/"
-COLLECTIONS = ("payments", "memberships", "users")
+COLLECTIONS = ("payments", "memberships", "members", "users")
 V2_COLLECTIONS = ("payments", "memberships")  # v2 lists no users (it has members/customers)
 V1_DEFAULT_PAGE = 10  # undocumented; 10 is the SDKs' usual default
 V2_DEFAULT_PER, V2_MAX_PER = 10, 50  # documented: "a limit of 50 results per page"
@@ -75,6 +80,7 @@ class WhopServer(RecordServer):
         payments: RecordSource | None = None,
         memberships: RecordSource | None = None,
         users: RecordSource | None = None,
+        members: RecordSource | None = None,
         company_id: str = "biz_sandbox",
         max_page_size: int = 100,
         host: str = "127.0.0.1",
@@ -84,9 +90,10 @@ class WhopServer(RecordServer):
         self._authorization = expected_authorization(api_key, "WhopServer")
         self.company_id = company_id
         self.max_page_size = max_page_size
+        self._members_by_user: tuple[RecordIndex | None, dict[str, tuple[Key, bytes]]] = (None, {})
         super().__init__(
             [RecordCollection(name, time_field="created_at") for name in COLLECTIONS],
-            {"payments": payments, "memberships": memberships, "users": users},
+            {"payments": payments, "memberships": memberships, "members": members, "users": users},
             host=host,
             port=port,
             faults=faults,
@@ -110,7 +117,13 @@ class WhopServer(RecordServer):
     def authorize(self, method: str, path: str, headers: dict[str, str]) -> Response | None:
         if headers.get("authorization") == self._authorization:
             version = headers.get("api-version-date")
-            if path.startswith(V1) and version not in (None, WHOP_API_VERSION):
+            if path.startswith(V1) and version is None:
+                message = (
+                    "the Api-Version-Date header is required: name the API version whose shapes "
+                    f"you read (this sandbox answers in {WHOP_API_VERSION}'s)"
+                )
+                return _v1_error(400, "invalid_request", message)
+            if path.startswith(V1) and version != WHOP_API_VERSION:
                 message = (
                     f"Api-Version-Date {version!r} is not served by this sandbox: it answers in "
                     f"the shapes of {WHOP_API_VERSION} only"
@@ -164,9 +177,10 @@ class WhopServer(RecordServer):
 
     def _v1_page(self, name: str, request: Request) -> Page:
         query = request.query_params
-        company = query.get("company_id")
-        if company and company != self.company_id:
-            raise PermissionError(f"this API key has no access to company {company!r}")
+        for parameter in ("account_id", "company_id"):  # account_id in 2.6.0, company_id before
+            company = query.get(parameter)
+            if company and company != self.company_id:
+                raise PermissionError(f"this API key has no access to company {company!r}")
         first = parse_count("first", query.get("first"), default=None, maximum=self.max_page_size)
         last = parse_count("last", query.get("last"), default=None, maximum=self.max_page_size)
         if first is not None and last is not None:
@@ -177,8 +191,14 @@ class WhopServer(RecordServer):
         if direction not in ("asc", "desc"):
             raise ValueError(f"direction must be asc or desc, got {direction!r}")
         after, before = query.get("after"), query.get("before")
+        index = self.collections[name].index()
+        user_ids = query.getlist("user_ids")
+        if name == "members" and user_ids:
+            if len(user_ids) > self.max_page_size:
+                raise ValueError(f"user_ids takes at most {self.max_page_size} ids per request")
+            index = self._members_of(index, set(user_ids))
         return cursor_page(
-            self.collections[name].index(),
+            index,
             window=(
                 parse_moment("created_after", query.get("created_after")),
                 parse_moment("created_before", query.get("created_before")),
@@ -189,6 +209,18 @@ class WhopServer(RecordServer):
             last=last,
             descending=direction == "desc",
         )
+
+    def _members_of(self, index: RecordIndex, user_ids: set[str]) -> RecordIndex:
+        """The members of these users (the user id read once per served index)."""
+        built, by_user = self._members_by_user
+        if built is not index:
+            by_user = {}
+            for key, blob in index.entries():
+                user = json.loads(blob).get("user") or {}
+                if user.get("id"):
+                    by_user[user["id"]] = (key, bytes(blob))
+            self._members_by_user = (index, by_user)
+        return RecordIndex([by_user[user] for user in user_ids if user in by_user])
 
     # ------------------------------------------------------------------------------ v2
     def _v2_endpoint(self, name: str) -> Endpoint:

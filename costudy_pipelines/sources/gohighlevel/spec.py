@@ -1,6 +1,7 @@
 """GoHighLevel: what it syncs and how (plain Python; defs.py turns it into Dagster objects)."""
 
 from costudy_pipelines.lib.loading import LoadSpec
+from costudy_pipelines.lib.validation.shape import FeedShape
 from costudy_pipelines.sources.gohighlevel.records import GhlContactValidator
 from costudy_pipelines.sources.registry import (
     DAILY_FRESHNESS,
@@ -14,10 +15,20 @@ FAMILY = "ghl"
 NAME_RANK = 1  # SPEC §3.2: GoHighLevel's names win
 
 
+# The fields the contacts feed reads (records.py), as LeadConnector v2 sends them: drift from
+# them is reported by the feed's shape_drift check.
+CONTACT_SHAPE = FeedShape.of(
+    id="string", locationId="string", email="string|null", firstName="string|null",
+    lastName="string|null", name="string|null", contactName="string|null",
+    phone="string|null", tags="array|null", source="string|null", dateAdded="string",
+    dateUpdated="string|null",
+)  # fmt: skip
+
+
 def ghl_contacts() -> LoadSpec:
     return LoadSpec(
         "ghl_contacts", "ghl_contacts", FAMILY, GhlContactValidator(), NAME_RANK,
-        window_column="occurred_at",
+        window_column="occurred_at", shape=CONTACT_SHAPE,
     )  # fmt: skip
 
 

@@ -57,6 +57,8 @@ def whop_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
                 lambda window: client.pages(resource, window),
             )
             metadata = {**(result.metadata or {}), **client.counters.as_metadata()}
+            if resource in ("memberships", "users"):  # emails from the members endpoint
+                metadata.update(client.lookup_metadata())
         return result._replace(metadata=metadata)
 
     return _asset

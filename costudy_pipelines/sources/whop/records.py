@@ -7,6 +7,9 @@ them): v2 timestamps are Unix seconds, v1 ISO-8601; money a float or a Money obj
 other shape, and an amount beyond the validator's bounds, is a reject with the reason); the
 payer's email under user.email (older v1, or v2 with expand=user), customer_email (v1),
 user_email (v5) or email (memberships); references ids or expanded objects.
+
+A 2.6.0 membership has no address: the client adds its buyer's, from the members endpoint,
+under `RESOLVED_KEY` (`{"member_email", "member_user_id"}`); validation reads it there first.
 """
 
 from __future__ import annotations
@@ -32,6 +35,17 @@ from costudy_pipelines.lib.validation.types import (
     ref_id,
     source_schema,
 )
+
+# What the client adds to a record Whop sent (never a Whop field: Whop's keys never start "_").
+RESOLVED_KEY = "_costudy"
+
+
+@source_schema
+class WhopResolved(TypedDict, total=False):
+    """What the client looked up for a record: its buyer's address on their member record."""
+
+    member_email: str | None
+    member_user_id: str | None
 
 
 @source_schema
@@ -79,7 +93,9 @@ class WhopMembershipSchema(WhopOwned, total=False):
     plan: RefId
     plan_id: str | None
     expires_at: OptionalTimestamp
+    current_period_end: OptionalTimestamp
     renewal_period_end: OptionalTimestamp
+    _costudy: WhopResolved
 
 
 @source_schema
@@ -89,6 +105,7 @@ class WhopUserSchema(TypedDict, total=False):
     name: str | None
     username: str | None
     created_at: OptionalTimestamp
+    _costudy: WhopResolved
 
 
 _NO_USER: dict[str, Any] = {}
@@ -169,14 +186,18 @@ class WhopMembershipValidator(SchemaValidator):
 
     def build(self, record: dict[str, Any]) -> ValidRecord:
         user, email, user_id = _owner(record)
+        resolved = record.get(RESOLVED_KEY) or {}
+        email = resolved.get("member_email") or email
         created = record["created_at"]
         values = (
             user_id,
-            ref_id(record.get("product")) or record.get("product_id"),
-            ref_id(record.get("plan")) or record.get("plan_id"),
+            record.get("product_id") or ref_id(record.get("product")),
+            record.get("plan_id") or ref_id(record.get("plan")),
             record.get("status"),
             created,
-            record.get("expires_at") or record.get("renewal_period_end"),
+            record.get("expires_at")
+            or record.get("current_period_end")
+            or record.get("renewal_period_end"),
         )
         return valid_record(
             record["id"], email, values, name=user.get("name"), username=user.get("username"),
@@ -191,7 +212,8 @@ class WhopUserValidator(SchemaValidator):
     def build(self, record: dict[str, Any]) -> ValidRecord:
         created = record.get("created_at")
         username = record.get("username")
+        email = record.get("email") or (record.get(RESOLVED_KEY) or {}).get("member_email")
         return valid_record(
-            record["id"], record.get("email"), (username, created), name=record.get("name"),
+            record["id"], email, (username, created), name=record.get("name"),
             username=username, observed_at=created,
         )  # fmt: skip

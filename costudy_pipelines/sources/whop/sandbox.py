@@ -1,6 +1,7 @@
 """The sandbox's Whop: its v1 API on 127.0.0.1, serving the world's Whop records."""
 
 from costudy_pipelines.sandbox.emulator import Emulator, SandboxContext
+from costudy_pipelines.sandbox.generators.whop import members
 from costudy_pipelines.sandbox.servers.whop import WhopServer
 from costudy_pipelines.sandbox.world import World
 
@@ -11,6 +12,7 @@ def server(world: World, port: int, token: str) -> WhopServer:
         payments=list(world.records("whop_payments")),
         memberships=list(world.records("whop_memberships")),
         users=list(world.records("whop_users")),
+        members=members(world),
         port=port,
     )
 

@@ -14,6 +14,7 @@ import pytest
 
 from costudy_pipelines.lib.clients.base import TimeWindow
 from costudy_pipelines.lib.loading import SUCCESS, SyncFailed
+from costudy_pipelines.lib.loading.drift import ShapeRecorder
 from costudy_pipelines.lib.loading.windows import READ_AHEAD_PAGES, ReadAhead, sync_windows
 from costudy_pipelines_tests.lib.loading.records import whop_payment
 from costudy_pipelines_tests.lib.loading.test_windowed_sync import PAYMENTS, ids, live, paid_on
@@ -167,3 +168,36 @@ def test_a_days_waiting_pages_are_bounded() -> None:
         threading.Event().wait(0.2)
         assert len(produced) <= READ_AHEAD_PAGES + 2
         assert sum(1 for _ in records) == 10 * READ_AHEAD_PAGES - 1
+
+
+def test_each_days_shape_is_its_own_though_the_next_day_is_read_before_it_is_recorded(
+    warehouse_url: str,
+) -> None:
+    """The shape recorder (shape drift) as sync_daily runs it: each day observed as it is read
+    (a day ahead, in the reader's thread), recorded after its session commits; every day's
+    sync_log row gets that day's fields, not the next day's."""
+    assert PAYMENTS.shape is not None
+    recorder = ShapeRecorder(PAYMENTS.shape, None)
+    days = DAYS[:4]
+
+    def pages(window: TimeWindow) -> Pages:
+        position = [key for key, _ in days].index(window.start.date().isoformat())
+        records = paid_on(window, 5 + position)
+        return [[record | {f"extra_{position}": "x"} for record in records]]
+
+    def extract(window: TimeWindow) -> Iterator[list[dict[str, Any]]]:
+        return recorder.observe(pages(window))
+
+    for report in sync_windows(warehouse_url, PAYMENTS, days, extract, run_id="shapes"):
+        with psycopg.connect(warehouse_url, autocommit=True) as conn:
+            recorder.record(conn, report.sync_log_id)
+
+    with psycopg.connect(warehouse_url) as conn:
+        rows = conn.execute(
+            "select partition_key, details -> 'shape' from sync_log where run_id = 'shapes'"
+            " order by id"
+        ).fetchall()
+    assert [key for key, _ in rows] == [key for key, _ in days]
+    for position, (_, shape) in enumerate(rows):
+        extras = sorted(name for name in shape["fields"] if name.startswith("extra_"))
+        assert (extras, shape["records"]) == ([f"extra_{position}"], 5 + position)

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from costudy_pipelines.sandbox.servers import WhopServer
+from costudy_pipelines.sources.whop.client import VERSION_HEADER, WHOP_API_VERSION
 from costudy_pipelines_tests.sandbox.servers.factory import whop_memberships, whop_payments
 from costudy_pipelines_tests.sandbox.servers.support import api_client
 
@@ -35,5 +36,5 @@ def whop(api_key: str, payments: list[dict[str, Any]]) -> Iterator[WhopServer]:
 @pytest.fixture
 def client(whop: WhopServer, api_key: str) -> Iterator[httpx.Client]:
     """A client of the Whop server (modules testing another server define their own)."""
-    with api_client(whop, api_key) as http:
+    with api_client(whop, api_key, **{VERSION_HEADER: WHOP_API_VERSION}) as http:
         yield http

@@ -20,6 +20,7 @@ from costudy_pipelines.sandbox.servers import (
     SheetsServer,
     WhopServer,
 )
+from costudy_pipelines.sources.whop.client import VERSION_HEADER, WHOP_API_VERSION
 from costudy_pipelines_tests.sandbox.servers.factory import whop_payments
 
 PAYMENTS = whop_payments(40)
@@ -33,7 +34,7 @@ def test_errors_at_a_rate_are_repeatable_with_the_same_seed(api_key: str) -> Non
     def run(seed: int) -> list[int]:
         plan = FaultPlan(faults=[Fault("error", rate=0.3, status=503)], seed=seed)
         with WhopServer(api_key=api_key, payments=PAYMENTS, faults=plan) as server:
-            headers = {"Authorization": f"Bearer {api_key}"}
+            headers = {"Authorization": f"Bearer {api_key}", VERSION_HEADER: WHOP_API_VERSION}
             with httpx.Client(base_url=server.base_url, headers=headers) as http:
                 return statuses(http, 40)
 
@@ -84,7 +85,11 @@ ERROR_SHAPES = {
 @pytest.mark.parametrize("system", sorted(SYSTEMS))
 def test_every_system_answers_injected_errors_in_its_own_shape(system: str, api_key: str) -> None:
     path, body = ERROR_SHAPES[system]
-    headers = {"Authorization": f"Bearer {api_key}", "Version": "2021-07-28"}
+    headers = {
+        "Authorization": f"Bearer {api_key}",
+        "Version": "2021-07-28",
+        VERSION_HEADER: WHOP_API_VERSION,
+    }
     with SYSTEMS[system](api_key) as server:
         server.add_fault(Fault("error"))
         answer = httpx.get(server.base_url + path, headers=headers)
@@ -105,7 +110,11 @@ VOLATILE_HEADERS = {"date", "server", "content-length", "retry-after-ms"}
 def test_an_injected_429_is_the_systems_rate_limit_answer(system: str, api_key: str) -> None:
     """Same body, same headers, same wait hint as when the system's own limit is hit."""
     make = {**SYSTEMS, "whop": lambda key: WhopServer(api_key=key)}[system]
-    headers = {"Authorization": f"Bearer {api_key}", "Version": "2021-07-28"}
+    headers = {
+        "Authorization": f"Bearer {api_key}",
+        "Version": "2021-07-28",
+        VERSION_HEADER: WHOP_API_VERSION,
+    }
     path = RATE_LIMITED_PATHS[system]
     # One request a window: the first is answered by the fault, the second by the limit.
     plan = FaultPlan(

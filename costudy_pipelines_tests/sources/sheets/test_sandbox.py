@@ -186,3 +186,70 @@ def test_google_is_the_default_and_needs_credentials() -> None:
         rebase_url("https://www.googleapis.com/drive/v3/files", "http://h")
         == "http://h/drive/v3/files"
     )
+
+
+# The differences from recorded Google traffic issue 22 listed, through gspread where it can
+# ask, over plain HTTP otherwise.
+CELLS: dict[str, Any] = {
+    "sheet-cells": {
+        "title": "Cells",
+        "worksheets": {
+            "Data": [["a", "b", "c"], ["1", "2", "3"], ["4", "5"]],
+            "A1": [["in the sheet titled A1"]],  # a title that looks like a cell
+        },
+    }
+}
+
+
+@pytest.fixture
+def cells() -> Iterator[SheetsServer]:
+    with SheetsServer(CELLS) as sandbox:
+        yield sandbox
+
+
+def test_one_cell_is_echoed_alone_and_a_reversed_range_is_normalised(
+    cells: SheetsServer,
+) -> None:
+    data = gspread_client(cells.base_url, timeout=5).open_by_key("sheet-cells").sheet1
+    one = data.spreadsheet.values_get("Data!B2")
+    assert one == {"range": "Data!B2", "majorDimension": "ROWS", "values": [["2"]]}
+    reversed_range = data.spreadsheet.values_get("Data!B3:A1")
+    assert reversed_range["range"] == "Data!A1:B3"
+    assert reversed_range["values"] == [["a", "b"], ["1", "2"], ["4", "5"]]
+
+
+def test_a_title_that_looks_like_a_cell_is_quoted_and_unquoted_means_cells(
+    cells: SheetsServer,
+) -> None:
+    spreadsheet = gspread_client(cells.base_url, timeout=5).open_by_key("sheet-cells")
+    titled = spreadsheet.worksheet("A1").get_all_values()  # gspread quotes the title
+    assert titled == [["in the sheet titled A1"]]
+    base = cells.base_url + "/v4/spreadsheets/sheet-cells/values/"
+    quoted = httpx.get(base + "%27A1%27").json()
+    assert quoted["range"].startswith("'A1'!A1:")
+    unquoted = httpx.get(base + "A1").json()  # cell A1 of the first sheet
+    assert unquoted == {"range": "Data!A1", "majorDimension": "ROWS", "values": [["a"]]}
+
+
+def test_major_dimension_columns_transposes(cells: SheetsServer) -> None:
+    data = gspread_client(cells.base_url, timeout=5).open_by_key("sheet-cells").sheet1
+    columns = data.get("A1:C3", major_dimension="COLUMNS")
+    assert columns == [["a", "1", "4"], ["b", "2", "5"], ["c", "3"]]
+    assert data.get("A1:C3") == [["a", "b", "c"], ["1", "2", "3"], ["4", "5"]]
+
+
+def test_batch_get_answers_each_range_in_order(cells: SheetsServer) -> None:
+    data = gspread_client(cells.base_url, timeout=5).open_by_key("sheet-cells").sheet1
+    found = data.batch_get(["A1:B1", "C2"])
+    assert [list(rows) for rows in found] == [[["a", "b"]], [["3"]]]
+    assert [rows.range for rows in found] == ["Data!A1:B1", "Data!C2"]
+
+
+def test_what_the_sandbox_cannot_render_is_refused_not_answered_wrongly(
+    cells: SheetsServer,
+) -> None:
+    data = gspread_client(cells.base_url, timeout=5).open_by_key("sheet-cells").sheet1
+    with pytest.raises(gspread.exceptions.APIError, match="not emulated"):
+        data.get("A1:B2", value_render_option="UNFORMATTED_VALUE")
+    with pytest.raises(gspread.exceptions.APIError, match="major_dimension"):
+        data.get("A1:B2", major_dimension="DIAGONAL")

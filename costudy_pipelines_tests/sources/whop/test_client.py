@@ -19,6 +19,7 @@ from costudy_pipelines.lib.clients.http import (
     RetryPolicy,
 )
 from costudy_pipelines.sources.whop.client import WhopClient
+from costudy_pipelines.sources.whop.records import RESOLVED_KEY
 from costudy_pipelines_tests.lib.clients.live import Recorder, serve
 
 KEY = "whop_test_key_" + "x" * 16
@@ -114,13 +115,23 @@ def test_a_daily_window_yields_exactly_the_day() -> None:
 
 
 def test_memberships_and_users_use_their_own_endpoints() -> None:
-    member = {"id": "mem_1", "created_at": "2025-03-02T10:00:00Z", "user": {"id": "user_1"}}
+    member = {"id": "mem_1", "created_at": "2025-03-02T10:00:00Z", "user_id": "user_1"}
     user = {"id": "user_1", "created_at": "2025-03-01T10:00:00Z", "email": "a@b.co"}
-    data, recorder = {"memberships": [member], "users": [user]}, Recorder()
+    buyer = {"id": "mber_1", "user": {"id": "user_1"}, "email": "A@b.co"}
+    data = {"memberships": [member], "users": [user], "members": [buyer]}
+    recorder = Recorder()
     with serve(whop_app(data, recorder)) as url, WhopClient(KEY, base_url=f"{url}/api/v1") as c:
-        assert list(c.memberships(DAY)) == [[member]]
+        # a 2.6.0 membership has no address: its buyer's comes from the members endpoint
+        resolved = {**member, RESOLVED_KEY: {"member_email": "A@b.co", "member_user_id": "user_1"}}
+        assert list(c.memberships(DAY)) == [[resolved]]
         assert list(c.users()) == [[user]]
-    assert [hit.path for hit in recorder.hits] == ["/api/v1/memberships", "/api/v1/users"]
+        assert c.lookup_metadata()["member_lookup_requests"] == 1
+    assert [hit.path for hit in recorder.hits] == [
+        "/api/v1/memberships",
+        "/api/v1/members",
+        "/api/v1/users",
+    ]
+    assert recorder.hits[1].params.get("user_ids") == "user_1"
 
 
 def test_a_cursor_that_does_not_advance_stops_with_a_clear_error() -> None:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from costudy_pipelines.sandbox.servers import FaultPlan, RateLimit, WhopServer
+from costudy_pipelines.sources.whop.client import VERSION_HEADER, WHOP_API_VERSION
 from costudy_pipelines_tests.sandbox.servers.factory import (
     START,
     iso,
@@ -163,7 +164,7 @@ def test_rate_limit_answers_429_with_retry_after_then_recovers(
     with WhopServer(
         api_key=api_key, payments=payments, faults=FaultPlan(rate_limit=window)
     ) as server:
-        headers = {"Authorization": f"Bearer {api_key}"}
+        headers = {"Authorization": f"Bearer {api_key}", VERSION_HEADER: WHOP_API_VERSION}
         with httpx.Client(base_url=server.base_url, headers=headers) as http:
             answers = [http.get("/api/v2/payments") for _ in range(4)]
             assert [answer.status_code for answer in answers] == [200, 200, 200, 429]
@@ -180,7 +181,7 @@ def test_rate_limit_answers_429_with_retry_after_then_recovers(
 def test_v1_rate_limit_body_says_when_to_retry(payments: list[dict], api_key: str) -> None:
     plan = FaultPlan(rate_limit=RateLimit(max_requests=1, window_seconds=5.0))
     with WhopServer(api_key=api_key, payments=payments, faults=plan) as server:
-        headers = {"Authorization": f"Bearer {api_key}"}
+        headers = {"Authorization": f"Bearer {api_key}", VERSION_HEADER: WHOP_API_VERSION}
         assert httpx.get(server.base_url + "/api/v1/users", headers=headers).status_code == 200
         refused = httpx.get(server.base_url + "/api/v1/users", headers=headers)
     assert refused.status_code == 429

@@ -1,0 +1,43 @@
+"""`costudy sources drift`: the shape drift history of the feeds that declare their shape
+(sync_log's `details -> 'shape'`, lib/loading/drift.py), on the configured warehouse."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from costudy_pipelines.commands.replay import WAREHOUSE_VAR, ReplayGroup
+from costudy_pipelines.lib import pg
+from costudy_pipelines.lib.environment import prepare_environment
+from costudy_pipelines.lib.loading.drift import drift_history
+from costudy_pipelines.lib.replay import select_feeds
+
+
+@click.group(cls=ReplayGroup)
+def sources() -> None:
+    """The registered sources: how their data has looked."""
+
+
+@sources.command("drift")
+@click.option(
+    "--source", "names", multiple=True, help="A feed (asset) or a source (all its feeds)."
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def sources_drift(names: tuple[str, ...], as_json: bool) -> None:
+    """Every field that appeared, disappeared or changed type in a feed's raw records, with
+    the first partition it showed in, an example record id, and how often since."""
+    prepare_environment()
+    feeds = [feed for feed in select_feeds(names) if feed.load.shape is not None]
+    asset_of = {feed.load.name: feed.asset for feed in feeds}
+    with pg.connect(os.environ[WAREHOUSE_VAR], source=WAREHOUSE_VAR, utc=True) as conn:
+        history = drift_history(conn, sources=list(asset_of))
+    for item in history:
+        row = {**item.as_row(), "feed": asset_of.get(item.source, item.source)}
+        if as_json:
+            click.echo(json.dumps(row, sort_keys=True))
+        else:
+            click.echo(item.describe().replace(item.source, row["feed"], 1))
+    watched = ", ".join(sorted(asset_of.values())) or "none"
+    click.echo(f"{len(history)} shape change(s) in feeds that declare their shape ({watched})")
