@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from costudy_pipelines.lib.loading.report import WarehouseNotMigrated
 from costudy_pipelines.lib.validation.shape import Drift, FeedShape, PartitionShape, drift, merged
 
 
@@ -117,11 +118,14 @@ class ShapeRecorder:
 
 def known_shape(conn: psycopg.Connection, source: str) -> dict[str, list[str]] | None:
     """The fields and types a feed's sessions have seen so far (None: never observed)."""
-    row = conn.execute(
-        "select details -> 'shape' -> 'known' from sync_log"
-        " where source = %s and details ? 'shape' order by id desc limit 1",
-        (source,),
-    ).fetchone()
+    try:
+        row = conn.execute(
+            "select details -> 'shape' -> 'known' from sync_log"
+            " where source = %s and details ? 'shape' order by id desc limit 1",
+            (source,),
+        ).fetchone()
+    except psycopg.errors.UndefinedTable as exc:  # the first query of a sync on the warehouse
+        raise WarehouseNotMigrated.on(conn, exc) from None
     return None if row is None or row[0] is None else dict(row[0])
 
 
