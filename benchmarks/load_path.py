@@ -16,9 +16,10 @@ servers  end to end: the sandbox up (sandbox/stack.py: servers in their own proc
          databases seeded, Elective exports dropped), read by the project's clients
          (WhopClient, GhlClient, gspread through sheets_transport, ElectiveReader, the
          database extractors): dated sources one session per day partition, sheets and
-         Elective as full syncs. The sandbox enforces no rate limit; the clients' own limits
-         (Whop's documented 10 requests/s would make Whop alone take minutes) are lifted
-         unless --api-rate-limits documented.
+         Elective as full syncs. The sandbox enforces no rate limit and the clients' own
+         limits (Whop's documented 10 requests/s would make Whop alone take minutes) are
+         lifted, unless --api-rate-limits documented: then the clients keep theirs and the
+         Whop and GoHighLevel servers enforce their documented limits (429 past them).
 
 Stages, per mode: `full` (empty warehouse), `no_change_resync` (must write 0 rows), then the
 world advances one day with about 1 % of every source's records changed (change_rate 0.01,
@@ -37,7 +38,8 @@ at N within 1.25 x its peak at the baseline size; with both modes, `servers_to_f
 end-to-end full sync's rows/s against the files' (target >= 0.7). With --api-rate-limits
 documented, each Whop and GoHighLevel line also says how close its extract came to the fastest
 the API's limit allows: records_floor_ratio (records / (page size x allowed rate), the floor as
-issue 15 defines it) and requests_floor_ratio (the requests made, at the allowed rate).
+issue 15 defines it) and requests_floor_ratio (the requests made, at the allowed rate), i.e.
+requests_per_s against allowed_requests_per_s, and the 429s the client met.
 
     .venv/bin/python benchmarks/load_path.py --records 100000 \\
         --server-url postgresql://postgres@127.0.0.1:5432/postgres
@@ -63,7 +65,8 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
-from itertools import chain
+from functools import partial
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -82,16 +85,34 @@ from psycopg import sql
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.clients.databases import extract_pages
 from costudy_pipelines.lib.clients.http import ApiCounters, RateLimit, RateLimiter, parse_json
-from costudy_pipelines.lib.loading import LoadOptions, SyncReport, connector, sync_session
-from costudy_pipelines.lib.loading.windows import source_windows, sync_windows, utc_days
+from costudy_pipelines.lib.loading import (
+    LoadOptions,
+    LoadSpec,
+    SyncReport,
+    connector,
+    sync_session,
+)
+from costudy_pipelines.lib.loading.windows import Extract, source_windows, sync_windows, utc_days
 from costudy_pipelines.lib.migrations import apply_pending
 from costudy_pipelines.lib.settings import PROJECT_ROOT
 from costudy_pipelines.sandbox import stack
 from costudy_pipelines.sandbox.changes import ChangeReport
-from costudy_pipelines.sandbox.dump import DB_TABLES, dump_world
+from costudy_pipelines.sandbox.dump import DB_TABLES, dump_world, write_jsonl
+from costudy_pipelines.sandbox.generators.course_activity import COLLECTION as ACTIVITY_COLLECTION
+from costudy_pipelines.sandbox.generators.course_activity import activities, seed_course_users
 from costudy_pipelines.sandbox.seed import apply_changes, schema_sql
+from costudy_pipelines.sandbox.servers.gohighlevel import GoHighLevelServer
+from costudy_pipelines.sandbox.servers.whop import WhopServer
 from costudy_pipelines.sandbox.spreadsheets import spreadsheet_metas
 from costudy_pipelines.sandbox.world import World, WorldConfig
+from costudy_pipelines.sources.course_activity.client import DEFAULT_BATCH_SIZE as ACTIVITY_BATCH
+from costudy_pipelines.sources.course_activity.client import (
+    ActivityReader,
+    activity_extract,
+    course_user_emails,
+    join_course_users,
+    jsonable,
+)
 from costudy_pipelines.sources.elective.client import ElectiveReader
 from costudy_pipelines.sources.elective.spec import READER_COLUMNS, elective_records, elective_rows
 from costudy_pipelines.sources.gohighlevel.client import (
@@ -133,6 +154,8 @@ ONE_PERCENT_DAY = {"change_rate": 0.01, "delete_rate": 0.0, "rename_rate": 0.0,
                    "newcomer_rate": 0.0}  # fmt: skip
 # Far above anything a run needs: the clients' own throttles out of the way.
 LIFTED = RateLimit(requests=10**9, per_seconds=1.0, burst=10**9)
+# The sandbox servers whose documented limits --api-rate-limits documented switches on.
+SANDBOX_API_LIMITS = {"whop": WhopServer, "ghl": GoHighLevelServer}
 # The clients' documented limits and their page sizes, for the rate-limit floor.
 RATE_FLOORS: dict[str, tuple[RateLimit, int]] = {
     "whop_payments": (WHOP_RATE_LIMIT, WHOP_PAGE),
@@ -163,6 +186,7 @@ class Job:
     sandbox: dict[str, str] = field(default_factory=dict)  # servers: sandbox_environment
     last_day: str = ""  # servers: the last day partition
     lift_rate_limits: bool = True
+    no_read_ahead: bool = False  # servers: each day read as it loads (before issue 27)
 
 
 @dataclass
@@ -216,46 +240,204 @@ def jsonl_records(path: Path) -> Iterator[dict[str, Any]]:
             yield parse_json(line)  # as the API clients parse a page
 
 
+# -- how each registered source is read, per mode ------------------------------------------------
+#
+# READERS names, per source of the registry, how the benchmark reads it from the dumped files
+# and from the sandbox servers; a source whose spec.py declares DATABASE and FEED_EXTRACTS (an
+# application database's tables) needs no entry. A registered source with neither is refused
+# before anything runs (missing_readers), so a new source cannot be left out silently.
+
+SyncsOf = Callable[["Run", RegisteredSource, Feed], Iterator[SyncReport]]
+
+
+@dataclass(frozen=True)
+class SourceReader:
+    files: SyncsOf
+    servers: SyncsOf
+
+
 def file_syncs(run: Run) -> Iterator[SyncReport]:
-    """One full sync of the source from the dumped files."""
-    job, folder = run.job, Path(run.job.folder)
-    if job.source == SHEETS_JOB:
-        for sheet, index in sheet_configs(job.sheets):
-            path = folder / "sheets" / sheet.spreadsheet_key / f"{index}.csv"
-            with path.open(encoding="utf-8", newline="") as handle:
-                values = list(csv.reader(handle))  # what get_all_values returns
-            rows = records_from_values(SheetSource(sheet.spreadsheet_key, sheet.worksheet), values)
-            yield run.full(worksheet_spec(sheet), sheet_records([rows]))
-        return
-    source, feed = FEEDS[job.source]
-    if source.name in ("whop", "gohighlevel"):
-        records = jsonl_records(folder / "api" / f"{job.source}.jsonl")
-        if (
-            job.source in WHOP_BY_MEMBER
-        ):  # their addresses are on member records, as the client reads
-            emails = member_email_index(jsonl_records(folder / "api" / "whop_members.jsonl"))
-            user_field, only_without = WHOP_BY_MEMBER[job.source]
-            records = (with_member_email(r, emails, user_field, only_without) for r in records)
-        yield run.full(feed.load, records)
-    elif source.name == "elective":
-        yield from elective_syncs(run, folder / "elective")
-    else:
-        database, extract = database_feed(source, feed)
-        engine = pg.make_engine(job.database_urls[database], source="--server-url")
-        try:
-            yield run.full(feed.load, chain.from_iterable(extract_pages(engine, extract)))
-        finally:
-            engine.dispose()
+    """The job's source read from the dumped files: one full sync (per worksheet)."""
+    if run.job.source == SHEETS_JOB:
+        return sheet_file_syncs(run)
+    source, feed = FEEDS[run.job.source]
+    return reader_for(source).files(run, source, feed)
+
+
+def server_syncs(run: Run) -> Iterator[SyncReport]:
+    """The job's source read from the sandbox servers and databases as its asset reads it:
+    dated sources one session per day partition, sheets and Elective as full syncs."""
+    if run.job.source == SHEETS_JOB:
+        return sheet_server_syncs(run)
+    source, feed = FEEDS[run.job.source]
+    return reader_for(source).servers(run, source, feed)
+
+
+def by_day(
+    run: Run, source: RegisteredSource, spec: LoadSpec, extract: Extract
+) -> Iterator[SyncReport]:
+    """One session per day partition of the source, as its asset's run over them."""
+    config = REGISTRY.config
+    days = utc_days(config.partitions_start, date.fromisoformat(run.job.last_day))
+    windows = source_windows(days, config.first_day(source.entry), config.partitions_start)
+    read_ahead = not run.job.no_read_ahead
+    return sync_windows(
+        run.connect(), spec, windows, extract, read_ahead=read_ahead, **run.session()
+    )
+
+
+def api_file_syncs(run: Run, source: RegisteredSource, feed: Feed) -> Iterator[SyncReport]:
+    folder = Path(run.job.folder) / "api"
+    records = jsonl_records(folder / f"{feed.asset}.jsonl")
+    if feed.asset in WHOP_BY_MEMBER:  # their addresses are on member records, as the client reads
+        emails = member_email_index(jsonl_records(folder / "whop_members.jsonl"))
+        user_field, only_without = WHOP_BY_MEMBER[feed.asset]
+        records = (with_member_email(r, emails, user_field, only_without) for r in records)
+    yield run.full(feed.load, records)
+
+
+def whop_server_syncs(run: Run, source: RegisteredSource, feed: Feed) -> Iterator[SyncReport]:
+    env, resource = run.job.sandbox, feed.asset.removeprefix("whop_")
+    with WhopClient(env["WHOP_API_KEY"], base_url=env["WHOP_API_URL"], **run.limits()) as whop:
+        run.counters.append(whop.counters)
+        yield from by_day(run, source, feed.load, lambda w: whop.pages(resource, w))
+
+
+def ghl_server_syncs(run: Run, source: RegisteredSource, feed: Feed) -> Iterator[SyncReport]:
+    env = run.job.sandbox
+    clients = [
+        GhlClient(env["GHL_TOKEN"], location, base_url=env["GHL_API_URL"], **run.limits())
+        for location in env["GHL_LOCATION_IDS"].split(",")
+    ]
+    run.counters += [client.counters for client in clients]
+    try:
+        yield from by_day(run, source, feed.load, DayContacts(clients))
+    finally:
+        for client in clients:
+            client.close()
+
+
+def elective_file_syncs(run: Run, source: RegisteredSource, feed: Feed) -> Iterator[SyncReport]:
+    return elective_syncs(run, Path(run.job.folder) / "elective")
+
+
+def elective_server_syncs(run: Run, source: RegisteredSource, feed: Feed) -> Iterator[SyncReport]:
+    return elective_syncs(run, Path(run.job.sandbox["ELECTIVE_DROP_DIR"]))
+
+
+ACTIVITY_FILE = Path("mongo") / f"{ACTIVITY_COLLECTION}.jsonl"
+
+
+def dump_activity(world: World, folder: Path, course_url: str) -> int:
+    """The world's MongoDB activity as the reader returns it (jsonable documents), one JSON
+    line each, and the course users its userIds name seeded into the course database."""
+    seed_course_users(course_url, world, source="--server-url")
+    documents = (jsonable(activity.document) for activity in activities(world))
+    return write_jsonl(documents, folder / ACTIVITY_FILE)
+
+
+def activity_file_syncs(run: Run, source: RegisteredSource, feed: Feed) -> Iterator[SyncReport]:
+    """The dumped documents in the reader's pages, joined to their course users the way the
+    asset's extract joins them (one users query per page), as one full sync."""
+    engine = pg.make_engine(run.job.database_urls["course"], source="--server-url")
+    try:
+        documents = jsonl_records(Path(run.job.folder) / ACTIVITY_FILE)
+        pages = iter(lambda: list(islice(documents, ACTIVITY_BATCH)), [])
+        joined = join_course_users(pages, partial(course_user_emails, engine))
+        yield run.full(feed.load, chain.from_iterable(joined))
+    finally:
+        engine.dispose()
+
+
+def activity_server_syncs(run: Run, source: RegisteredSource, feed: Feed) -> Iterator[SyncReport]:
+    """From the sandbox's MongoDB wire-protocol server, a day at a time, as the asset reads."""
+    env = run.job.sandbox
+    engine = pg.make_engine(run.job.database_urls["course"], source="--server-url")
+    try:
+        with ActivityReader(env["MONGO_URI"], env["MONGO_DB"]) as reader:
+            extract = activity_extract(reader, partial(course_user_emails, engine))
+            yield from by_day(run, source, feed.load, extract)
+    finally:
+        engine.dispose()
+
+
+def database_file_syncs(run: Run, source: RegisteredSource, feed: Feed) -> Iterator[SyncReport]:
+    database, extract = database_feed(source, feed)
+    engine = pg.make_engine(run.job.database_urls[database], source="--server-url")
+    try:
+        yield run.full(feed.load, chain.from_iterable(extract_pages(engine, extract)))
+    finally:
+        engine.dispose()
+
+
+def database_server_syncs(run: Run, source: RegisteredSource, feed: Feed) -> Iterator[SyncReport]:
+    database, extract = database_feed(source, feed)
+    engine = pg.make_engine(run.job.database_urls[database], source="--server-url")
+    try:
+        yield from by_day(
+            run, source, feed.load, lambda window: extract_pages(engine, extract, window)
+        )
+    finally:
+        engine.dispose()
+
+
+def unread(mode: str) -> SyncsOf:
+    def refuse(run: Run, source: RegisteredSource, feed: Feed) -> Iterator[SyncReport]:
+        raise SystemExit(f"benchmarks/load_path.py has no {mode} reader for {source.name!r}")
+
+    return refuse
+
+
+READERS: dict[str, SourceReader] = {
+    "whop": SourceReader(api_file_syncs, whop_server_syncs),
+    "gohighlevel": SourceReader(api_file_syncs, ghl_server_syncs),
+    "elective": SourceReader(elective_file_syncs, elective_server_syncs),
+    # the sheets run as one job over the world's worksheets (sheet_file_syncs and
+    # sheet_server_syncs), never through their feed
+    "sheets": SourceReader(unread("files"), unread("servers")),
+    "course_activity": SourceReader(activity_file_syncs, activity_server_syncs),
+}
+DATABASE_READER = SourceReader(database_file_syncs, database_server_syncs)
+
+
+def reader_for(source: RegisteredSource) -> SourceReader:
+    if source.name in READERS:
+        return READERS[source.name]
+    if database_extracts(source) is not None:
+        return DATABASE_READER
+    raise SystemExit(f"benchmarks/load_path.py has no reader for source {source.name!r}")
+
+
+def missing_readers() -> list[str]:
+    """The registered sources the benchmark could not read (it refuses to start with any)."""
+    return [
+        source.name
+        for source in REGISTRY
+        if source.name not in READERS and database_extracts(source) is None
+    ]
+
+
+def database_extracts(source: RegisteredSource) -> dict[str, Any] | None:
+    return getattr(importlib.import_module(f"{source.module}.spec"), "FEED_EXTRACTS", None)
 
 
 def database_feed(source: RegisteredSource, feed: Feed) -> tuple[str, Any]:
     """(database, extract) of a feed read from an application database (its spec.py's
-    DATABASE and FEED_EXTRACTS); a source the benchmark cannot read is an error, not a skip."""
-    spec = importlib.import_module(f"{source.module}.spec")
-    extracts = getattr(spec, "FEED_EXTRACTS", None)
+    DATABASE and FEED_EXTRACTS)."""
+    extracts = database_extracts(source)
     if extracts is None:
         raise SystemExit(f"benchmarks/load_path.py has no reader for source {source.name!r}")
-    return spec.DATABASE, extracts[feed.asset]
+    return importlib.import_module(f"{source.module}.spec").DATABASE, extracts[feed.asset]
+
+
+def sheet_file_syncs(run: Run) -> Iterator[SyncReport]:
+    job, folder = run.job, Path(run.job.folder)
+    for sheet, index in sheet_configs(job.sheets):
+        path = folder / "sheets" / sheet.spreadsheet_key / f"{index}.csv"
+        with path.open(encoding="utf-8", newline="") as handle:
+            values = list(csv.reader(handle))  # what get_all_values returns
+        rows = records_from_values(SheetSource(sheet.spreadsheet_key, sheet.worksheet), values)
+        yield run.full(worksheet_spec(sheet), sheet_records([rows]))
 
 
 def elective_syncs(run: Run, folder: Path) -> Iterator[SyncReport]:
@@ -268,50 +450,6 @@ def elective_syncs(run: Run, folder: Path) -> Iterator[SyncReport]:
         full=scan.complete,
         **run.session(),
     )
-
-
-def server_syncs(run: Run) -> Iterator[SyncReport]:
-    """The source read from the sandbox servers and databases as its asset reads it."""
-    job, env = run.job, run.job.sandbox
-    config = REGISTRY.config
-    days = utc_days(config.partitions_start, date.fromisoformat(job.last_day))
-
-    def by_day(source: RegisteredSource, spec, extract) -> Iterator[SyncReport]:
-        windows = source_windows(days, config.first_day(source.entry), config.partitions_start)
-        return sync_windows(run.connect(), spec, windows, extract, **run.session())
-
-    if job.source == SHEETS_JOB:
-        yield from sheet_server_syncs(run)
-        return
-    source, feed = FEEDS[job.source]
-    if source.name == "whop":
-        resource = job.source.removeprefix("whop_")
-        with WhopClient(env["WHOP_API_KEY"], base_url=env["WHOP_API_URL"], **run.limits()) as whop:
-            run.counters.append(whop.counters)
-            yield from by_day(source, feed.load, lambda w: whop.pages(resource, w))
-    elif source.name == "gohighlevel":
-        locations = env["GHL_LOCATION_IDS"].split(",")
-        clients = [
-            GhlClient(env["GHL_TOKEN"], location, base_url=env["GHL_API_URL"], **run.limits())
-            for location in locations
-        ]
-        run.counters += [client.counters for client in clients]
-        try:
-            yield from by_day(source, feed.load, DayContacts(clients))
-        finally:
-            for client in clients:
-                client.close()
-    elif source.name == "elective":
-        yield from elective_syncs(run, Path(env["ELECTIVE_DROP_DIR"]))
-    else:
-        database, extract = database_feed(source, feed)
-        engine = pg.make_engine(job.database_urls[database], source="--server-url")
-        try:
-            yield from by_day(
-                source, feed.load, lambda window: extract_pages(engine, extract, window)
-            )
-        finally:
-            engine.dispose()
 
 
 def sheet_server_syncs(run: Run) -> Iterator[SyncReport]:
@@ -351,6 +489,7 @@ def run_job(job: Job) -> dict[str, Any]:
     if run.counters:
         result["api_requests"] = sum(counter.requests for counter in run.counters)
         result["rate_limit_wait_s"] = round(sum(c.waited_s for c in run.counters), 2)
+        result["rate_limited"] = sum(counter.rate_limited for counter in run.counters)
         if not job.lift_rate_limits and job.source in RATE_FLOORS:
             result |= rate_limit_floor(result, len(run.counters), *RATE_FLOORS[job.source])
     return result
@@ -371,6 +510,22 @@ def rate_limit_floor(line: dict[str, Any], clients: int, limit: RateLimit, page:
         "records_floor_ratio": round(records_floor / seconds, 3) if seconds else None,
         "requests_floor_s": round(requests_floor, 2),
         "requests_floor_ratio": round(requests_floor / seconds, 3) if seconds else None,
+        # the same ratio read the other way: the request rate achieved against the limit's
+        "requests_per_s": round(line["api_requests"] / seconds, 2) if seconds else None,
+        "rate_limited_429": line["rate_limited"],
+    } | sandbox_rate(line)
+
+
+def sandbox_rate(line: dict[str, Any]) -> dict[str, Any]:
+    """The request rate against what the sandbox server enforces (its documented limit over
+    its whole API: GoHighLevel's locations share it there, the client counts one each)."""
+    service = "whop" if line["source"].startswith("whop_") else "ghl"
+    limit = SANDBOX_API_LIMITS[service].documented_rate_limit
+    allowed = limit.max_requests / limit.window_seconds
+    rate = line["api_requests"] / line["seconds"] if line["seconds"] else 0.0
+    return {
+        "sandbox_allowed_requests_per_s": round(allowed, 2),
+        "sandbox_rate_ratio": round(rate / allowed, 3),
     }
 
 
@@ -460,6 +615,9 @@ class FilesMode(Mode):
         emit({"stage": "dump_world", "mode": self.name, "seconds": seconds})
         counts, seconds = timed(self.copy_database_files)
         emit({"stage": "copy_db_files", "mode": self.name, "seconds": seconds, "rows": counts})
+        documents, seconds = timed(self.dump_activity)
+        emit({"stage": "dump_activity", "mode": self.name, "seconds": seconds,
+              "documents": documents})  # fmt: skip
         return self
 
     def copy_database_files(self) -> dict[str, int]:
@@ -475,11 +633,16 @@ class FilesMode(Mode):
                         counts[table] = copy_csv(conn, table, columns, self.folder / folder)
         return counts
 
+    def dump_activity(self) -> int:
+        """MongoDB's documents are no part of the world's dump (it has no files for them)."""
+        return dump_activity(self.world, self.folder, self.urls["course"])
+
     def advance(self) -> ChangeReport:
         report = self.world.advance_day()
         dump_world(self.world, self.folder, fingerprint=False)
         for database in SOURCE_DATABASES:
             apply_changes(self.urls[database], self.world, report, database, source="--server-url")
+        self.dump_activity()
         return report
 
     def job_fields(self) -> dict[str, Any]:
@@ -506,16 +669,23 @@ class ServersMode(Mode):
         self.cleanup.callback(stack.down)
         self.state, seconds = timed(lambda: stack.up(self.config, database_urls=urls))
         emit({"stage": "sandbox_up", "mode": self.name, "seconds": seconds})
-        self.lift_ghl_limit()
+        self.set_api_limits()
         return self
 
     def database_urls(self) -> dict[str, str]:
         return {f"{database.upper()}_DB_URL": self.urls[database] for database in SOURCE_DATABASES}
 
-    def lift_ghl_limit(self) -> None:
-        """GoHighLevel reports its limit in headers and the client pauses near it: with the
-        clients' limits lifted, the sandbox reports (and enforces) a limit far above the run."""
+    def set_api_limits(self) -> None:
+        """The sandbox's API limits, per --api-rate-limits: `documented` switches on each API
+        server's documented limit (it answers 429 past it, as the real API does); `lifted`:
+        GoHighLevel reports its limit in headers and the client pauses near it, so the
+        sandbox reports (and enforces) a limit far above the run."""
         if self.args.api_rate_limits == "documented":
+            for service, server in SANDBOX_API_LIMITS.items():
+                limit = asdict(server.documented_rate_limit)
+                httpx.put(
+                    f"{self.state.base_url(service)}/_sandbox/faults", json={"rate_limit": limit}
+                ).raise_for_status()
             return
         limit = {"max_requests": 10**9, "window_seconds": 10.0}
         httpx.put(
@@ -525,7 +695,7 @@ class ServersMode(Mode):
     def advance(self) -> ChangeReport:
         report = stack.advance_day(database_urls=self.database_urls())
         self.state = stack.read_state()
-        self.lift_ghl_limit()
+        self.set_api_limits()
         return report
 
     def job_fields(self) -> dict[str, Any]:
@@ -534,6 +704,7 @@ class ServersMode(Mode):
             "sandbox": stack.sandbox_environment(self.state),
             "last_day": last.isoformat(),
             "lift_rate_limits": self.args.api_rate_limits == "lifted",
+            "no_read_ahead": self.args.no_read_ahead,
         }
 
     def server_cpu_s(self) -> float | None:
@@ -632,15 +803,18 @@ def summary(args, results: list[dict]) -> dict[str, Any]:
             entry["target_rows_per_s"] = TARGET_ROWS_PER_S
             entry["target_met"] = full["rows_per_s"] >= TARGET_ROWS_PER_S
         for stage in STAGES[1:]:
+            if (mode, stage) not in at_n:  # --stages left it out
+                continue
             resync = at_n[mode, stage]
             share = round(resync["seconds"] / full["seconds"], 3)
             entry[stage] = {"rows_written": resync["rows_written"], "seconds": resync["seconds"],
                             "share_of_full_time": share}  # fmt: skip
-        entry["no_change_resync"]["target_met"] = (
-            entry["no_change_resync"]["rows_written"] == 0
-            and entry["no_change_resync"]["share_of_full_time"] <= 0.5
-        )
-        peak = max(at_n[mode, stage]["peak_rss_mb"] for stage in STAGES)
+        if "no_change_resync" in entry:
+            entry["no_change_resync"]["target_met"] = (
+                entry["no_change_resync"]["rows_written"] == 0
+                and entry["no_change_resync"]["share_of_full_time"] <= 0.5
+            )
+        peak = max(at_n[mode, stage]["peak_rss_mb"] for stage in args.stages)
         entry["peak_rss_mb"] = {"max": peak, "limit": TARGET_RSS_MB, "met": peak <= TARGET_RSS_MB}
         if mode in base:
             before, after = base[mode]["peak_rss_mb"], full["peak_rss_mb"]
@@ -668,8 +842,17 @@ def main() -> None:
         default=list(SOURCES),
         help="comma-separated feeds (sheet_rows for the sheets); default all",
     )
+    parser.add_argument(
+        "--stages",
+        type=lambda text: text.split(","),
+        default=list(STAGES),
+        help="comma-separated, in order; `full` is always first (default: all three)",
+    )
     parser.add_argument("--api-rate-limits", choices=("lifted", "documented"), default="lifted")
     parser.add_argument("--chunk-size", type=int, default=LoadOptions().chunk_size)
+    parser.add_argument(
+        "--no-read-ahead", action="store_true", help="servers: read each day as it loads"
+    )
     parser.add_argument("--job", action="store_true", help=argparse.SUPPRESS)
     add_server_options(parser)
     args = parser.parse_args()
@@ -677,9 +860,14 @@ def main() -> None:
         parser.error(f"unknown mode(s) {sorted(unknown)}: choose from {MODES}")
     if unknown := set(args.sources) - set(SOURCES):
         parser.error(f"unknown source(s) {sorted(unknown)}: choose from {SOURCES}")
+    if unknown := set(args.stages) - set(STAGES):
+        parser.error(f"unknown stage(s) {sorted(unknown)}: choose from {STAGES}")
+    args.stages = [stage for stage in STAGES if stage in args.stages or stage == "full"]
     if args.job:
         print(json.dumps(run_job(Job(**json.loads(sys.stdin.read())))))
         return
+    if missing := missing_readers():
+        parser.error(f"no reader for registered source(s) {missing}: add them to READERS")
     with benchmark_server(args) as server_url, tempfile.TemporaryDirectory() as home:
         # The sandbox's state, files and env block stay out of the project's own.
         os.environ["COSTUDY_HOME"] = home
@@ -687,7 +875,7 @@ def main() -> None:
         results = []
         if 0 < args.baseline_records < args.records:
             results += run_world(args.baseline_records, args, server_url, ("full",))
-        results += run_world(args.records, args, server_url, STAGES)
+        results += run_world(args.records, args, server_url, tuple(args.stages))
         emit(summary(args, results))
 
 

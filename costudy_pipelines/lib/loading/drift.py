@@ -10,6 +10,7 @@ partitions and records showed it. Recording is best effort and never fails a syn
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from costudy_pipelines.lib.loading.report import WarehouseNotMigrated
 from costudy_pipelines.lib.validation.shape import Drift, FeedShape, PartitionShape, drift, merged
 
 
@@ -65,29 +67,35 @@ class DriftSeen:
 
 
 class ShapeRecorder:
-    """One run's shape observation of one feed: `extract()` wraps the day extract, `record()`
-    stores each committed session's shape and drift."""
+    """One run's shape observation of one feed: `observe()` wraps each day's pages, `record()`
+    stores each committed session's shape and drift.
+
+    The days are read ahead of their loading (sync_windows' ReadAhead: day N+1's pages may be
+    observed, in another thread, before day N is recorded), so each observed day has its own
+    PartitionShape, queued in the days' order, and `record()` takes the oldest: the day whose
+    session just committed (days commit, and are recorded, in the order they are read)."""
 
     def __init__(self, shape: FeedShape, known: Mapping[str, Iterable[str]] | None) -> None:
         self.shape = shape
         self.known: dict[str, set[str]] | None = (
             None if known is None else {name: set(types) for name, types in known.items()}
         )
-        self.current = PartitionShape()
+        self._days: deque[PartitionShape] = deque()  # observed, not yet recorded, oldest first
         self.drift_by_session: dict[int, list[Drift]] = {}
 
     def observe(self, pages: Iterable[list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
         """The pages, unchanged; every record seen on the way (a new partition starts here)."""
-        self.current = PartitionShape()
+        current = PartitionShape()
+        self._days.append(current)
         for page in pages:
             for record in page:
-                self.current.observe(record, self.shape)
+                current.observe(record, self.shape)
             yield page
 
     def record(self, conn: psycopg.Connection, sync_log_id: int | None) -> list[Drift]:
         """Compare the partition just synced, remember its fields, store both in its sync_log
         row (when it has one); returns its drift."""
-        observed, self.current = self.current, PartitionShape()
+        observed = self._days.popleft() if self._days else PartitionShape()
         found = drift(self.shape, observed, self.known)
         if observed.records:
             self.known = merged(self.known, observed)
@@ -110,11 +118,14 @@ class ShapeRecorder:
 
 def known_shape(conn: psycopg.Connection, source: str) -> dict[str, list[str]] | None:
     """The fields and types a feed's sessions have seen so far (None: never observed)."""
-    row = conn.execute(
-        "select details -> 'shape' -> 'known' from sync_log"
-        " where source = %s and details ? 'shape' order by id desc limit 1",
-        (source,),
-    ).fetchone()
+    try:
+        row = conn.execute(
+            "select details -> 'shape' -> 'known' from sync_log"
+            " where source = %s and details ? 'shape' order by id desc limit 1",
+            (source,),
+        ).fetchone()
+    except psycopg.errors.UndefinedTable as exc:  # the first query of a sync on the warehouse
+        raise WarehouseNotMigrated.on(conn, exc) from None
     return None if row is None or row[0] is None else dict(row[0])
 
 

@@ -54,6 +54,16 @@ class WarehouseNotMigrated(RuntimeError):
     """The warehouse lacks the project's tables: its migrations were never applied there. The
     message names the database, the missing relation and the command that fixes it."""
 
+    @classmethod
+    def on(cls, conn: Any, exc: Exception) -> WarehouseNotMigrated:
+        """The error for `exc` (an UndefinedTable) raised on the warehouse connection `conn`."""
+        where = f"{conn.info.dbname!r} on {conn.info.host}:{conn.info.port}"
+        missing = getattr(getattr(exc, "diag", None), "message_primary", None) or str(exc)
+        return cls(
+            f"the warehouse database {where} is not migrated ({missing}): run `costudy migrate "
+            "apply` (`costudy migrate status` shows what is pending where)"
+        )
+
 
 class SyncFailed(RuntimeError):
     """A session failed and wrote nothing; sync_log holds it as FAILED. `report` has counts."""

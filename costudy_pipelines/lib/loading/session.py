@@ -123,13 +123,9 @@ class SessionHost:
         try:
             self._set_up(conn)
         except psycopg.errors.UndefinedTable as exc:  # the first statement on its tables
-            where = f"{conn.info.dbname!r} on {conn.info.host}:{conn.info.port}"
+            error = WarehouseNotMigrated.on(conn, exc)
             conn.close()
-            raise WarehouseNotMigrated(
-                f"the warehouse database {where} is not "
-                f"migrated ({exc.diag.message_primary}): run `costudy migrate apply` "
-                "(`costudy migrate status` shows what is pending where)"
-            ) from None
+            raise error from None
         except BaseException:
             conn.close()
             raise
