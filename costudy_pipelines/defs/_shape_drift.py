@@ -24,13 +24,8 @@ def shape_recorder(warehouse: PostgresResource, feed: Feed) -> ShapeRecorder | N
     shape = feed.load.shape
     if shape is None:
         return None
-    try:
-        with warehouse.connect() as conn:
-            known = known_shape(conn, feed.load.name)
-    except psycopg.errors.UndefinedTable:
-        # an unmigrated warehouse: the session says so, naming the remedy (WarehouseNotMigrated)
-        known = None
-    return ShapeRecorder(shape, known)
+    with warehouse.connect() as conn:
+        return ShapeRecorder(shape, known_shape(conn, feed.load.name))
 
 
 def observed(extract: Extract, recorder: ShapeRecorder | None) -> Extract:

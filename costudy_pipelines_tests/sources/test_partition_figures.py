@@ -5,6 +5,7 @@ the days committed before it stay materialized."""
 
 from collections.abc import Iterator
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import dagster as dg
@@ -22,7 +23,6 @@ from costudy_pipelines.defs._source_assets import (
     sync_daily,
 )
 from costudy_pipelines.defs.resources import PostgresResource
-from costudy_pipelines.lib.clients.base import Page, TimeWindow
 from costudy_pipelines.sources.registry import load_registry
 from costudy_pipelines.sources.whop.defs import WhopResource
 from costudy_pipelines_tests.sources.runs import run_assets
@@ -145,13 +145,14 @@ def test_a_failing_day_fails_alone_and_the_days_before_it_stay_materialized(
 def test_each_day_shows_as_it_commits_while_the_run_goes_on(
     sandbox: Sandbox, instance: dg.DagsterInstance
 ) -> None:
-    """When a day's extract starts, every earlier day of the run is already on the instance
-    (an observation with its figures), not only once the step ends."""
+    """Each day is on the instance (an observation with its figures) as soon as its session
+    commits, before the next day's session commits: not all at once when the step ends."""
     registry = load_registry()
     source = registry.source("whop")
     feed = registry.feed("whop_payments")
-    # at the start of each day's extract (in order), the run's days the instance showed
-    seen: list[list[str]] = []
+    # as each day's observation comes out of sync_daily: (its day, the run's days the instance
+    # shows already, the run's days committed in the warehouse, the days materialized)
+    seen: list[tuple[str | None, list[str], list[str], list[str]]] = []
 
     @dg.asset(**asset_arguments(source, feed, kinds={"whop"}))
     def whop_payments(
@@ -160,13 +161,20 @@ def test_each_day_shows_as_it_commits_while_the_run_goes_on(
         whop: WhopResource,
         warehouse_db: PostgresResource,
     ) -> Iterator[SyncEvent]:
+        run_id = context.run.run_id
         with whop.client() as client:
-
-            def extract(window: TimeWindow) -> Iterator[Page]:
-                seen.append(observed_days(context.instance, context.run.run_id))
-                return client.pages("payments", window)
-
-            yield from sync_daily(context, config, warehouse_db, source, feed, extract)
+            extract = partial(client.pages, "payments")
+            for event in sync_daily(context, config, warehouse_db, source, feed, extract):
+                if isinstance(event, dg.AssetObservation) and event.partition:
+                    seen.append(
+                        (
+                            event.partition,
+                            observed_days(context.instance, run_id),
+                            sorted(sync_log(sandbox.warehouse_url, run_id)),
+                            sorted(partition_figures(context.instance)),
+                        )
+                    )
+                yield event
 
     definitions = dg.Definitions(
         assets=[whop_payments],
@@ -187,8 +195,12 @@ def test_each_day_shows_as_it_commits_while_the_run_goes_on(
     )
     assert result.success
     keys = [(first + timedelta(days=n)).isoformat() for n in range(3)]
-    # each committed day was on the instance before the next day began
-    assert seen == [[], keys[:1], keys[:2]]
+    # day k shows while day k+1 is not committed yet, and no day waits for the step's end
+    assert seen == [
+        (keys[0], [], keys[:1], []),
+        (keys[1], keys[:1], keys[:2], []),
+        (keys[2], keys[:2], keys, []),
+    ]
     assert sorted(partition_figures(instance)) == keys
 
 
