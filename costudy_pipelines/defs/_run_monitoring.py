@@ -126,8 +126,11 @@ def revoke_celery_tasks(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str
         return ""
     from costudy_pipelines.defs.executor import revoke_tasks  # celery only where it is used
 
-    revoke_tasks(list(tasks.values()))
     steps = ", ".join(f"{step} (task {task})" for step, task in sorted(tasks.items()))
+    if not revoke_tasks(list(tasks.values())):
+        message = f"run monitoring could not reach the broker to revoke the run's steps: {steps}"
+        instance.report_engine_event(message, run)
+        return f"; its celery steps NOT revoked (broker out of reach): {steps}"
     instance.report_engine_event(f"run monitoring revoked the run's celery steps: {steps}", run)
     return f"; its celery steps revoked: {steps}"
 

@@ -29,6 +29,7 @@ and are shown masked.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any, cast
@@ -164,10 +165,25 @@ class BoundedCeleryExecutor(CeleryExecutor):
         return core_celery_execution_loop(plan_context, execution_plan, step_execution_fn=submit)
 
 
-def revoke_tasks(task_ids: list[str]) -> None:
+REVOKE_TIMEOUT_S = 30.0
+
+
+def revoke_tasks(task_ids: list[str]) -> bool:
     """Revoke steps of a run failed from outside (run monitoring): a worker running one kills it,
-    a worker receiving one later drops it."""
-    make_app(celery_app_args()).control.revoke(task_ids, terminate=True, signal="SIGKILL")
+    a worker receiving one later drops it. Whether the broadcast went out within
+    REVOKE_TIMEOUT_S (a broker out of reach must not stall the daemon's monitoring: a step the
+    revocation misses is refused its commit instead, defs/_source_assets.py)."""
+    app = make_app(celery_app_args())
+    app.conf.broker_connection_timeout = 10
+    app.conf.broker_connection_max_retries = 2
+    sent = threading.Event()
+
+    def broadcast() -> None:
+        app.control.revoke(task_ids, terminate=True, signal="SIGKILL")
+        sent.set()
+
+    threading.Thread(target=broadcast, name="revoke", daemon=True).start()
+    return sent.wait(REVOKE_TIMEOUT_S)
 
 
 class MonitoredExecutor(dg.Executor):
@@ -176,6 +192,10 @@ class MonitoredExecutor(dg.Executor):
 
     def __init__(self, inner: dg.Executor) -> None:
         self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        """The inner executor's own attributes (celery's loop asks for `app_args()`)."""
+        return getattr(self.inner, name)
 
     @property
     def retries(self) -> RetryMode:

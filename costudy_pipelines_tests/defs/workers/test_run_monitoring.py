@@ -24,6 +24,7 @@ from costudy_pipelines.defs._run_monitoring import (
     host_id,
     tasks_key,
 )
+from costudy_pipelines.lib.loading.report import FAILED, RUNNING
 from costudy_pipelines_tests.defs.workers.support import BIN, MODULE, Cluster, wait_for
 from costudy_pipelines_tests.defs.workers.test_celery_workers import (
     DAY,
@@ -187,5 +188,35 @@ def test_a_run_failed_by_monitoring_has_its_celery_step_revoked_before_its_slot_
     assert revoked < failed, "revoked before the run failed (its slots are freed after that)"
     assert not any(kind == dg.DagsterEventType.STEP_SUCCESS for kind, _ in kinds)
     with psycopg.connect(cluster.env["WAREHOUSE_DB_URL"]) as conn:
-        committed = conn.execute("select count(*) from sync_log where run_id = %s", [run_id])
-        assert committed.fetchone() == (0,)
+        sessions = conn.execute("select status from sync_log where run_id = %s", [run_id])
+        statuses = {status for (status,) in sessions}
+    # its session's RUNNING row (written before any data), never an outcome: nothing committed
+    assert statuses <= {RUNNING, FAILED}, statuses
+
+
+@pytest.mark.slow
+def test_a_step_of_a_run_failed_meanwhile_commits_nothing(
+    project: tuple[dict[str, str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step its revocation never reached (a worker cut off from the broker) reads its day to
+    the end and finds its run failed: the day's session is refused, nothing committed."""
+    cluster = Cluster(*project)
+    try:
+        instance = cluster.instance(monkeypatch)
+        stall_one_payments_request(cluster, seconds=600)  # answered after the 30 s read timeout
+        shell = cluster.launch("whop_payments", DAY)
+        run_id = claimed_run(instance)  # the step runs; its first request is stalled
+        run = instance.get_run_by_id(run_id)
+        assert run is not None
+        instance.report_run_failed(run, "failed from outside, as run monitoring does")
+        output, _ = shell.communicate(timeout=HANG_S)
+
+        assert "its session for" in output and "is refused, nothing of it is committed" in output
+        with psycopg.connect(cluster.env["WAREHOUSE_DB_URL"]) as conn:
+            sessions = conn.execute("select status from sync_log where run_id = %s", [run_id])
+            statuses = [status for (status,) in sessions]
+            rows = conn.execute("select count(*) from whop_payments").fetchone()
+        assert statuses == [FAILED], statuses
+        assert rows == (0,)
+    finally:
+        cluster.stop_all()
