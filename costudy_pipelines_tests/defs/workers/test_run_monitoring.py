@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import dagster as dg
+import httpx
 import psutil
 import psycopg
 import pytest
@@ -158,7 +159,11 @@ def test_a_run_failed_by_monitoring_has_its_celery_step_revoked_before_its_slot_
     cluster.start_worker("w1")
     cluster.wait_ready("w1")
     instance = cluster.instance(monkeypatch)
-    stall_one_payments_request(cluster, seconds=600)
+    # every attempt at the first payments page stalls past the client's 30 s read timeout: the
+    # step cannot finish before its 6 attempts are spent (3 minutes), monitoring acts in ~20 s
+    fault = {"kind": "latency", "path": "/api/v1/payments", "count": 6, "seconds": 600}
+    admin = cluster.env["WHOP_API_URL"].removesuffix("/api/v1") + "/_sandbox/faults"
+    httpx.post(admin, json=fault, timeout=10).raise_for_status()
     cluster.start("daemon", "dagster-daemon", "run", "-m", MODULE)
     shell = cluster.launch("whop_payments", DAY)
     worker_running(instance, cluster, "", "whop_payments")
