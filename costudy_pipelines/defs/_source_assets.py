@@ -95,8 +95,9 @@ def share_the_api(context: dg.AssetExecutionContext) -> None:
     """This step calls its API at most 1/N of the API's rate limit, N its pool's slots: as many
     steps as the pool admits (parallel ranges of a backfill, a source's assets side by side) stay
     within the limit together. A step outside a pool, or in one of a single slot, has it all."""
-    pool = context.op_def.pool
-    slots = context.instance.event_log_storage.get_concurrency_info(pool).slot_count if pool else 0
+    pool, storage = context.op_def.pool, context.instance.event_log_storage
+    pooled = pool and storage.supports_global_concurrency_limits
+    slots = storage.get_concurrency_info(pool).slot_count if pool and pooled else 0
     set_api_share(slots)
     if slots > 1:
         context.log.info(f"{pool}: {slots} slots, this step takes 1/{slots} of its API's limit")
