@@ -15,6 +15,7 @@ from costudy_pipelines.defs.migrations import schema_asset_key
 from costudy_pipelines.defs.resources import PostgresResource
 from costudy_pipelines.lib import quality
 from costudy_pipelines.lib.clients.base import TimeWindow
+from costudy_pipelines.lib.clients.http import set_api_share
 from costudy_pipelines.lib.loading import LoadOptions, SyncFailed, SyncReport, connector
 from costudy_pipelines.lib.loading.session import sync_session
 from costudy_pipelines.lib.loading.windows import Extract, source_windows, sync_windows
@@ -92,6 +93,43 @@ def asset_arguments(
     return arguments
 
 
+def share_the_api(context: dg.AssetExecutionContext) -> None:
+    """This step calls its API at most 1/N of the API's rate limit, N its pool's slots: as many
+    steps as the pool admits (parallel ranges of a backfill, a source's assets side by side) stay
+    within the limit together. A step outside a pool, or in one of a single slot, has it all."""
+    pool, storage = context.op_def.pool, context.instance.event_log_storage
+    pooled = pool and storage.supports_global_concurrency_limits
+    slots = storage.get_concurrency_info(pool).slot_count if pool and pooled else 0
+    set_api_share(slots)
+    if slots > 1:
+        context.log.info(f"{pool}: {slots} slots, this step takes 1/{slots} of its API's limit")
+
+
+ENDED = {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
+
+
+def refused_once_run_ended(context: dg.AssetExecutionContext, extract: Extract) -> Extract:
+    """The extract, ending in an error (the day's session rolls back, commits nothing) if the
+    run was failed or canceled meanwhile: run monitoring failed it while this step went on
+    (on a worker its revocation did not reach), and its retry is syncing the same days."""
+
+    def guarded(window: TimeWindow) -> Iterator[Any]:
+        yield from extract(window)
+        run = context.instance.get_run_by_id(context.run.run_id)
+        if run is not None and run.status in ENDED:
+            raise RunEnded(
+                f"run {run.run_id} is {run.status.value} (failed by run monitoring or "
+                f"canceled) while this step ran: its session for {window} is refused, "
+                "nothing of it is committed"
+            )
+
+    return guarded
+
+
+class RunEnded(Exception):
+    """A step of a run that has already ended must not commit."""
+
+
 def run_sync(
     context: dg.AssetExecutionContext,
     warehouse: PostgresResource,
@@ -102,6 +140,7 @@ def run_sync(
     force_delete: bool = False,
 ) -> SyncReport:
     """One full-sync session; a failure becomes a dg.Failure that says what and where."""
+    share_the_api(context)
     with failures_as_dagster(feed):
         report = sync_session(
             connector(warehouse.url, source=warehouse.env_var),
@@ -220,6 +259,7 @@ def sync_daily(
     days committed before it are materialized there and then, with their figures, and the
     step fails: the failed day (and any after it) shows failed, the earlier stay materialized.
     """
+    share_the_api(context)
     started = time.monotonic()
     committed: dict[str, dict[str, Any]] = {}
     partitions = list(windows(context, source))
@@ -230,7 +270,7 @@ def sync_daily(
                 connector(warehouse.url, source=warehouse.env_var),
                 feed.load,
                 partitions,
-                observed(extract, shapes),
+                observed(refused_once_run_ended(context, extract), shapes),
                 run_id=context.run.run_id,
                 force_delete=config.force_delete,
                 options=load_options(),

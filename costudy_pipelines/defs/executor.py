@@ -29,6 +29,7 @@ and are shown masked.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any, cast
@@ -51,6 +52,7 @@ from dagster_celery.executor import CeleryExecutor, _submit_task
 from dagster_celery.make_app import make_app
 from dagster_celery.tasks import create_task
 
+from costudy_pipelines.defs._run_monitoring import heartbeat, record_celery_task
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.settings import positive_int_setting
 
@@ -157,9 +159,57 @@ class BoundedCeleryExecutor(CeleryExecutor):
     ) -> Iterator[dg.DagsterEvent]:
         def submit(app: Celery, context: Any, step: ExecutionStep, *args: Any) -> BoundedResult:
             result = _submit_task(app, context, step, *args)
+            record_celery_task(context.instance, context.run_id, step.key, result.id)
             return BoundedResult(result, step.key, self.timeout_s)
 
         return core_celery_execution_loop(plan_context, execution_plan, step_execution_fn=submit)
+
+
+REVOKE_TIMEOUT_S = 30.0
+
+
+def revoke_tasks(task_ids: list[str]) -> bool:
+    """Revoke steps of a run failed from outside (run monitoring): a worker running one kills it,
+    a worker receiving one later drops it. Whether the broadcast went out within
+    REVOKE_TIMEOUT_S (a broker out of reach must not stall the daemon's monitoring: a step the
+    revocation misses is refused its commit instead, defs/_source_assets.py)."""
+    app = make_app(celery_app_args())
+    app.conf.broker_connection_timeout = 10
+    app.conf.broker_connection_max_retries = 2
+    sent = threading.Event()
+
+    def broadcast() -> None:
+        app.control.revoke(task_ids, terminate=True, signal="SIGKILL")
+        sent.set()
+
+    threading.Thread(target=broadcast, name="revoke", daemon=True).start()
+    return sent.wait(REVOKE_TIMEOUT_S)
+
+
+class MonitoredExecutor(dg.Executor):
+    """Any of the three, with the run marked and beating while it executes (run monitoring
+    checks every run by these, whatever launched it: defs/_run_monitoring.py)."""
+
+    def __init__(self, inner: dg.Executor) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        """The inner executor's own attributes (celery's loop asks for `app_args()`)."""
+        return getattr(self.inner, name)
+
+    @property
+    def retries(self) -> RetryMode:
+        return self.inner.retries
+
+    @property
+    def step_dependency_config(self) -> Any:
+        return self.inner.step_dependency_config
+
+    def execute(
+        self, plan_context: PlanOrchestrationContext, execution_plan: ExecutionPlan
+    ) -> Iterator[dg.DagsterEvent]:
+        with heartbeat(plan_context.instance, plan_context.run_id):
+            yield from self.inner.execute(plan_context, execution_plan)
 
 
 def executor_choice() -> str:
@@ -202,6 +252,10 @@ def _requirements(config: Mapping[str, object]) -> list[dg.ExecutorRequirement]:
 
 
 def _create(init_context: dg.InitExecutorContext) -> dg.Executor:
+    return MonitoredExecutor(_create_inner(init_context))
+
+
+def _create_inner(init_context: dg.InitExecutorContext) -> dg.Executor:
     ((choice, raw),) = init_context.executor_config.items()
     config: dict[str, Any] = dict(cast(Mapping[str, Any], raw or {}))
     if choice == "in_process":
