@@ -288,7 +288,7 @@ def sync_daily(
                     metadata[MISSING_COUNT] = reported
                 context.add_asset_metadata(metadata, partition_key=key)
                 committed[key] = metadata
-                # the day is committed: show it now (the next day's extract starts after)
+                # the day is committed: show it now, before the next day's session commits
                 yield dg.AssetObservation(context.asset_key, partition=key, metadata=metadata)
                 day_started = time.monotonic()
     except Exception:
