@@ -15,6 +15,7 @@ from costudy_pipelines.lib.clients.http import RateLimit, RateLimiter, set_api_s
 from costudy_pipelines.sandbox.servers.faults import FaultPlan
 from costudy_pipelines.sandbox.servers.faults import RateLimit as ServerLimit
 from costudy_pipelines.sandbox.servers.whop import WhopServer
+from costudy_pipelines.sources.whop.client import VERSION_HEADER, WHOP_API_VERSION
 from costudy_pipelines_tests.harness import HANG_S
 
 LIMIT = RateLimit(requests=20, per_seconds=2.0)  # what the API publishes, scaled down
@@ -27,7 +28,8 @@ def call(url: str, share: int, start: Barrier) -> None:
     """One step's process: its own limiter, as many requests as it lets through."""
     set_api_share(share)
     limiter = RateLimiter(LIMIT)
-    with httpx.Client(headers={"Authorization": "Bearer k"}, timeout=30) as client:
+    headers = {"Authorization": "Bearer k", VERSION_HEADER: WHOP_API_VERSION}  # as the client
+    with httpx.Client(headers=headers, timeout=30) as client:
         start.wait(timeout=HANG_S)
         end = time.monotonic() + SECONDS
         while time.monotonic() < end:
@@ -48,7 +50,9 @@ def statuses(share: int) -> list[int]:
         for process in processes:
             process.join(timeout=HANG_S)
             assert process.exitcode == 0
-        return [entry.status for entry in server.request_log]
+        answered = [entry.status for entry in server.request_log]
+    assert set(answered) <= {200, 429}, answered  # every request a real one, answered or refused
+    return answered
 
 
 @pytest.mark.parametrize("share", [PROCESSES, 1])
