@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -131,3 +133,16 @@ if __name__ == "__main__":
 
     if sys.argv[1:] == ["stop"]:
         embedded_test_server().stop()
+
+
+@contextmanager
+def server_folder(prefix: str = "costudy-test-server-") -> Iterator[Path]:
+    """A folder for an embedded server's data outside pytest's tmp tree, removed afterwards:
+    pytest makes its pytest-of-<user> folder private again whenever a session starts, and a
+    server run as its own service user there loses its data directory mid-run (PANIC: could
+    not open pg_control) and cannot be stopped."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

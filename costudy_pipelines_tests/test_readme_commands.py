@@ -19,7 +19,7 @@ import pytest
 
 from costudy_pipelines.lib.environment import ENV_BLOCK_START
 from costudy_pipelines.lib.settings import DATABASES, PROJECT_ROOT
-from costudy_pipelines_tests.harness import HANG_S, free_port
+from costudy_pipelines_tests.harness import HANG_S, free_port, server_folder
 
 BIN = Path(sys.executable).parent
 # What a fresh shell does not have: any database, Dagster or costudy variable.
@@ -42,6 +42,11 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
 
 @pytest.mark.slow
 def test_readme_cli_backfill_runs_as_written_after_db_up(tmp_path: Path) -> None:
+    with server_folder() as home:  # the embedded server's data outside pytest's tmp tree
+        readme_backfill_in(tmp_path, home)
+
+
+def readme_backfill_in(tmp_path: Path, home: Path) -> None:
     # A "fresh clone": the project's files (links), its .venv, no .env, no .costudy. The
     # commands run there (Dagster and dg load ./.env); costudy writes that .env.
     folder = tmp_path / "project"
@@ -56,22 +61,24 @@ def test_readme_cli_backfill_runs_as_written_after_db_up(tmp_path: Path) -> None
         if key not in UNSET and not key.startswith("DAGSTER_")
     }
     env |= {
-        "COSTUDY_HOME": str(tmp_path / "home"),
+        "COSTUDY_HOME": str(home),
         "COSTUDY_PG_PORT": str(free_port()),
         "COSTUDY_ENV_FILE": str(folder / ".env"),
     }
     costudy = str(BIN / "costudy")
     try:
-        for command in (["db", "up"], ["migrate", "apply"], ["sandbox", "up", "--days", "3"]):
+        backfill = readme_backfill()
+        first, last = backfill[backfill.index("--partition-range") + 1].split("...")
+        # the world README's dates are for: pinned to start on its first day
+        sandbox = ["sandbox", "up", "--days", "3", "--start", first]
+        for command in (["db", "up"], ["migrate", "apply"], sandbox):
             done = run([costudy, *command], env, folder)
             assert done.returncode == 0, f"costudy {command}: {done.stdout}{done.stderr}"
         assert ENV_BLOCK_START in (folder / ".env").read_text()
 
-        backfill = readme_backfill()
         done = run(backfill, env, folder)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
-        first, last = backfill[backfill.index("--partition-range") + 1].split("...")
         recorded = (folder / ".env").read_text()
         urls = dict(re.findall(r"^(\w+_URL)=(postgresql://\S+)$", recorded, re.MULTILINE))
         with psycopg.connect(urls["WAREHOUSE_DB_URL"]) as conn:

@@ -30,7 +30,7 @@ from costudy_pipelines.lib.embedded_pg import EmbeddedPostgres, binary
 from costudy_pipelines.lib.migrations import MigrationSet, analyse, discover, load_config
 from costudy_pipelines.lib.migrations.promotion import database_status, promote
 from costudy_pipelines.lib.migrations.runner import ApplyReport, RunOptions
-from costudy_pipelines_tests.harness import DatabaseFactory
+from costudy_pipelines_tests.harness import DatabaseFactory, server_folder
 from costudy_pipelines_tests.lib.migrations.support import query, reference_migrations
 
 LEMMY_FIRST_PG16 = "2025-08-01-000016_smoosh-tables-together"
@@ -225,9 +225,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def supabase_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def supabase_cluster() -> Iterator[str]:
     reference_migrations("supabase-postgres", "migrations", "db", "migrations")
-    cluster = _SupabaseCluster(tmp_path_factory.mktemp("supabase") / "data", _free_port())
+    with server_folder("costudy-supabase-") as folder:
+        yield from _supabase(_SupabaseCluster(folder / "data", _free_port()))
+
+
+def _supabase(cluster: _SupabaseCluster) -> Iterator[str]:
     cluster.start()
     try:
         url = cluster.server_url()
