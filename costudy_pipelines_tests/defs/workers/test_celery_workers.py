@@ -20,6 +20,7 @@ from costudy_pipelines_tests.defs.workers.support import BIN, MODULE, Cluster, w
 from costudy_pipelines_tests.harness import HANG_S
 
 DAY = "2024-01-02"
+RECENT_RUNS = 10
 WHOP = "whop_users,whop_memberships,whop_payments"
 TABLES = ("whop_users", "whop_memberships", "whop_payments")
 STALL_S = 25  # one payments request stalls this long: time to kill the worker serving it
@@ -98,14 +99,18 @@ def stall_one_payments_request(cluster: Cluster, seconds: float = STALL_S) -> No
 
 
 def worker_running(instance: dg.DagsterInstance, cluster: Cluster, after: str, step: str) -> str:
-    """The worker whose process started `step` in the first run after run `after`."""
+    """The worker whose process started `step` in a run newer than run `after` (not only the
+    newest: the daemon's own automation may launch a run right after the test's)."""
 
     def probe() -> str | None:
-        runs = instance.get_runs(limit=1)
-        if not runs or runs[0].run_id == after:
-            return None
-        pids = step_starts(instance, runs[0].run_id).get(step, [])
-        return next((name for name in cluster.workers if set(pids) & cluster.pids(name)), None)
+        for run in instance.get_runs(limit=RECENT_RUNS):
+            if run.run_id == after:
+                return None
+            pids = set(step_starts(instance, run.run_id).get(step, []))
+            found = next((name for name in cluster.workers if pids & cluster.pids(name)), None)
+            if found:
+                return found
+        return None
 
     return wait_for(f"{step} starts on a worker", probe, HANG_S)
 
