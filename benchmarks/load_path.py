@@ -97,9 +97,9 @@ from costudy_pipelines.lib.migrations import apply_pending
 from costudy_pipelines.lib.settings import PROJECT_ROOT
 from costudy_pipelines.sandbox import stack
 from costudy_pipelines.sandbox.changes import ChangeReport
+from costudy_pipelines.sandbox.course_activity import COLLECTION as ACTIVITY_COLLECTION
+from costudy_pipelines.sandbox.course_activity import activities, seed_course_users
 from costudy_pipelines.sandbox.dump import DB_TABLES, dump_world, write_jsonl
-from costudy_pipelines.sandbox.generators.course_activity import COLLECTION as ACTIVITY_COLLECTION
-from costudy_pipelines.sandbox.generators.course_activity import activities, seed_course_users
 from costudy_pipelines.sandbox.seed import apply_changes, schema_sql
 from costudy_pipelines.sandbox.servers.gohighlevel import GoHighLevelServer
 from costudy_pipelines.sandbox.servers.whop import WhopServer
@@ -115,7 +115,7 @@ from costudy_pipelines.sources.course_activity.client import (
 )
 from costudy_pipelines.sources.elective.client import ElectiveReader
 from costudy_pipelines.sources.elective.spec import READER_COLUMNS, elective_records, elective_rows
-from costudy_pipelines.sources.gohighlevel.client import (
+from costudy_pipelines.sources.ghl.client import (
     GHL_RATE_LIMIT,
     MAX_SEARCH_PAGE_LIMIT,
     DayContacts,

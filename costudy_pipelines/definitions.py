@@ -1,32 +1,31 @@
 """The one `Definitions` of costudy-pipelines.
 
-Assembled from two places, then shared policy applied once:
-- the defs folder (costudy_pipelines/defs/): cross-cutting Dagster objects (migrations,
-  users, views, reverse sync, jobs, automation), loaded the `dg` way;
-- the registry of sources: each registered source folder's defs.py builds its assets,
-  checks and resources from its declaration (costudy_pipelines/sources/registry.py).
+Assembled from the registry of sources (costudy_pipelines/sources/registry.py), built once
+here and passed in:
+- each registered source folder's defs.py builds its assets, checks and resources from its
+  declaration, with their owners, freshness and partitions (defs/_source_assets.py);
+- `users`, fed by every feed (defs/users.py);
+- the defs folder (costudy_pipelines/defs/): the cross-cutting Dagster objects (migrations,
+  views, reverse sync, jobs, automation), loaded the `dg` way.
 
-Policy from the registry: every source asset gets its source's freshness policy; every asset
-gets owners (its source's, or the platform team) and a code reference to the file that
-defines it; view assets get their `sheet_*`-style upstream patterns resolved.
+Then one pass over every asset: a code reference to the file that defines it, the platform
+team as owner where none is set, and the dependencies only the whole project knows (sync_runs
+on every feed, `users`' freshness, views' `sheet_*` upstream patterns).
 """
 
 import functools
 import importlib
 import warnings
-from collections.abc import Iterator
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from fnmatch import fnmatch
 
 import dagster as dg
 
-from costudy_pipelines.defs.warehouse_views import with_pattern_deps
+from costudy_pipelines.defs import users
+from costudy_pipelines.defs._source_assets import freshness_policy
+from costudy_pipelines.defs.warehouse_views import UPSTREAM_PATTERNS
 from costudy_pipelines.lib.settings import PROJECT_ROOT
-from costudy_pipelines.sources.registry import (
-    RegisteredSource,
-    Registry,
-    RegistryError,
-    load_registry,
-)
+from costudy_pipelines.sources.registry import Registry, RegistryError, load_registry
 
 PLATFORM_OWNERS = ["team:data-platform"]
 # BackfillPolicy is beta in Dagster 1.13; single-run backfills are what the sources need. Set
@@ -59,36 +58,26 @@ def source_definitions(registry: Registry) -> Iterator[dg.Definitions]:
         yield built
 
 
-def _freshness(source: RegisteredSource) -> dg.FreshnessPolicy:
-    freshness = source.source.freshness
-    return dg.FreshnessPolicy.time_window(
-        fail_window=timedelta(hours=freshness.fail_hours),
-        warn_window=timedelta(hours=freshness.warn_hours),
-    )
-
-
-def with_policies(defs: dg.Definitions, registry: Registry) -> dg.Definitions:
-    """Freshness per source feed (and on `users`, which every source feeds), owners, and
-    every feed as an input of sync_runs."""
-    by_asset = {feed.asset: source for source, feed in registry.feeds()}
-    daily = max(registry, key=lambda source: source.source.freshness.fail_hours)
-    feeds = [dg.AssetKey(asset) for asset in by_asset]
+def project_policies(registry: Registry, keys: list[str]) -> Callable[[dg.AssetSpec], dg.AssetSpec]:
+    """What only the whole project knows, as one function over every asset spec."""
+    feeds = [dg.AssetKey(feed.asset) for _, feed in registry.feeds()]
+    # `users` is fed by every source: late when the most lenient one is late
+    lenient = max(registry, key=lambda source: source.source.freshness.fail_hours)
 
     def apply(spec: dg.AssetSpec) -> dg.AssetSpec:
         name = spec.key.to_user_string()
         if name == "sync_runs":  # every session of every feed: refreshed after any sync
             spec = spec.merge_attributes(deps=feeds)
-        source = by_asset.get(name) or (daily if name == "users" else None)
-        if source is not None:
-            spec = dg.apply_freshness_policy(spec, _freshness(source), overwrite_existing=False)
-        if not spec.owners:
-            spec = spec.replace_attributes(owners=PLATFORM_OWNERS)
-        return spec
+        if name == "users":
+            spec = dg.apply_freshness_policy(spec, freshness_policy(lenient))
+        value = spec.metadata.get(UPSTREAM_PATTERNS)
+        patterns = [p.strip() for p in str(getattr(value, "value", value) or "").split(",")]
+        matches = [dg.AssetKey(k) for p in patterns if p for k in keys if fnmatch(k, p)]
+        if matches:  # a view's `upstream: sheet_*`: one asset per configured sheet
+            spec = spec.merge_attributes(deps=matches)
+        return spec if spec.owners else spec.replace_attributes(owners=PLATFORM_OWNERS)
 
-    # map_asset_specs is marked preview in 1.13 and would warn on every code-location load.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.PreviewWarning)
-        return defs.map_asset_specs(func=apply)
+    return apply
 
 
 @functools.cache
@@ -98,22 +87,25 @@ def project_definitions() -> dg.Definitions:
     registry = load_registry()
     merged = dg.Definitions.merge(
         dg.load_from_defs_folder(path_within_project=PROJECT_ROOT),  # checkout or shipped/
+        users.build_defs(registry),
         *source_definitions(registry),
     )
-    with warnings.catch_warnings():  # code references are beta in 1.13
+    keys = [key.to_user_string() for key in merged.resolve_all_asset_keys()]
+    apply = project_policies(registry, keys)
+    with warnings.catch_warnings():  # code references are beta, map_asset_specs preview
         warnings.simplefilter("ignore", dg.BetaWarning)
-        referenced = dg.with_source_code_references(list(merged.assets or []))
-    with_code = dg.Definitions(
-        assets=referenced,
-        asset_checks=merged.asset_checks,
-        jobs=merged.jobs,
-        schedules=merged.schedules,
-        sensors=merged.sensors,
-        resources=merged.resources,
-        executor=merged.executor,
-        loggers=merged.loggers,
-    )
-    return with_pattern_deps(with_policies(with_code, registry))
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        assets = dg.with_source_code_references(list(merged.assets or []))
+        return dg.Definitions(
+            assets=assets,
+            asset_checks=merged.asset_checks,
+            jobs=merged.jobs,
+            schedules=merged.schedules,
+            sensors=merged.sensors,
+            resources=merged.resources,
+            executor=merged.executor,
+            loggers=merged.loggers,
+        ).map_asset_specs(func=apply)
 
 
 @dg.definitions

@@ -21,7 +21,6 @@ from costudy_pipelines.lib.replay import (
     list_feed_rejects,
     replay_dead_letters,
     replay_feed_rejects,
-    select_feeds,
 )
 from costudy_pipelines.lib.reverse_sync import (
     ApiSettings,
@@ -32,6 +31,7 @@ from costudy_pipelines.lib.reverse_sync import (
 )
 from costudy_pipelines.lib.reverse_sync.dead_letters import DeadLetterFilter, list_dead_letters
 from costudy_pipelines.sources.config import SourceConfigError
+from costudy_pipelines.sources.registry import load_registry
 
 WAREHOUSE_VAR = "WAREHOUSE_DB_URL"
 WEBSITE_VAR = "WEBSITE_DB_URL"
@@ -115,7 +115,7 @@ def rejects_list(
     """The unresolved rejects, newest first: id, feed, last seen (UTC), times seen, place at
     the source, reason."""
     prepare_environment()
-    feeds = select_feeds(sources)
+    feeds = [feed.load for feed in load_registry().select_feeds(sources)]
     with pg.connect(os.environ[WAREHOUSE_VAR], source=WAREHOUSE_VAR, utc=True) as conn:
         rows = list_feed_rejects(conn, feeds, RejectFilter(reason, ids, since), limit=limit)
     for row in rows:
@@ -134,9 +134,12 @@ def rejects_replay(
     """Re-validate the selected rejects with each feed's current validator; load those that
     pass (marked resolved), keep the rest with their current reason. One JSON line per feed."""
     prepare_environment()
-    feeds = select_feeds(sources)
+    registry = load_registry()
+    feeds = [feed.load for feed in registry.select_feeds(sources)]
     connect = connector(os.environ[WAREHOUSE_VAR], source=WAREHOUSE_VAR)
-    replays = replay_feed_rejects(connect, feeds, RejectFilter(reason, ids, since))
+    replays = replay_feed_rejects(
+        connect, feeds, RejectFilter(reason, ids, since), options=registry.load_options()
+    )
     _echo_json([replay.summary() for replay in replays])
     click.echo(f"replayed {sum(r.report.records_in for r in replays)} reject(s)", err=True)
 

@@ -12,7 +12,7 @@ from costudy_pipelines.commands.replay import WAREHOUSE_VAR, ReplayGroup
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.environment import prepare_environment
 from costudy_pipelines.lib.loading.drift import drift_history
-from costudy_pipelines.lib.replay import select_feeds
+from costudy_pipelines.sources.registry import load_registry
 
 
 @click.group(cls=ReplayGroup)
@@ -29,15 +29,13 @@ def sources_drift(names: tuple[str, ...], as_json: bool) -> None:
     """Every field that appeared, disappeared or changed type in a feed's raw records, with
     the first partition it showed in, an example record id, and how often since."""
     prepare_environment()
-    feeds = [feed for feed in select_feeds(names) if feed.load.shape is not None]
-    asset_of = {feed.load.name: feed.asset for feed in feeds}
+    feeds = [f.asset for f in load_registry().select_feeds(names) if f.load.shape is not None]
     with pg.connect(os.environ[WAREHOUSE_VAR], source=WAREHOUSE_VAR, utc=True) as conn:
-        history = drift_history(conn, sources=list(asset_of))
+        history = drift_history(conn, sources=feeds)
     for item in history:
-        row = {**item.as_row(), "feed": asset_of.get(item.source, item.source)}
         if as_json:
-            click.echo(json.dumps(row, sort_keys=True))
+            click.echo(json.dumps({**item.as_row(), "feed": item.source}, sort_keys=True))
         else:
-            click.echo(item.describe().replace(item.source, row["feed"], 1))
-    watched = ", ".join(sorted(asset_of.values())) or "none"
+            click.echo(item.describe())
+    watched = ", ".join(sorted(feeds)) or "none"
     click.echo(f"{len(history)} shape change(s) in feeds that declare their shape ({watched})")

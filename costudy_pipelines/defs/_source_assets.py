@@ -4,6 +4,7 @@ arguments its registry entry implies, sync → metadata, and the checks each fee
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import dagster as dg
@@ -16,17 +17,12 @@ from costudy_pipelines.defs.resources import PostgresResource
 from costudy_pipelines.lib import quality
 from costudy_pipelines.lib.clients.base import TimeWindow
 from costudy_pipelines.lib.clients.http import set_api_share
-from costudy_pipelines.lib.loading import LoadOptions, SyncFailed, SyncReport, connector
+from costudy_pipelines.lib.loading import SyncFailed, SyncReport, connector
 from costudy_pipelines.lib.loading.session import sync_session
 from costudy_pipelines.lib.loading.windows import Extract, source_windows, sync_windows
 from costudy_pipelines.lib.settings import positive_int_setting
-from costudy_pipelines.sources.registry import (
-    Feed,
-    RegisteredSource,
-    Registry,
-    Schedule,
-    load_registry,
-)
+from costudy_pipelines.sources.config import SourcesConfig
+from costudy_pipelines.sources.registry import Feed, RegisteredSource, Schedule
 
 SOURCE_GROUP = "sources"
 Records = Iterable[dict[str, Any]]
@@ -50,14 +46,11 @@ def backfill_policy() -> dg.BackfillPolicy:
 BACKFILL_POLICY = backfill_policy()
 
 
-def daily_partitions(registry: Registry) -> dg.DailyPartitionsDefinition:
+def daily_partitions(config: SourcesConfig) -> dg.DailyPartitionsDefinition:
     """One partitions definition for every dated source, so one run (and one backfill) can
     sync them together; a source's own first day is its `available_from`."""
-    start = registry.config.partitions_start.isoformat()
+    start = config.partitions_start.isoformat()
     return dg.DailyPartitionsDefinition(start_date=start, timezone="UTC")
-
-
-DAILY = daily_partitions(load_registry())
 
 
 class SyncConfig(dg.Config):
@@ -66,10 +59,12 @@ class SyncConfig(dg.Config):
     max_delete_share of live rows, or every row of a day whose extract came back empty."""
 
 
-def load_options() -> LoadOptions:
-    registry = load_registry()
-    return LoadOptions(
-        name_priority=registry.name_priority(), max_delete_share=registry.config.max_delete_share
+def freshness_policy(source: RegisteredSource) -> dg.FreshnessPolicy:
+    """Its source's freshness (spec.py): warn, then fail, that many hours after a success."""
+    freshness = source.source.freshness
+    return dg.FreshnessPolicy.time_window(
+        fail_window=timedelta(hours=freshness.fail_hours),
+        warn_window=timedelta(hours=freshness.warn_hours),
     )
 
 
@@ -77,19 +72,23 @@ def asset_arguments(
     source: RegisteredSource, feed: Feed, *, kinds: set[str], pool: str | None = None
 ) -> dict[str, Any]:
     """The @dg.asset arguments of a feed, from its source's declaration: name, description,
-    group, owners, tags, partitions (daily sources), pool (the API it shares)."""
+    group, owners, tags, freshness, partitions (daily sources), pool (the API it shares)."""
     arguments: dict[str, Any] = {
         "name": feed.asset,
         "description": feed.description,
         "group_name": SOURCE_GROUP,
         "owners": list(source.source.owners),
         "kinds": {*kinds, "postgres"},
-        "tags": {"costudy/source": source.source.family},
+        "tags": {"costudy/source": source.name},
         "deps": [WAREHOUSE_SCHEMA],
         "pool": pool,
+        "freshness_policy": freshness_policy(source),
     }
     if source.source.schedule is Schedule.DAILY:
-        arguments |= {"partitions_def": DAILY, "backfill_policy": BACKFILL_POLICY}
+        arguments |= {
+            "partitions_def": daily_partitions(source.config),
+            "backfill_policy": BACKFILL_POLICY,
+        }
     return arguments
 
 
@@ -133,6 +132,7 @@ class RunEnded(Exception):
 def run_sync(
     context: dg.AssetExecutionContext,
     warehouse: PostgresResource,
+    source: RegisteredSource,
     feed: Feed,
     records: Records,
     *,
@@ -149,7 +149,7 @@ def run_sync(
             run_id=context.run.run_id,
             full=full,
             force_delete=force_delete,
-            options=load_options(),
+            options=source.load_options,
         )
     log_report(context, feed, report)
     return report
@@ -196,15 +196,14 @@ def windows(
     """(partition key, window) of every partition of this run that the source has data for
     (see source_windows: the source's first partition reaches back to the beginning)."""
 
+    partitions = daily_partitions(source.config)
+
     def partition(key: str) -> tuple[str, TimeWindow]:
-        window = DAILY.time_window_for_partition_key(key)
+        window = partitions.time_window_for_partition_key(key)
         return key, TimeWindow(window.start, window.end)
 
-    config = load_registry().config
     return source_windows(
-        map(partition, context.partition_keys),
-        config.first_day(source.entry),
-        config.partitions_start,
+        map(partition, context.partition_keys), source.first_day(), source.config.partitions_start
     )
 
 
@@ -273,7 +272,7 @@ def sync_daily(
                 observed(refused_once_run_ended(context, extract), shapes),
                 run_id=context.run.run_id,
                 force_delete=config.force_delete,
-                options=load_options(),
+                options=source.load_options,
             )
             day_started = time.monotonic()
             for (key, window), report in zip(partitions, synced, strict=False):

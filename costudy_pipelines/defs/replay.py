@@ -27,10 +27,10 @@ from costudy_pipelines.lib.replay import (
     FeedReplay,
     replay_dead_letters,
     replay_feed_rejects,
-    select_feeds,
 )
 from costudy_pipelines.lib.reverse_sync import EventType, Strategy, SyncOptions, strategies_from_env
 from costudy_pipelines.lib.reverse_sync.dead_letters import DeadLetterFilter
+from costudy_pipelines.sources.registry import load_registry
 
 
 class ReplayFilter(dg.Config):
@@ -104,12 +104,15 @@ def replay_selected_rejects(
     context: dg.OpExecutionContext, config: ReplayRejectsConfig, warehouse_db: PostgresResource
 ) -> dg.Output[None]:
     where = RejectFilter(config.reason, tuple(config.ids), config.since_time())
+    registry = load_registry()
     try:
-        feeds = select_feeds(config.sources)
+        feeds = [feed.load for feed in registry.select_feeds(config.sources)]
     except ValueError as exc:
         raise dg.Failure(str(exc)) from None
     connect = connector(warehouse_db.url, source=warehouse_db.env_var)
-    replays = replay_feed_rejects(connect, feeds, where, run_id=context.run.run_id)
+    replays = replay_feed_rejects(
+        connect, feeds, where, run_id=context.run.run_id, options=registry.load_options()
+    )
     for replay in replays:
         context.log.info(f"{replay.asset}: {replay.summary()}")
     return dg.Output(None, metadata=_rejects_metadata(replays))

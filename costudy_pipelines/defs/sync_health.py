@@ -23,7 +23,6 @@ from costudy_pipelines.lib.sync_health import (
     feed_health,
     report_markdown,
     stale,
-    view_feed,
 )
 from costudy_pipelines.sources.registry import load_registry
 
@@ -86,9 +85,9 @@ def _recent_runs(conn: psycopg.Connection) -> Metadata:
     }
 
 
-def feed_names() -> dict[str, str]:
-    """Each registered feed's name in the sync views -> its asset's name."""
-    return {view_feed(f.load.name, dict(f.load.scope)): f.asset for _, f in load_registry().feeds()}
+def feed_names() -> list[str]:
+    """Every registered feed's name: its asset's, and its sessions' in the sync views."""
+    return load_registry().sync_log_names()
 
 
 def fail_windows() -> dict[str, timedelta]:

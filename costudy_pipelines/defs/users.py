@@ -4,17 +4,14 @@ import dagster as dg
 
 from costudy_pipelines.defs.resources import PostgresResource
 from costudy_pipelines.lib import quality
-from costudy_pipelines.sources.registry import load_registry
+from costudy_pipelines.sources.registry import Registry
+
+USERS_KEY = dg.AssetKey("users")
 
 
-@dg.asset(
-    deps=[dg.AssetKey(feed.asset) for _, feed in load_registry().feeds()],
-    group_name="warehouse",
-    kinds={"postgres"},
-    description="One row per normalised email. Every source sync upserts it (names by source "
-    "priority, GHL > Whop > Sheet by default, with provenance); this asset reports on it.",
-)
 def users(warehouse_db: PostgresResource) -> dg.MaterializeResult:
+    """One row per normalised email. Every source sync upserts it (names by source priority,
+    GHL > Whop > Sheets by default, with provenance); this asset reports on it."""
     with warehouse_db.connect() as conn:
         summary = quality.user_summary(conn)
     return dg.MaterializeResult(
@@ -25,7 +22,7 @@ def users(warehouse_db: PostgresResource) -> dg.MaterializeResult:
     )
 
 
-@dg.asset_check(asset=users, blocking=True)
+@dg.asset_check(asset=USERS_KEY, blocking=True)
 def one_user_per_email(warehouse_db: PostgresResource) -> dg.AssetCheckResult:
     """No two users share an email once normalised, and every stored email is normalised."""
     with warehouse_db.connect() as conn:
@@ -42,4 +39,12 @@ def one_user_per_email(warehouse_db: PostgresResource) -> dg.AssetCheckResult:
     )
 
 
-defs = dg.Definitions(assets=[users], asset_checks=[one_user_per_email])
+def build_defs(registry: Registry) -> dg.Definitions:
+    """`users`, fed by every registered feed (whose sessions upsert it), and its check."""
+    asset = dg.asset(
+        name="users",
+        deps=[dg.AssetKey(feed.asset) for _, feed in registry.feeds()],
+        group_name="warehouse",
+        kinds={"postgres"},
+    )(users)
+    return dg.Definitions(assets=[asset], asset_checks=[one_user_per_email])

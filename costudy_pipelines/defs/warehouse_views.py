@@ -3,13 +3,11 @@ the view in one transaction, then records its columns and what the view is about
 
 Every view depends on the warehouse schema and on the assets its file names as `upstream`.
 A name ending in `*` (sheet_* : one asset per configured sheet) is resolved against the whole
-project by `with_pattern_deps`, which definitions.py applies to the whole Definitions.
+project by definitions.py (project_policies).
 """
 
 import hashlib
-import warnings
 from collections.abc import Callable
-from fnmatch import fnmatch
 from pathlib import Path
 
 import dagster as dg
@@ -74,27 +72,6 @@ def view_asset(view: ViewFile) -> dg.AssetsDefinition:
         return dg.MaterializeResult(metadata=metadata)
 
     return materialize
-
-
-def with_pattern_deps(defs: dg.Definitions) -> dg.Definitions:
-    """Add, to every view whose file names `prefix*` upstream, each asset key matching it."""
-    keys = [key.to_user_string() for key in defs.resolve_all_asset_keys()]
-
-    def add_matches(spec: dg.AssetSpec) -> dg.AssetSpec:
-        value = spec.metadata.get(UPSTREAM_PATTERNS)
-        patterns = str(getattr(value, "value", value) or "")
-        matches = [
-            dg.AssetKey(key)
-            for pattern in filter(None, (p.strip() for p in patterns.split(",")))
-            for key in keys
-            if fnmatch(key, pattern)
-        ]
-        return spec.merge_attributes(deps=matches) if matches else spec
-
-    # map_asset_specs is marked preview in 1.13 and would warn on every code-location load.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.PreviewWarning)
-        return defs.map_asset_specs(func=add_matches)
 
 
 VIEWS = discover_views()

@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 
-from costudy_pipelines.lib.loading import ConnectionSource, LoadOptions, SyncReport
+from costudy_pipelines.lib.loading import ConnectionSource, LoadOptions, LoadSpec, SyncReport
 from costudy_pipelines.lib.loading.replay import (
     RejectFilter,
     StillRejected,
@@ -35,35 +35,15 @@ from costudy_pipelines.lib.reverse_sync.dead_letters import (
     standing,
 )
 from costudy_pipelines.lib.reverse_sync.sync import sync_event_type
-from costudy_pipelines.sources.registry import Feed, Registry, load_registry
-
-
-def select_feeds(names: Sequence[str], registry: Registry | None = None) -> list[Feed]:
-    """The feeds named (an asset, or a source for all its feeds); every feed when none is."""
-    registry = registry or load_registry()
-    if not names:
-        return [feed for _, feed in registry.feeds()]
-    chosen: dict[str, Feed] = {}
-    for name in names:
-        matches = [feed for source, feed in registry.feeds() if name in (feed.asset, source.name)]
-        if not matches:
-            known = sorted({s.name for s in registry} | {f.asset for _, f in registry.feeds()})
-            raise ValueError(f"no source or feed named {name!r}; known: {', '.join(known)}")
-        chosen.update((feed.asset, feed) for feed in matches)
-    return list(chosen.values())
 
 
 def list_feed_rejects(
-    conn: psycopg.Connection, feeds: Sequence[Feed], where: RejectFilter, *, limit: int = 100
+    conn: psycopg.Connection, feeds: Sequence[LoadSpec], where: RejectFilter, *, limit: int = 100
 ) -> list[dict[str, Any]]:
     """The selected unresolved rejects, each with the feed (asset) it belongs to."""
-    asset_of = {(f.load.name, _scope_key(f.load.scope)): f.asset for f in feeds}
-    rows = list_rejects(conn, [feed.load for feed in feeds], where, limit=limit)
-    return [{"asset": asset_of[(row["source"], _scope_key(row["scope"]))], **row} for row in rows]
-
-
-def _scope_key(scope: Any) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted(dict(scope).items()))
+    return [
+        {"asset": row["source"], **row} for row in list_rejects(conn, feeds, where, limit=limit)
+    ]
 
 
 @dataclass(frozen=True)
@@ -87,7 +67,7 @@ class FeedReplay:
 
 def replay_feed_rejects(
     connect: ConnectionSource,
-    feeds: Sequence[Feed],
+    feeds: Sequence[LoadSpec],
     where: RejectFilter,
     *,
     run_id: str | None = None,
@@ -98,13 +78,13 @@ def replay_feed_rejects(
     replays = []
     for feed in feeds:
         with closing(session_connection(connect)) as conn:
-            if not list_rejects(conn, [feed.load], where, limit=1):
+            if not list_rejects(conn, [feed], where, limit=1):
                 continue
         report = replay_rejects(
-            connect, feed.load, where=where, run_id=run_id, options=options or LoadOptions()
+            connect, feed, where=where, run_id=run_id, options=options or LoadOptions()
         )
         with closing(session_connection(connect)) as conn:
-            replays.append(FeedReplay(feed.asset, report, still_rejected(conn, feed.load, run_id)))
+            replays.append(FeedReplay(feed.name, report, still_rejected(conn, feed, run_id)))
     return replays
 
 

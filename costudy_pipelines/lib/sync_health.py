@@ -3,6 +3,7 @@ as a Markdown report an operator reads at a glance."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -39,17 +40,8 @@ class FeedHealth:
     # status, rows_per_s, started_at, partition_key
 
 
-def view_feed(name: str, scope: dict[str, str]) -> str:
-    """A feed's name in the sync_runs view: its sync_log source, then the scope values its
-    name does not already say (sheets: key/worksheet), as sql/views/sync_runs.sql builds it."""
-    said = [value for _, value in sorted(scope.items()) if value not in name]
-    return f"{name} {'/'.join(said)}" if said else name
-
-
-def feed_health(conn: psycopg.Connection, names: dict[str, str]) -> list[FeedHealth]:
-    """Every feed that ran, plus every expected feed that never did, each under one name:
-    `names` maps a feed's view name (view_feed) to the name operators know it by (its asset);
-    a feed no longer expected keeps its view name."""
+def feed_health(conn: psycopg.Connection, expected: Iterable[str]) -> list[FeedHealth]:
+    """Every feed that ran, plus every expected feed (by name) that never did."""
     with conn.cursor(row_factory=class_row(FeedHealth)) as cursor:
         feeds = cursor.execute("select * from sync_health order by feed").fetchall()
     with conn.cursor(row_factory=dict_row) as cursor:
@@ -63,10 +55,8 @@ def feed_health(conn: psycopg.Connection, names: dict[str, str]) -> list[FeedHea
     by_feed = {health.feed: health for health in feeds}
     for run in recent:
         by_feed[run["feed"]].recent.append(run)
-    for health in feeds:
-        health.feed = names.get(health.feed, health.feed)
     seen = {health.feed for health in feeds}
-    never = [FeedHealth(name, name) for name in names.values() if name not in seen]
+    never = [FeedHealth(name, name) for name in expected if name not in seen]
     return sorted(feeds + never, key=lambda health: health.feed)
 
 

@@ -21,8 +21,9 @@ import dataclasses
 import importlib
 import importlib.util
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
@@ -30,7 +31,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from costudy_pipelines.lib.count_comparison import SourceTable
-from costudy_pipelines.lib.loading.spec import LoadSpec
+from costudy_pipelines.lib.loading.spec import DEFAULT_OPTIONS, LoadOptions, LoadSpec
 from costudy_pipelines.lib.people.features import IdentitySource
 from costudy_pipelines.lib.validation.records import SchemaValidator
 from costudy_pipelines.lib.validation.types import AmountBounds
@@ -91,9 +92,9 @@ CountSource = ReportedCount | DatabaseCount | NoCount
 
 @dataclass(frozen=True)
 class Feed:
-    """One asset of a source: its name, how its records land, and what its counts compare to."""
+    """One asset of a source: how its records land (load.name is the feed's one name: its
+    asset, and its sessions' in sync_log), and what its counts compare to."""
 
-    asset: str
     load: LoadSpec
     counts: CountSource
     description: str
@@ -101,14 +102,17 @@ class Feed:
     # feature -> path of keys into the row's raw JSON, e.g. {"phone": ("customer_phone",)}
     identity: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
+    @property
+    def asset(self) -> str:
+        return self.load.name
+
 
 @dataclass(frozen=True)
 class Source:
     """What a source folder declares in spec.py (SOURCE). Every field is required."""
 
-    name: str  # the folder, and the key of its [sources.<name>] entry
+    name: str  # the folder, the key of its [sources.<name>] entry, its name-priority family
     title: str
-    family: str  # available_from key, sync_log family, name-priority family
     name_rank: int  # 1 wins conflicting names (SPEC §3.2: GoHighLevel, then Whop, then Sheets)
     schedule: Schedule
     freshness: Freshness
@@ -119,13 +123,19 @@ class Source:
 
 @dataclass(frozen=True)
 class RegisteredSource:
-    """A source as loaded: its declaration, config entry, settings and feeds."""
+    """A source as loaded: its declaration, config entry, settings and feeds, and what the
+    whole configuration decides for its sessions (name priority, delete guard, first day)."""
 
     source: Source
     entry: SourceEntry
     module: str
     settings: Any
     feeds: tuple[Feed, ...]
+    config: SourcesConfig
+    load_options: LoadOptions = DEFAULT_OPTIONS
+
+    def first_day(self) -> date:
+        return self.config.first_day(self.entry)
 
     @property
     def name(self) -> str:
@@ -172,8 +182,15 @@ class Registry:
         """Families by name-priority rank; sources.toml's [sync] name_priority overrides."""
         if self.config.name_priority:
             return self.config.name_priority
-        ranked = sorted({(s.source.name_rank, s.source.family) for s in self.sources})
-        return tuple(family for _, family in ranked)
+        return tuple(s.name for s in sorted(self.sources, key=lambda s: s.source.name_rank))
+
+    def load_options(self, **overrides: Any) -> LoadOptions:
+        """How its sessions load: the name priority and delete guard sources.toml sets."""
+        return LoadOptions(
+            name_priority=self.name_priority(),
+            max_delete_share=self.config.max_delete_share,
+            **overrides,
+        )
 
     def identity_sources(self) -> list[IdentitySource]:
         """Where people matching reads identity features: every feed that declares some,
@@ -186,8 +203,21 @@ class Registry:
         ]  # fmt: skip
 
     def sync_log_names(self) -> list[str]:
-        """Every feed's name in sync_log (sheets share `sheet_rows`), synced yet or not."""
-        return sorted({feed.load.name for _, feed in self.feeds()})
+        """Every feed's name in sync_log, synced yet or not."""
+        return sorted(feed.asset for _, feed in self.feeds())
+
+    def select_feeds(self, names: Sequence[str]) -> list[Feed]:
+        """The feeds named (an asset, or a source for all its feeds); every feed when none is."""
+        if not names:
+            return [feed for _, feed in self.feeds()]
+        chosen: dict[str, Feed] = {}
+        for name in names:
+            matches = [feed for source, feed in self.feeds() if name in (feed.asset, source.name)]
+            if not matches:
+                known = sorted({s.name for s in self} | {f.asset for _, f in self.feeds()})
+                raise ValueError(f"no source or feed named {name!r}; known: {', '.join(known)}")
+            chosen.update((feed.asset, feed) for feed in matches)
+        return list(chosen.values())
 
 
 def source_module(entry: SourceEntry) -> str:
@@ -255,23 +285,17 @@ def _settings(source: Source, entry: SourceEntry) -> Any:
         raise RegistryError(f"{entry.path}: [sources.{entry.name}]: {exc}") from None
 
 
-def _bounded(feed: Feed, bounds: AmountBounds) -> Feed:
-    validator = feed.load.validator
-    if not isinstance(validator, SchemaValidator):
-        return feed
-    load = dataclasses.replace(feed.load, validator=validator.with_amount_bounds(bounds))
+def _registered(feed: Feed, source: Source, bounds: AmountBounds) -> Feed:
+    """The feed as it loads: its source's family, the configured amount bounds."""
+    load = feed.load.for_source(source.name)
+    if isinstance(load.validator, SchemaValidator):
+        load = dataclasses.replace(load, validator=load.validator.with_amount_bounds(bounds))
     return dataclasses.replace(feed, load=load)
 
 
 def _feeds(source: Source, settings: Any, bounds: AmountBounds) -> tuple[Feed, ...]:
-    feeds = tuple(_bounded(feed, bounds) for feed in source.feeds(settings))
+    feeds = tuple(_registered(feed, source, bounds) for feed in source.feeds(settings))
     for feed in feeds:
-        if feed.load.family != source.family or feed.load.name_rank != source.name_rank:
-            raise RegistryError(
-                f"source {source.name!r}: feed {feed.asset!r} lands as family "
-                f"{feed.load.family!r} rank {feed.load.name_rank}, but the source declares "
-                f"{source.family!r} rank {source.name_rank}"
-            )
         if feed.load.window_column is None and source.schedule is Schedule.DAILY:
             raise RegistryError(
                 f"source {source.name!r}: feed {feed.asset!r} is synced by day but its load "
@@ -285,11 +309,11 @@ def _check_across(sources: list[RegisteredSource]) -> None:
     assets: dict[str, str] = {}
     for registered in sources:
         source = registered.source
-        holder = ranks.setdefault(source.name_rank, source.family)
-        if holder != source.family:
+        holder = ranks.setdefault(source.name_rank, source.name)
+        if holder != source.name:
             raise RegistryError(
-                f"sources {holder!r} and {source.family!r} share name-priority rank "
-                f"{source.name_rank}: give each family its own rank"
+                f"sources {holder!r} and {source.name!r} share name-priority rank "
+                f"{source.name_rank}: give each source its own rank"
             )
         for feed in registered.feeds:
             other = assets.setdefault(feed.asset, source.name)
@@ -322,16 +346,19 @@ def build_registry(config: SourcesConfig) -> Registry:
         source = _declaration(entry.name, module)
         settings = _settings(source, entry)
         feeds = _feeds(source, settings, config.amount_bounds)
-        loaded.append(RegisteredSource(source, entry, module, settings, feeds))
+        loaded.append(RegisteredSource(source, entry, module, settings, feeds, config))
     _check_across(loaded)
-    families = {s.source.family for s in loaded}
-    unranked = families - set(config.name_priority or families)
+    registry = Registry(config, tuple(loaded))
+    options = registry.load_options()
+    registry = Registry(config, tuple(dataclasses.replace(s, load_options=options) for s in loaded))
+    names = {s.name for s in loaded}
+    unranked = names - set(config.name_priority or names)
     if unranked:
         raise RegistryError(
             f"{config.path}: [sync] name_priority leaves out {sorted(unranked)}; list every "
-            "family, or remove the key to use each source's name_rank"
+            "source, or remove the key to use each source's name_rank"
         )
-    return Registry(config, tuple(loaded))
+    return registry
 
 
 @cache

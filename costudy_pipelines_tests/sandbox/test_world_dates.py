@@ -85,9 +85,9 @@ def test_the_partitions_start_where_the_sandbox_world_starts(
     environment = stack.sandbox_environment(state)
     assert environment[PARTITIONS_START_VAR] == "2026-11-07"
 
-    assert daily_partitions(load_registry()).start.date() == date(2024, 1, 1)  # sources.toml
+    assert daily_partitions(load_registry().config).start.date() == date(2024, 1, 1)  # sources.toml
     monkeypatch.setenv(PARTITIONS_START_VAR, environment[PARTITIONS_START_VAR])
-    partitions = daily_partitions(load_registry())
+    partitions = daily_partitions(load_registry().config)
     assert partitions.start.date() == date(2026, 11, 7)
     assert partitions.get_first_partition_key() == "2026-11-07"
 

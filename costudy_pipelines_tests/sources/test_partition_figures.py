@@ -16,10 +16,10 @@ from psycopg.rows import dict_row
 
 from costudy_pipelines.definitions import project_definitions
 from costudy_pipelines.defs._source_assets import (
-    DAILY,
     SyncConfig,
     SyncEvent,
     asset_arguments,
+    daily_partitions,
     sync_daily,
 )
 from costudy_pipelines.defs.resources import PostgresResource
@@ -127,7 +127,9 @@ def test_a_failing_day_fails_alone_and_the_days_before_it_stay_materialized(
 
     assert not run.success and "HTTP 502" in run.failures["whop_payments"]
     keys = [(first + timedelta(days=n)).isoformat() for n in range(3)]
-    status = instance.get_status_by_partition(PAYMENTS, keys, DAILY)
+    status = instance.get_status_by_partition(
+        PAYMENTS, keys, daily_partitions(load_registry().config)
+    )
     assert status == {
         keys[0]: dg.AssetPartitionStatus.MATERIALIZED,
         keys[1]: dg.AssetPartitionStatus.MATERIALIZED,

@@ -1,6 +1,6 @@
 -- One row per sync session (sync_log) with what an operator compares across runs: users
--- synced (created + updated), outcome, duration and throughput. `feed` names the source and,
--- for sources that share a table (one per sheet), its scope, so each feed stands alone.
+-- synced (created + updated), outcome, duration and throughput. `feed` is the feed's one
+-- name: its asset's (sync_log.source).
 -- group: sync_health
 create or replace view sync_runs as
 select
@@ -8,12 +8,7 @@ select
     l.source,
     l.target_table,
     l.scope,
-    l.source || coalesce(
-        ' ' || (select string_agg(s.value, '/' order by s.key)
-                from jsonb_each_text(l.scope) as s
-                where position(s.value in l.source) = 0),
-        ''
-    ) as feed,
+    l.source as feed,
     l.partition_key,
     l.full_sync,
     l.run_id,

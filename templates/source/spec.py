@@ -16,13 +16,12 @@ NAME_RANK = 20  # after every built-in source; each family needs a rank of its o
 
 
 def contacts() -> LoadSpec:
-    return LoadSpec(NAME, NAME, NAME, ContactValidator(), NAME_RANK, window_column="occurred_at")
+    return LoadSpec(NAME, NAME, ContactValidator(), window_column="occurred_at")
 
 
 def feeds(settings: None) -> tuple[Feed, ...]:
     return (
         Feed(
-            NAME,
             contacts(),
             ReportedCount(),  # the API's `total` per day
             f"{NAME}: contacts created on the partition's day, upserted into {NAME}.",
@@ -33,7 +32,6 @@ def feeds(settings: None) -> tuple[Feed, ...]:
 SOURCE = Source(
     name=NAME,
     title=NAME.replace("_", " ").title(),
-    family=NAME,
     name_rank=NAME_RANK,
     schedule=Schedule.DAILY,
     freshness=DAILY_FRESHNESS,

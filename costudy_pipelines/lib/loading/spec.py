@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -20,9 +21,10 @@ class KeyKind(StrEnum):
 class LoadSpec:
     """One source record type and where it lands.
 
-    name: what sync_log and sync_rejects call it ("whop_payments", "sheet_rows", ...).
-    table: its warehouse table. family: its source for name priority ("whop"); name_rank:
-    that family's rank (1 wins), as its source declares it (sources/<name>/spec.py).
+    name: the feed's one name: its asset, and what sync_log and sync_rejects call it
+    ("whop_payments", "sheet_payments_ledger", ...). table: its warehouse table.
+    family: its source, for name priority ("whop"); the registry fills it from the source
+    folder's name (`for_source`), so a spec never repeats what its source declares.
     scope: constant columns that identify this source's slice of a shared table (one sheet of
     sheet_rows, one event kind of website_people); stored on every row, and a full sync only
     soft-deletes inside its scope.
@@ -33,9 +35,8 @@ class LoadSpec:
 
     name: str
     table: str
-    family: str
     validator: RecordValidator
-    name_rank: int
+    family: str = ""
     key_kind: KeyKind = KeyKind.EXTERNAL_ID
     scope: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     window_column: str | None = None
@@ -44,8 +45,6 @@ class LoadSpec:
     shape: FeedShape | None = None
 
     def __post_init__(self) -> None:
-        if self.name_rank < 1:
-            raise ValueError(f"{self.name}: name_rank must be 1 or more, not {self.name_rank}")
         if self.window_column is not None and self.window_column not in {
             column.name for column in self.columns if column.sql_type == "timestamptz"
         }:
@@ -53,6 +52,10 @@ class LoadSpec:
                 f"{self.name}: window_column {self.window_column!r} is not a timestamptz column "
                 f"of its validator ({[column.name for column in self.columns]})"
             )
+
+    def for_source(self, family: str) -> LoadSpec:
+        """This spec as its source's registry entry loads it."""
+        return dataclasses.replace(self, family=family)
 
     @property
     def columns(self) -> tuple[Column, ...]:
@@ -71,14 +74,15 @@ class LoadSpec:
 class LoadOptions:
     """How a session loads: chunk size (bounded memory), name priority, delete guard, samples.
 
-    name_priority: families, first wins; None takes the registry's (each source's name_rank,
-    or sources.toml's [sync] name_priority), so no list of sources is kept here.
+    name_priority: families, first wins: the registry's (`Registry.name_priority`: each
+    source's name_rank, or sources.toml's [sync] name_priority). Empty: every spec's own
+    family ranks alone (a session of one source, as the tests and benchmarks run).
     """
 
     chunk_size: int = 10_000  # records; ~10 KB of Python objects each for a nested API record
     # and canonical JSON bytes: a chunk of large records ends sooner, so memory stays flat
     chunk_bytes: int = 4 << 20  # ~2,300 Whop payments, ~5,000 GHL contacts; 10,000 flat ~2.5 MB
-    name_priority: tuple[str, ...] | None = None
+    name_priority: tuple[str, ...] = ()
     max_delete_share: float = 0.10
     reject_samples: int = 20
 
@@ -90,17 +94,18 @@ class LoadOptions:
         if not 0.0 <= self.max_delete_share <= 1.0:
             raise ValueError(f"max_delete_share must be within 0..1, got {self.max_delete_share}")
 
-    def priority(self) -> tuple[str, ...]:
-        if self.name_priority is not None:
-            return self.name_priority
-        from costudy_pipelines.sources.registry import load_registry  # the registry needs us
-
-        return load_registry().name_priority()
+    def priority(self, family: str) -> tuple[str, ...]:
+        return self.name_priority or (family,)
 
     def rank(self, family: str) -> int:
         """1 for the first family in the priority list. A family that is not listed is an
         error: it would silently lose every name conflict."""
-        priority = self.priority()
+        if not family:
+            raise ValueError(
+                "the load spec has no family: load it as its source declares it "
+                "(LoadSpec.for_source, or the registry's feed)"
+            )
+        priority = self.priority(family)
         if family not in priority:
             raise ValueError(
                 f"family {family!r} has no name-priority rank (priority: {list(priority)}); "

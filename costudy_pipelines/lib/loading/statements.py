@@ -95,8 +95,8 @@ class SessionStatements:
 def user_params(spec: LoadSpec, options: LoadOptions) -> dict[str, object]:
     return {
         "family": spec.family,
-        "priority": list(options.priority()),
-        "unlisted": len(options.priority()) + 1,
+        "priority": list(options.priority(spec.family)),
+        "unlisted": len(options.priority(spec.family)) + 1,
         "rank": options.rank(spec.family),
     }
 

@@ -16,7 +16,6 @@ from costudy_pipelines.sources.registry import (
     Source,
 )
 
-FAMILY = "course"
 NAME_RANK = 6
 DATABASE = "course"
 FEED_EXTRACTS: dict[str, Extract] = {
@@ -27,15 +26,15 @@ FEED_EXTRACTS: dict[str, Extract] = {
 
 def course_orders() -> LoadSpec:
     return LoadSpec(
-        "course_orders", "course_orders", FAMILY, CourseOrderValidator(), NAME_RANK,
+        "course_orders", "course_orders", CourseOrderValidator(),
         window_column="occurred_at",
     )  # fmt: skip
 
 
 def course_enrollments() -> LoadSpec:
     return LoadSpec(
-        "course_enrollments", "course_enrollments", FAMILY, CourseEnrollmentValidator(),
-        NAME_RANK, window_column="occurred_at",
+        "course_enrollments", "course_enrollments", CourseEnrollmentValidator(),
+        window_column="occurred_at",
     )  # fmt: skip
 
 
@@ -48,7 +47,6 @@ def feeds(settings: None) -> tuple[Feed, ...]:
     orders, enrollments = COURSE_ORDERS, COURSE_ENROLLMENTS
     return (
         Feed(
-            "course_orders",
             course_orders(),
             DatabaseCount(
                 counted, SourceTable(orders.orders_table, orders.created_column, orders.id_column)
@@ -57,7 +55,6 @@ def feeds(settings: None) -> tuple[Feed, ...]:
             identity=IDENTITY,
         ),
         Feed(
-            "course_enrollments",
             course_enrollments(),
             DatabaseCount(
                 counted,
@@ -72,7 +69,6 @@ def feeds(settings: None) -> tuple[Feed, ...]:
 SOURCE = Source(
     name="course",
     title="Course platform",
-    family=FAMILY,
     name_rank=NAME_RANK,
     schedule=Schedule.DAILY,
     freshness=DAILY_FRESHNESS,

@@ -4,12 +4,12 @@ on these machines) holding the world's activity, and the course users it refers 
 from urllib.parse import quote_plus, urlsplit
 
 from costudy_pipelines.sandbox.changes import ChangeReport
-from costudy_pipelines.sandbox.emulator import Emulator, SandboxContext
-from costudy_pipelines.sandbox.generators.course_activity import (
+from costudy_pipelines.sandbox.course_activity import (
     DATABASE,
     activity_server,
     seed_course_users,
 )
+from costudy_pipelines.sandbox.emulator import Emulator, SandboxContext
 from costudy_pipelines.sandbox.servers.mongo_wire import MongoWireServer
 from costudy_pipelines.sandbox.world import World
 

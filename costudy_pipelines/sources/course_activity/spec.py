@@ -10,15 +10,13 @@ from costudy_pipelines.sources.registry import (
     Source,
 )
 
-# The course platform's family: its analytics rank with its core database (activity carries
-# no names, so the rank only matters for consistency).
-FAMILY = "course"
-NAME_RANK = 6
+# Activity carries no names: its rank only orders it after every source that does.
+NAME_RANK = 8
 
 
 def course_activity() -> LoadSpec:
     return LoadSpec(
-        "course_activity", "course_activity", FAMILY, CourseActivityValidator(), NAME_RANK,
+        "course_activity", "course_activity", CourseActivityValidator(),
         window_column="occurred_at",
     )  # fmt: skip
 
@@ -26,7 +24,6 @@ def course_activity() -> LoadSpec:
 def feeds(settings: None) -> tuple[Feed, ...]:
     return (
         Feed(
-            "course_activity",
             course_activity(),
             ReportedCount(),  # count_documents of the day's createdAt window
             "Course platform activity (MongoDB user_activity) created on the partition's day, "
@@ -38,7 +35,6 @@ def feeds(settings: None) -> tuple[Feed, ...]:
 SOURCE = Source(
     name="course_activity",
     title="Course platform analytics (MongoDB)",
-    family=FAMILY,
     name_rank=NAME_RANK,
     schedule=Schedule.DAILY,
     freshness=DAILY_FRESHNESS,

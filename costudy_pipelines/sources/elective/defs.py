@@ -75,6 +75,7 @@ def exports_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
         report = run_sync(
             context,
             warehouse_db,
+            source,
             feed,
             places.track(elective_rows_read(reader, scan)),
             full=scan.complete,

@@ -20,7 +20,6 @@ from costudy_pipelines.sources.registry import (
     Source,
 )
 
-FAMILY = "elective"
 NAME_RANK = 5
 
 # The Elective reader maps every known layout onto these field names; the validator reads them.
@@ -75,9 +74,7 @@ def elective_rows(columns: ElectiveColumns | None = None) -> LoadSpec:
     return LoadSpec(
         "elective_rows",
         "elective_rows",
-        FAMILY,
         ElectiveRowValidator(columns),
-        NAME_RANK,
         key_kind=KeyKind.ROW_HASH,
     )
 
@@ -107,7 +104,6 @@ def elective_records(reader: ElectiveReader, scan: DropScan) -> Iterator[Record]
 def feeds(settings: ElectiveSettings) -> tuple[Feed, ...]:
     return (
         Feed(
-            "elective_rows",
             elective_rows(READER_COLUMNS),
             NoCount("a full sync reads every export whole: what it read is the source"),
             "Every Elective export in the drop folder. Rows with no email (an export without "
@@ -120,7 +116,6 @@ def feeds(settings: ElectiveSettings) -> tuple[Feed, ...]:
 SOURCE = Source(
     name="elective",
     title="Elective",
-    family=FAMILY,
     name_rank=NAME_RANK,
     schedule=Schedule.FULL,
     freshness=DAILY_FRESHNESS,

@@ -12,7 +12,6 @@ from costudy_pipelines.sources.registry import (
     Source,
 )
 
-FAMILY = "platform"
 NAME_RANK = 4
 DATABASE = "platform"
 FEED_EXTRACTS = {"platform_users": PLATFORM_USERS}
@@ -20,7 +19,7 @@ FEED_EXTRACTS = {"platform_users": PLATFORM_USERS}
 
 def platform_users() -> LoadSpec:
     return LoadSpec(
-        "platform_users", "platform_users", FAMILY, PlatformUserValidator(), NAME_RANK,
+        "platform_users", "platform_users", PlatformUserValidator(),
         window_column="occurred_at",
     )  # fmt: skip
 
@@ -29,7 +28,6 @@ def feeds(settings: None) -> tuple[Feed, ...]:
     extract = PLATFORM_USERS
     return (
         Feed(
-            "platform_users",
             platform_users(),
             DatabaseCount(
                 f"{DATABASE}_db",
@@ -43,7 +41,6 @@ def feeds(settings: None) -> tuple[Feed, ...]:
 SOURCE = Source(
     name="platform",
     title="Product platform",
-    family=FAMILY,
     name_rank=NAME_RANK,
     schedule=Schedule.DAILY,
     freshness=DAILY_FRESHNESS,

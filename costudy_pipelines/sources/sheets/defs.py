@@ -1,11 +1,14 @@
 """Google Sheets' assets (one per configured worksheet), their checks, and the API resource."""
 
+import copy
 import dataclasses
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 import gspread
+from psycopg.types.json import Jsonb
 
 from costudy_pipelines.defs._source_assets import (
     SyncConfig,
@@ -24,10 +27,10 @@ from costudy_pipelines.sources.sheets.spec import (
     content_only,
     row_place,
     worksheet_of,
-    worksheet_spec,
 )
 from costudy_pipelines.sources.sheets.transport import gspread_client
 
+ADOPT_HISTORY = (Path(__file__).parent / "adopt_history.sql").read_text()
 READ_ONLY_SCOPES = ("https://www.googleapis.com/auth/spreadsheets.readonly",)
 
 
@@ -62,8 +65,12 @@ def sheet_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
         started = time.monotonic()
         reader = SheetsReader(google_sheets.client)
         # this run's own validator, told the sheet's time zone once the sheet is read
-        run_feed = dataclasses.replace(feed, load=worksheet_spec(sheet))
-        validator = run_feed.load.validator
+        validator = copy.copy(feed.load.validator)
+        run_feed = dataclasses.replace(
+            feed, load=dataclasses.replace(feed.load, validator=validator)
+        )
+        with warehouse_db.connect() as conn:
+            conn.execute(ADOPT_HISTORY, {"feed": feed.asset, "scope": Jsonb(dict(feed.load.scope))})
         assert isinstance(validator, SheetRowValidator)
         places = RowPlaces(run_feed.load, row_place, content_only)
 
@@ -74,7 +81,13 @@ def sheet_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
             yield from places.track(row for page in values.pages(reader.chunk_size) for row in page)
 
         report = run_sync(
-            context, warehouse_db, run_feed, records(), full=True, force_delete=config.force_delete
+            context,
+            warehouse_db,
+            source,
+            run_feed,
+            records(),
+            full=True,
+            force_delete=config.force_delete,
         )
         with warehouse_db.connect() as conn:
             resolved = places.resolve(conn, context.run.run_id)

@@ -25,7 +25,6 @@ from costudy_pipelines.sources.registry import (
 )
 from costudy_pipelines.sources.sheets.records import SheetColumns, SheetRowValidator
 
-FAMILY = "sheet"
 NAME_RANK = 3  # SPEC §3.2: after GoHighLevel and Whop
 WORKSHEET_KEYS = frozenset({"name", "spreadsheet_key", "worksheet", "columns"})
 VALIDATED_KEYS = frozenset(f.name for f in dataclasses.fields(SheetColumns)) - {"date_formats"}
@@ -106,22 +105,25 @@ class SheetsSettings:
 
 
 def sheet_rows(
-    spreadsheet_id: str, worksheet: str, columns: SheetColumns | None = None
+    spreadsheet_id: str, worksheet: str, columns: SheetColumns | None = None, feed: str = "sheet"
 ) -> LoadSpec:
-    """One worksheet of one spreadsheet: its own scope of sheet_rows."""
+    """One worksheet of one spreadsheet (the feed `feed`): its own scope of sheet_rows."""
     return LoadSpec(
+        feed,
         "sheet_rows",
-        "sheet_rows",
-        FAMILY,
         SheetRowValidator(spreadsheet_id, worksheet, columns),
-        NAME_RANK,
         key_kind=KeyKind.ROW_HASH,
         scope=MappingProxyType({"spreadsheet_id": spreadsheet_id, "worksheet": worksheet}),
     )
 
 
 def worksheet_spec(sheet: WorksheetConfig) -> LoadSpec:
-    return sheet_rows(sheet.spreadsheet_key, sheet.worksheet, SheetColumns(**sheet.validated))
+    return sheet_rows(
+        sheet.spreadsheet_key,
+        sheet.worksheet,
+        SheetColumns(**sheet.validated),
+        feed=f"sheet_{sheet.name}",
+    )
 
 
 def content_only(row: Record) -> Record:
@@ -144,7 +146,6 @@ def sheet_records(pages: Iterable[Iterable[Record]]) -> Iterator[Record]:
 def feeds(settings: SheetsSettings) -> tuple[Feed, ...]:
     return tuple(
         Feed(
-            f"sheet_{sheet.name}",
             worksheet_spec(sheet),
             NoCount("a full sync reads the worksheet whole: what it read is the source"),
             f"Worksheet {sheet.worksheet!r} of spreadsheet {sheet.spreadsheet_key}, fully "
@@ -162,7 +163,6 @@ def worksheet_of(settings: SheetsSettings, asset: str) -> WorksheetConfig:
 SOURCE = Source(
     name="sheets",
     title="Google Sheets",
-    family=FAMILY,
     name_rank=NAME_RANK,
     schedule=Schedule.FULL,
     freshness=DAILY_FRESHNESS,

@@ -14,7 +14,6 @@ from costudy_pipelines.sources.registry import (
 from costudy_pipelines.sources.website.client import EVENT_TABLES
 from costudy_pipelines.sources.website.records import WebsitePersonValidator
 
-FAMILY = "website"
 NAME_RANK = 7
 DATABASE = "website"
 
@@ -22,11 +21,9 @@ DATABASE = "website"
 def website_people(event_kind: str) -> LoadSpec:
     """People behind one kind of website event (demo_request, vote, ...)."""
     return LoadSpec(
-        f"website_{event_kind}",
+        EVENT_TABLES[event_kind].name,
         "website_people",
-        FAMILY,
         WebsitePersonValidator(event_kind),
-        NAME_RANK,
         scope=MappingProxyType({"event_kind": event_kind}),
         window_column="occurred_at",
     )
@@ -43,7 +40,6 @@ IDENTITY = {"name": ("name",), "phone": ("phone",)}
 def feeds(settings: None) -> tuple[Feed, ...]:
     return tuple(
         Feed(
-            extract.name,
             website_people(kind),
             DatabaseCount(
                 f"{DATABASE}_db",
@@ -60,7 +56,6 @@ def feeds(settings: None) -> tuple[Feed, ...]:
 SOURCE = Source(
     name="website",
     title="Marketing website",
-    family=FAMILY,
     name_rank=NAME_RANK,
     schedule=Schedule.DAILY,
     freshness=DAILY_FRESHNESS,

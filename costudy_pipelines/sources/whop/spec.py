@@ -16,7 +16,6 @@ from costudy_pipelines.sources.whop.records import (
     WhopUserValidator,
 )
 
-FAMILY = "whop"
 NAME_RANK = 2  # SPEC §3.2: GoHighLevel's names win over Whop's, Whop's over the sheets'
 # Whop's v1 cursor API reports no totals: there is no independent count per day.
 NO_TOTALS = NoCount("Whop's v1 cursor API reports no totals to compare a day's rows with")
@@ -47,21 +46,21 @@ USER_SHAPE = FeedShape.of(
 
 def whop_payments() -> LoadSpec:
     return LoadSpec(
-        "whop_payments", "whop_payments", FAMILY, WhopPaymentValidator(), NAME_RANK,
+        "whop_payments", "whop_payments", WhopPaymentValidator(),
         window_column="occurred_at", shape=PAYMENT_SHAPE,
     )  # fmt: skip
 
 
 def whop_memberships() -> LoadSpec:
     return LoadSpec(
-        "whop_memberships", "whop_memberships", FAMILY, WhopMembershipValidator(), NAME_RANK,
+        "whop_memberships", "whop_memberships", WhopMembershipValidator(),
         window_column="occurred_at", shape=MEMBERSHIP_SHAPE,
     )  # fmt: skip
 
 
 def whop_users() -> LoadSpec:
     return LoadSpec(
-        "whop_users", "whop_users", FAMILY, WhopUserValidator(), NAME_RANK,
+        "whop_users", "whop_users", WhopUserValidator(),
         window_column="occurred_at", shape=USER_SHAPE,
     )  # fmt: skip
 
@@ -73,7 +72,6 @@ IDENTITY = {"whop_payments": {"phone": ("customer_phone",)}}
 def feeds(settings: None) -> tuple[Feed, ...]:
     return tuple(
         Feed(
-            spec.name,
             spec,
             NO_TOTALS,
             f"Whop {spec.name.removeprefix('whop_')} created on the partition's day, upserted "
@@ -87,7 +85,6 @@ def feeds(settings: None) -> tuple[Feed, ...]:
 SOURCE = Source(
     name="whop",
     title="Whop",
-    family=FAMILY,
     name_rank=NAME_RANK,
     schedule=Schedule.DAILY,
     freshness=DAILY_FRESHNESS,

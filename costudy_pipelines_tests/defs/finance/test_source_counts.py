@@ -25,7 +25,7 @@ from costudy_pipelines.sandbox.servers import GoHighLevelServer
 from costudy_pipelines.sandbox.world import World
 from costudy_pipelines.sources.course.client import COURSE_ORDERS
 from costudy_pipelines.sources.course.spec import course_orders as spec_course_orders
-from costudy_pipelines.sources.gohighlevel.defs import GoHighLevelResource, contacts_asset
+from costudy_pipelines.sources.ghl.defs import GoHighLevelResource, contacts_asset
 from costudy_pipelines.sources.registry import load_registry
 from costudy_pipelines.sources.whop.spec import whop_payments as spec_whop_payments
 from costudy_pipelines_tests.defs.finance.loading import (

@@ -12,7 +12,7 @@ from costudy_pipelines.definitions import project_definitions
 from costudy_pipelines.defs import sync_health
 from costudy_pipelines.lib.loading import SyncFailed, sync_session
 from costudy_pipelines.lib.pg import connect
-from costudy_pipelines.sources.gohighlevel.spec import ghl_contacts as spec_ghl_contacts
+from costudy_pipelines.sources.ghl.spec import ghl_contacts as spec_ghl_contacts
 from costudy_pipelines.sources.registry import load_registry
 from costudy_pipelines_tests.defs.finance.support import REPORT, VIEW_ASSETS, materialized, run
 

@@ -31,7 +31,7 @@ from costudy_pipelines.sources.course.spec import course_enrollments as spec_cou
 from costudy_pipelines.sources.course.spec import course_orders as spec_course_orders
 from costudy_pipelines.sources.elective.records import ElectiveColumns
 from costudy_pipelines.sources.elective.spec import elective_rows as spec_elective_rows
-from costudy_pipelines.sources.gohighlevel.spec import ghl_contacts as spec_ghl_contacts
+from costudy_pipelines.sources.ghl.spec import ghl_contacts as spec_ghl_contacts
 from costudy_pipelines.sources.platform.spec import platform_users as spec_platform_users
 from costudy_pipelines.sources.sheets.spec import sheet_rows as spec_sheet_rows
 from costudy_pipelines.sources.website.spec import website_people as spec_website_people

@@ -19,7 +19,7 @@ from costudy_pipelines.lib.validation import (
 from costudy_pipelines.lib.validation.emails import optional_email
 from costudy_pipelines.sandbox.world import World, WorldConfig
 from costudy_pipelines.sources.elective.records import ElectiveColumns, ElectiveRowValidator
-from costudy_pipelines.sources.gohighlevel.spec import ghl_contacts as spec_ghl_contacts
+from costudy_pipelines.sources.ghl.spec import ghl_contacts as spec_ghl_contacts
 from costudy_pipelines.sources.sheets.spec import sheet_rows as spec_sheet_rows
 from costudy_pipelines.sources.whop.spec import whop_payments as spec_whop_payments
 from costudy_pipelines_tests.lib.loading.records import ghl_contact, money, sheet_row, whop_payment

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 from pymongo import MongoClient
 
-from costudy_pipelines.sandbox.generators.course_activity import activity_server
+from costudy_pipelines.sandbox.course_activity import activity_server
 from costudy_pipelines.sandbox.servers.mongo_wire import MongoWireServer
 from costudy_pipelines.sandbox.world import World
 from costudy_pipelines_tests.sources.course_activity.support import SMALL

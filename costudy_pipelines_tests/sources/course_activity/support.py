@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import date
 
 from costudy_pipelines.lib.clients.base import TimeWindow
-from costudy_pipelines.sandbox.generators.course_activity import activities
+from costudy_pipelines.sandbox.course_activity import activities
 from costudy_pipelines.sandbox.world import World, WorldConfig
 
 # malformed_rate 0.04: about 8 % of the documents are bad, every kind of them present

@@ -14,7 +14,7 @@ import pytest
 from costudy_pipelines.definitions import project_definitions
 from costudy_pipelines.defs.resources import PostgresResource
 from costudy_pipelines.lib import pg
-from costudy_pipelines.sandbox.generators.course_activity import (
+from costudy_pipelines.sandbox.course_activity import (
     DATABASE,
     activity_truth,
     seed_course_users,

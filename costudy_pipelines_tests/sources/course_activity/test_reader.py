@@ -9,7 +9,7 @@ from itertools import chain
 import pytest
 
 from costudy_pipelines.lib import pg
-from costudy_pipelines.sandbox.generators.course_activity import (
+from costudy_pipelines.sandbox.course_activity import (
     DATABASE,
     UNKNOWN_USER_IDS,
     activity_server,

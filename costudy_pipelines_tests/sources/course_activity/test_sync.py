@@ -12,7 +12,7 @@ from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.loading import FAILED, PARTIAL, SyncFailed
 from costudy_pipelines.lib.loading.windows import sync_windows
 from costudy_pipelines.lib.views import VIEWS_FOLDER, apply_view, read_view
-from costudy_pipelines.sandbox.generators.course_activity import (
+from costudy_pipelines.sandbox.course_activity import (
     DATABASE,
     activity_truth,
     seed_course_users,

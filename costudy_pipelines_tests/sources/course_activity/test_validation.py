@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from costudy_pipelines.lib.validation import Reject, ValidRecord, validate
-from costudy_pipelines.sandbox.generators.course_activity import BAD_KINDS, activities, course_users
+from costudy_pipelines.sandbox.course_activity import BAD_KINDS, activities, course_users
 from costudy_pipelines.sources.course_activity.client import (
     COURSE_USER,
     join_course_users,

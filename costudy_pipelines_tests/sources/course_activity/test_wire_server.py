@@ -10,7 +10,7 @@ import pytest
 from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.errors import AutoReconnect, CursorNotFound, NetworkTimeout, OperationFailure
 
-from costudy_pipelines.sandbox.generators.course_activity import COLLECTION, DATABASE
+from costudy_pipelines.sandbox.course_activity import COLLECTION, DATABASE
 from costudy_pipelines.sandbox.servers.faults import Fault
 from costudy_pipelines.sandbox.servers.mongo_query import matches
 from costudy_pipelines.sandbox.servers.mongo_wire import (

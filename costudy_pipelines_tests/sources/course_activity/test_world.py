@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import psycopg
 
-from costudy_pipelines.sandbox.generators.course_activity import (
+from costudy_pipelines.sandbox.course_activity import (
     COLLECTION,
     activities,
     activity_server,

@@ -2,7 +2,7 @@
 
 from costudy_pipelines.lib.loading import LoadSpec
 from costudy_pipelines.lib.validation.shape import FeedShape
-from costudy_pipelines.sources.gohighlevel.records import GhlContactValidator
+from costudy_pipelines.sources.ghl.records import GhlContactValidator
 from costudy_pipelines.sources.registry import (
     DAILY_FRESHNESS,
     Feed,
@@ -11,7 +11,6 @@ from costudy_pipelines.sources.registry import (
     Source,
 )
 
-FAMILY = "ghl"
 NAME_RANK = 1  # SPEC §3.2: GoHighLevel's names win
 
 
@@ -27,7 +26,7 @@ CONTACT_SHAPE = FeedShape.of(
 
 def ghl_contacts() -> LoadSpec:
     return LoadSpec(
-        "ghl_contacts", "ghl_contacts", FAMILY, GhlContactValidator(), NAME_RANK,
+        "ghl_contacts", "ghl_contacts", GhlContactValidator(),
         window_column="occurred_at", shape=CONTACT_SHAPE,
     )  # fmt: skip
 
@@ -35,7 +34,6 @@ def ghl_contacts() -> LoadSpec:
 def feeds(settings: None) -> tuple[Feed, ...]:
     return (
         Feed(
-            "ghl_contacts",
             ghl_contacts(),
             ReportedCount(),  # the search API's total per day, summed over the locations
             "Contacts added on the partition's day, in every location, into ghl_contacts.",
@@ -51,9 +49,8 @@ def feeds(settings: None) -> tuple[Feed, ...]:
 
 
 SOURCE = Source(
-    name="gohighlevel",
+    name="ghl",
     title="GoHighLevel",
-    family=FAMILY,
     name_rank=NAME_RANK,
     schedule=Schedule.DAILY,
     freshness=DAILY_FRESHNESS,

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from costudy_pipelines.lib.clients.base import TimeWindow, epoch_ms
 from costudy_pipelines.lib.clients.http import ApiError, RateLimit, RepeatedPageError
 from costudy_pipelines.sandbox.servers import GoHighLevelServer
-from costudy_pipelines.sources.gohighlevel.client import GhlClient, reported_count, reported_total
+from costudy_pipelines.sources.ghl.client import GhlClient, reported_count, reported_total
 from costudy_pipelines_tests.lib.clients.live import Recorder, serve
 
 TOKEN = "ghl_pit_" + "t" * 20

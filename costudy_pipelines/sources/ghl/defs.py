@@ -17,7 +17,7 @@ from costudy_pipelines.defs._source_assets import (
     sync_daily,
 )
 from costudy_pipelines.defs.resources import PostgresResource
-from costudy_pipelines.sources.gohighlevel.client import GHL_URL, DayContacts, GhlClient
+from costudy_pipelines.sources.ghl.client import GHL_URL, DayContacts, GhlClient
 from costudy_pipelines.sources.registry import Feed, RegisteredSource
 
 
