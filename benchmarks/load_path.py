@@ -132,6 +132,7 @@ from costudy_pipelines.sources.whop.client import (
     member_email_index,
     with_member_email,
 )
+from costudy_pipelines_tests.registered import registered
 
 STAGES = ("full", "no_change_resync", "one_percent_changed_resync")
 MODES = ("files", "servers")
@@ -437,7 +438,7 @@ def sheet_file_syncs(run: Run) -> Iterator[SyncReport]:
         with path.open(encoding="utf-8", newline="") as handle:
             values = list(csv.reader(handle))  # what get_all_values returns
         rows = records_from_values(SheetSource(sheet.spreadsheet_key, sheet.worksheet), values)
-        yield run.full(worksheet_spec(sheet), sheet_records([rows]))
+        yield run.full(registered(worksheet_spec(sheet)), sheet_records([rows]))
 
 
 def elective_syncs(run: Run, folder: Path) -> Iterator[SyncReport]:
@@ -445,7 +446,7 @@ def elective_syncs(run: Run, folder: Path) -> Iterator[SyncReport]:
     scan = reader.scan()
     yield sync_session(
         run.connect(),
-        elective_rows(READER_COLUMNS),
+        registered(elective_rows(READER_COLUMNS)),
         elective_records(reader, scan),
         full=scan.complete,
         **run.session(),
@@ -461,7 +462,7 @@ def sheet_server_syncs(run: Run) -> Iterator[SyncReport]:
     run.counters.append(reader.counters)
     for sheet, _ in sheet_configs(run.job.sheets):
         source = SheetSource(sheet.spreadsheet_key, sheet.worksheet)
-        yield run.full(worksheet_spec(sheet), sheet_records(reader.rows(source)))
+        yield run.full(registered(worksheet_spec(sheet)), sheet_records(reader.rows(source)))
 
 
 def run_job(job: Job) -> dict[str, Any]:

@@ -69,7 +69,9 @@ def project_policies(registry: Registry, keys: list[str]) -> Callable[[dg.AssetS
         if name == "sync_runs":  # every session of every feed: refreshed after any sync
             spec = spec.merge_attributes(deps=feeds)
         if name == "users":
-            spec = dg.apply_freshness_policy(spec, freshness_policy(lenient))
+            spec = dg.apply_freshness_policy(
+                spec, freshness_policy(lenient), overwrite_existing=False
+            )
         value = spec.metadata.get(UPSTREAM_PATTERNS)
         patterns = [p.strip() for p in str(getattr(value, "value", value) or "").split(",")]
         matches = [dg.AssetKey(k) for p in patterns if p for k in keys if fnmatch(k, p)]

@@ -137,6 +137,11 @@ class RegisteredSource:
     def first_day(self) -> date:
         return self.config.first_day(self.entry)
 
+    def with_settings(self, settings: Any) -> RegisteredSource:
+        """The source as other settings (another worksheet, other headers) would load it."""
+        feeds = _feeds(self.source, settings, self.config.amount_bounds)
+        return dataclasses.replace(self, settings=settings, feeds=feeds)
+
     @property
     def name(self) -> str:
         return self.source.name

@@ -4,7 +4,6 @@ place when the fixed row arrives (Sheets sandbox, real warehouse)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from costudy_pipelines.sandbox.servers import SheetsServer
 from costudy_pipelines.sources.elective.spec import ElectiveSettings
 from costudy_pipelines.sources.registry import RegisteredSource, load_registry
 from costudy_pipelines.sources.sheets.defs import GoogleSheetsResource, sheet_asset
-from costudy_pipelines.sources.sheets.spec import SheetsSettings, feeds
+from costudy_pipelines.sources.sheets.spec import SheetsSettings
 from costudy_pipelines_tests.replay.support import (
     costudy,
     op_metadata,
@@ -157,7 +156,7 @@ def sheet_source(columns: dict[str, str] | None = None) -> RegisteredSource:
     worksheet |= {"columns": columns} if columns else {}
     settings = SheetsSettings(worksheets=[worksheet])
     registered = load_registry().source("sheets")
-    return dataclasses.replace(registered, settings=settings, feeds=feeds(settings))
+    return registered.with_settings(settings)
 
 
 def sync_sheet(
@@ -236,7 +235,7 @@ def test_the_rejects_view_counts_open_rejects_by_feed_and_reason(rejected: str) 
     [(feed, reason, count, sample_ids)] = query(
         rejected, "select feed, reason, rejects, sample_ids from rejects_by_reason"
     )
-    assert feed == "sheet_rows TmJeTqvZAgbftC6RoDvlRqUqiRcyyMaaedC6OEDDRT_C/Form responses 1"
+    assert feed == "sheet_workshop_signups"  # the feed's one name: its asset's
     assert reason.startswith("no email column") and (count, sample_ids) == (2, open_ids)
 
 

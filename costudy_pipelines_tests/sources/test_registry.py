@@ -60,7 +60,7 @@ def test_the_project_registry_lists_every_source_folder_with_its_feeds() -> None
     folders = sorted(path.parent.name for path in package.glob("*/spec.py"))
     assert sorted(source.name for source in registry) == folders
     assert all(source.feeds for source in registry)
-    assert registry.name_priority()[:3] == ("ghl", "whop", "sheet")  # SPEC §3.2
+    assert registry.name_priority()[:3] == ("ghl", "whop", "sheets")  # SPEC §3.2
 
 
 @pytest.mark.parametrize("piece", PIECES)

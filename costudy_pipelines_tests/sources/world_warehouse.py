@@ -66,8 +66,6 @@ TARGETS: dict[str, Target] = {
 }
 # The world's people sources the warehouse syncs (analytics events are not a source of it).
 SYNCED = tuple(TARGETS)
-# ground truth family -> the engine's family name in users.name_source
-FAMILY_NAMES = {"ghl": "ghl", "whop": "whop", "sheets": "sheet"}
 # Words an operator finds in the reject reason of each kind of malformed record.
 REASON_WORDS: dict[Kind, tuple[str, ...]] = {
     "missing_email": ("no email",),
@@ -128,7 +126,7 @@ def expected(world: World) -> Expected:
         rejects,
         {s: set(truth.unattributed[s]) for s in SYNCED},
         truth.users([s for s in SYNCED if s != "platform_users"]) | platform,
-        {e: (c.name, FAMILY_NAMES[c.family]) for e, c in truth.names.items()},
+        {e: (c.name, c.family) for e, c in truth.names.items()},  # the world's family: a source
     )
 
 

@@ -24,6 +24,7 @@ from costudy_pipelines.sources.platform.spec import platform_users as spec_platf
 from costudy_pipelines.sources.sheets.records import SheetColumns
 from costudy_pipelines.sources.sheets.spec import sheet_rows as spec_sheet_rows
 from costudy_pipelines.sources.whop.spec import whop_payments as spec_whop_payments
+from costudy_pipelines_tests.registered import registered
 
 
 def day_of(moment: datetime) -> str:
@@ -31,7 +32,8 @@ def day_of(moment: datetime) -> str:
 
 
 def sheet_specs(world: World) -> dict[tuple[str, str], tuple[LoadSpec, list[dict]]]:
-    """One sheet_rows spec per worksheet (columns from the worksheet's roles) and its rows."""
+    """One sheet_rows spec per worksheet (columns from the worksheet's roles) and its rows,
+    each its own feed (world_sheet_1, ...): this world's sheets are not sources.toml's."""
     found: dict[tuple[str, str], tuple[LoadSpec, list[dict]]] = {}
     for record in world.records("sheet_rows"):
         place = (record["spreadsheet_id"], record["worksheet"])
@@ -40,7 +42,8 @@ def sheet_specs(world: World) -> dict[tuple[str, str], tuple[LoadSpec, list[dict
             columns = SheetColumns(
                 email=roles["email"], name=roles["name"], amount=roles["amount"], date=roles["date"]
             )
-            found[place] = (spec_sheet_rows(*place, columns), [])
+            feed = f"world_sheet_{len(found) + 1}"
+            found[place] = (registered(spec_sheet_rows(*place, columns, feed=feed)), [])
         found[place][1].append(record["values"])
     return found
 
@@ -82,12 +85,12 @@ def load_world(world: World, *, warehouse: str, platform: str, course: str) -> N
     """Seed the course and platform databases (schemas in place), then load the warehouse."""
     seed_course(course, world)
     seed_platform_users(platform, world)
-    sync_session(warehouse, spec_whop_payments(), world.records("whop_payments"))
+    sync_session(warehouse, registered(spec_whop_payments()), world.records("whop_payments"))
     for spec, rows in sheet_specs(world).values():
         sync_session(warehouse, spec, rows, full=True)
     elective = (record["values"] for record in world.records("elective_rows"))
-    sync_session(warehouse, spec_elective_rows(), elective, full=True)
+    sync_session(warehouse, registered(spec_elective_rows()), elective, full=True)
     orders = database_rows(course, COURSE_ORDERS, "COURSE_DB_URL")
-    load_by_day(warehouse, spec_course_orders(), orders)
+    load_by_day(warehouse, registered(spec_course_orders()), orders)
     people = database_rows(platform, PLATFORM_USERS, "PLATFORM_DB_URL")
-    sync_session(warehouse, spec_platform_users(), people, full=True)
+    sync_session(warehouse, registered(spec_platform_users()), people, full=True)

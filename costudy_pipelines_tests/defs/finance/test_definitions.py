@@ -7,11 +7,10 @@ from datetime import timedelta
 
 import dagster as dg
 
-from costudy_pipelines.definitions import project_definitions, with_policies
+from costudy_pipelines.definitions import project_definitions, project_policies
 from costudy_pipelines.defs.resources import defs as resource_defs
 from costudy_pipelines.defs.sync_health import defs as health_defs
 from costudy_pipelines.defs.warehouse_views import defs as view_defs
-from costudy_pipelines.defs.warehouse_views import with_pattern_deps
 from costudy_pipelines.sources.registry import NoCount, load_registry
 
 SOURCE_KEYS = [
@@ -38,7 +37,8 @@ def merged_with_sources() -> dg.Definitions:
     sources = dg.Definitions(assets=[stand_in(key) for key in SOURCE_KEYS])
     # the views' refresh sensor also selects the sync-health report
     merged = dg.Definitions.merge(view_defs, health_defs, resource_defs, sources)
-    return with_pattern_deps(with_policies(merged, load_registry()))
+    keys = [key.to_user_string() for key in merged.resolve_all_asset_keys()]
+    return merged.map_asset_specs(func=project_policies(load_registry(), keys))
 
 
 def parents(defs: dg.Definitions, key: str) -> set[str]:
@@ -48,15 +48,13 @@ def parents(defs: dg.Definitions, key: str) -> set[str]:
 
 def test_revenue_lines_depends_on_the_schema_each_revenue_source_and_every_sheet():
     defs = merged_with_sources()
-    # every sheet: the stand-in, and the configured ones sync_runs names as its inputs
-    sheets = {feed.asset for _, feed in load_registry().feeds() if feed.asset.startswith("sheet_")}
+    # `upstream: sheet_*` resolved against the assets the definitions hold: the stand-in sheet
     assert parents(defs, "revenue_lines") == {
         "warehouse_schema_dev",
         "whop_payments",
         "elective_rows",
         "course_orders",
         "sheet_ledger_payments",
-        *sheets,
     }
     assert parents(defs, "revenue_by_user_day") == {
         "warehouse_schema_dev",
@@ -87,15 +85,16 @@ def test_every_asset_has_owners_and_each_materializable_one_a_code_reference():
             assert "dagster/code_references" in node.metadata, key
 
 
-def test_a_policy_set_by_the_source_itself_is_kept():
+def test_a_policy_the_users_asset_sets_itself_is_kept():
     own = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=2))
 
-    @dg.asset(key="whop_payments", freshness_policy=own)
-    def whop_payments(context: dg.AssetExecutionContext) -> None:
+    @dg.asset(key="users", freshness_policy=own)
+    def users(context: dg.AssetExecutionContext) -> None:
         """Hourly."""
 
-    defs = with_policies(dg.Definitions(assets=[whop_payments]), load_registry())
-    assert defs.resolve_asset_graph().get(dg.AssetKey("whop_payments")).freshness_policy == own
+    apply = project_policies(load_registry(), ["users"])
+    defs = dg.Definitions(assets=[users]).map_asset_specs(func=apply)
+    assert defs.resolve_asset_graph().get(dg.AssetKey("users")).freshness_policy == own
 
 
 def test_the_project_definitions_hold_every_check_and_block_on_reconciliation():

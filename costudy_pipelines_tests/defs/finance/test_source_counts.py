@@ -40,8 +40,10 @@ from costudy_pipelines_tests.defs.finance.support import (
     metadata_value,
     run,
 )
+from costudy_pipelines_tests.registered import registered
 
 CHECK = "counts_match_source"
+PAYMENTS = registered(spec_whop_payments())
 
 
 def count_check(asset: str) -> dg.AssetChecksDefinition:
@@ -89,7 +91,7 @@ def test_course_orders_agree_per_day_then_warn_with_the_ids_missing_on_each_side
 def resync_day(dbs, day: str) -> None:
     """Sync one day of course orders again, as the daily partition would."""
     rows = by_created_day(database_rows(dbs.course, COURSE_ORDERS, "COURSE_DB_URL"))[day]
-    sync_session(dbs.warehouse, spec_course_orders(), rows, partition=day)
+    sync_session(dbs.warehouse, registered(spec_course_orders()), rows, partition=day)
 
 
 def test_a_rejected_order_is_accounted_for_and_a_stored_one_counts_once(dbs, instance):
@@ -128,7 +130,7 @@ def test_platform_users_after_a_full_sync_compare_every_day(dbs, instance):
 
 def reported_count_check() -> dg.AssetChecksDefinition:
     """The check a feed declaring ReportedCount carries (GoHighLevel's, here on a stand-in)."""
-    return api_count_check(dg.AssetKey("whop_payments"), spec_whop_payments())
+    return api_count_check(dg.AssetKey("whop_payments"), registered(spec_whop_payments()))
 
 
 def whop_stand_in(world, *, report: bool = True) -> dg.AssetsDefinition:
@@ -143,7 +145,7 @@ def whop_stand_in(world, *, report: bool = True) -> dg.AssetsDefinition:
     def whop_payments(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         records = days[context.partition_key]
         resource = context.resources.warehouse_db
-        sync_session(resource.url, spec_whop_payments(), records, partition=context.partition_key)
+        sync_session(resource.url, PAYMENTS, records, partition=context.partition_key)
         return dg.MaterializeResult(metadata={REPORTED_COUNT: len(records)} if report else {})
 
     return whop_payments
@@ -230,7 +232,7 @@ def sync_ghl(dbs, instance, ghl: GoHighLevelResource, world: World) -> dg.Execut
     """The product's ghl_contacts asset over every day of the world in one run (a single-run
     backfill, as `costudy demo` runs it)."""
     last = world.config.start + timedelta(days=world.config.days - 1)
-    source = load_registry().source("gohighlevel")
+    source = load_registry().source("ghl")
     ghl_contacts = contacts_asset(source, source.feeds[0])
     job = dg.Definitions(
         assets=[ghl_contacts],

@@ -16,7 +16,6 @@ from xml.etree import ElementTree
 import httpx
 import pytest
 
-from costudy_pipelines.defs import sync_health
 from costudy_pipelines.lib.chart_server import CHARTS_URL_VAR, chart_server
 from costudy_pipelines.lib.pg import connect
 from costudy_pipelines.lib.svg_charts import (
@@ -132,10 +131,9 @@ def test_the_throughput_chart_draws_each_feeds_latest_sessions(dbs, instance, ar
         "  order by started_at desc, sync_log_id desc) as age from sync_runs) newest"
         " where age <= 14 order by feed, age desc",
     )
-    names = sync_health.feed_names()
     expected: dict[str, list[tuple[str, float]]] = {}
     for feed, partition, rows_per_s in rows:
-        expected.setdefault(names.get(feed, feed), []).append((partition, float(rows_per_s)))
+        expected.setdefault(feed, []).append((partition, float(rows_per_s)))
     assert set(drawn) == {f"{feed}: rows/s per session" for feed in expected}
     assert "whop_payments: rows/s per session" in drawn
     for feed, sessions in expected.items():

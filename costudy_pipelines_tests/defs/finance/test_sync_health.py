@@ -15,8 +15,10 @@ from costudy_pipelines.lib.pg import connect
 from costudy_pipelines.sources.ghl.spec import ghl_contacts as spec_ghl_contacts
 from costudy_pipelines.sources.registry import load_registry
 from costudy_pipelines_tests.defs.finance.support import REPORT, VIEW_ASSETS, materialized, run
+from costudy_pipelines_tests.registered import registered
 
 SYNC_VIEWS = [VIEW_ASSETS["sync_runs"], VIEW_ASSETS["sync_health"]]
+CONTACTS = registered(spec_ghl_contacts())
 
 
 def broken_extract():
@@ -28,7 +30,7 @@ def broken_extract():
 def with_a_failed_sync(dbs) -> str:
     """The loaded warehouse plus one failed GoHighLevel session; returns its URL."""
     with pytest.raises(SyncFailed):
-        sync_session(dbs.warehouse, spec_ghl_contacts(), broken_extract(), partition="2024-01-05")
+        sync_session(dbs.warehouse, CONTACTS, broken_extract(), partition="2024-01-05")
     return dbs.warehouse
 
 
@@ -53,9 +55,9 @@ def test_the_report_lists_every_source_with_its_last_success(dbs, instance, with
     for _, feed in registry.feeds():  # one name per feed: its asset's
         assert feed.asset in feeds, feed.asset
         assert f"| {feed.asset} |" in report, feed.asset
-    # this world's spreadsheets are not the ones sources.toml names: they keep their view name
+    # this world's spreadsheets are not the ones sources.toml names: listed by their own names
     others = set(feeds) - {feed.asset for _, feed in registry.feeds()}
-    assert others and all(name.startswith("sheet_rows ") for name in others), others
+    assert others and all(name.startswith("world_sheet_") for name in others), others
 
     expected = last_successes(with_a_failed_sync)
     for asset, row in feeds.items():

@@ -40,9 +40,14 @@ from costudy_pipelines.sources.whop.spec import whop_memberships as spec_whop_me
 from costudy_pipelines.sources.whop.spec import whop_payments as spec_whop_payments
 from costudy_pipelines.sources.whop.spec import whop_users as spec_whop_users
 from costudy_pipelines_tests.lib.loading.records import ghl_contact, money, sheet_row, whop_payment
+from costudy_pipelines_tests.registered import registered, registry_options
 
-PAYMENTS = spec_whop_payments()
+PAYMENTS = registered(spec_whop_payments())
+CONTACTS = registered(spec_ghl_contacts())
+WHOP_USERS = registered(spec_whop_users())
+VOTES = registered(spec_website_people("vote"))
 SMALL_CHUNKS = LoadOptions(chunk_size=3)
+PRIORITY = registry_options()  # GoHighLevel, Whop, Sheets, ...
 
 
 def query(url: str, sql: str, params: tuple = ()) -> list[tuple]:
@@ -189,7 +194,7 @@ def test_emails_differing_in_case_and_whitespace_are_one_user(warehouse_url):
         whop_payment("pay_3", "ANA@EXAMPLE.COM"),
     ]
     sync_session(warehouse_url, PAYMENTS, records)
-    sync_session(warehouse_url, spec_ghl_contacts(), [ghl_contact("c1", "ana@Example.com ")])
+    sync_session(warehouse_url, CONTACTS, [ghl_contact("c1", "ana@Example.com ")])
     assert query(warehouse_url, "select email from users") == [("ana@example.com",)]
     assert owners_of_payments_and_contacts(warehouse_url) == 1
 
@@ -197,7 +202,7 @@ def test_emails_differing_in_case_and_whitespace_are_one_user(warehouse_url):
 def test_an_internationalised_domain_in_either_spelling_is_one_user(warehouse_url):
     """`bücher.de` and its ASCII form `xn--bcher-kva.de` (UTS-46) key the same person."""
     sync_session(warehouse_url, PAYMENTS, [whop_payment("pay_1", "anna@bücher.de")])
-    sync_session(warehouse_url, spec_ghl_contacts(), [ghl_contact("c1", "Anna@XN--BCHER-KVA.de")])
+    sync_session(warehouse_url, CONTACTS, [ghl_contact("c1", "Anna@XN--BCHER-KVA.de")])
 
     assert query(warehouse_url, "select email from users") == [("anna@bücher.de",)]
     assert owners_of_payments_and_contacts(warehouse_url) == 1
@@ -217,25 +222,33 @@ def user_name(url: str, email: str) -> tuple:
 
 def test_name_priority_ghl_over_whop_over_sheet_in_any_order(warehouse_url):
     email = "kim@example.com"
-    sheet = spec_sheet_rows("sheet-1", "Sheet1")
-    sync_session(warehouse_url, sheet, [sheet_row(email, "Kim (sheet)")], full=True)
-    assert user_name(warehouse_url, email)[:2] == ("Kim (sheet)", "sheet")
+    sheet = registered(spec_sheet_rows("sheet-1", "Sheet1"))
+    sync_session(
+        warehouse_url, sheet, [sheet_row(email, "Kim (sheet)")], full=True, options=PRIORITY
+    )
+    assert user_name(warehouse_url, email)[:2] == ("Kim (sheet)", "sheets")
 
-    sync_session(warehouse_url, spec_ghl_contacts(), [ghl_contact("c9", email, first="Kim")])
+    sync_session(warehouse_url, CONTACTS, [ghl_contact("c9", email, first="Kim")], options=PRIORITY)
     assert user_name(warehouse_url, email) == ("Kim", "ghl", "ghl_contacts:c9", True)
 
-    sync_session(warehouse_url, PAYMENTS, [whop_payment("pay_9", email, name="Kim W")])
+    sync_session(
+        warehouse_url, PAYMENTS, [whop_payment("pay_9", email, name="Kim W")], options=PRIORITY
+    )
     assert user_name(warehouse_url, email)[:2] == ("Kim", "ghl")  # lower priority loses
 
     other = "lee@example.com"
-    sync_session(warehouse_url, PAYMENTS, [whop_payment("pay_8", other, name="Lee (whop)")])
-    sync_session(warehouse_url, sheet, [sheet_row(other, "Lee (sheet)")], full=True)
+    sync_session(
+        warehouse_url, PAYMENTS, [whop_payment("pay_8", other, name="Lee (whop)")], options=PRIORITY
+    )
+    sync_session(
+        warehouse_url, sheet, [sheet_row(other, "Lee (sheet)")], full=True, options=PRIORITY
+    )
     assert user_name(warehouse_url, other)[:3] == ("Lee (whop)", "whop", "whop_payments:pay_8")
 
 
 def test_a_value_beats_null_and_within_a_source_the_newest_record_wins(warehouse_url):
     email = "max@example.com"
-    sync_session(warehouse_url, spec_ghl_contacts(), [ghl_contact("c1", email)])
+    sync_session(warehouse_url, CONTACTS, [ghl_contact("c1", email)])
     assert user_name(warehouse_url, email)[0] is None
     sync_session(warehouse_url, PAYMENTS, [whop_payment("p1", email, name="Max W")])
     assert user_name(warehouse_url, email)[:2] == ("Max W", "whop")  # value beats null
@@ -249,11 +262,11 @@ def test_a_value_beats_null_and_within_a_source_the_newest_record_wins(warehouse
 
 def test_custom_priority_lets_sheets_win(warehouse_url):
     email = "zoe@example.com"
-    options = LoadOptions(name_priority=("sheet", "ghl", "whop"))
-    sync_session(warehouse_url, spec_ghl_contacts(), [ghl_contact("c1", email, first="Zo")])
-    sheet = spec_sheet_rows("s", "w")
+    options = LoadOptions(name_priority=("sheets", "ghl", "whop"))
+    sync_session(warehouse_url, CONTACTS, [ghl_contact("c1", email, first="Zo")])
+    sheet = registered(spec_sheet_rows("s", "w"))
     sync_session(warehouse_url, sheet, [sheet_row(email, "Zoë")], full=True, options=options)
-    assert user_name(warehouse_url, email)[:2] == ("Zoë", "sheet")
+    assert user_name(warehouse_url, email)[:2] == ("Zoë", "sheets")
 
 
 def test_malformed_records_are_rejected_with_reasons_and_the_rest_is_stored(warehouse_url):
@@ -293,11 +306,11 @@ def test_rejects_replay_after_the_mapping_is_fixed(warehouse_url):
         {"Purchase Date (UTC)": "2025-01-03", "Student Name": "Cy", "Order Total": "20",
          "Buyer E-mail": ""},
     ]  # fmt: skip
-    default = spec_elective_rows()
+    default = registered(spec_elective_rows())
     first = sync_session(warehouse_url, default, rows, full=True)
     assert (first.inserted, first.rejected) == (0, 2)
 
-    fixed = spec_elective_rows(ElectiveColumns(email=("Buyer E-mail",)))
+    fixed = registered(spec_elective_rows(ElectiveColumns(email=("Buyer E-mail",))))
     replay = replay_rejects(warehouse_url, fixed, run_id="replay-1")
 
     assert (replay.records_in, replay.inserted, replay.rejected) == (2, 1, 1)
@@ -454,7 +467,10 @@ def test_a_first_sync_skips_the_probe_and_a_re_sync_probes(warehouse_url):
 
 
 def test_full_sync_of_one_sheet_leaves_other_sheets_alone(warehouse_url):
-    sheet_a, sheet_b = spec_sheet_rows("A", "Sheet1"), spec_sheet_rows("B", "Sheet1")
+    sheet_a, sheet_b = (
+        registered(spec_sheet_rows("A", "Sheet1")),
+        registered(spec_sheet_rows("B", "Sheet1")),
+    )
     same_row = sheet_row("s@x.io", "Sam")
     sync_session(warehouse_url, sheet_a, [same_row, sheet_row("t@x.io")], full=True)
     sync_session(warehouse_url, sheet_b, [same_row], full=True)
@@ -497,8 +513,8 @@ def test_a_record_that_loads_resolves_the_rejects_of_its_key(warehouse_url):
 
 def test_replay_resolves_rejects_whose_rows_a_later_sync_already_stored(warehouse_url):
     row = {"Purchase Date (UTC)": "2025-01-02", "Order Total": "10", "Buyer E-mail": "bo@x.io"}
-    sync_session(warehouse_url, spec_elective_rows(), [row], full=True)
-    fixed = spec_elective_rows(ElectiveColumns(email=("Buyer E-mail",)))
+    sync_session(warehouse_url, registered(spec_elective_rows()), [row], full=True)
+    fixed = registered(spec_elective_rows(ElectiveColumns(email=("Buyer E-mail",))))
     assert sync_session(warehouse_url, fixed, [row], full=True).inserted == 1
 
     replay = replay_rejects(warehouse_url, fixed, run_id="replay-2")
@@ -520,33 +536,33 @@ def test_an_unreachable_warehouse_names_the_variable_and_hides_the_password():
 
 DRIVER_TIME = datetime(2025, 2, 3, 4, 5, 6, tzinfo=UTC)
 EVERY_SOURCE = [
-    (spec_whop_payments(), whop_payment("pay_1", "a@x.io", amount=money("5.00"))),
+    (registered(spec_whop_payments()), whop_payment("pay_1", "a@x.io", amount=money("5.00"))),
     (
-        spec_whop_memberships(),
+        registered(spec_whop_memberships()),
         {"id": "mem_1", "user": "user_1", "email": "a@x.io", "product": "prod_1",
          "plan": "plan_1", "status": "active", "created_at": 1735787045,
          "renewal_period_end": 1738465445},
     ),
-    (spec_whop_users(), {"id": "user_1", "email": "a@x.io", "name": "A", "username": "a"}),
-    (spec_ghl_contacts(), ghl_contact("c1", "a@x.io", first="A")),
-    (spec_sheet_rows("sheet", "Sheet1"), sheet_row("a@x.io", "A")),
-    (spec_elective_rows(), {"Email": "a@x.io", "Order Total": "$1,200.00",
+    (WHOP_USERS, {"id": "user_1", "email": "a@x.io", "name": "A", "username": "a"}),
+    (CONTACTS, ghl_contact("c1", "a@x.io", first="A")),
+    (registered(spec_sheet_rows("sheet", "Sheet1")), sheet_row("a@x.io", "A")),
+    (registered(spec_elective_rows()), {"Email": "a@x.io", "Order Total": "$1,200.00",
                                "Purchase Date (UTC)": "2025-01-02"}),
-    (spec_website_people("demo_request"), {"id": 7, "email": "a@x.io",
+    (registered(spec_website_people("demo_request")), {"id": 7, "email": "a@x.io",
                                               "created_at": DRIVER_TIME}),
-    (spec_website_people("vote"), {"id": 7, "email": "a@x.io", "voted_at": DRIVER_TIME}),
+    (VOTES, {"id": 7, "email": "a@x.io", "voted_at": DRIVER_TIME}),
     (
-        spec_platform_users(),
+        registered(spec_platform_users()),
         {"id": uuid.UUID(int=1), "email": "a@x.io", "username": "a", "created_at": DRIVER_TIME,
          "updated_at": DRIVER_TIME},
     ),
     (
-        spec_course_orders(),
+        registered(spec_course_orders()),
         {"id": 3, "user_email": "a@x.io", "total": Decimal("19.90"), "currency": "USD",
          "status": "paid", "created_at": DRIVER_TIME},
     ),
     (
-        spec_course_enrollments(),
+        registered(spec_course_enrollments()),
         {"id": 4, "email": "a@x.io", "course_id": 9, "enrolled_at": DRIVER_TIME},
     ),
 ]  # fmt: skip
@@ -569,7 +585,7 @@ def rejects(url: str) -> list[tuple]:
 
 def test_a_currency_symbol_sets_the_currency_or_contradicts_it(warehouse_url):
     """€4.20 in a sheet is euros, never 4.20 of the default dollars; £ under USD is refused."""
-    sheet = spec_sheet_rows("s", "w")
+    sheet = registered(spec_sheet_rows("s", "w"))
     rows = [
         sheet_row("eu@example.com", amount="€4.20"),
         sheet_row("jp@example.com", amount="¥500") | {"Currency": "jpy"},
@@ -592,7 +608,7 @@ def test_a_currency_symbol_sets_the_currency_or_contradicts_it(warehouse_url):
         ("gb@example.com", "amount: '£3.00' is written in £ (GBP), but the row's currency says USD")
     ]
 
-    elective = spec_elective_rows()
+    elective = registered(spec_elective_rows())
     order = {
         "Email": "x@example.com",
         "Order Total": "€10",
@@ -648,34 +664,52 @@ def test_a_soft_deleted_or_changed_winner_gives_way_to_the_live_records_by_prior
 ):
     """SPEC §3.2 over time: the field follows the live records, and so does its provenance."""
     email, other = "kim@example.com", "other@example.com"
-    sheet, ghl = spec_sheet_rows("s1", "w"), spec_ghl_contacts()
-    sync_session(warehouse_url, sheet, [sheet_row(email, "Kim (sheet)")], full=True)
-    sync_session(warehouse_url, PAYMENTS, [whop_payment("pay_1", email, name="Kim W")])
+    sheet, ghl = registered(spec_sheet_rows("s1", "w")), CONTACTS
+    sync_session(
+        warehouse_url, sheet, [sheet_row(email, "Kim (sheet)")], full=True, options=PRIORITY
+    )
+    sync_session(
+        warehouse_url, PAYMENTS, [whop_payment("pay_1", email, name="Kim W")], options=PRIORITY
+    )
     contacts = [ghl_contact("c1", email, first="Kim"), ghl_contact("c2", other, first="O")]
-    sync_session(warehouse_url, ghl, contacts, full=True)
+    sync_session(warehouse_url, ghl, contacts, full=True, options=PRIORITY)
     assert user_name(warehouse_url, email) == ("Kim", "ghl", "ghl_contacts:c1", True)
 
     # the GoHighLevel contact that gave the name is soft-deleted: Whop's name, Whop's record
-    gone = sync_session(warehouse_url, ghl, contacts[1:], full=True, force_delete=True)
+    gone = sync_session(
+        warehouse_url, ghl, contacts[1:], full=True, force_delete=True, options=PRIORITY
+    )
     assert gone.soft_deleted == 1
     assert user_name(warehouse_url, email)[:3] == ("Kim W", "whop", "whop_payments:pay_1")
 
     # so a Whop rename (a newer payment) is no longer ignored
     newer = whop_payment("pay_2", email, name="Kimberly W", created_at="2025-02-01T00:00:00Z")
-    sync_session(warehouse_url, PAYMENTS, [newer])
+    sync_session(warehouse_url, PAYMENTS, [newer], options=PRIORITY)
     assert user_name(warehouse_url, email)[:3] == ("Kimberly W", "whop", "whop_payments:pay_2")
 
     # the winning record changes and offers no name any more: the next live one by priority
-    sync_session(warehouse_url, PAYMENTS, [newer | {"user": newer["user"] | {"name": None}}])
+    sync_session(
+        warehouse_url,
+        PAYMENTS,
+        [newer | {"user": newer["user"] | {"name": None}}],
+        options=PRIORITY,
+    )
     assert user_name(warehouse_url, email)[:3] == ("Kim W", "whop", "whop_payments:pay_1")
 
     # Whop's last name moves to another person: the sheet's is all that is left
     moved = whop_payment("pay_1", other, name="Kim W")
-    sync_session(warehouse_url, PAYMENTS, [moved])
+    sync_session(warehouse_url, PAYMENTS, [moved], options=PRIORITY)
     name, family, record, _ = user_name(warehouse_url, email)
-    assert (name, family, record.startswith("sheet_rows:")) == ("Kim (sheet)", "sheet", True)
+    assert (name, family, record.startswith("sheet_rows:")) == ("Kim (sheet)", "sheets", True)
 
     # no live record offers a name: none, and no provenance pointing at a deleted row
-    sync_session(warehouse_url, sheet, [sheet_row(other, "O")], full=True, force_delete=True)
+    sync_session(
+        warehouse_url,
+        sheet,
+        [sheet_row(other, "O")],
+        full=True,
+        force_delete=True,
+        options=PRIORITY,
+    )
     assert user_name(warehouse_url, email)[:3] == (None, None, None)
     assert user_name(warehouse_url, other)[:3] == ("O", "ghl", "ghl_contacts:c2")

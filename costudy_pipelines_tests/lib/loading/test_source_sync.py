@@ -24,6 +24,7 @@ from costudy_pipelines.sources.sheets.client import SheetSource, records_from_va
 from costudy_pipelines.sources.sheets.spec import sheet_records
 from costudy_pipelines.sources.whop.spec import whop_payments as spec_whop_payments
 from costudy_pipelines_tests.lib.loading.records import whop_payment
+from costudy_pipelines_tests.registered import registered
 from costudy_pipelines_tests.sources.elective.test_client import (
     ORDERS_HEADER,
     orders_row,
@@ -32,6 +33,7 @@ from costudy_pipelines_tests.sources.elective.test_client import (
 
 PARTITIONS_START = date(2025, 1, 1)
 WHOP_FIRST_DAY = date(2025, 1, 3)
+ELECTIVE = registered(elective_rows(READER_COLUMNS))
 
 
 def test_a_source_syncs_from_its_first_day_and_its_first_partition_reaches_back() -> None:
@@ -61,7 +63,7 @@ def test_one_session_per_day_stores_early_records_in_the_first_and_a_rerun_write
     def sync() -> list:
         days = utc_days(date(2025, 1, 1), date(2025, 1, 5))
         windows = source_windows(days, WHOP_FIRST_DAY, PARTITIONS_START)
-        return list(sync_windows(warehouse_url, spec_whop_payments(), windows, extract))
+        return list(sync_windows(warehouse_url, registered(spec_whop_payments()), windows, extract))
 
     first = sync()
     assert [(r.partition, r.records_in, r.inserted) for r in first] == [
@@ -100,5 +102,5 @@ def test_a_row_in_two_overlapping_exports_is_stored_once(
     assert len(records) == 4
     assert not any(key in record for record in records for key in ("_file", "_line", "_layout"))
 
-    report = sync_session(warehouse_url, elective_rows(READER_COLUMNS), records, full=scan.complete)
+    report = sync_session(warehouse_url, ELECTIVE, records, full=scan.complete)
     assert (report.inserted, report.duplicates, report.rejected) == (3, 1, 0)

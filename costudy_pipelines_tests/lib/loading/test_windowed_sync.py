@@ -16,8 +16,9 @@ from costudy_pipelines.sources.sheets.spec import sheet_rows as spec_sheet_rows
 from costudy_pipelines.sources.whop.spec import whop_payments as spec_whop_payments
 from costudy_pipelines.sources.whop.spec import whop_users as spec_whop_users
 from costudy_pipelines_tests.lib.loading.records import whop_payment
+from costudy_pipelines_tests.registered import registered
 
-PAYMENTS = spec_whop_payments()
+PAYMENTS = registered(spec_whop_payments())
 MONDAY, TUESDAY = TimeWindow.day("2025-01-06"), TimeWindow.day("2025-01-07")
 
 
@@ -117,7 +118,7 @@ def test_a_record_re_dated_into_another_day_is_never_lost(warehouse_url):
 
 
 def test_a_window_sync_of_a_source_without_a_window_column_is_refused(warehouse_url):
-    sheet = spec_sheet_rows("s1", "Sheet1")
+    sheet = registered(spec_sheet_rows("s1", "Sheet1"))
     with pytest.raises(ValueError, match="no window_column"):
         sync_session(warehouse_url, sheet, [], window=MONDAY)
     with pytest.raises(ValueError, match="either full"):
@@ -126,11 +127,11 @@ def test_a_window_sync_of_a_source_without_a_window_column_is_refused(warehouse_
 
 def test_a_window_column_must_be_a_timestamp_of_the_source():
     with pytest.raises(ValueError, match="not a timestamptz column"):
-        LoadSpec("p", "whop_payments", "whop", PAYMENTS.validator, 2, window_column="status")
+        LoadSpec("p", "whop_payments", PAYMENTS.validator, window_column="status")
 
 
 def test_rows_without_a_time_are_outside_every_window(warehouse_url):
-    users = spec_whop_users()
+    users = registered(spec_whop_users())
     undated = {"id": "user_1", "email": "u@x.io", "name": "U", "created_at": None}
     sync_session(warehouse_url, users, [undated], partition="2025-01-06")
     report = sync_session(warehouse_url, users, [], partition="2025-01-06", window=MONDAY)

@@ -14,6 +14,7 @@ from costudy_pipelines.lib.people.matching import MatchCandidate
 from costudy_pipelines.lib.views import VIEWS_FOLDER, apply_view, read_view
 from costudy_pipelines.sources.whop.spec import whop_payments
 from costudy_pipelines_tests.lib.loading.records import whop_payment
+from costudy_pipelines_tests.registered import registered
 
 PEOPLE_VIEWS = [
     "revenue_lines",
@@ -37,7 +38,7 @@ def load_payments(url: str, payments: Iterable[tuple[str, str, str, int]] = PAYM
     records = [
         whop_payment(p, email, name=name, amount=amount) for p, email, name, amount in payments
     ]
-    sync_session(url, whop_payments(), records, full=True, force_delete=True)
+    sync_session(url, registered(whop_payments()), records, full=True, force_delete=True)
 
 
 def prepare(url: str) -> None:

@@ -31,6 +31,7 @@ from costudy_pipelines_tests.lib.loading.records import whop_payment
 from costudy_pipelines_tests.lib.people import febrl
 from costudy_pipelines_tests.lib.people.support import PEOPLE_VIEWS
 from costudy_pipelines_tests.lib.people.world_sync import user_emails
+from costudy_pipelines_tests.registered import registered
 
 MAX_GROUP_SIZE = 4
 
@@ -179,7 +180,7 @@ def test_the_people_asset_never_fails_whatever_features_the_warehouse_lacks(
         config = load_sources_config().path
     elif setup == "emails_only":  # 300 payers, no name, phone or username anywhere
         payments = [whop_payment(f"pay_{n}", f"user{n}@example.com") for n in range(300)]
-        sync_session(warehouse_url, whop_payments(), payments, full=True)
+        sync_session(warehouse_url, registered(whop_payments()), payments, full=True)
     monkeypatch.setenv("COSTUDY_SOURCES_CONFIG", str(config))
     warehouse = PostgresResource(url=warehouse_url, env_var="WAREHOUSE_DB_URL")
     result = dg.materialize(

@@ -22,8 +22,9 @@ from costudy_pipelines.sandbox.world import World
 from costudy_pipelines.sources.elective.spec import elective_rows
 from costudy_pipelines.sources.registry import load_registry
 from costudy_pipelines_tests.defs.finance.loading import database_rows, sheet_specs
+from costudy_pipelines_tests.registered import registered
 
-API_SOURCES = ("whop", "gohighlevel")
+API_SOURCES = ("whop", "ghl")
 DATABASE_SOURCES = {"website": "WEBSITE_DB_URL", "course": "COURSE_DB_URL",
                     "platform": "PLATFORM_DB_URL"}  # fmt: skip
 
@@ -48,7 +49,7 @@ def sync_world(
     for spec, rows in sheet_specs(world).values():
         sync_session(warehouse, spec, rows, full=True)
     elective = (record["values"] for record in world.records("elective_rows"))
-    sync_session(warehouse, elective_rows(), elective, full=True)
+    sync_session(warehouse, registered(elective_rows()), elective, full=True)
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,10 @@ from costudy_pipelines.sources.course_activity.client import (
     course_user_emails,
 )
 from costudy_pipelines.sources.course_activity.spec import course_activity
+from costudy_pipelines_tests.registered import registered
 from costudy_pipelines_tests.sources.course_activity.support import busiest_day, window_of
 
-SPEC = course_activity()
+SPEC = registered(course_activity())
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ that header, then stored."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import dagster as dg
@@ -12,7 +11,7 @@ import dagster as dg
 from costudy_pipelines.defs.resources import PostgresResource
 from costudy_pipelines.lib.pg import connect
 from costudy_pipelines.sources.elective.defs import ElectiveDropResource, exports_asset
-from costudy_pipelines.sources.elective.spec import ElectiveSettings, feeds
+from costudy_pipelines.sources.elective.spec import ElectiveSettings
 from costudy_pipelines.sources.registry import RegisteredSource, load_registry
 from costudy_pipelines_tests.sources.elective.test_client import (
     ORDERS_HEADER,
@@ -23,7 +22,7 @@ from costudy_pipelines_tests.sources.elective.test_client import (
 
 def elective_source(settings: ElectiveSettings) -> RegisteredSource:
     registered = load_registry().source("elective")
-    return dataclasses.replace(registered, settings=settings, feeds=feeds(settings))
+    return registered.with_settings(settings)
 
 
 def sync(folder: Path, warehouse_url: str, settings: ElectiveSettings) -> dict[str, int]:

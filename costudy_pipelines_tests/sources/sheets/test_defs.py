@@ -4,7 +4,6 @@ service account fails the asset with what to do, recorded as the sync's failure.
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -14,7 +13,7 @@ from costudy_pipelines.lib.pg import connect
 from costudy_pipelines.sandbox.servers import SheetsServer
 from costudy_pipelines.sources.registry import RegisteredSource, load_registry
 from costudy_pipelines.sources.sheets.defs import GoogleSheetsResource, sheet_asset
-from costudy_pipelines.sources.sheets.spec import SheetsSettings, feeds
+from costudy_pipelines.sources.sheets.spec import SheetsSettings
 
 KEY = "1ledgerKeyForTimeZones"
 
@@ -24,7 +23,7 @@ def ledger_source() -> RegisteredSource:
     worksheet = {"name": "ledger_tz", "spreadsheet_key": KEY, "worksheet": "Payments"}
     settings = SheetsSettings(worksheets=[worksheet])
     registered = load_registry().source("sheets")
-    return dataclasses.replace(registered, settings=settings, feeds=feeds(settings))
+    return registered.with_settings(settings)
 
 
 ROWS = [
@@ -74,6 +73,6 @@ def test_a_spreadsheet_not_shared_fails_the_asset_saying_whom_to_share_it_with(
         assert part in message, message
     with connect(warehouse_url, source="WAREHOUSE_DB_URL", autocommit=True) as warehouse:
         [(status, error)] = warehouse.execute(
-            "select status, error_message from sync_log where source = 'sheet_rows'"
+            "select status, error_message from sync_log where target_table = 'sheet_rows'"
         ).fetchall()
     assert status == "FAILED" and "HTTP 403" in error

@@ -43,6 +43,7 @@ from costudy_pipelines.sources.whop.records import (
     WhopUserValidator,
 )
 from costudy_pipelines.sources.whop.spec import whop_memberships
+from costudy_pipelines_tests.registered import registered
 
 WORLD = World(WorldConfig(seed=11, people=300, start=date(2024, 1, 1), days=10))
 FEEDS = {  # feed -> (the SDK model its list and retrieve answer, the project's validator)
@@ -228,7 +229,7 @@ def test_a_membership_is_stored_with_its_persons_email(
         reports = list(
             sync_windows(
                 warehouse_url,
-                whop_memberships(),
+                registered(whop_memberships()),
                 [("all", TimeWindow(start, end))],
                 lambda window: client.pages("memberships", window),
             )
