@@ -41,12 +41,20 @@ test: $(STAMP) bytecode
 ui: $(STAMP) bytecode
 	@$(BIN)/costudy ui --port $(PORT)
 
-# ruff, mypy ([tool.mypy]), the layering contract ([tool.importlinter]) and `dg check defs` (the
-# definitions load; a throwaway DAGSTER_HOME, since loading needs no instance).
+# ruff, mypy ([tool.mypy]), the layering contract ([tool.importlinter]), the source template
+# copied as a newcomer copies it (a package of its own beside the project: ruff and mypy as
+# they stand) and `dg check defs` (the definitions load; a throwaway DAGSTER_HOME, since
+# loading needs no instance).
 lint: $(STAMP)
 	@$(BIN)/ruff check . && $(BIN)/ruff format --check .
 	@$(BIN)/mypy
 	@$(BIN)/lint-imports
+	@copy=$$(mktemp -d) && mkdir $$copy/copied && touch $$copy/copied/__init__.py \
+	  && cp -r templates/source $$copy/copied/crm_contacts \
+	  && $(BIN)/ruff check --config pyproject.toml $$copy/copied \
+	  && $(BIN)/ruff format --check --config pyproject.toml $$copy/copied \
+	  && (cd $$copy && MYPYPATH=$(CURDIR) $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p copied.crm_contacts) \
+	  && rm -rf $$copy
 	@home=$$(mktemp -d) && DAGSTER_HOME=$$home $(BIN)/dg check defs && rm -rf $$home
 
 db-up: $(STAMP)

@@ -132,7 +132,6 @@ from costudy_pipelines.sources.whop.client import (
     member_email_index,
     with_member_email,
 )
-from costudy_pipelines_tests.registered import registered
 
 STAGES = ("full", "no_change_resync", "one_percent_changed_resync")
 MODES = ("files", "servers")
@@ -391,7 +390,7 @@ def unread(mode: str) -> SyncsOf:
 
 READERS: dict[str, SourceReader] = {
     "whop": SourceReader(api_file_syncs, whop_server_syncs),
-    "gohighlevel": SourceReader(api_file_syncs, ghl_server_syncs),
+    "ghl": SourceReader(api_file_syncs, ghl_server_syncs),
     "elective": SourceReader(elective_file_syncs, elective_server_syncs),
     # the sheets run as one job over the world's worksheets (sheet_file_syncs and
     # sheet_server_syncs), never through their feed
@@ -438,7 +437,7 @@ def sheet_file_syncs(run: Run) -> Iterator[SyncReport]:
         with path.open(encoding="utf-8", newline="") as handle:
             values = list(csv.reader(handle))  # what get_all_values returns
         rows = records_from_values(SheetSource(sheet.spreadsheet_key, sheet.worksheet), values)
-        yield run.full(registered(worksheet_spec(sheet)), sheet_records([rows]))
+        yield run.full(worksheet_spec(sheet).for_source("sheets"), sheet_records([rows]))
 
 
 def elective_syncs(run: Run, folder: Path) -> Iterator[SyncReport]:
@@ -446,7 +445,7 @@ def elective_syncs(run: Run, folder: Path) -> Iterator[SyncReport]:
     scan = reader.scan()
     yield sync_session(
         run.connect(),
-        registered(elective_rows(READER_COLUMNS)),
+        elective_rows(READER_COLUMNS).for_source("elective"),
         elective_records(reader, scan),
         full=scan.complete,
         **run.session(),
@@ -462,7 +461,9 @@ def sheet_server_syncs(run: Run) -> Iterator[SyncReport]:
     run.counters.append(reader.counters)
     for sheet, _ in sheet_configs(run.job.sheets):
         source = SheetSource(sheet.spreadsheet_key, sheet.worksheet)
-        yield run.full(registered(worksheet_spec(sheet)), sheet_records(reader.rows(source)))
+        yield run.full(
+            worksheet_spec(sheet).for_source("sheets"), sheet_records(reader.rows(source))
+        )
 
 
 def run_job(job: Job) -> dict[str, Any]:

@@ -15,6 +15,7 @@ on every feed, `users`' freshness, views' `sheet_*` upstream patterns).
 
 import functools
 import importlib
+import importlib.util
 import warnings
 from collections.abc import Callable, Iterator
 from fnmatch import fnmatch
@@ -22,10 +23,16 @@ from fnmatch import fnmatch
 import dagster as dg
 
 from costudy_pipelines.defs import users
+from costudy_pipelines.defs._api_sources import api_definitions
 from costudy_pipelines.defs._source_assets import freshness_policy
 from costudy_pipelines.defs.warehouse_views import UPSTREAM_PATTERNS
 from costudy_pipelines.lib.settings import PROJECT_ROOT
-from costudy_pipelines.sources.registry import Registry, RegistryError, load_registry
+from costudy_pipelines.sources.registry import (
+    RegisteredSource,
+    Registry,
+    RegistryError,
+    load_registry,
+)
 
 PLATFORM_OWNERS = ["team:data-platform"]
 # BackfillPolicy is beta in Dagster 1.13; single-run backfills are what the sources need. Set
@@ -34,15 +41,10 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_p
 
 
 def source_definitions(registry: Registry) -> Iterator[dg.Definitions]:
-    """Each registered source's Definitions, built by its folder's defs.py."""
+    """Each registered source's Definitions, built by its folder's defs.py or, for an API
+    source without one, by the generic builder (defs/_api_sources.py)."""
     for source in registry:
-        build = getattr(importlib.import_module(f"{source.module}.defs"), "build_defs", None)
-        if build is None:
-            raise RegistryError(
-                f"source {source.name!r}: {source.module}.defs must define "
-                "build_defs(source) -> dg.Definitions"
-            )
-        built = build(source)
+        built = (api_definitions if own_defs(source) is None else own_builder(source))(source)
         declared = {feed.asset for feed in source.feeds}
         made = {
             key.to_user_string()
@@ -56,6 +58,22 @@ def source_definitions(registry: Registry) -> Iterator[dg.Definitions]:
                 f"{sorted(declared - made)}"
             )
         yield built
+
+
+def own_defs(source: RegisteredSource) -> str | None:
+    """The module of the folder's defs.py, if it has one."""
+    module = f"{source.module}.defs"
+    return module if importlib.util.find_spec(module) is not None else None
+
+
+def own_builder(source: RegisteredSource) -> Callable[[RegisteredSource], dg.Definitions]:
+    build = getattr(importlib.import_module(f"{source.module}.defs"), "build_defs", None)
+    if build is None:
+        raise RegistryError(
+            f"source {source.name!r}: {source.module}.defs must define "
+            "build_defs(source) -> dg.Definitions"
+        )
+    return build
 
 
 def project_policies(registry: Registry, keys: list[str]) -> Callable[[dg.AssetSpec], dg.AssetSpec]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from costudy_pipelines.lib.settings import DATABASES, PROJECT_ROOT
+from costudy_pipelines.sources.registry import load_registry
 
 ENV_READ = re.compile(
     r"""EnvVar\(\s*["']([A-Z][A-Z0-9_]+)["']|environ(?:\.get)?[\[(]\s*["']([A-Z][A-Z0-9_]+)"""
@@ -12,7 +13,11 @@ ENV_READ = re.compile(
 
 
 def variables_read_by_the_code() -> set[str]:
+    """What the code names literally, and what each API source's spec.py declares."""
     names = {spec.env_var for spec in DATABASES}
+    for source in load_registry():
+        if source.source.api is not None:
+            names.update(source.source.api.environment.values())
     for path in (PROJECT_ROOT / "costudy_pipelines").rglob("*.py"):
         for match in ENV_READ.finditer(path.read_text()):
             names.add(match.group(1) or match.group(2))
@@ -23,7 +28,8 @@ def test_readme_documents_every_variable() -> None:
     readme = (PROJECT_ROOT / "README.md").read_text()
     table = readme[readme.index("## Environment variables") :]
     read = variables_read_by_the_code()
-    assert "WHOP_API_KEY" in read, "the scan must see the resources' EnvVars"
+    assert {"WHOP_API_KEY", "GHL_TOKEN"} <= read, "the scan must see the API sources' variables"
+    assert "ELECTIVE_DROP_DIR" in read, "the scan must see the resources' EnvVars"
     assert sorted(name for name in read if f"`{name}`" not in table) == []
 
 

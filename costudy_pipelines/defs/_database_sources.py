@@ -1,18 +1,12 @@
 """What the sources read from an application database (website, platform, course) share:
 one asset per feed, each day's rows read through the database's resource."""
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 import dagster as dg
 
-from costudy_pipelines.defs._source_assets import (
-    SyncConfig,
-    SyncEvent,
-    asset_arguments,
-    source_definitions,
-    sync_daily,
-)
-from costudy_pipelines.defs.resources import PostgresResource, database_resource_key
+from costudy_pipelines.defs._source_assets import daily_asset, source_definitions
+from costudy_pipelines.defs.resources import database_resource_key
 from costudy_pipelines.lib.clients import databases
 from costudy_pipelines.sources.registry import Feed, RegisteredSource
 
@@ -20,25 +14,14 @@ from costudy_pipelines.sources.registry import Feed, RegisteredSource
 def database_asset(
     source: RegisteredSource, feed: Feed, extract: databases.Extract, database: str
 ) -> dg.AssetsDefinition:
-    resource_key = database_resource_key(database)
-
-    # pool: one per database, so parallel partitions never crowd the application's server
-    @dg.asset(
-        **asset_arguments(source, feed, kinds=set(), pool=f"{database}_db"),
-        required_resource_keys={resource_key, "warehouse_db"},
+    return daily_asset(
+        source,
+        feed,
+        kinds=set(),
+        pool=f"{database}_db",  # one per database: parallel partitions never crowd its server
+        resource_key=database_resource_key(database),
+        open_reader=lambda source_db: databases.TableReader(source_db.engine, extract),
     )
-    def _asset(context: dg.AssetExecutionContext, config: SyncConfig) -> Iterator[SyncEvent]:
-        source_db: PostgresResource = getattr(context.resources, resource_key)
-        yield from sync_daily(
-            context,
-            config,
-            context.resources.warehouse_db,
-            source,
-            feed,
-            lambda window: databases.extract_pages(source_db.engine, extract, window),
-        )
-
-    return _asset
 
 
 def database_definitions(

@@ -22,7 +22,13 @@ from costudy_pipelines.lib.loading.session import sync_session
 from costudy_pipelines.lib.loading.windows import Extract, source_windows, sync_windows
 from costudy_pipelines.lib.settings import positive_int_setting
 from costudy_pipelines.sources.config import SourcesConfig
-from costudy_pipelines.sources.registry import Feed, RegisteredSource, Schedule
+from costudy_pipelines.sources.registry import (
+    DayReader,
+    Feed,
+    RegisteredSource,
+    ReportedCount,
+    Schedule,
+)
 
 SOURCE_GROUP = "sources"
 Records = Iterable[dict[str, Any]]
@@ -298,6 +304,41 @@ def sync_daily(
     figures = log_run(context, feed, committed, started, run_figures)
     yield dg.AssetObservation(context.asset_key, metadata=figures)
     yield dg.MaterializeResult()
+
+
+def daily_asset(
+    source: RegisteredSource,
+    feed: Feed,
+    *,
+    kinds: set[str],
+    pool: str,
+    resource_key: str,
+    open_reader: Callable[[Any], DayReader],
+) -> dg.AssetsDefinition:
+    """A dated feed's asset: each run opens its reader from the resource `resource_key` (the
+    API's connection, the application database) and syncs the run's days through it."""
+
+    @dg.asset(
+        **asset_arguments(source, feed, kinds=kinds, pool=pool),
+        required_resource_keys={resource_key, "warehouse_db"},
+    )
+    def _asset(context: dg.AssetExecutionContext, config: SyncConfig) -> Iterator[SyncEvent]:
+        reader = open_reader(getattr(context.resources, resource_key))
+        try:
+            yield from sync_daily(
+                context,
+                config,
+                context.resources.warehouse_db,
+                source,
+                feed,
+                reader.day,
+                reader.reported if isinstance(feed.counts, ReportedCount) else None,
+                run_figures=reader.run_figures,
+            )
+        finally:
+            reader.close()
+
+    return _asset
 
 
 def log_run(

@@ -4,15 +4,21 @@ Every source is a folder under costudy_pipelines/sources/ (or a module a `[sourc
 entry of sources.toml points at) holding:
 
     spec.py     SOURCE = Source(...): its feeds (assets → warehouse tables), name-priority
-                rank, schedule, freshness, how its counts are checked, owners
+                rank, schedule, freshness, how its counts are checked, owners; an API source
+                also its connection settings' environment variables (Api)
     records.py  validation of its records          client.py  how its records are read
-    defs.py     its Dagster assets, checks and resource (the only file importing Dagster)
+    defs.py     its Dagster assets, checks and resource (the only file importing Dagster);
+                an API source has none: defs/_api_sources.py builds them from its Api
     sandbox.py  EMULATOR = Emulator(...): how the sandbox stands in for it
 
+The folder's name is the source's one name: its sources.toml entry, its name-priority family,
+the `costudy/source` tag of its assets. Each feed has one name too (LoadSpec.name): its asset,
+and its sessions' in sync_log and sync_rejects.
+
 Definitions, freshness policies, sync health, count checks, name priority, the demo summary
-and the benchmarks all read `load_registry()`; nothing keeps a list of sources by hand. A
-folder or entry that is incomplete fails here, with a message naming the source and the piece.
-Plain Python: nothing here imports Dagster.
+and the benchmarks all read the registry, built once by `load_registry()` and passed in;
+nothing keeps a list of sources by hand. A folder or entry that is incomplete fails here,
+with a message naming the source and the piece. Plain Python: nothing here imports Dagster.
 """
 
 from __future__ import annotations
@@ -21,15 +27,16 @@ import dataclasses
 import importlib
 import importlib.util
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from costudy_pipelines.lib.clients.base import Page, TimeWindow
 from costudy_pipelines.lib.count_comparison import SourceTable
 from costudy_pipelines.lib.loading.spec import DEFAULT_OPTIONS, LoadOptions, LoadSpec
 from costudy_pipelines.lib.people.features import IdentitySource
@@ -46,7 +53,7 @@ if TYPE_CHECKING:
     from costudy_pipelines.sandbox.emulator import Emulator
 
 SOURCES_PACKAGE = "costudy_pipelines.sources"
-PIECES = ("spec", "records", "client", "defs", "sandbox")
+PIECES = ("spec", "records", "client", "sandbox")  # and defs.py, unless spec.py declares an api
 
 
 class Schedule(StrEnum):
@@ -90,6 +97,41 @@ class NoCount:
 CountSource = ReportedCount | DatabaseCount | NoCount
 
 
+class DayReader(Protocol):
+    """One feed's reader for one run of an API source (what `Api.open` returns)."""
+
+    def day(self, window: TimeWindow) -> Iterable[Page]:
+        """The pages of the records created in `window`."""
+        ...
+
+    def reported(self, window: TimeWindow) -> int | str | None:
+        """Once the window is read: the count the API reported for it, why there is none (a
+        str), or None (the API reports no counts)."""
+        ...
+
+    def run_figures(self) -> Mapping[str, Any]:
+        """The run's own figures (requests, waits), for its log: not a day's."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Api:
+    """How an API source is read; one generic builder (defs/_api_sources.py) turns it into its
+    assets and resource, so the folder needs no defs.py.
+
+    environment: each connection setting -> the environment variable it is read from (secrets
+    stay there); kinds: the UI's badges; pool: the Dagster pool its steps share (parallel
+    partitions share the API's rate limit). The folder's client.py defines
+    `open_feed(settings, feed) -> DayReader`: that feed's reader for one run, imported only
+    by a run (a client's HTTP stack is no part of loading the definitions)."""
+
+    environment: Mapping[str, str]
+    kinds: frozenset[str]
+    pool: str
+
+
 @dataclass(frozen=True)
 class Feed:
     """One asset of a source: how its records land (load.name is the feed's one name: its
@@ -109,7 +151,7 @@ class Feed:
 
 @dataclass(frozen=True)
 class Source:
-    """What a source folder declares in spec.py (SOURCE). Every field is required."""
+    """What a source folder declares in spec.py (SOURCE)."""
 
     name: str  # the folder, the key of its [sources.<name>] entry, its name-priority family
     title: str
@@ -119,6 +161,7 @@ class Source:
     owners: tuple[str, ...]
     feeds: Callable[[Any], tuple[Feed, ...]]  # settings (see `settings`) → the feeds
     settings: type | None = None  # a dataclass read strictly from the source's config entry
+    api: Api | None = None  # an API source: its assets come from the generic builder
 
 
 @dataclass(frozen=True)
@@ -133,6 +176,18 @@ class RegisteredSource:
     feeds: tuple[Feed, ...]
     config: SourcesConfig
     load_options: LoadOptions = DEFAULT_OPTIONS
+
+    def open_reader(self, settings: Mapping[str, str], feed: str) -> DayReader:
+        """An API source's reader of `feed` for one run: its client.py's open_feed (imported
+        by a run only: a client's HTTP stack is no part of loading the definitions)."""
+        client = importlib.import_module(f"{self.module}.client")
+        open_feed = getattr(client, "open_feed", None)
+        if open_feed is None:
+            raise RegistryError(
+                f"source {self.name!r}: {self.module}.client defines no "
+                "open_feed(settings, feed), which its spec.py's api needs"
+            )
+        return open_feed(settings, feed)
 
     def first_day(self) -> date:
         return self.config.first_day(self.entry)
@@ -229,7 +284,7 @@ def source_module(entry: SourceEntry) -> str:
     return entry.module or f"{SOURCES_PACKAGE}.{entry.name}"
 
 
-def _missing_pieces(name: str, module: str) -> None:
+def _folder(name: str, module: str) -> Path:
     try:
         spec = importlib.util.find_spec(module)
     except ModuleNotFoundError:
@@ -244,8 +299,10 @@ def _missing_pieces(name: str, module: str) -> None:
     if missing:
         raise RegistryError(
             f"source {name!r} ({folder}): missing {', '.join(f'{p}.py' for p in missing)}; "
-            "a source folder holds spec.py, records.py, client.py, defs.py and sandbox.py"
+            "a source folder holds spec.py, records.py, client.py and sandbox.py (and defs.py "
+            "unless spec.py declares an api)"
         )
+    return folder
 
 
 def _declaration(name: str, module: str) -> Source:
@@ -347,8 +404,13 @@ def build_registry(config: SourcesConfig) -> Registry:
     loaded = []
     for entry in (entry for entry in config.sources if entry.enabled):
         module = source_module(entry)
-        _missing_pieces(entry.name, module)
+        folder = _folder(entry.name, module)
         source = _declaration(entry.name, module)
+        if source.api is None and not (folder / "defs.py").exists():
+            raise RegistryError(
+                f"source {entry.name!r} ({folder}): missing defs.py; a source whose spec.py "
+                "declares no api builds its own assets there"
+            )
         settings = _settings(source, entry)
         feeds = _feeds(source, settings, config.amount_bounds)
         loaded.append(RegisteredSource(source, entry, module, settings, feeds, config))

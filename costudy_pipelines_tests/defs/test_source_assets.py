@@ -8,8 +8,8 @@ import re
 import dagster as dg
 
 from costudy_pipelines.definitions import project_definitions
+from costudy_pipelines.defs._api_sources import ApiConnection
 from costudy_pipelines.defs.resources import PostgresResource
-from costudy_pipelines.sources.whop.defs import WhopResource
 
 ASSET = dg.AssetKey("whop_payments")
 RUN_CHECKS = ("run_accounting", "reject_rate")
@@ -28,7 +28,7 @@ def test_run_checks_with_nothing_materialized_warn_and_say_why(warehouse_url: st
         resources={
             "warehouse_db": PostgresResource(url=warehouse_url, env_var="WAREHOUSE_DB_URL"),
             # the asset is not run (only its checks are selected); its API is never called
-            "whop": WhopResource(api_key="unused", base_url="http://127.0.0.1:9"),
+            "whop": ApiConnection(settings={"api_key": "unused", "base_url": "http://127.0.0.1:9"}),
         },
         instance=dg.DagsterInstance.ephemeral(),
     )
@@ -53,7 +53,7 @@ def test_a_sync_on_an_unmigrated_warehouse_names_the_cause_and_the_remedy(
         partition_key="2024-01-02",
         resources={
             "warehouse_db": PostgresResource(url=fresh_db_url, env_var="WAREHOUSE_DB_URL"),
-            "whop": WhopResource(api_key="unused", base_url="http://127.0.0.1:9"),
+            "whop": ApiConnection(settings={"api_key": "unused", "base_url": "http://127.0.0.1:9"}),
         },
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,

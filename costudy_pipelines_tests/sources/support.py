@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import dagster as dg
 import pytest
 
+from costudy_pipelines.defs._api_sources import ApiConnection
 from costudy_pipelines.sandbox import stack
 from costudy_pipelines.sandbox.changes import ChangeReport
 from costudy_pipelines.sandbox.world import World, WorldConfig
@@ -55,3 +57,16 @@ class Sandbox:
 def set_environment(monkeypatch: pytest.MonkeyPatch, values: dict[str, str]) -> None:
     for name, value in values.items():
         monkeypatch.setenv(name, value)
+
+
+def impatient_whop(retry_attempts: int) -> ApiConnection:
+    """Whop's connection as the project makes it (its variables), retrying only that often,
+    briefly: a fault past the cap fails the run soon."""
+    return ApiConnection(
+        settings={
+            "api_key": dg.EnvVar("WHOP_API_KEY"),
+            "base_url": dg.EnvVar("WHOP_API_URL"),
+            "retry_attempts": str(retry_attempts),
+            "retry_backoff_s": "0.05",
+        }
+    )

@@ -13,9 +13,8 @@ import psycopg
 import pytest
 
 from costudy_pipelines.sandbox.world import World
-from costudy_pipelines.sources.whop.defs import WhopResource
 from costudy_pipelines_tests.sources.runs import run_assets
-from costudy_pipelines_tests.sources.support import Sandbox
+from costudy_pipelines_tests.sources.support import Sandbox, impatient_whop
 from costudy_pipelines_tests.sources.world_warehouse import expected, stored
 
 WHOP = ("whop_payments", "whop_memberships", "whop_users")
@@ -59,12 +58,7 @@ def test_a_5xx_beyond_the_retry_cap_fails_clearly_and_writes_nothing_of_its_part
 ) -> None:
     # The first request (the first day's first page) passes; every later one fails.
     set_faults(sandbox, {"faults": [{"kind": "error", "status": 502, "skip": 1}]})
-    impatient = WhopResource(
-        api_key=dg.EnvVar("WHOP_API_KEY"),
-        base_url=dg.EnvVar("WHOP_API_URL"),
-        retry_attempts=3,
-        retry_backoff_s=0.05,
-    )
+    impatient = impatient_whop(3)
     run = run_assets(
         sandbox.first_day,
         sandbox.last_day,

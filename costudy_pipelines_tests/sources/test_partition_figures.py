@@ -4,8 +4,8 @@ run's figures are the run's; each day shows as it commits; a day that fails show
 the days committed before it stay materialized."""
 
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
 import dagster as dg
@@ -15,6 +15,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from costudy_pipelines.definitions import project_definitions
+from costudy_pipelines.defs._api_sources import ApiConnection
 from costudy_pipelines.defs._source_assets import (
     SyncConfig,
     SyncEvent,
@@ -24,9 +25,9 @@ from costudy_pipelines.defs._source_assets import (
 )
 from costudy_pipelines.defs.resources import PostgresResource
 from costudy_pipelines.sources.registry import load_registry
-from costudy_pipelines.sources.whop.defs import WhopResource
+from costudy_pipelines.sources.whop.client import open_feed
 from costudy_pipelines_tests.sources.runs import run_assets
-from costudy_pipelines_tests.sources.support import Sandbox
+from costudy_pipelines_tests.sources.support import Sandbox, impatient_whop
 
 PAYMENTS = dg.AssetKey("whop_payments")
 # the run's figures, which no day's materialization carries
@@ -116,12 +117,7 @@ def test_a_failing_day_fails_alone_and_the_days_before_it_stay_materialized(
     # Every request after those fails: day 3's first page, past the retry cap.
     plan = {"faults": [{"kind": "error", "status": 502, "skip": requests}]}
     httpx.put(f"{sandbox.base_url('whop')}/_sandbox/faults", json=plan, timeout=10)
-    impatient = WhopResource(
-        api_key=dg.EnvVar("WHOP_API_KEY"),
-        base_url=dg.EnvVar("WHOP_API_URL"),
-        retry_attempts=2,
-        retry_backoff_s=0.05,
-    )
+    impatient = impatient_whop(2)
 
     run = run_assets(first, third, SELECTION, resources={"whop": impatient}, instance=instance)
 
@@ -160,13 +156,12 @@ def test_each_day_shows_as_it_commits_while_the_run_goes_on(
     def whop_payments(
         context: dg.AssetExecutionContext,
         config: SyncConfig,
-        whop: WhopResource,
+        whop: ApiConnection,
         warehouse_db: PostgresResource,
     ) -> Iterator[SyncEvent]:
         run_id = context.run.run_id
-        with whop.client() as client:
-            extract = partial(client.pages, "payments")
-            for event in sync_daily(context, config, warehouse_db, source, feed, extract):
+        with closing(open_feed(whop.settings, feed.asset)) as reader:
+            for event in sync_daily(context, config, warehouse_db, source, feed, reader.day):
                 if isinstance(event, dg.AssetObservation) and event.partition:
                     seen.append(
                         (

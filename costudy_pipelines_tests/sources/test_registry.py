@@ -162,12 +162,14 @@ PROBE = textwrap.dedent(
     server = emulator.server(World(WorldConfig(people=40, days=5)), 0, "probe-token").start()
     try:
         from costudy_pipelines.lib.clients.base import TimeWindow
-        import importlib
-        client_module = importlib.import_module(registry.source(name).module + ".client")
-        with client_module.ContactsClient(name, server.base_url, "probe-token") as client:
+        settings = {"base_url": server.base_url, "token": "probe-token"}
+        reader = registry.source(name).open_reader(settings, name)
+        try:
             day = TimeWindow(TimeWindow.day("2024-01-01").start, TimeWindow.day("2024-01-06").end)
-            served = sum(len(page) for page in client.day(day))
-            reported = client.reported(day)
+            served = sum(len(page) for page in reader.day(day))
+            reported = reader.reported(day)
+        finally:
+            reader.close()
     finally:
         server.stop()
     print(json.dumps({
@@ -179,6 +181,9 @@ PROBE = textwrap.dedent(
         "sync_log_names": registry.sync_log_names(),
         "priority": list(registry.name_priority()),
         "services": stack.services(),
+        "resource_variables": sorted(
+            value.env_var_name for value in defs.resources[name].settings.values()
+        ),
         "served": served,
         "reported": reported,
     }))
@@ -211,3 +216,5 @@ def test_a_copied_template_appears_everywhere_that_derives_from_the_registry(
     assert found["priority"][-1] == "crm_contacts"
     assert "crm_contacts" in found["services"]
     assert found["served"] > 0 and found["reported"] == found["served"]
+    # the resource the generic builder made reads the variables spec.py names, by name
+    assert found["resource_variables"] == ["CRM_CONTACTS_API_URL", "CRM_CONTACTS_TOKEN"]

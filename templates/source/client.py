@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from costudy_pipelines.lib.clients.base import Page, TimeWindow, in_window
@@ -28,6 +28,7 @@ class ContactsClient(ApiReader):
     """One client per sync; `reported(window)` is the total the API gave for that day."""
 
     def __init__(self, title: str, base_url: str, token: str) -> None:
+        self.title = title
         self.api = JsonApiClient(title, base_url, token=token)
         self._totals: dict[TimeWindow, int | None] = {}
 
@@ -44,7 +45,12 @@ class ContactsClient(ApiReader):
             guard.check(cursor, (record.get("id") for record in payload["data"]))
             total = payload.get("total")
             if total is not None and not isinstance(total, int):
-                raise MalformedResponseError(f"{PATH}: total is not a number: {total!r}")
+                raise MalformedResponseError(
+                    f"{self.title} GET {PATH}: total is not a number: {total!r}",
+                    api=self.title,
+                    method="GET",
+                    path=PATH,
+                )
             self._totals[window] = total
             page = in_window(payload["data"], "created_at", window)
             if page:
@@ -55,3 +61,8 @@ class ContactsClient(ApiReader):
 
     def reported(self, window: TimeWindow) -> int | None:
         return self._totals.pop(window, None)
+
+
+def open_feed(settings: Mapping[str, str], feed: str) -> ContactsClient:
+    """The feed's reader for one run, from the settings spec.py's API names."""
+    return ContactsClient(feed, settings["base_url"], settings["token"])

@@ -19,13 +19,7 @@ from costudy_pipelines.sandbox.servers.base import (
 from costudy_pipelines.sandbox.world import World
 
 from .client import PATH
-
-NAME = __name__.rsplit(".", 2)[-2]
-
-
-def environment_names(name: str) -> tuple[str, str]:
-    """The variables holding the API's base URL and token."""
-    return f"{name.upper()}_API_URL", f"{name.upper()}_TOKEN"
+from .spec import API, NAME
 
 
 def _created(contact: dict[str, Any]) -> datetime:
@@ -88,8 +82,9 @@ def server(world: World, port: int, token: str) -> ContactsServer:
 
 
 def environment(context: SandboxContext) -> dict[str, str]:
-    url_var, token_var = environment_names(NAME)
-    return {url_var: context.base_url or "", token_var: context.token or ""}
+    """The variables spec.py's API reads, pointing at this server."""
+    variables = API.environment
+    return {variables["base_url"]: context.base_url or "", variables["token"]: context.token or ""}
 
 
 EMULATOR = Emulator(environment=environment, service=NAME, server=server)

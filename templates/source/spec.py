@@ -3,6 +3,7 @@
 from costudy_pipelines.lib.loading import LoadSpec
 from costudy_pipelines.sources.registry import (
     DAILY_FRESHNESS,
+    Api,
     Feed,
     ReportedCount,
     Schedule,
@@ -29,6 +30,14 @@ def feeds(settings: None) -> tuple[Feed, ...]:
     )
 
 
+# Its connection settings and the variables they are read from: the generic API builder makes
+# its assets and resource (no defs.py); client.py's open_feed reads with them.
+API = Api(
+    environment={"base_url": f"{NAME.upper()}_API_URL", "token": f"{NAME.upper()}_TOKEN"},
+    kinds=frozenset({"api"}),
+    pool=f"{NAME}_api",
+)
+
 SOURCE = Source(
     name=NAME,
     title=NAME.replace("_", " ").title(),
@@ -37,4 +46,5 @@ SOURCE = Source(
     freshness=DAILY_FRESHNESS,
     owners=("team:data-platform",),
     feeds=feeds,
+    api=API,
 )

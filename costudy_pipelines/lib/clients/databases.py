@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
 import psycopg
 import sqlalchemy as sa
@@ -99,3 +99,23 @@ def window_clause(column: str, window: TimeWindow | None) -> sql.Composable:
     if window is None:
         return sql.SQL("")
     return sql.SQL("where t.{c} >= %(start)s and t.{c} < %(end)s").format(c=sql.Identifier(column))
+
+
+class TableReader:
+    """An application database's rows of one extract, read day by day for one run (what a
+    database source's asset runs); the database reports no counts: its check counts rows."""
+
+    def __init__(self, engine: sa.Engine, extract: Extract) -> None:
+        self.engine, self.extract = engine, extract
+
+    def day(self, window: TimeWindow) -> Iterator[Page]:
+        return extract_pages(self.engine, self.extract, window)
+
+    def reported(self, window: TimeWindow) -> None:
+        return None
+
+    def run_figures(self) -> dict[str, Any]:
+        return {}
+
+    def close(self) -> None:
+        """The engine is the resource's, kept across runs."""

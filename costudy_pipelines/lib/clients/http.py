@@ -26,6 +26,8 @@ from urllib.parse import urlencode
 import httpx
 import orjson
 
+from costudy_pipelines.lib.clients.base import TimeWindow
+
 # Query parameters whose values must never appear in an error message.
 SECRET_PARAM_WORDS = ("key", "token", "secret", "password", "auth")
 BODY_EXCERPT_CHARS = 300
@@ -92,6 +94,14 @@ class RetryPolicy:
     def backoff(self, failures: int) -> float:
         ceiling = min(self.max_backoff_s, self.initial_backoff_s * 2 ** (failures - 1))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, str]) -> RetryPolicy:
+        """From a source's connection settings: `retry_attempts`, `retry_backoff_s` if set."""
+        return cls(
+            max_attempts=int(settings.get("retry_attempts") or cls.max_attempts),
+            initial_backoff_s=float(settings.get("retry_backoff_s") or cls.initial_backoff_s),
+        )
 
 
 class RetryBudget:
@@ -531,6 +541,14 @@ class ApiReader:
     @property
     def counters(self) -> ApiCounters:
         return self.api.counters
+
+    def reported(self, window: TimeWindow) -> int | str | None:
+        """The count the API reported for a window once read; None: it reports none."""
+        return None
+
+    def run_figures(self) -> Mapping[str, Any]:
+        """The run's HTTP counters, for its log (not a day's figures)."""
+        return self.counters.as_metadata()
 
     def close(self) -> None:
         self.api.close()

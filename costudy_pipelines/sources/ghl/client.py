@@ -26,7 +26,7 @@ near zero pauses every client of the location for one rate-limit interval before
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from itertools import chain
 from typing import Any
@@ -348,3 +348,34 @@ class DayContacts:
     def reported(self, window: TimeWindow) -> int | str | None:
         """The count, or why there is none (for counts_match_source)."""
         return reported_total(self._searches.pop(window))
+
+
+class ContactsFeed(DayContacts):
+    """The contacts of every location, read day by day for one run: what the generic API
+    builder runs for the contacts feed (spec.py's `open_feed`)."""
+
+    def day(self, window: TimeWindow) -> Iterator[Page]:
+        return self(window)
+
+    def run_figures(self) -> dict[str, int]:
+        return {
+            "locations": len(self.clients),
+            "api_requests": sum(client.counters.requests for client in self.clients),
+        }
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.close()
+
+
+def open_feed(settings: Mapping[str, str], feed: str) -> ContactsFeed:
+    """The feed's reader from its settings: token, location_ids (comma-separated), base_url."""
+    locations = [location.strip() for location in settings["location_ids"].split(",")]
+    base_url = settings.get("base_url") or GHL_URL
+    return ContactsFeed(
+        [
+            GhlClient(settings["token"], location, base_url=base_url)
+            for location in locations
+            if location
+        ]
+    )

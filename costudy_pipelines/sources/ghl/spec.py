@@ -1,10 +1,13 @@
 """GoHighLevel: what it syncs and how (plain Python; defs.py turns it into Dagster objects)."""
 
+from types import MappingProxyType
+
 from costudy_pipelines.lib.loading import LoadSpec
 from costudy_pipelines.lib.validation.shape import FeedShape
 from costudy_pipelines.sources.ghl.records import GhlContactValidator
 from costudy_pipelines.sources.registry import (
     DAILY_FRESHNESS,
+    Api,
     Feed,
     ReportedCount,
     Schedule,
@@ -48,6 +51,16 @@ def feeds(settings: None) -> tuple[Feed, ...]:
     )
 
 
+# The connection settings and the variables they are read from (the generic API builder):
+# GHL_LOCATION_IDS is a comma-separated list of location ids.
+API = Api(
+    environment=MappingProxyType(
+        {"token": "GHL_TOKEN", "location_ids": "GHL_LOCATION_IDS", "base_url": "GHL_API_URL"}
+    ),
+    kinds=frozenset({"gohighlevel"}),
+    pool="ghl_api",
+)
+
 SOURCE = Source(
     name="ghl",
     title="GoHighLevel",
@@ -56,4 +69,5 @@ SOURCE = Source(
     freshness=DAILY_FRESHNESS,
     owners=("team:data-platform",),
     feeds=feeds,
+    api=API,
 )

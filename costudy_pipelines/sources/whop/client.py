@@ -214,6 +214,9 @@ class WhopClient(ApiReader):
         for user_id in user_ids:
             self._member_emails.setdefault(user_id, None)
 
+    def feed(self, resource: str) -> WhopFeed:
+        return WhopFeed(self, resource)
+
     def lookup_metadata(self) -> dict[str, int]:
         """For the run's figures (its log and run-level observation): the members lookups
         this client made."""
@@ -233,3 +236,39 @@ class WhopClient(ApiReader):
             params["created_after"] = (window.start - WINDOW_SLACK).isoformat()
             params["created_before"] = window.end.isoformat()
         return params
+
+
+class WhopFeed:
+    """One Whop resource (payments, memberships, users) read day by day for one run: what the
+    generic API builder runs for each of Whop's feeds (spec.py's `open_feed`)."""
+
+    def __init__(self, client: WhopClient, resource: str) -> None:
+        self.client, self.resource = client, resource
+
+    def day(self, window: TimeWindow) -> Iterator[Page]:
+        return self.client.pages(self.resource, window)
+
+    def reported(self, window: TimeWindow) -> None:
+        return None  # Whop's cursor API reports no totals
+
+    def run_figures(self) -> dict[str, int | float]:
+        """HTTP counters, and the members lookups that gave memberships and users emails."""
+        figures: dict[str, int | float] = dict(self.client.counters.as_metadata())
+        if self.resource in ("memberships", "users"):
+            figures.update(self.client.lookup_metadata())
+        return figures
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def open_feed(settings: Mapping[str, str], feed: str) -> WhopFeed:
+    """A feed's reader from its connection settings (api_key, base_url; optional company_id,
+    retry_attempts, retry_backoff_s)."""
+    client = WhopClient(
+        settings["api_key"],
+        base_url=settings.get("base_url") or WHOP_V1_URL,
+        company_id=settings.get("company_id") or None,
+        retry=RetryPolicy.from_settings(settings),
+    )
+    return client.feed(feed.removeprefix("whop_"))

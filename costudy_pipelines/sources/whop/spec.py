@@ -1,9 +1,12 @@
 """Whop: what it syncs and how (plain Python; defs.py turns it into Dagster objects)."""
 
+from types import MappingProxyType
+
 from costudy_pipelines.lib.loading import LoadSpec
 from costudy_pipelines.lib.validation.shape import FeedShape
 from costudy_pipelines.sources.registry import (
     DAILY_FRESHNESS,
+    Api,
     Feed,
     NoCount,
     Schedule,
@@ -82,6 +85,13 @@ def feeds(settings: None) -> tuple[Feed, ...]:
     )
 
 
+# The connection settings and the variables they are read from (the generic API builder).
+API = Api(
+    environment=MappingProxyType({"api_key": "WHOP_API_KEY", "base_url": "WHOP_API_URL"}),
+    kinds=frozenset({"whop"}),
+    pool="whop_api",
+)
+
 SOURCE = Source(
     name="whop",
     title="Whop",
@@ -90,4 +100,5 @@ SOURCE = Source(
     freshness=DAILY_FRESHNESS,
     owners=("team:data-platform",),
     feeds=feeds,
+    api=API,
 )

@@ -17,6 +17,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from costudy_pipelines.defs._api_sources import ApiConnection, api_asset
 from costudy_pipelines.defs._source_counts import MISSING_COUNT, REPORTED_COUNT, api_count_check
 from costudy_pipelines.lib.clients.base import parse_timestamp
 from costudy_pipelines.lib.loading import sync_session
@@ -25,7 +26,6 @@ from costudy_pipelines.sandbox.servers import GoHighLevelServer
 from costudy_pipelines.sandbox.world import World
 from costudy_pipelines.sources.course.client import COURSE_ORDERS
 from costudy_pipelines.sources.course.spec import course_orders as spec_course_orders
-from costudy_pipelines.sources.ghl.defs import GoHighLevelResource, contacts_asset
 from costudy_pipelines.sources.registry import load_registry
 from costudy_pipelines.sources.whop.spec import whop_payments as spec_whop_payments
 from costudy_pipelines_tests.defs.finance.loading import (
@@ -208,7 +208,7 @@ def test_days_without_a_count_among_days_with_one_warn(dbs, instance, world):
 
 
 @contextmanager
-def ghl_sandbox(world: World, **options: Any) -> Iterator[GoHighLevelResource]:
+def ghl_sandbox(world: World, **options: Any) -> Iterator[ApiConnection]:
     """The sandbox GoHighLevel server serving the world's contacts (made as awkward as
     `options` say), and the product's resource pointed at it."""
     token = secrets.token_urlsafe(16)
@@ -217,23 +217,26 @@ def ghl_sandbox(world: World, **options: Any) -> Iterator[GoHighLevelResource]:
     with GoHighLevelServer(
         token=token, contacts=contacts, location_ids=locations, **options
     ) as server:
-        yield GoHighLevelResource(
-            token=token, location_ids=",".join(locations), base_url=server.base_url
-        )
+        settings = {
+            "token": token,
+            "location_ids": ",".join(locations),
+            "base_url": server.base_url,
+        }
+        yield ApiConnection(settings=settings)
 
 
 @pytest.fixture
-def ghl(world: World) -> Iterator[GoHighLevelResource]:
+def ghl(world: World) -> Iterator[ApiConnection]:
     with ghl_sandbox(world) as resource:
         yield resource
 
 
-def sync_ghl(dbs, instance, ghl: GoHighLevelResource, world: World) -> dg.ExecuteInProcessResult:
+def sync_ghl(dbs, instance, ghl: ApiConnection, world: World) -> dg.ExecuteInProcessResult:
     """The product's ghl_contacts asset over every day of the world in one run (a single-run
     backfill, as `costudy demo` runs it)."""
     last = world.config.start + timedelta(days=world.config.days - 1)
     source = load_registry().source("ghl")
-    ghl_contacts = contacts_asset(source, source.feeds[0])
+    ghl_contacts = api_asset(source, source.feeds[0])
     job = dg.Definitions(
         assets=[ghl_contacts],
         resources={**dbs.resources({"warehouse_db"}), "ghl": ghl},

@@ -17,6 +17,7 @@ import dagster as dg
 import psycopg
 import pytest
 
+from costudy_pipelines.defs._api_sources import ApiConnection
 from costudy_pipelines.defs.resources import PostgresResource
 from costudy_pipelines.defs.sync_health import drift_markdown
 from costudy_pipelines.lib.loading.drift import DriftSeen, drift_history
@@ -24,7 +25,6 @@ from costudy_pipelines.sandbox.generators.whop import members
 from costudy_pipelines.sandbox.servers import WhopServer
 from costudy_pipelines.sandbox.shape_changes import ShapeChange
 from costudy_pipelines.sandbox.world import World, WorldConfig
-from costudy_pipelines.sources.whop.defs import WhopResource
 from costudy_pipelines_tests.replay.support import costudy, use_databases
 from costudy_pipelines_tests.sources.runs import Run, run_assets
 
@@ -61,7 +61,7 @@ def whop(change: ShapeChange | None) -> Iterator[WhopServer]:
 
 def sync(server: WhopServer, warehouse_url: str) -> Run:
     resources = {
-        "whop": WhopResource(api_key=KEY, base_url=f"{server.base_url}/api/v1"),
+        "whop": ApiConnection(settings={"api_key": KEY, "base_url": f"{server.base_url}/api/v1"}),
         "warehouse_db": PostgresResource(url=warehouse_url, env_var="WAREHOUSE_DB_URL"),
     }
     with dg.instance_for_test() as instance:
