@@ -9,7 +9,9 @@ the first sync are paid once.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import timedelta
+from typing import Any
 
 import dagster as dg
 import psycopg
@@ -130,15 +132,33 @@ def assert_matches(found: Stored, truth: Expected, previous: Expected | None = N
     never deleted) and rejects of malformed records that were deleted at the source.
     """
     for source in SYNCED:
-        assert found.live_keys(source) == truth.keys[source], source
+        assert_same(found.live_keys(source), truth.keys[source], f"{source}: live rows")
         rejects = {**(previous.rejects[source] if previous else {}), **truth.rejects[source]}
         stale_unattributed = previous.unattributed[source] if previous else set()
         wanted = {key for key in rejects if key not in truth.keys[source]}
         wanted |= truth.unattributed[source] | stale_unattributed
-        assert set(found.rejects[source]) == wanted, source
-    assert set(found.users) == truth.users | (previous.users if previous else set())
+        assert_same(set(found.rejects[source]), wanted, f"{source}: unresolved rejects")
+    users = truth.users | (previous.users if previous else set())
+    assert_same(set(found.users), users, "users (emails)")
     names = {email: found.users[email] for email in truth.names}
-    assert names == truth.names
+    wrong = {
+        email: (names[email], want) for email, want in truth.names.items() if names[email] != want
+    }
+    assert not wrong, f"{len(wrong)} users' (name, source) differ (found, wanted): {sample(wrong)}"
+
+
+def sample(items: Iterable[Any], most: int = 5) -> str:
+    shown = sorted(items, key=repr)
+    return repr(shown[:most]) + (f" and {len(shown) - most} more" if len(shown) > most else "")
+
+
+def assert_same(found: set[Any], wanted: set[Any], what: str) -> None:
+    """`found == wanted`, or a message that says what is missing and what is extra."""
+    missing, extra = wanted - found, found - wanted
+    assert not missing and not extra, (
+        f"{what}: {len(found)} found, {len(wanted)} wanted; missing {len(missing)}: "
+        f"{sample(missing)}; not wanted {len(extra)}: {sample(extra)}"
+    )
 
 
 def assert_malformed_records_rejected_with_reasons(found: Stored, truth: Expected) -> None:

@@ -190,14 +190,17 @@ def _stored_key(source: str, identity: list[Any], raw: dict[str, Any]) -> str:
 
 
 ENGINE_TO_WORLD = {
-    **{f"website_{kind}": source for source, kind in WEBSITE_KINDS.items()},
+    **{f"website_{kind}s": source for source, kind in WEBSITE_KINDS.items()},
     "course_orders": "orders",
     "course_enrollments": "enrollments",
 }
 
 
 def world_source(engine_source: str) -> str:
-    """A sync_log / sync_rejects source name as the world calls it."""
+    """A sync_log / sync_rejects source name (a feed's) as the world calls it: every sheet
+    feed is a worksheet of the world's one sheet_rows."""
+    if engine_source.startswith("sheet_"):
+        return "sheet_rows"
     return ENGINE_TO_WORLD.get(engine_source, engine_source)
 
 
@@ -335,5 +338,10 @@ def written_by_run(url: str, run_id: str) -> dict[str, tuple[int, int, int]]:
             " where run_id = %s group by source",
             (run_id,),
         ):
-            totals[world_source(source)] = (int(inserted), int(updated), int(deleted))
+            before = totals[world_source(source)]  # a world source may be several feeds (sheets)
+            totals[world_source(source)] = (
+                before[0] + int(inserted),
+                before[1] + int(updated),
+                before[2] + int(deleted),
+            )
     return totals

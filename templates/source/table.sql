@@ -1,5 +1,6 @@
 -- The source's warehouse table: copy to sql/warehouse/NNN-<name>.sql (the next number) and
--- replace template_contacts with the source's name. The bookkeeping columns are those of every
+-- replace template_contacts with the source's name; its down migration, NNN-<name>.down.sql,
+-- is `drop table <name>;`. The bookkeeping columns are those of every
 -- source table (sql/warehouse/002-source-tables.sql); occurred_at is what its validator types.
 create table template_contacts (
     id            bigint generated always as identity primary key,
@@ -11,7 +12,7 @@ create table template_contacts (
     candidate_name        text,
     candidate_username    text,
     candidate_observed_at timestamptz,
-    raw           jsonb not null,
+    raw           jsonb compression lz4 not null,  -- as every source table's (migration 008)
     content_hash  bytea not null,
     first_seen    timestamptz not null default now(),
     last_synced   timestamptz not null default now(),

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import dagster as dg
+from psycopg.types.json import Jsonb
 
 from costudy_pipelines.defs.resources import PostgresResource
 from costudy_pipelines.lib.pg import connect
@@ -76,3 +77,36 @@ def test_a_spreadsheet_not_shared_fails_the_asset_saying_whom_to_share_it_with(
             "select status, error_message from sync_log where target_table = 'sheet_rows'"
         ).fetchall()
     assert status == "FAILED" and "HTTP 403" in error
+
+
+def test_a_sheets_history_under_its_old_name_becomes_its_feeds_on_its_next_sync(
+    warehouse_url: str,
+) -> None:
+    """Before issue 25 every sheet's sessions and rejects were `sheet_rows` (the worksheet in
+    their scope): its next sync renames them to its feed's one name, and no other sheet's."""
+    scope = {"spreadsheet_id": KEY, "worksheet": "Payments"}
+    other = {"spreadsheet_id": KEY, "worksheet": "Refunds"}
+    with connect(warehouse_url, source="WAREHOUSE_DB_URL") as warehouse:
+        for where in (scope, other):
+            warehouse.execute(
+                "insert into sync_log (source, target_table, scope, full_sync, status,"
+                " completed_at) values ('sheet_rows', 'sheet_rows', %s, true, 'SUCCESS', now())",
+                (Jsonb(where),),
+            )
+            warehouse.execute(
+                "insert into sync_rejects (source, scope, fingerprint, raw, reason)"
+                " values ('sheet_rows', %s, %s, '{}', 'no email')",
+                (Jsonb(where), where["worksheet"].encode()),
+            )
+    spreadsheet = {"title": "Ledger", "worksheets": {"Payments": ROWS}}
+    with SheetsServer({KEY: spreadsheet}) as server:
+        assert materialize(server, warehouse_url).success
+    with connect(warehouse_url, source="WAREHOUSE_DB_URL", autocommit=True) as warehouse:
+        sessions = warehouse.execute(
+            "select source, scope->>'worksheet', count(*) from sync_log group by 1, 2 order by 1"
+        ).fetchall()
+        rejects = warehouse.execute(
+            "select source, scope->>'worksheet' from sync_rejects order by 1"
+        ).fetchall()
+    assert sessions == [("sheet_ledger_tz", "Payments", 2), ("sheet_rows", "Refunds", 1)]
+    assert rejects == [("sheet_ledger_tz", "Payments"), ("sheet_rows", "Refunds")]
