@@ -130,16 +130,12 @@ def build_statements(spec: LoadSpec, *, windowed: bool = False) -> SessionStatem
         ).format(time=sql.Identifier(spec.window_column))
     return SessionStatements(
         create_temp=(
-            sql.SQL("create temp table {} ({}) on commit delete rows").format(
-                STAGE, _columns_ddl(stage_columns)
-            ),
-            sql.SQL("create temp table {} ({}) on commit delete rows").format(
+            sql.SQL("create temp table {} ({})").format(STAGE, _columns_ddl(stage_columns)),
+            sql.SQL("create temp table {} ({})").format(
                 STAGE_USERS, _columns_ddl(list(USER_CANDIDATE_COLUMNS))
             ),
-            sql.SQL("create temp table {} (key {}) on commit delete rows").format(
-                SEEN, sql.SQL(spec.key_sql_type)
-            ),
-            sql.SQL("create temp table {} (user_id uuid) on commit delete rows").format(RECOMPUTE),
+            sql.SQL("create temp table {} (key {})").format(SEEN, sql.SQL(spec.key_sql_type)),
+            sql.SQL("create temp table {} (user_id uuid)").format(RECOMPUTE),
         ),
         # One lookup by the unique key per probed record, whatever the statistics say: a
         # LATERAL subquery with LIMIT is not flattened into a join, so the planner cannot
