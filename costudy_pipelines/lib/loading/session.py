@@ -97,7 +97,7 @@ class SessionHost:
     keys' index; the source's registration for user field recomputes; the closing of RUNNING
     sync_log rows whose backend is gone; the autocommit probe connection (opened at the first
     session that probes); the loader and probe threads; the statements (psycopg prepares the
-    ones that repeat on its connection) and the user parameters (the name priority).
+    ones that repeat on its connection).
     Per session: the RUNNING sync_log row, then ONE transaction (locks, chunks, soft delete,
     outcome) that commits or rolls back alone. A session that leaves the connection broken
     drops it; the next session opens a new one.
@@ -116,7 +116,6 @@ class SessionHost:
         self._payloads: _PayloadWriters | None = None
         self._pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
         self._abandoned_closed = False
-        self._user_params: dict[LoadOptions, dict[str, object]] = {}
         self.identity: tuple[int, datetime] | None = None  # the session backend's (pid, start)
         # rows deleted from the staging tables since they were last truncated (dead tuples:
         # a temp table is never vacuumed), see SyncSession._clear_staging
@@ -132,13 +131,6 @@ class SessionHost:
         if windowed not in self._statements:
             self._statements[windowed] = build_statements(self.spec, windowed=windowed)
         return self._statements[windowed]
-
-    def user_params(self, options: LoadOptions) -> dict[str, object]:
-        """The users statements' parameters, once per run and options: the name priority
-        comes from the registry (about a millisecond per session when read every time)."""
-        if options not in self._user_params:
-            self._user_params[options] = user_params(self.spec, options)
-        return self._user_params[options]
 
     def connection(self) -> psycopg.Connection:
         """The session connection, ready: opened and set up at the first session (and again
@@ -367,7 +359,7 @@ class SyncSession:
             self.covered_params |= {"window_start": window.start, "window_end": window.end}
         row_hashed = spec.key_kind is KeyKind.ROW_HASH
         self.row_hash_prefix = scope_prefix(spec.scope) if row_hashed else None
-        self.user_params = self.host.user_params(options)
+        self.user_params = user_params(spec, options)
         self.timings: dict[str, float] = {"prepare_s": 0.0, "probe_s": 0.0, "load_s": 0.0}
         # counted by the preparing thread and the loader thread separately, summed at the end
         self._unchanged_by_probe = 0
