@@ -70,6 +70,7 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
+import _checkout  # noqa: F401  (the checkout on sys.path: the tests' helpers)
 import httpx
 import psutil
 import psycopg

@@ -15,12 +15,14 @@ import gc
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import sql
+from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
 from costudy_pipelines.lib import pg
@@ -44,10 +46,15 @@ from costudy_pipelines.lib.loading.report import (
 )
 from costudy_pipelines.lib.loading.spec import DEFAULT_OPTIONS, KeyKind, LoadOptions, LoadSpec
 from costudy_pipelines.lib.loading.statements import (
+    RECOMPUTE,
     RESOLVE_REJECTS,
     RESOLVE_REJECTS_BY_KEY,
+    SEEN,
+    STAGE,
+    STAGE_USERS,
     UPSERT_REJECTS,
     USER_CANDIDATE_TYPES,
+    Query,
     SessionStatements,
     build_statements,
     recompute_users,
@@ -59,6 +66,10 @@ ConnectionSource = str | Callable[[], psycopg.Connection]
 # Submits a probe of some entries to the probe thread: the future's keys are not unchanged.
 _Prober = Callable[[dict[Any, "_Entry"]], Future[set[Any]]]
 PROBE_PARTS = 4
+# Dead rows a staging table may hold before a session truncates it instead of deleting its
+# rows (SyncSession._clear_staging): a day's few rows cost a scan of at most this many more.
+STAGING_DEAD_ROWS = 2_000
+_STAGE, _STAGE_USERS = STAGE.as_string(), STAGE_USERS.as_string()
 # (fingerprint of a replayed reject or None, raw record)
 _Item = tuple[bytes | None, Any]
 
@@ -82,25 +93,35 @@ class SessionHost:
     """What the sessions of one run share, so that a session costs its own work only.
 
     Per run (one host per load spec, opened at its first session): the session connection
-    with its settings, staging tables (created once, ON COMMIT DELETE ROWS, so every session
-    starts with them empty) and the seen keys' index; the source's registration for user
-    field recomputes; the closing of RUNNING sync_log rows whose backend is gone; the
-    autocommit probe connection (opened at the first session that probes); the loader and
-    probe threads; the statements (psycopg prepares the ones that repeat on its connection).
+    with its settings and its backend's identity (for the RUNNING rows), staging tables
+    (created once; each session leaves them empty, see SyncSession._commit) and the seen
+    keys' index; the source's registration for user field recomputes; the closing of RUNNING
+    sync_log rows whose backend is gone; the autocommit probe connection (opened at the first
+    session that probes); the loader and probe threads; the statements (psycopg prepares the
+    ones that repeat on its connection).
     Per session: the RUNNING sync_log row, then ONE transaction (locks, chunks, soft delete,
     outcome) that commits or rolls back alone. A session that leaves the connection broken
     drops it; the next session opens a new one.
+
+    The session connection is in autocommit mode: each session opens its transaction itself
+    with the statements that follow BEGIN, and closes it with the ones before COMMIT, in one
+    round trip each (SyncSession._begin, _commit).
     """
 
     def __init__(self, connect: ConnectionSource, spec: LoadSpec) -> None:
         self.connect = connect
         self.spec = spec
         self._statements: dict[bool, SessionStatements] = {}
+        self._bound: dict[tuple[str, tuple[Any, ...]], sql.SQL] = {}
         self._conn: psycopg.Connection | None = None
         self._probe: psycopg.Connection | None = None
         self._payloads: _PayloadWriters | None = None
         self._pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
         self._abandoned_closed = False
+        self.identity: tuple[int, datetime] | None = None  # the session backend's (pid, start)
+        # rows deleted from the staging tables since they were last truncated (dead tuples:
+        # a temp table is never vacuumed), see SyncSession._clear_staging
+        self.dead_rows: dict[str, int] = {}
 
     def __enter__(self) -> SessionHost:
         return self
@@ -113,6 +134,19 @@ class SessionHost:
             self._statements[windowed] = build_statements(self.spec, windowed=windowed)
         return self._statements[windowed]
 
+    def bound(
+        self, conn: psycopg.Connection, statement: Query, params: Mapping[str, Any]
+    ) -> sql.SQL:
+        """`statement` with `params` bound into its text, for parameters that are the same for
+        every session of the run (the user parameters, the scope): psycopg caches the
+        conversion of a query with parameters only up to 4 KB, and the users upsert (7 KB)
+        was parsed for its placeholders again at every chunk (about 0.4 ms)."""
+        values = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items())
+        key = (statement.as_string(), values)
+        if key not in self._bound:
+            self._bound[key] = sql.SQL(psycopg.ClientCursor(conn).mogrify(statement, params))
+        return self._bound[key]
+
     def connection(self) -> psycopg.Connection:
         """The session connection, ready: opened and set up at the first session (and again
         after a session broke it)."""
@@ -121,6 +155,7 @@ class SessionHost:
         self._drop(self._conn)
         conn = session_connection(self.connect)
         try:
+            conn.autocommit = True  # each session says BEGIN and COMMIT (SyncSession._begin)
             self._set_up(conn)
         except psycopg.errors.UndefinedTable as exc:  # the first statement on its tables
             error = WarehouseNotMigrated.on(conn, exc)
@@ -150,6 +185,8 @@ class SessionHost:
         # on each other's uncommitted row until the first one commits
         with conn.transaction():
             conn.execute(statements.register_source)
+        self.identity = sync_log.backend_identity(conn)
+        self.dead_rows = {}  # new tables: nothing dead in them
         if not self._abandoned_closed:
             sync_log.close_abandoned(conn)
             self._abandoned_closed = True
@@ -253,6 +290,8 @@ class _Chunk:
     """One chunk, probed, validated and serialised, ready for COPY and the set-based statements."""
 
     staged: int = 0  # rows in stage_payload
+    users: int = 0  # rows in user_payload
+    seen: int = 0  # rows in seen_payload
     # binary COPY streams, serialised by the preparing thread
     stage_payload: Payload = field(default_factory=list)
     user_payload: Payload = field(default_factory=list)
@@ -348,6 +387,9 @@ class SyncSession:
         # users' fields are recomputed from the live rows before the session commits.
         self._recompute = False
         self._staged = False  # whether a chunk of this session was staged yet
+        self._exhausted = False  # whether the last chunk prepared was the records' last
+        # rows this session put in each staging table (which ones it must leave empty)
+        self._staging_rows: dict[str, int] = {}
 
     @property
     def complete(self) -> bool:
@@ -360,14 +402,13 @@ class SyncSession:
         started = time.perf_counter()
         try:
             conn = self.host.connection()
-            self.report.sync_log_id = sync_log.start(conn, self.report, self.spec.scope)
+            self.report.sync_log_id = sync_log.start(
+                conn, self.report, self.spec.scope, self.host.identity
+            )
             self._payloads = self.host.payloads()
             try:
-                with conn.transaction():
-                    self._lock(conn)
-                    self.fresh = not _scalar(
-                        conn.execute(self.statements.any_live_covered, self.covered_params)
-                    )
+                self.fresh = self._begin(conn)
+                try:
                     self._stream(conn, items)
                     if self.complete:
                         self._soft_delete(conn)
@@ -376,12 +417,10 @@ class SyncSession:
                     incomplete = self.report.rejected or self.report.soft_delete_refused
                     self.report.status = PARTIAL if incomplete else SUCCESS
                     self._record_timings(started)
-                    if not self._wrote_nothing():
-                        # durable before it returns; a session that changed nothing but its
-                        # sync_log row does not wait for the WAL flush (a server crash could
-                        # lose just the record of a no-op, which a rerun repeats)
-                        conn.execute("set local synchronous_commit = on")
-                    sync_log.finish(conn, self.report, self._details())
+                    self._commit(conn)
+                except BaseException:
+                    _rollback(conn)
+                    raise
             except BaseException as exc:
                 self._record_failure(conn, exc, started)
                 raise SyncFailed(
@@ -395,27 +434,88 @@ class SyncSession:
         self._record_timings(started)
         return self.report
 
+    def _begin(self, conn: psycopg.Connection) -> bool:
+        """Open the session's transaction, take its locks and say whether it is fresh (covers
+        no live row): one round trip, BEGIN and two statements in one query string (each
+        statement still takes its own snapshot, so the liveness check sees what committed
+        before the locks were granted)."""
+        cur = conn.execute(
+            "; ".join(("begin", self._lock_statement(conn), self._any_live_covered(conn))),
+            prepare=False,
+        )
+        while cur.nextset():
+            pass  # the last statement's result: whether anything live is covered
+        return not _scalar(cur)
+
+    def _commit(self, conn: psycopg.Connection) -> None:
+        """Leave the staging tables empty, record the outcome in sync_log and COMMIT: one
+        round trip.
+
+        A session that changed nothing but its sync_log row (an empty day, a re-sync without
+        changes) commits without waiting for the WAL flush (a server crash could lose just
+        the record of a no-op, which a rerun repeats); one that wrote rows is durable before
+        this returns.
+        """
+        statements = self._clear_staging()
+        if not self._wrote_nothing():
+            statements.append("set local synchronous_commit = on")
+        mogrify = psycopg.ClientCursor(conn).mogrify
+        statements.append(
+            mogrify(sync_log.FINISH, sync_log.finish_params(self.report, self._details()))
+        )
+        statements.append("commit")
+        conn.execute("; ".join(statements), prepare=False)
+
+    def _clear_staging(self) -> list[str]:
+        """The statements that empty the staging tables this session used, before it commits.
+
+        Temporary tables ON COMMIT DELETE ROWS were emptied by the server at every commit, all
+        four of them and the seen keys' index, whether used or not: 1.5 - 2 ms per session,
+        the largest cost of a small day. A DELETE of a day's few rows costs next to nothing,
+        but leaves dead rows, which nothing vacuums in a temporary table; once a table holds
+        more than STAGING_DEAD_ROWS of them (or this session's rows alone are that many), it
+        is truncated instead (a new file, in the transaction: about a millisecond)."""
+        dead = self.host.dead_rows
+        statements = []
+        for table, rows in self._staging_rows.items():
+            if dead.get(table, 0) + rows > STAGING_DEAD_ROWS:
+                statements.append(f"truncate {table}")
+                dead[table] = 0
+            else:
+                statements.append(f"delete from {table}")
+                dead[table] = dead.get(table, 0) + rows
+        return statements
+
+    def _staging(self, table: sql.Identifier, rows: int) -> None:
+        """Note rows this session put into a staging table."""
+        name = table.as_string()
+        self._staging_rows[name] = self._staging_rows.get(name, 0) + rows
+
+    def _lock_statement(self, conn: psycopg.Connection) -> str:
+        """Serialise what must not overlap: a full sync excludes every other session of its
+        slice (its soft delete must see their rows); partitions of a slice run side by side
+        but one session per partition at a time (the slice's shared lock is taken first:
+        select items are evaluated left to right)."""
+        slice_name = f"{self.spec.table}|{canonical_json(self.scope_json).decode()}"
+        mogrify = psycopg.ClientCursor(conn).mogrify
+        if self.report.full:
+            return mogrify("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (slice_name,))
+        return mogrify(
+            "select pg_advisory_xact_lock_shared(hashtextextended(%s, 0)),"
+            " pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            (slice_name, f"{slice_name}|{self.report.partition or ''}"),
+        )
+
+    def _any_live_covered(self, conn: psycopg.Connection) -> str:
+        mogrify = psycopg.ClientCursor(conn).mogrify
+        return mogrify(self.statements.any_live_covered, self.covered_params)
+
     def _wrote_nothing(self) -> bool:
         """Whether the session changed nothing in the warehouse but its sync_log row (an
         empty day, a re-sync without changes)."""
         report = self.report
         changes = (report.rejected, report.users_created, report.users_updated)
         return report.written == 0 and report.resolved_rejects == 0 and not any(changes)
-
-    def _lock(self, conn: psycopg.Connection) -> None:
-        """Serialise what must not overlap: a full sync excludes every other session of its
-        slice (its soft delete must see their rows); partitions of a slice run side by side
-        but one session per partition at a time."""
-        slice_name = f"{self.spec.table}|{canonical_json(self.scope_json).decode()}"
-        if self.report.full:
-            conn.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (slice_name,))
-            return
-        # one round trip; the slice's shared lock is taken first (select items left to right)
-        conn.execute(
-            "select pg_advisory_xact_lock_shared(hashtextextended(%s, 0)),"
-            " pg_advisory_xact_lock(hashtextextended(%s, 0))",
-            (slice_name, f"{slice_name}|{self.report.partition or ''}"),
-        )
 
     def _stream(self, conn: psycopg.Connection, items: Iterable[_Item]) -> None:
         """Prepare chunk N+1 while the loader thread applies chunk N (at most two in memory);
@@ -435,6 +535,10 @@ class SyncSession:
                     break
                 if pending is not None:
                     pending.result()
+                    pending = None
+                if self._exhausted:  # nothing left to prepare meanwhile: no thread hand-off
+                    self._load(conn, chunk)
+                    break
                 pending = host.pools()[0].submit(self._load, conn, chunk)
             if pending is not None:
                 pending.result()
@@ -464,6 +568,7 @@ class SyncSession:
             seen = [(key,) for key in entries]
             seen += [(key,) for key in by_key if key not in entries]
             chunk.seen_payload = self._payloads.seen.payload(seen)
+            chunk.seen = len(seen)
         if by_key:
             chunk.staged = len(by_key)
             chunk.stage_payload = self._payloads.stage.payload(
@@ -479,7 +584,9 @@ class SyncSession:
                 )
                 for key, (record, entry) in by_key.items()
             )
-            chunk.user_payload = self._payloads.users.payload(self._user_candidates(by_key))
+            candidates = self._user_candidates(by_key)
+            chunk.users = len(candidates)
+            chunk.user_payload = self._payloads.users.payload(candidates)
         self.report.records_in += read
         return chunk
 
@@ -523,6 +630,8 @@ class SyncSession:
             if part_read >= part_records or part_size >= part_bytes:
                 close_part()
                 part, part_read, part_size = {}, 0, 0
+        else:
+            self._exhausted = True
         close_part()
         unstorable = self.report.rejected - rejected_before
         self.report.duplicates += read - unstorable - len(unkeyed) - len(entries)
@@ -634,12 +743,14 @@ class SyncSession:
                 if not self.fresh:  # a fresh session stages new rows only: none backs a field
                     cur.execute(self.statements.mark_changed_winners)
                     self._recompute = self._recompute or cur.rowcount > 0
+                    self._staging(RECOMPUTE, cur.rowcount)
                 with self._timed("load_users_s"):
                     self._upsert_users(cur)
                 with self._timed("load_rows_s"):
                     self._upsert_rows(cur, chunk)
             if chunk.seen_payload:
                 copy_payload(cur, self.statements.copy_seen, chunk.seen_payload)
+                self._staging(SEEN, chunk.seen)
             if chunk.reject_fingerprints:
                 cur.execute(UPSERT_REJECTS, self._reject_params(chunk))
             if chunk.resolved:
@@ -648,22 +759,28 @@ class SyncSession:
 
     def _stage(self, cur: psycopg.Cursor, chunk: _Chunk) -> None:
         statements = self.statements
-        # The staging tables start every session empty (ON COMMIT DELETE ROWS); truncating
-        # them in a transaction that did not create them would give them new files (catalog
-        # writes) for nothing, so only a session's later chunks truncate the one before.
+        # The staging tables start every session empty (see _clear_staging); truncating them
+        # gives them new files (catalog writes), so only a session's later chunks truncate
+        # the one before.
         if self._staged:
             cur.execute(statements.truncate)
+            for table in (_STAGE, _STAGE_USERS):
+                self._staging_rows[table] = self.host.dead_rows[table] = 0
         self._staged = True
         copy_payload(cur, statements.copy_stage, chunk.stage_payload)
         copy_payload(cur, statements.copy_users, chunk.user_payload)
+        self._staging(STAGE, chunk.staged)
+        self._staging(STAGE_USERS, chunk.users)
 
     def _upsert_users(self, cur: psycopg.Cursor) -> None:
-        created, changed = _counts(cur.execute(self.statements.upsert_users, self.user_params))
+        statement = self.host.bound(cur.connection, self.statements.upsert_users, self.user_params)
+        created, changed = _counts(cur.execute(statement))
         self.report.users_created += created
         self.report.users_updated += changed
 
     def _upsert_rows(self, cur: psycopg.Cursor, chunk: _Chunk) -> None:
-        inserted, updated = _counts(cur.execute(self.statements.upsert_rows, self.scope_params))
+        statement = self.host.bound(cur.connection, self.statements.upsert_rows, self.scope_params)
+        inserted, updated = _counts(cur.execute(statement))
         self.report.inserted += inserted
         self.report.updated += updated
         self._unchanged_by_upsert += chunk.staged - inserted - updated
@@ -723,6 +840,7 @@ class SyncSession:
             with conn.transaction() as savepoint:
                 row = conn.execute(self.statements.soft_delete, self.covered_params).fetchone()
                 unseen, backed_fields = row if row is not None else (0, 0)
+                self._staging(RECOMPUTE, backed_fields)
                 refusal = self._delete_refusal(conn, unseen, where) if unseen else None
                 if refusal is not None:
                     self.report.soft_delete_refused = refusal
@@ -871,6 +989,15 @@ def _lenient_key(key_of: Callable[[Any], Any], raw: Any) -> Any:
         return key_of(raw)
     except Exception:  # a record too broken to read an id from: validation will reject it
         return None
+
+
+def _rollback(conn: psycopg.Connection) -> None:
+    """End a failed session's transaction (the connection is in autocommit mode, so the
+    session says ROLLBACK itself); a broken connection has none left to end."""
+    if conn.broken or conn.closed or conn.info.transaction_status == TransactionStatus.IDLE:
+        return
+    with suppress(psycopg.Error):  # gone meanwhile: the host drops a broken connection
+        conn.rollback()
 
 
 def _counts(cur: psycopg.Cursor) -> tuple[int, int]:
