@@ -32,12 +32,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-FIRST_DAY = "2024-01-01"  # the sandbox's default first day
+# The sandbox's world of 3 days starts on FIRST_DAY (given, not its default of "ending
+# yesterday", so the partition measured is certain to be the world's first day, where its
+# partitions begin: `sandbox up` writes COSTUDY_PARTITIONS_START).
+FIRST_DAY = (datetime.now(UTC).date() - timedelta(days=3)).isoformat()
 
 ONE_ASSET = """
 import os
@@ -141,7 +145,7 @@ def main() -> None:
         setup = (
             ["db", "up"],
             ["migrate", "apply"],
-            ["sandbox", "up", "--people", "200", "--days", "3"],
+            ["sandbox", "up", "--people", "200", "--days", "3", "--start", FIRST_DAY],
         )
         try:
             for command in setup:
