@@ -21,7 +21,7 @@ import dagster as dg
 
 from costudy_pipelines.defs.warehouse_views import with_pattern_deps
 from costudy_pipelines.lib.settings import PROJECT_ROOT
-from costudy_pipelines.load_context import one_load_context
+from costudy_pipelines.load_context import definitions_build
 from costudy_pipelines.sources.registry import (
     RegisteredSource,
     Registry,
@@ -93,7 +93,7 @@ def with_policies(defs: dg.Definitions, registry: Registry) -> dg.Definitions:
 
 
 @functools.cache
-@one_load_context()  # Dagster's state read once, not once per defs module (load_context.py)
+@definitions_build()  # one Dagster load context; the result frozen from gc (load_context.py)
 def project_definitions() -> dg.Definitions:
     """The project's Definitions, built once per process: what `defs` gives Dagster's tools,
     and what the demo, the CLI and the tests use."""

@@ -2,10 +2,12 @@
 process that loads them (a run, a step, a sensor tick, `dg check defs`) once imported gspread
 (with google-auth and requests), pymongo, duckdb and numpy, pgserver and celery, ~0.6 s of a
 0.2 s Whop sync's run. And Dagster's definitions state is read once per build, not once per
-module of the defs folder (costudy_pipelines/load_context.py)."""
+module of the defs folder, and what the build made is frozen from the garbage collector
+(costudy_pipelines/load_context.py)."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -77,14 +79,17 @@ def count_contexts(monkeypatch: pytest.MonkeyPatch) -> list[DefinitionsLoadType]
     return made
 
 
-def test_one_load_context_per_build(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_load_context_per_build_and_its_result_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each context Dagster makes for itself reads the definitions state from the instance's
     database (one PostgreSQL connection each): the build makes one, not one per defs module."""
     made = count_contexts(monkeypatch)
     build = project_definitions.__wrapped__  # the build itself, past the per-process cache
-    assert not DefinitionsLoadContext.is_set()
-    build()
+    # none set, as in `dagster asset materialize -m` (an earlier test's run may have set one)
+    monkeypatch.setattr(DefinitionsLoadContext, "_instance", None)
+    built = build()
     assert made == [DefinitionsLoadType.INITIALIZATION]
+    # frozen: out of every generation the collector walks (at exit too), still tracked
+    assert gc.is_tracked(built) and not any(o is built for o in gc.get_objects())
     assert not DefinitionsLoadContext.is_set()  # nothing left pinned after the build
 
     own = DefinitionsLoadContext(DefinitionsLoadType.INITIALIZATION)
