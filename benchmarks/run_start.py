@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -72,23 +73,31 @@ def load() -> list[float]:
     return [round(value, 2) for value in os.getloadavg()]
 
 
-def timed(args: list[str], env: dict[str, str], cwd: Path) -> float:
-    started = time.perf_counter()
+def children_cpu_s() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def timed(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """Wall seconds, and CPU seconds of the process (and its children): on a machine others
+    load, the CPU figure moves less than the wall one."""
+    started, cpu = time.perf_counter(), children_cpu_s()
     done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    return seconds
+    return seconds, children_cpu_s() - cpu
 
 
-def measure(name: str, repeats: int, run: Callable[[], float]) -> dict[str, Any]:
+def measure(name: str, repeats: int, run: Callable[[], tuple[float, float]]) -> dict[str, Any]:
     before = load()
-    seconds = [run() for _ in range(repeats)]
+    seconds, cpu = zip(*(run() for _ in range(repeats)), strict=True)
     line = {
         "benchmark": "run_start",
         "measurement": name,
         "median_s": round(statistics.median(seconds), 3),
         "runs_s": [round(value, 3) for value in seconds],
+        "cpu_median_s": round(statistics.median(cpu), 3),
         "load_average_before": before,
         "load_average_after": load(),
     }
@@ -171,15 +180,18 @@ def main() -> None:
             for command in (["sandbox", "down"], ["db", "down"]):
                 subprocess.run([costudy, *command], cwd=folder, env=env, capture_output=True)
     help_s, click_s, tiny_s, project_s = (line["median_s"] for line in results)
+    tiny_cpu_s, project_cpu_s = (line["cpu_median_s"] for line in results[2:])
     summary = {
         "benchmark": "run_start",
         "summary": True,
         "costudy_help_s": help_s,
         "import_click_s": click_s,
         "project_run_over_one_asset_run": round(project_s / tiny_s, 2),
+        "project_run_over_one_asset_run_cpu": round(project_cpu_s / tiny_cpu_s, 2),
         "bytecode": not args.without_bytecode,
         "executor": args.executor,
         "load_average": load(),
+        "utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
     }
     print(json.dumps(summary), flush=True)
 
