@@ -9,8 +9,9 @@
 Both runs are launched by the same `dagster` command line from a scratch copy of the checkout
 (links) with its own COSTUDY_HOME and embedded server on a free port, set up as README says
 (`costudy db up`, `migrate apply`, `sandbox up`); nothing of the checkout's own state is
-touched. Prints one JSON line per measurement (median and each repeat, seconds) with the load
-average before and after, then a summary line with the ratios.
+touched. The two runs alternate, one of each per round. Prints one JSON line per measurement
+(median and each repeat, wall seconds; median CPU seconds) with the load average before and
+after, then a summary line with the ratios.
 
     .venv/bin/python benchmarks/run_start.py --repeats 3 --executor in_process
     .venv/bin/python benchmarks/run_start.py --without-bytecode   # as if no .pyc existed
@@ -89,9 +90,11 @@ def timed(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float
     return seconds, children_cpu_s() - cpu
 
 
-def measure(name: str, repeats: int, run: Callable[[], tuple[float, float]]) -> dict[str, Any]:
-    before = load()
-    seconds, cpu = zip(*(run() for _ in range(repeats)), strict=True)
+Run = Callable[[], tuple[float, float]]
+
+
+def report(name: str, samples: list[tuple[float, float]], before: list[float]) -> dict[str, Any]:
+    seconds, cpu = zip(*samples, strict=True)
     line = {
         "benchmark": "run_start",
         "measurement": name,
@@ -103,6 +106,22 @@ def measure(name: str, repeats: int, run: Callable[[], tuple[float, float]]) -> 
     }
     print(json.dumps(line), flush=True)
     return line
+
+
+def measure(name: str, repeats: int, run: Run) -> dict[str, Any]:
+    before = load()
+    return report(name, [run() for _ in range(repeats)], before)
+
+
+def measure_alternately(runs: dict[str, Run], repeats: int) -> list[dict[str, Any]]:
+    """Each run once per round, in turn: a load that rises or falls meanwhile (others' jobs)
+    weighs on both alike instead of on whichever ran last."""
+    before = load()
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            samples[name].append(run())
+    return [report(name, samples[name], before) for name in runs]
 
 
 def scratch_project(folder: Path) -> None:
@@ -164,18 +183,15 @@ def main() -> None:
             project = [dagster, "asset", "materialize", "-m", "costudy_pipelines.definitions"]
             project += ["--select", "whop_payments", "--partition", FIRST_DAY]
             tiny = [dagster, "asset", "materialize", "-f", "one_asset.py", "--select", "one"]
-            results += [
-                measure(
-                    f"one-asset Dagster project's run ({args.executor})",
-                    args.repeats,
-                    lambda: timed(tiny, run_env, folder),
+            runs: dict[str, Run] = {
+                f"one-asset Dagster project's run ({args.executor})": lambda: timed(
+                    tiny, run_env, folder
                 ),
-                measure(
-                    f"project's one-partition run, whop_payments ({args.executor})",
-                    args.repeats,
-                    lambda: timed(project, run_env, folder),
+                f"project's one-partition run, whop_payments ({args.executor})": lambda: timed(
+                    project, run_env, folder
                 ),
-            ]
+            }
+            results += measure_alternately(runs, args.repeats)
         finally:
             for command in (["sandbox", "down"], ["db", "down"]):
                 subprocess.run([costudy, *command], cwd=folder, env=env, capture_output=True)
