@@ -15,6 +15,7 @@ after, then a summary line with the ratios.
 
     .venv/bin/python benchmarks/run_start.py --repeats 3 --executor in_process
     .venv/bin/python benchmarks/run_start.py --without-bytecode   # as if no .pyc existed
+    .venv/bin/python benchmarks/run_start.py --baseline main      # the project before, in turn
 
 `--without-bytecode` points PYTHONPYCACHEPREFIX at an empty folder (with PYTHONDONTWRITEBYTECODE
 set, nothing is written there): every module compiles from source, as it did before `make
@@ -124,13 +125,32 @@ def measure_alternately(runs: dict[str, Run], repeats: int) -> list[dict[str, An
     return [report(name, samples[name], before) for name in runs]
 
 
-def scratch_project(folder: Path) -> None:
+def scratch_project(folder: Path, root: Path = PROJECT_ROOT) -> None:
     """A "fresh clone": links to the checkout's files, its .venv, no .env and no state."""
-    for entry in PROJECT_ROOT.iterdir():
+    for entry in root.iterdir():
         if not entry.name.startswith(".") and entry.name not in {"storage", "logs", "history"}:
             (folder / entry.name).symlink_to(entry)
     (folder / ".venv").symlink_to(BIN.parent)
     (folder / "one_asset.py").write_text(ONE_ASSET)
+
+
+def baseline_project(scratch: Path, revision: str, project: Path) -> tuple[Path, dict[str, str]]:
+    """The project at `revision` (git archive, bytecode compiled as `make install` would), in a
+    scratch folder of its own that shares the measured project's .env (its sandbox and
+    instance); the variables that make `dagster` import it rather than the installed checkout."""
+    source = scratch / "baseline-source"
+    source.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(PROJECT_ROOT), "archive", revision], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
+    python = str(BIN / "python")
+    subprocess.run([python, "-m", "compileall", "-q", "-j", "0", str(source)], check=True)
+    folder = scratch / "baseline"
+    folder.mkdir()
+    scratch_project(folder, source)
+    (folder / ".env").symlink_to(project / ".env")
+    return folder, {"PYTHONPATH": str(source)}
 
 
 def main() -> None:
@@ -138,6 +158,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--executor", choices=["in_process", "multiprocess"], default="in_process")
     parser.add_argument("--without-bytecode", action="store_true")
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also run the project as it was at this git revision, in turn with the others",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="run-start-") as scratch:
@@ -191,12 +216,17 @@ def main() -> None:
                     project, run_env, folder
                 ),
             }
+            if args.baseline:
+                base, base_env = baseline_project(Path(scratch), args.baseline, folder)
+                runs[f"{args.baseline}'s one-partition run ({args.executor})"] = lambda: timed(
+                    project, run_env | base_env, base
+                )
             results += measure_alternately(runs, args.repeats)
         finally:
             for command in (["sandbox", "down"], ["db", "down"]):
                 subprocess.run([costudy, *command], cwd=folder, env=env, capture_output=True)
-    help_s, click_s, tiny_s, project_s = (line["median_s"] for line in results)
-    tiny_cpu_s, project_cpu_s = (line["cpu_median_s"] for line in results[2:])
+    help_s, click_s, tiny_s, project_s = (line["median_s"] for line in results[:4])
+    tiny_cpu_s, project_cpu_s = (line["cpu_median_s"] for line in results[2:4])
     summary = {
         "benchmark": "run_start",
         "summary": True,
@@ -204,6 +234,16 @@ def main() -> None:
         "import_click_s": click_s,
         "project_run_over_one_asset_run": round(project_s / tiny_s, 2),
         "project_run_over_one_asset_run_cpu": round(project_cpu_s / tiny_cpu_s, 2),
+        **(
+            {
+                "baseline_run_over_one_asset_run": round(results[4]["median_s"] / tiny_s, 2),
+                "baseline_run_over_one_asset_run_cpu": round(
+                    results[4]["cpu_median_s"] / tiny_cpu_s, 2
+                ),
+            }
+            if args.baseline
+            else {}
+        ),
         "bytecode": not args.without_bytecode,
         "executor": args.executor,
         "load_average": load(),
