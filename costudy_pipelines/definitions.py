@@ -27,6 +27,7 @@ from costudy_pipelines.defs._api_sources import api_definitions
 from costudy_pipelines.defs._source_assets import freshness_policy
 from costudy_pipelines.defs.warehouse_views import UPSTREAM_PATTERNS
 from costudy_pipelines.lib.settings import PROJECT_ROOT
+from costudy_pipelines.load_context import definitions_build
 from costudy_pipelines.sources.registry import (
     RegisteredSource,
     Registry,
@@ -101,6 +102,7 @@ def project_policies(registry: Registry, keys: list[str]) -> Callable[[dg.AssetS
 
 
 @functools.cache
+@definitions_build()  # one Dagster load context; the result frozen from gc (load_context.py)
 def project_definitions() -> dg.Definitions:
     """The project's Definitions, built once per process: what `defs` gives Dagster's tools,
     and what the demo, the CLI and the tests use."""

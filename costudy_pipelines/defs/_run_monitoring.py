@@ -31,7 +31,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import dagster as dg
-import psutil
 from dagster._core.launcher import CheckRunHealthResult, LaunchRunContext, WorkerStatus
 
 from costudy_pipelines.lib.settings import positive_int_setting
@@ -63,6 +62,8 @@ def tasks_key(run_id: str) -> str:
 
 def process_alive(pid: int, started_by: float) -> bool:
     """Whether `pid` is a live process that existed at `started_by` (a reused pid is not)."""
+    import psutil  # the monitoring sensor's, not every run's import
+
     try:
         process = psutil.Process(pid)
         return (

@@ -31,12 +31,11 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from typing import Any, cast
+from collections.abc import Callable, Iterator, Mapping
+from functools import cache
+from typing import TYPE_CHECKING, Any, cast
 
 import dagster as dg
-from celery import Celery
-from celery.result import AsyncResult
 from dagster._core.definitions.executor_definition import (
     IN_PROC_CONFIG,
     MULTI_PROC_CONFIG,
@@ -47,14 +46,14 @@ from dagster._core.execution.context.system import PlanOrchestrationContext
 from dagster._core.execution.plan.plan import ExecutionPlan
 from dagster._core.execution.plan.step import ExecutionStep
 from dagster._core.execution.retries import RetryMode, get_retries_config
-from dagster_celery.core_execution_loop import core_celery_execution_loop
-from dagster_celery.executor import CeleryExecutor, _submit_task
-from dagster_celery.make_app import make_app
-from dagster_celery.tasks import create_task
 
 from costudy_pipelines.defs._run_monitoring import heartbeat, record_celery_task
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.settings import positive_int_setting
+
+if TYPE_CHECKING:  # celery (and dagster-celery) only where a celery run or worker needs them:
+    from celery import Celery  # every other process that loads the definitions saves ~30 ms
+    from celery.result import AsyncResult
 
 EXECUTOR_VAR = "COSTUDY_EXECUTOR"
 BROKER_VAR = "CELERY_BROKER_URL"
@@ -94,6 +93,8 @@ def step_timeout_s() -> int:
 
 def celery_app_args() -> dict[str, Any]:
     """The celery app's arguments from the environment (the executor and workers share them)."""
+    from dagster_celery.executor import CeleryExecutor
+
     return CeleryExecutor(
         retries=RetryMode.DISABLED,
         broker=_env_url(BROKER_VAR),
@@ -104,6 +105,9 @@ def celery_app_args() -> dict[str, Any]:
 
 def worker_app() -> Celery:
     """The celery app a `costudy worker` serves: dagster-celery's step task, our settings."""
+    from dagster_celery.make_app import make_app
+    from dagster_celery.tasks import create_task
+
     app = make_app(celery_app_args())
     create_task(app)
     return app
@@ -147,22 +151,31 @@ class BoundedResult:
         self.result.revoke(terminate=terminate, signal="SIGKILL")
 
 
-class BoundedCeleryExecutor(CeleryExecutor):
-    """dagster-celery's executor, with a bound on how long any step may go without a result."""
+@cache
+def bounded_celery_executor() -> Callable[..., dg.Executor]:
+    """dagster-celery's executor, with a bound on how long any step may go without a result
+    (a class made on first use: dagster-celery imports celery)."""
+    from dagster_celery.core_execution_loop import core_celery_execution_loop
+    from dagster_celery.executor import CeleryExecutor, _submit_task
 
-    def __init__(self, timeout_s: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.timeout_s = timeout_s
+    class BoundedCeleryExecutor(CeleryExecutor):
+        def __init__(self, timeout_s: int, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.timeout_s = timeout_s
 
-    def execute(
-        self, plan_context: PlanOrchestrationContext, execution_plan: ExecutionPlan
-    ) -> Iterator[dg.DagsterEvent]:
-        def submit(app: Celery, context: Any, step: ExecutionStep, *args: Any) -> BoundedResult:
-            result = _submit_task(app, context, step, *args)
-            record_celery_task(context.instance, context.run_id, step.key, result.id)
-            return BoundedResult(result, step.key, self.timeout_s)
+        def execute(
+            self, plan_context: PlanOrchestrationContext, execution_plan: ExecutionPlan
+        ) -> Iterator[dg.DagsterEvent]:
+            def submit(app: Celery, context: Any, step: ExecutionStep, *args: Any) -> BoundedResult:
+                result = _submit_task(app, context, step, *args)
+                record_celery_task(context.instance, context.run_id, step.key, result.id)
+                return BoundedResult(result, step.key, self.timeout_s)
 
-        return core_celery_execution_loop(plan_context, execution_plan, step_execution_fn=submit)
+            return core_celery_execution_loop(
+                plan_context, execution_plan, step_execution_fn=submit
+            )
+
+    return BoundedCeleryExecutor
 
 
 REVOKE_TIMEOUT_S = 30.0
@@ -173,6 +186,8 @@ def revoke_tasks(task_ids: list[str]) -> bool:
     a worker receiving one later drops it. Whether the broadcast went out within
     REVOKE_TIMEOUT_S (a broker out of reach must not stall the daemon's monitoring: a step the
     revocation misses is refused its commit instead, defs/_source_assets.py)."""
+    from dagster_celery.make_app import make_app
+
     app = make_app(celery_app_args())
     app.conf.broker_connection_timeout = 10
     app.conf.broker_connection_max_retries = 2
@@ -266,7 +281,7 @@ def _create_inner(init_context: dg.InitExecutorContext) -> dg.Executor:
         if not config.get("start_method"):
             config["start_method"] = FORKSERVER["start_method"]
         return _core_multiprocess_executor_creation(config)
-    return BoundedCeleryExecutor(
+    return bounded_celery_executor()(
         timeout_s=config.get("step_timeout_s") or step_timeout_s(),
         # read where the run executes, never stored in the run's config
         broker=_env_url(BROKER_VAR),

@@ -13,14 +13,8 @@ import socket
 import subprocess
 import warnings
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-
-import psutil
-
-with warnings.catch_warnings():
-    # pgserver's import asks platformdirs for a runtime dir we never use.
-    warnings.simplefilter("ignore")
-    from pgserver._commands import POSTGRES_BIN_PATH
 
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.settings import EMBEDDED_PORT_VAR, HOME_VAR
@@ -77,10 +71,11 @@ def _prepare_root_permissions(data_dir: Path) -> None:
     _ensure_service_user()  # a fresh machine has none yet
     entry = pwd.getpwnam(SERVICE_USER)
     ensure_prefix_permissions(data_dir)
-    ensure_prefix_permissions(POSTGRES_BIN_PATH)
+    bin_path = postgres_bin_path()
+    ensure_prefix_permissions(bin_path)
     readable = stat.S_IRGRP | stat.S_IROTH
-    ensure_folder_permissions(POSTGRES_BIN_PATH, readable | stat.S_IXGRP | stat.S_IXOTH)
-    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", readable)
+    ensure_folder_permissions(bin_path, readable | stat.S_IXGRP | stat.S_IXOTH)
+    ensure_folder_permissions(bin_path.parent / "lib", readable)
     os.chown(data_dir, entry.pw_uid, entry.pw_gid)
 
 
@@ -90,9 +85,20 @@ def _port_accepts_connections(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
+@cache
+def postgres_bin_path() -> Path:
+    """The pgserver wheel's bin folder. pgserver (and the platformdirs it asks for a runtime
+    dir we never use) is imported here, when a server or client program is wanted, not by
+    every process that imports this module (a run's start: ~0.1 s)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pgserver._commands import POSTGRES_BIN_PATH
+    return Path(POSTGRES_BIN_PATH)
+
+
 def binary(name: str) -> Path:
     """A PostgreSQL client or server program shipped in the pgserver wheel (psql, pg_dump, …)."""
-    return POSTGRES_BIN_PATH / name
+    return postgres_bin_path() / name
 
 
 class EmbeddedPostgres:
@@ -120,6 +126,8 @@ class EmbeddedPostgres:
             port = int(lines[3]) if len(lines) > 3 and lines[3].strip() else None
         except (ValueError, IndexError):
             return None
+        import psutil
+
         try:
             process = psutil.Process(pid)
             if not process.is_running() or "postgres" not in process.name():

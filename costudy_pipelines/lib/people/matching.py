@@ -48,11 +48,9 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import duckdb
-import numpy as np
 import psycopg
 
 from costudy_pipelines.lib.people.features import (
@@ -60,6 +58,10 @@ from costudy_pipelines.lib.people.features import (
     IdentitySource,
     features_query,
 )
+
+if TYPE_CHECKING:  # imported by a matching run only: loading the definitions does not pay ~0.1 s
+    import duckdb
+    import numpy as np
 
 DEFAULT_THRESHOLD = 0.9
 DEFAULT_MAX_BLOCK_SIZE = 50  # users sharing one blocking key; larger blocks are skipped
@@ -456,6 +458,8 @@ def score_features_csv(
     features query writes it). The benchmark feeds data sets through here directly."""
     run = run if run is not None else MatchRun()
     settings = settings or MatchSettings()
+    import duckdb
+
     con = duckdb.connect(":memory:")
     try:
         con.execute("set threads = 2")
@@ -573,6 +577,8 @@ class Scoring:
         self.con.execute("drop table compared")
 
     def _train(self) -> Model | None:
+        import numpy as np
+
         run = self.run
         names = [c.name for c in COMPARISONS]
         rows = self.con.execute(
@@ -796,6 +802,8 @@ def _em(
     """Expectation maximisation of a two-class latent model over comparison patterns (one row
     per distinct pattern, `counts` pairs each; -1 = missing, ignored): the prior (within
     `bounds`), and per feature the level probabilities among matches and non-matches."""
+    import numpy as np
+
     features = patterns.shape[1]
     present = [patterns[:, f] >= 0 for f in range(features)]
     u = []
@@ -838,6 +846,8 @@ def _log_likelihoods(
     patterns: np.ndarray, present: list[np.ndarray], m: list[np.ndarray], u: list[np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per pattern, log P(pattern | match) and log P(pattern | non-match); missing ignored."""
+    import numpy as np
+
     log_m = np.zeros(len(patterns))
     log_u = np.zeros(len(patterns))
     for f, has in enumerate(present):

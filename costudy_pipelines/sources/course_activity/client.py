@@ -22,22 +22,31 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Self, TypeGuard
+from functools import cache
+from typing import TYPE_CHECKING, Any, Self, TypeGuard
 
 import sqlalchemy as sa
-from bson.decimal128 import Decimal128
-from bson.objectid import ObjectId
-from pymongo import ASCENDING, MongoClient
-from pymongo.errors import AutoReconnect, CursorNotFound, PyMongoError
 
 from costudy_pipelines.lib.clients.base import Page, TimeWindow
+
+if TYPE_CHECKING:  # pymongo (and bson) are imported by a reader only: loading the definitions
+    from bson.decimal128 import Decimal128  # or another source's run does not pay for them
+    from bson.objectid import ObjectId
+    from pymongo import MongoClient
 
 COLLECTION = "user_activity"
 DEFAULT_BATCH_SIZE = 1000
 MAX_RESUMES = 3
 # Added to each document by join_course_users: the course user its userId names, or None.
 COURSE_USER = "_course_user"
-_RESUMABLE = (AutoReconnect, CursorNotFound)  # NetworkTimeout is an AutoReconnect
+
+
+@cache
+def _bson_types() -> tuple[type[ObjectId], type[Decimal128]]:
+    from bson.decimal128 import Decimal128
+    from bson.objectid import ObjectId
+
+    return ObjectId, Decimal128
 
 
 class ActivityReadError(RuntimeError):
@@ -64,6 +73,8 @@ class ActivityReader:
         self.name = f"{database}.{collection}"
         self.batch_size = batch_size
         self.max_resumes = max_resumes
+        from pymongo import MongoClient
+
         self._client: MongoClient[dict[str, Any]] = MongoClient(
             uri,
             tz_aware=True,
@@ -85,6 +96,8 @@ class ActivityReader:
 
     def count(self, window: TimeWindow) -> int:
         """How many documents MongoDB holds for the window (count_documents)."""
+        from pymongo.errors import PyMongoError
+
         try:
             return self._collection.count_documents(_window_filter(window))
         except PyMongoError as exc:
@@ -94,6 +107,10 @@ class ActivityReader:
 
     def pages(self, window: TimeWindow) -> Iterator[Page]:
         """The window's documents in `_id` order, as lists of at most `batch_size` dicts."""
+        from pymongo import ASCENDING
+        from pymongo.errors import AutoReconnect, CursorNotFound, PyMongoError
+
+        resumable = (AutoReconnect, CursorNotFound)  # NetworkTimeout is an AutoReconnect
         page: Page = []
         last_id: Any = None
         resumes = 0
@@ -111,7 +128,7 @@ class ActivityReader:
                     if len(page) == self.batch_size:
                         yield page
                         page = []
-            except _RESUMABLE as exc:
+            except resumable as exc:
                 resumes += 1
                 if resumes > self.max_resumes:
                     raise ActivityReadError(
@@ -142,15 +159,16 @@ def _describe(window: TimeWindow) -> str:
 def jsonable(value: Any) -> Any:
     """A document with BSON types made JSON-able: ObjectId → hex, datetime → ISO-8601 UTC,
     Decimal128 → Decimal, binary → base64; everything else as it is."""
+    object_id, decimal128 = _bson_types()
     if isinstance(value, Mapping):
         return {str(key): jsonable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [jsonable(item) for item in value]
-    if isinstance(value, ObjectId):
+    if isinstance(value, object_id):
         return str(value)
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
-    if isinstance(value, Decimal128):
+    if isinstance(value, decimal128):
         return Decimal(str(value.to_decimal()))
     if isinstance(value, bytes):
         return base64.b64encode(value).decode()

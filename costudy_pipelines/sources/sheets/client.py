@@ -23,11 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-import gspread
-import requests
-from gspread.utils import rowcol_to_a1
+if TYPE_CHECKING:  # gspread imports google-auth and requests: ~0.2 s, paid by a sheets sync only
+    import gspread
 
 from costudy_pipelines.lib.clients.base import Page, Record, chunked
 from costudy_pipelines.lib.clients.http import (
@@ -73,7 +72,7 @@ class SheetSource:
         return f"worksheet {self.worksheet!r} of spreadsheet {self.spreadsheet_key}"
 
 
-ClientSource = gspread.Client | Callable[[], gspread.Client]
+ClientSource: TypeAlias = "gspread.Client | Callable[[], gspread.Client]"
 
 
 @dataclass(frozen=True)
@@ -129,6 +128,8 @@ class SheetsReader:
         return SheetValues(source, values, time_zone)
 
     def _gspread(self) -> gspread.Client:
+        import gspread
+
         if self._client is None:
             client = self.client if isinstance(self.client, gspread.Client) else self.client()
             client.set_timeout((self.timeouts.connect_s, self.timeouts.read_s))
@@ -157,6 +158,9 @@ class SheetsReader:
 
     def _retryable(self, source: SheetSource, exc: Exception) -> AttemptFailure:
         """The failure to retry, or raise at once when retrying cannot help."""
+        import gspread
+        import requests
+
         cause = exc.__cause__
         if isinstance(exc, PermissionError) and isinstance(cause, gspread.exceptions.APIError):
             exc = cause  # open_by_key's bare PermissionError for a 403
@@ -245,6 +249,8 @@ def header_columns(
     A column with a blank header is ignored when it is empty all the way down (stray
     formatting), and an error when it holds data, which would otherwise be lost.
     """
+    from gspread.utils import rowcol_to_a1
+
     width = max([len(header), *(len(row) for row in data)])
     columns: list[tuple[int, str]] = []
     seen: dict[str, int] = {}
@@ -265,6 +271,8 @@ def header_columns(
 
 
 def _check_blank_column(source: SheetSource, cell: str, index: int, data: list[list[str]]) -> None:
+    from gspread.utils import rowcol_to_a1
+
     for row_number, row in enumerate(data, start=source.header_row + 1):
         if index < len(row) and str(row[index]).strip():
             raise SheetLayoutError(
