@@ -53,7 +53,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
     "sources": (
         "costudy_pipelines.commands.sources",
         "sources",
-        "The registered sources: how their data has looked.",
+        "The registered sources: the variables they read, how their data has looked.",
     ),
     "webhook": (
         "costudy_pipelines.commands.webhook",

@@ -1,5 +1,7 @@
-"""`costudy sources drift`: the shape drift history of the feeds that declare their shape
-(sync_log's `details -> 'shape'`, lib/loading/drift.py), on the configured warehouse."""
+"""`costudy sources env`: the environment variables each registered API source reads (its
+spec.py's Api), and whether each is set; `costudy sources drift`: the shape drift history of
+the feeds that declare their shape (sync_log's `details -> 'shape'`, lib/loading/drift.py), on
+the configured warehouse."""
 
 from __future__ import annotations
 
@@ -10,14 +12,27 @@ import click
 
 from costudy_pipelines.commands.replay import WAREHOUSE_VAR, ReplayGroup
 from costudy_pipelines.lib import pg
-from costudy_pipelines.lib.environment import prepare_environment
+from costudy_pipelines.lib.environment import load_dotenv_file, prepare_environment
 from costudy_pipelines.lib.loading.drift import drift_history
 from costudy_pipelines.sources.registry import load_registry
 
 
 @click.group(cls=ReplayGroup)
 def sources() -> None:
-    """The registered sources: how their data has looked."""
+    """The registered sources: the variables they read, how their data has looked."""
+
+
+@sources.command("env")
+def sources_env() -> None:
+    """Each API source's connection settings and the variable each is read from, and whether
+    it is set here (after .env); never a value."""
+    load_dotenv_file()  # no database is needed: none is started
+    for source in load_registry():
+        if source.source.api is None:
+            continue
+        for setting, variable in source.source.api.environment.items():
+            state = "set" if os.environ.get(variable) else "unset"
+            click.echo(f"{source.name:<16} {setting:<14} {variable:<28} {state}")
 
 
 @sources.command("drift")
