@@ -62,9 +62,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from itertools import chain, islice
 from pathlib import Path
@@ -84,6 +84,7 @@ from bench_server import (
 from psycopg import sql
 
 from costudy_pipelines.lib import pg
+from costudy_pipelines.lib.clients.base import TimeWindow
 from costudy_pipelines.lib.clients.databases import extract_pages
 from costudy_pipelines.lib.clients.http import ApiCounters, RateLimit, RateLimiter, parse_json
 from costudy_pipelines.lib.loading import (
@@ -101,6 +102,7 @@ from costudy_pipelines.sandbox.changes import ChangeReport
 from costudy_pipelines.sandbox.course_activity import COLLECTION as ACTIVITY_COLLECTION
 from costudy_pipelines.sandbox.course_activity import activities, seed_course_users
 from costudy_pipelines.sandbox.dump import DB_TABLES, dump_world, write_jsonl
+from costudy_pipelines.sandbox.emulator import SandboxContext
 from costudy_pipelines.sandbox.seed import apply_changes, schema_sql
 from costudy_pipelines.sandbox.servers.gohighlevel import GoHighLevelServer
 from costudy_pipelines.sandbox.servers.whop import WhopServer
@@ -200,7 +202,7 @@ class Run:
     def session(self) -> dict[str, Any]:
         return {
             "run_id": f"bench-{self.job.mode}-{self.job.stage}",
-            "options": LoadOptions(chunk_size=self.job.chunk_size),
+            "options": REGISTRY.load_options(chunk_size=self.job.chunk_size),
             "max_delete_share": REGISTRY.config.max_delete_share,
         }
 
@@ -245,8 +247,9 @@ def jsonl_records(path: Path) -> Iterator[dict[str, Any]]:
 #
 # READERS names, per source of the registry, how the benchmark reads it from the dumped files
 # and from the sandbox servers; a source whose spec.py declares DATABASE and FEED_EXTRACTS (an
-# application database's tables) needs no entry. A registered source with neither is refused
-# before anything runs (missing_readers), so a new source cannot be left out silently.
+# application database's tables), or an API source (spec.py's Api: read through its client's
+# open_feed, from its emulator), needs no entry. A registered source with none of them is
+# refused before anything runs (missing_readers), so a new source cannot be left out silently.
 
 SyncsOf = Callable[["Run", RegisteredSource, Feed], Iterator[SyncReport]]
 
@@ -316,6 +319,46 @@ def ghl_server_syncs(run: Run, source: RegisteredSource, feed: Feed) -> Iterator
     finally:
         for client in clients:
             client.close()
+
+
+def api_server_syncs(run: Run, source: RegisteredSource, feed: Feed) -> Iterator[SyncReport]:
+    """Any API source, as its asset reads it: its reader opened with the settings the
+    sandbox's emulator wrote into the variables its spec.py declares."""
+    api = source.source.api
+    assert api is not None
+    settings = {name: run.job.sandbox[variable] for name, variable in api.environment.items()}
+    reader = source.open_reader(settings, feed.asset)
+    try:
+        yield from by_day(run, source, feed.load, reader.day)
+    finally:
+        reader.close()
+
+
+def dump_served(world: World, folder: Path) -> dict[str, int]:
+    """What each API source without a dump of its own serves (its emulator, in this process,
+    read whole through its reader), one JSON line per record under api/: its files."""
+    counts: dict[str, int] = {}
+    everything = TimeWindow(datetime(1970, 1, 1, tzinfo=UTC), datetime.now(UTC) + timedelta(1))
+    for source in REGISTRY:
+        if source.name in READERS or source.source.api is None:
+            continue
+        variables, token = source.source.api.environment, "benchmark-token"
+        emulator = source.emulator()
+        assert emulator.server is not None, f"{source.name}: its emulator has no server"
+        server = emulator.server(world, 0, token).start()
+        try:
+            written = emulator.environment(
+                SandboxContext(world, folder, {}, server.base_url, token)
+            )
+            settings = {name: written[variable] for name, variable in variables.items()}
+            for feed in source.feeds:
+                with closing(source.open_reader(settings, feed.asset)) as reader:
+                    records = (record for page in reader.day(everything) for record in page)
+                    path = folder / "api" / f"{feed.asset}.jsonl"
+                    counts[feed.asset] = write_jsonl(records, path)
+        finally:
+            server.stop()
+    return counts
 
 
 def elective_file_syncs(run: Run, source: RegisteredSource, feed: Feed) -> Iterator[SyncReport]:
@@ -399,6 +442,7 @@ READERS: dict[str, SourceReader] = {
     "course_activity": SourceReader(activity_file_syncs, activity_server_syncs),
 }
 DATABASE_READER = SourceReader(database_file_syncs, database_server_syncs)
+API_READER = SourceReader(api_file_syncs, api_server_syncs)
 
 
 def reader_for(source: RegisteredSource) -> SourceReader:
@@ -406,6 +450,8 @@ def reader_for(source: RegisteredSource) -> SourceReader:
         return READERS[source.name]
     if database_extracts(source) is not None:
         return DATABASE_READER
+    if source.source.api is not None:
+        return API_READER
     raise SystemExit(f"benchmarks/load_path.py has no reader for source {source.name!r}")
 
 
@@ -414,7 +460,9 @@ def missing_readers() -> list[str]:
     return [
         source.name
         for source in REGISTRY
-        if source.name not in READERS and database_extracts(source) is None
+        if source.name not in READERS
+        and database_extracts(source) is None
+        and source.source.api is None
     ]
 
 
@@ -621,6 +669,8 @@ class FilesMode(Mode):
         documents, seconds = timed(self.dump_activity)
         emit({"stage": "dump_activity", "mode": self.name, "seconds": seconds,
               "documents": documents})  # fmt: skip
+        served, seconds = timed(lambda: dump_served(self.world, self.folder))
+        emit({"stage": "dump_served", "mode": self.name, "seconds": seconds, "records": served})
         return self
 
     def copy_database_files(self) -> dict[str, int]:
@@ -646,6 +696,7 @@ class FilesMode(Mode):
         for database in SOURCE_DATABASES:
             apply_changes(self.urls[database], self.world, report, database, source="--server-url")
         self.dump_activity()
+        dump_served(self.world, self.folder)
         return report
 
     def job_fields(self) -> dict[str, Any]:

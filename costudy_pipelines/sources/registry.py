@@ -155,7 +155,9 @@ class Source:
 
     name: str  # the folder, the key of its [sources.<name>] entry, its name-priority family
     title: str
-    name_rank: int  # 1 wins conflicting names (SPEC §3.2: GoHighLevel, then Whop, then Sheets)
+    # 1 wins conflicting names (SPEC §3.2: GoHighLevel, then Whop, then Sheets); None: after
+    # every ranked source, unranked ones in name order (a new source's names never win)
+    name_rank: int | None
     schedule: Schedule
     freshness: Freshness
     owners: tuple[str, ...]
@@ -242,7 +244,10 @@ class Registry:
         """Families by name-priority rank; sources.toml's [sync] name_priority overrides."""
         if self.config.name_priority:
             return self.config.name_priority
-        return tuple(s.name for s in sorted(self.sources, key=lambda s: s.source.name_rank))
+        ranked = sorted(
+            self.sources, key=lambda s: (s.source.name_rank is None, s.source.name_rank, s.name)
+        )
+        return tuple(s.name for s in ranked)
 
     def load_options(self, **overrides: Any) -> LoadOptions:
         """How its sessions load: the name priority and delete guard sources.toml sets."""
@@ -254,9 +259,10 @@ class Registry:
 
     def identity_sources(self) -> list[IdentitySource]:
         """Where people matching reads identity features: every feed that declares some,
-        trusted in the order of its source's name-priority rank."""
+        trusted in the order of the name priority."""
+        priority = self.name_priority()
         return [
-            IdentitySource(feed.load.table, feed.identity, registered.source.name_rank,
+            IdentitySource(feed.load.table, feed.identity, priority.index(registered.name) + 1,
                            feed.load.scope)
             for registered, feed in self.feeds()
             if feed.identity
@@ -371,7 +377,9 @@ def _check_across(sources: list[RegisteredSource]) -> None:
     assets: dict[str, str] = {}
     for registered in sources:
         source = registered.source
-        holder = ranks.setdefault(source.name_rank, source.name)
+        holder = source.name
+        if source.name_rank is not None:
+            holder = ranks.setdefault(source.name_rank, source.name)
         if holder != source.name:
             raise RegistryError(
                 f"sources {holder!r} and {source.name!r} share name-priority rank "

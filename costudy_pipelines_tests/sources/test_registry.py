@@ -32,7 +32,12 @@ SOURCES_TOML = PROJECT_ROOT / "sources.toml"
 
 
 def add_template(
-    tmp_path: Path, name: str, *, without: str | None = None, base: Path = SOURCES_TOML
+    tmp_path: Path,
+    name: str,
+    *,
+    without: str | None = None,
+    base: Path = SOURCES_TOML,
+    edits: dict[str, str] | None = None,
 ) -> Path:
     """The template copied to <tmp>/<package>/<name>/ and <tmp>/sources.toml: `base` plus an
     entry for it; returns the config's path. Package names are unique: no import collides."""
@@ -42,6 +47,9 @@ def add_template(
     shutil.copytree(TEMPLATE, tmp_path / package / name)
     if without is not None:
         (tmp_path / package / name / f"{without}.py").unlink()
+    spec = tmp_path / package / name / "spec.py"
+    for old, new in (edits or {}).items():
+        spec.write_text(spec.read_text().replace(old, new))
     config = tmp_path / "sources.toml"
     entry = f'\n[sources.{name}]\nmodule = "{package}.{name}"\navailable_from = "2024-01-01"\n'
     config.write_text(base.read_text() + entry)
@@ -76,12 +84,13 @@ def test_a_config_entry_without_a_folder_and_a_clash_of_ranks_fail_clearly(
     importable: Path,
 ) -> None:
     config = importable / "sources.toml"
-    config.write_text(SOURCES_TOML.read_text() + "\n[sources.hubspot]\n")
-    with pytest.raises(RegistryError, match=r"'hubspot'.*no package"):
+    config.write_text(SOURCES_TOML.read_text() + "\n[sources.no_such_folder]\n")
+    with pytest.raises(RegistryError, match=r"'no_such_folder'.*no package"):
         build_registry(load_sources_config(config))
 
-    add_template(importable, "crm_one")
-    config = add_template(importable, "crm_two", base=config)
+    ranked = {"NAME_RANK = None": "NAME_RANK = 20"}  # both copies given the same rank
+    add_template(importable, "crm_one", edits=ranked)
+    config = add_template(importable, "crm_two", base=config, edits=ranked)
     with pytest.raises(RegistryError, match="share name-priority rank 20"):
         build_registry(load_sources_config(config))
 
@@ -180,6 +189,7 @@ PROBE = textwrap.dedent(
         "users_deps": node.key in graph.get(dg.AssetKey("users")).parent_keys,
         "sync_log_names": registry.sync_log_names(),
         "priority": list(registry.name_priority()),
+        "ranked": [s.name for s in registry if s.source.name_rank is not None],
         "services": stack.services(),
         "resource_variables": sorted(
             value.env_var_name for value in defs.resources[name].settings.values()
@@ -213,7 +223,9 @@ def test_a_copied_template_appears_everywhere_that_derives_from_the_registry(
     assert found["owners"] == ["team:data-platform"]
     assert found["partitioned"] and found["users_deps"]
     assert "crm_contacts" in found["sync_log_names"]
-    assert found["priority"][-1] == "crm_contacts"
+    # unranked (the template's None): after every source that has a rank
+    after = found["priority"][len(found["ranked"]) :]
+    assert "crm_contacts" in after and set(found["ranked"]).isdisjoint(after)
     assert "crm_contacts" in found["services"]
     assert found["served"] > 0 and found["reported"] == found["served"]
     # the resource the generic builder made reads the variables spec.py names, by name

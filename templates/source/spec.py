@@ -13,7 +13,9 @@ from costudy_pipelines.sources.registry import (
 from .records import ContactValidator
 
 NAME = __name__.rsplit(".", 2)[-2]  # the folder's name: a copy names itself
-NAME_RANK = 20  # after every built-in source; each family needs a rank of its own
+# None: its names rank after every ranked source's (sources without one in name order); give
+# it a number of its own (1 wins) to rank it before others.
+NAME_RANK = None
 
 
 def contacts() -> LoadSpec:
