@@ -39,6 +39,9 @@ def test_every_registered_feed_carries_its_checks_freshness_owners_and_health_ro
         assert node.group_name == "sources", feed.asset
         assert node.key in users_inputs, feed.asset
         assert feed.load.name in registry.sync_log_names(), feed.asset
+        # its code references: the declaration (the source folder's spec.py) first
+        references = node.metadata["dagster/code_references"].code_references
+        assert references[0].file_path.endswith(f"{source.name}/spec.py"), feed.asset
 
 
 def snapshot() -> dict[str, object]:

@@ -1,6 +1,7 @@
 """What every source's defs.py shares: the daily partitions, the run config, the asset
 arguments its registry entry implies, sync → metadata, and the checks each feed carries."""
 
+import importlib.util
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -74,11 +75,20 @@ def freshness_policy(source: RegisteredSource) -> dg.FreshnessPolicy:
     )
 
 
+def declared_in(source: RegisteredSource) -> dg.CodeReferencesMetadataValue:
+    """Where the source is declared: its folder's spec.py."""
+    spec = importlib.util.find_spec(f"{source.module}.spec")
+    path = spec.origin if spec is not None and spec.origin else source.module
+    reference = dg.LocalFileCodeReference(file_path=path, line_number=1, label="declaration")
+    return dg.CodeReferencesMetadataValue(code_references=[reference])
+
+
 def asset_arguments(
     source: RegisteredSource, feed: Feed, *, kinds: set[str], pool: str | None = None
 ) -> dict[str, Any]:
     """The @dg.asset arguments of a feed, from its source's declaration: name, description,
-    group, owners, tags, freshness, partitions (daily sources), pool (the API it shares)."""
+    group, owners, tags, freshness, partitions (daily sources), pool (the API it shares), and
+    a code reference to the declaration (definitions.py adds the code that runs it)."""
     arguments: dict[str, Any] = {
         "name": feed.asset,
         "description": feed.description,
@@ -89,6 +99,7 @@ def asset_arguments(
         "deps": [WAREHOUSE_SCHEMA],
         "pool": pool,
         "freshness_policy": freshness_policy(source),
+        "metadata": {"dagster/code_references": declared_in(source)},
     }
     if source.source.schedule is Schedule.DAILY:
         arguments |= {
