@@ -54,14 +54,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, closing
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -246,8 +245,8 @@ def jsonl_records(path: Path) -> Iterator[dict[str, Any]]:
 # -- how each registered source is read, per mode ------------------------------------------------
 #
 # READERS names, per source of the registry, how the benchmark reads it from the dumped files
-# and from the sandbox servers; a source whose spec.py declares DATABASE and FEED_EXTRACTS (an
-# application database's tables), or an API source (spec.py's Api: read through its client's
+# and from the sandbox servers; a source whose spec.py declares a Database (an application
+# database's tables), or an API source (spec.py's Api: read through its client's
 # open_feed, from its emulator), needs no entry. A registered source with none of them is
 # refused before anything runs (missing_readers), so a new source cannot be left out silently.
 
@@ -466,17 +465,18 @@ def missing_readers() -> list[str]:
     ]
 
 
-def database_extracts(source: RegisteredSource) -> dict[str, Any] | None:
-    return getattr(importlib.import_module(f"{source.module}.spec"), "FEED_EXTRACTS", None)
+def database_extracts(source: RegisteredSource) -> Mapping[str, Any] | None:
+    database = source.source.database
+    return None if database is None else database.extracts
 
 
 def database_feed(source: RegisteredSource, feed: Feed) -> tuple[str, Any]:
     """(database, extract) of a feed read from an application database (its spec.py's
-    DATABASE and FEED_EXTRACTS)."""
-    extracts = database_extracts(source)
-    if extracts is None:
+    Database)."""
+    database = source.source.database
+    if database is None:
         raise SystemExit(f"benchmarks/load_path.py has no reader for source {source.name!r}")
-    return importlib.import_module(f"{source.module}.spec").DATABASE, extracts[feed.asset]
+    return database.name, database.extracts[feed.asset]
 
 
 def sheet_file_syncs(run: Run) -> Iterator[SyncReport]:

@@ -24,6 +24,7 @@ import dagster as dg
 
 from costudy_pipelines.defs import users
 from costudy_pipelines.defs._api_sources import api_definitions
+from costudy_pipelines.defs._database_sources import database_definitions
 from costudy_pipelines.defs._source_assets import freshness_policy
 from costudy_pipelines.defs.warehouse_views import UPSTREAM_PATTERNS
 from costudy_pipelines.lib.settings import PROJECT_ROOT
@@ -42,10 +43,11 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_p
 
 
 def source_definitions(registry: Registry) -> Iterator[dg.Definitions]:
-    """Each registered source's Definitions, built by its folder's defs.py or, for an API
-    source without one, by the generic builder (defs/_api_sources.py)."""
+    """Each registered source's Definitions, built by its folder's defs.py or, for an API or
+    database source without one, by its generic builder (defs/_api_sources.py,
+    defs/_database_sources.py)."""
     for source in registry:
-        built = (api_definitions if own_defs(source) is None else own_builder(source))(source)
+        built = builder(source)(source)
         declared = {feed.asset for feed in source.feeds}
         made = {
             key.to_user_string()
@@ -67,7 +69,10 @@ def own_defs(source: RegisteredSource) -> str | None:
     return module if importlib.util.find_spec(module) is not None else None
 
 
-def own_builder(source: RegisteredSource) -> Callable[[RegisteredSource], dg.Definitions]:
+def builder(source: RegisteredSource) -> Callable[[RegisteredSource], dg.Definitions]:
+    """The folder's own build_defs, else the generic builder its spec.py's declaration takes."""
+    if own_defs(source) is None:
+        return api_definitions if source.source.database is None else database_definitions
     build = getattr(importlib.import_module(f"{source.module}.defs"), "build_defs", None)
     if build is None:
         raise RegistryError(

@@ -1,8 +1,6 @@
 """What the sources read from an application database (website, platform, course) share:
 one asset per feed, each day's rows read through the database's resource."""
 
-from collections.abc import Mapping
-
 import dagster as dg
 
 from costudy_pipelines.defs._source_assets import daily_asset, source_definitions
@@ -24,12 +22,18 @@ def database_asset(
     )
 
 
-def database_definitions(
-    source: RegisteredSource, extracts: Mapping[str, databases.Extract], database: str
-) -> dg.Definitions:
-    """A database source's Definitions: `extracts` maps each feed's asset to what it reads."""
+def database_definitions(source: RegisteredSource) -> dg.Definitions:
+    """A database source's Definitions (spec.py's Database): each feed's asset reads its
+    extract through the database's resource."""
+    database = source.source.database
+    if database is None:
+        raise ValueError(f"source {source.name!r} declares no database in its spec.py")
+    extracts = database.extracts
     return source_definitions(
-        [database_asset(source, feed, extracts[feed.asset], database) for feed in source.feeds],
+        [
+            database_asset(source, feed, extracts[feed.asset], database.name)
+            for feed in source.feeds
+        ],
         source,
         resources={},
     )

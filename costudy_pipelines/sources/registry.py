@@ -50,6 +50,7 @@ from costudy_pipelines.sources.config import (
 )
 
 if TYPE_CHECKING:
+    from costudy_pipelines.lib.clients.databases import Extract as DatabaseExtract
     from costudy_pipelines.sandbox.emulator import Emulator
 
 SOURCES_PACKAGE = "costudy_pipelines.sources"
@@ -150,6 +151,18 @@ class Feed:
 
 
 @dataclass(frozen=True)
+class Database:
+    """A source read from an application database; one generic builder
+    (defs/_database_sources.py) turns it into its assets, so the folder needs no defs.py.
+
+    name: the database ("website": its resource `website_db`, its variable WEBSITE_DB_URL);
+    extracts: each feed's asset -> what it reads (lib/clients/databases.py's Extract)."""
+
+    name: str
+    extracts: Mapping[str, DatabaseExtract]
+
+
+@dataclass(frozen=True)
 class Source:
     """What a source folder declares in spec.py (SOURCE)."""
 
@@ -164,6 +177,7 @@ class Source:
     feeds: Callable[[Any], tuple[Feed, ...]]  # settings (see `settings`) → the feeds
     settings: type | None = None  # a dataclass read strictly from the source's config entry
     api: Api | None = None  # an API source: its assets come from the generic builder
+    database: Database | None = None  # an application database's tables: the same
 
 
 @dataclass(frozen=True)
@@ -414,10 +428,10 @@ def build_registry(config: SourcesConfig) -> Registry:
         module = source_module(entry)
         folder = _folder(entry.name, module)
         source = _declaration(entry.name, module)
-        if source.api is None and not (folder / "defs.py").exists():
+        if source.api is None and source.database is None and not (folder / "defs.py").exists():
             raise RegistryError(
                 f"source {entry.name!r} ({folder}): missing defs.py; a source whose spec.py "
-                "declares no api builds its own assets there"
+                "declares neither an api nor a database builds its own assets there"
             )
         settings = _settings(source, entry)
         feeds = _feeds(source, settings, config.amount_bounds)

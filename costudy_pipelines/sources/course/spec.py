@@ -10,6 +10,7 @@ from costudy_pipelines.sources.course.records import (
 )
 from costudy_pipelines.sources.registry import (
     DAILY_FRESHNESS,
+    Database,
     DatabaseCount,
     Feed,
     Schedule,
@@ -74,4 +75,5 @@ SOURCE = Source(
     freshness=DAILY_FRESHNESS,
     owners=("team:data-platform",),
     feeds=feeds,
+    database=Database(DATABASE, FEED_EXTRACTS),
 )

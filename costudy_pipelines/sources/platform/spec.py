@@ -6,6 +6,7 @@ from costudy_pipelines.sources.platform.client import PLATFORM_USERS
 from costudy_pipelines.sources.platform.records import PlatformUserValidator
 from costudy_pipelines.sources.registry import (
     DAILY_FRESHNESS,
+    Database,
     DatabaseCount,
     Feed,
     Schedule,
@@ -46,4 +47,5 @@ SOURCE = Source(
     freshness=DAILY_FRESHNESS,
     owners=("team:data-platform",),
     feeds=feeds,
+    database=Database(DATABASE, FEED_EXTRACTS),
 )

@@ -6,6 +6,7 @@ from costudy_pipelines.lib.count_comparison import SourceTable
 from costudy_pipelines.lib.loading import LoadSpec
 from costudy_pipelines.sources.registry import (
     DAILY_FRESHNESS,
+    Database,
     DatabaseCount,
     Feed,
     Schedule,
@@ -61,4 +62,5 @@ SOURCE = Source(
     freshness=DAILY_FRESHNESS,
     owners=("team:data-platform",),
     feeds=feeds,
+    database=Database(DATABASE, FEED_EXTRACTS),
 )

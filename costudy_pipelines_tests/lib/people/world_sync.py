@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import import_module
 
 import psycopg
 
@@ -42,8 +41,8 @@ def sync_world(
     for source, feed in registry.feeds():
         if source.name in API_SOURCES:
             sync_session(warehouse, feed.load, world.records(feed.asset))
-        elif source.name in DATABASE_SOURCES:
-            extract = import_module(f"{source.module}.spec").FEED_EXTRACTS[feed.asset]
+        elif source.name in DATABASE_SOURCES and source.source.database is not None:
+            extract = source.source.database.extracts[feed.asset]
             rows = database_rows(databases[source.name], extract, DATABASE_SOURCES[source.name])
             sync_session(warehouse, feed.load, rows, full=True)
     for spec, rows in sheet_specs(world).values():
