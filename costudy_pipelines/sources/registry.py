@@ -8,7 +8,8 @@ entry of sources.toml points at) holding:
                 also its connection settings' environment variables (Api)
     records.py  validation of its records          client.py  how its records are read
     defs.py     its Dagster assets, checks and resource (the only file importing Dagster);
-                an API source has none: defs/_api_sources.py builds them from its Api
+                API and database sources have none: defs/_api_sources.py and
+                defs/_database_sources.py build them from their Api or Database
     sandbox.py  EMULATOR = Emulator(...): how the sandbox stands in for it
 
 The folder's name is the source's one name: its sources.toml entry, its name-priority family,
@@ -54,7 +55,8 @@ if TYPE_CHECKING:
     from costudy_pipelines.sandbox.emulator import Emulator
 
 SOURCES_PACKAGE = "costudy_pipelines.sources"
-PIECES = ("spec", "records", "client", "sandbox")  # and defs.py, unless spec.py declares an api
+# and defs.py, unless spec.py declares an api or a database
+PIECES = ("spec", "records", "client", "sandbox")
 
 
 class Schedule(StrEnum):
@@ -99,7 +101,8 @@ CountSource = ReportedCount | DatabaseCount | NoCount
 
 
 class DayReader(Protocol):
-    """One feed's reader for one run of an API source (what `Api.open` returns)."""
+    """One feed's reader for one run of an API source (what its client.py's open_feed
+    returns)."""
 
     def day(self, window: TimeWindow) -> Iterable[Page]:
         """The pages of the records created in `window`."""
@@ -320,7 +323,7 @@ def _folder(name: str, module: str) -> Path:
         raise RegistryError(
             f"source {name!r} ({folder}): missing {', '.join(f'{p}.py' for p in missing)}; "
             "a source folder holds spec.py, records.py, client.py and sandbox.py (and defs.py "
-            "unless spec.py declares an api)"
+            "unless spec.py declares an api or a database)"
         )
     return folder
 
@@ -391,14 +394,13 @@ def _check_across(sources: list[RegisteredSource]) -> None:
     assets: dict[str, str] = {}
     for registered in sources:
         source = registered.source
-        holder = source.name
         if source.name_rank is not None:
             holder = ranks.setdefault(source.name_rank, source.name)
-        if holder != source.name:
-            raise RegistryError(
-                f"sources {holder!r} and {source.name!r} share name-priority rank "
-                f"{source.name_rank}: give each source its own rank"
-            )
+            if holder != source.name:
+                raise RegistryError(
+                    f"sources {holder!r} and {source.name!r} share name-priority rank "
+                    f"{source.name_rank}: give each source its own rank"
+                )
         for feed in registered.feeds:
             other = assets.setdefault(feed.asset, source.name)
             if other != source.name:
