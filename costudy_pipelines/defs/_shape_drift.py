@@ -8,6 +8,7 @@ from typing import Any
 import dagster as dg
 import psycopg
 
+from costudy_pipelines.defs._feed_check import FeedCheck, FeedCheckContext
 from costudy_pipelines.defs._metadata import never_materialized
 from costudy_pipelines.defs.resources import PostgresResource
 from costudy_pipelines.lib.clients.base import TimeWindow
@@ -59,7 +60,7 @@ def record_shape(
     return {"shape_drift": len(found)}
 
 
-def shape_checks(asset_key: dg.AssetKey, feed: Feed) -> list[dg.AssetChecksDefinition]:
+def shape_checks(asset_key: dg.AssetKey, feed: Feed) -> list[FeedCheck]:
     spec = feed.load
     if spec.shape is None:
         return []
@@ -67,21 +68,11 @@ def shape_checks(asset_key: dg.AssetKey, feed: Feed) -> list[dg.AssetChecksDefin
         f"{name}: {'|'.join(sorted(types))}" for name, types in sorted(spec.shape.fields.items())
     )
 
-    @dg.asset_check(
-        asset=asset_key,
-        name="shape_drift",
-        description=f"The latest run's raw records have the shape {feed.asset} reads ({declared}) "
-        "and the fields seen before: fields appeared, disappeared or changed type are listed "
-        "with the first partition and an example record id (WARN, never blocking). History: "
-        f"costudy sources drift --source {feed.asset}.",
-    )
-    def shape_drift(
-        context: dg.AssetCheckExecutionContext, warehouse_db: PostgresResource
-    ) -> dg.AssetCheckResult:
-        event = context.instance.get_latest_materialization_event(asset_key)
+    def shape_drift(shared: FeedCheckContext) -> dg.AssetCheckResult:
+        event = shared.latest
         if event is None:
             return never_materialized()
-        with warehouse_db.connect() as conn:
+        with shared.warehouse.connect() as conn:
             found = drift_history(conn, sources=[spec.name], run_id=event.run_id)
         by_kind: dict[str, list[str]] = {"appeared": [], "disappeared": [], "changed_type": []}
         for item in found:
@@ -100,7 +91,17 @@ def shape_checks(asset_key: dg.AssetKey, feed: Feed) -> list[dg.AssetChecksDefin
             },
         )
 
-    return [shape_drift]
+    description = (
+        f"The latest run's raw records have the shape {feed.asset} reads ({declared}) and the "
+        "fields seen before: fields appeared, disappeared or changed type are listed with the "
+        "first partition and an example record id (WARN, never blocking). History: "
+        f"costudy sources drift --source {feed.asset}."
+    )
+    return [
+        FeedCheck(
+            dg.AssetCheckSpec("shape_drift", asset=asset_key, description=description), shape_drift
+        )
+    ]
 
 
 def _table(found: list[Any]) -> str:

@@ -10,7 +10,8 @@ from typing import Any
 
 import dagster as dg
 
-from costudy_pipelines.defs._metadata import never_materialized
+from costudy_pipelines.defs._feed_check import FeedCheck, FeedCheckContext, checks_step
+from costudy_pipelines.defs._metadata import Metadata, metadata_table, never_materialized
 from costudy_pipelines.defs._shape_drift import observed, record_shape, shape_checks, shape_recorder
 from costudy_pipelines.defs._source_counts import MISSING_COUNT, REPORTED_COUNT, counts_check
 from costudy_pipelines.defs.migrations import schema_asset_key
@@ -373,38 +374,29 @@ def log_run(
 
 
 REJECT_RATE_WARN = 0.05
+REJECT_COLUMNS = {"id": "int", "partition": "string", "record_key": "string", "reason": "string"}
 
 
-def feed_checks(asset_key: dg.AssetKey, feed: Feed) -> list[dg.AssetChecksDefinition]:
+def feed_checks(asset_key: dg.AssetKey, feed: Feed) -> dg.AssetChecksDefinition:
     """Integrity (keys unique, no orphans), run accounting (in = stored + rejected), the
-    reject rate, and the count comparison its registry entry declares."""
+    reject rate, the count comparison its registry entry declares and its shape drift: one
+    step (`checks_step`)."""
     spec = feed.load
     hashed = spec.key_sql_type == "bytea"
-    # where an operator sees every open reject of this feed, and replays them
-    see_rejects = (
-        f"view rejects_by_reason (source {spec.name}); costudy rejects list --source {feed.asset}"
-    )
 
     def latest_run(
-        context: dg.AssetCheckExecutionContext, warehouse_db: PostgresResource
+        shared: FeedCheckContext,
     ) -> tuple[dg.EventLogEntry, quality.RunCounts] | dg.AssetCheckResult:
         """The latest materialization's run and its sync_log counts, or the skip (WARN) to
         return when the asset was never materialized: nothing to compare is never a pass."""
-        event = context.instance.get_latest_materialization_event(asset_key)
+        event = shared.latest
         if event is None:
             return never_materialized()
-        with warehouse_db.connect() as conn:
+        with shared.warehouse.connect() as conn:
             return event, quality.run_counts(conn, spec.name, event.run_id)
 
-    @dg.asset_check(
-        asset=asset_key,
-        name="integrity",
-        blocking=True,
-        description=f"{spec.table}: every {spec.key_column} is unique and every row points at "
-        "an existing user. A failure lists sample keys; fix the load, never the table by hand.",
-    )
-    def integrity(warehouse_db: PostgresResource) -> dg.AssetCheckResult:
-        with warehouse_db.connect() as conn:
+    def integrity(shared: FeedCheckContext) -> dg.AssetCheckResult:
+        with shared.warehouse.connect() as conn:
             duplicates = quality.duplicate_keys(conn, spec.table, spec.key_column, hashed)
             orphans = quality.orphan_rows(conn, spec.table, spec.key_column, hashed)
         return dg.AssetCheckResult(
@@ -417,17 +409,8 @@ def feed_checks(asset_key: dg.AssetKey, feed: Feed) -> list[dg.AssetChecksDefini
             },
         )
 
-    @dg.asset_check(
-        asset=asset_key,
-        name="run_accounting",
-        blocking=True,
-        description="Every record of the latest run was stored, a duplicate, or rejected with "
-        "its reason recorded in sync_rejects: nothing lost silently.",
-    )
-    def run_accounting(
-        context: dg.AssetCheckExecutionContext, warehouse_db: PostgresResource
-    ) -> dg.AssetCheckResult:
-        found = latest_run(context, warehouse_db)
+    def run_accounting(shared: FeedCheckContext) -> dg.AssetCheckResult:
+        found = latest_run(shared)
         if isinstance(found, dg.AssetCheckResult):
             return found
         event, run = found
@@ -446,39 +429,91 @@ def feed_checks(asset_key: dg.AssetKey, feed: Feed) -> list[dg.AssetChecksDefini
             },
         )
 
-    @dg.asset_check(
-        asset=asset_key,
-        name="reject_rate",
-        description=f"At most {REJECT_RATE_WARN:.0%} of the latest run's records rejected "
-        "(WARN). The rejects, with reasons, are rows of sync_rejects; fix them at the source "
-        "and re-sync.",
-    )
-    def reject_rate(
-        context: dg.AssetCheckExecutionContext, warehouse_db: PostgresResource
-    ) -> dg.AssetCheckResult:
-        found = latest_run(context, warehouse_db)
+    def reject_rate(shared: FeedCheckContext) -> dg.AssetCheckResult:
+        found = latest_run(shared)
         if isinstance(found, dg.AssetCheckResult):
             return found
-        _, run = found
-        return dg.AssetCheckResult(
-            passed=run.reject_rate <= REJECT_RATE_WARN,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={
-                "reject_rate": round(run.reject_rate, 4),
-                "threshold": REJECT_RATE_WARN,
-                "rejected": run.rejected,
-                "records_in": run.records_in,
-                "all_rejects": see_rejects,
-            },
-        )
+        event, run = found
+        return rejects_result(feed, run, event.run_id, shared.warehouse)
 
-    return [
-        integrity,
-        run_accounting,
-        reject_rate,
-        *counts_check(asset_key, feed),
-        *shape_checks(asset_key, feed),
+    def check(name: str, description: str, *, blocking: bool = False) -> dg.AssetCheckSpec:
+        return dg.AssetCheckSpec(name, asset=asset_key, description=description, blocking=blocking)
+
+    run_checks = [
+        FeedCheck(
+            check(
+                "integrity",
+                f"{spec.table}: every {spec.key_column} is unique and every row points at an "
+                "existing user. A failure lists sample keys; fix the load, never the table by "
+                "hand.",
+                blocking=True,
+            ),
+            integrity,
+        ),
+        FeedCheck(
+            check(
+                "run_accounting",
+                "Every record of the latest run was stored, a duplicate, or rejected with its "
+                "reason recorded in sync_rejects: nothing lost silently.",
+                blocking=True,
+            ),
+            run_accounting,
+        ),
+        FeedCheck(
+            check(
+                "reject_rate",
+                f"At most {REJECT_RATE_WARN:.0%} of the latest run's records rejected (WARN): "
+                "its top reasons with their counts, a sample, and the commands that list the "
+                f"rejects and replay them (`costudy rejects replay --source {feed.asset}`).",
+            ),
+            reject_rate,
+        ),
     ]
+    return checks_step(
+        asset_key, [*run_checks, *counts_check(asset_key, feed), *shape_checks(asset_key, feed)]
+    )
+
+
+def rejects_result(
+    feed: Feed, run: quality.RunCounts, run_id: str, warehouse: PostgresResource
+) -> dg.AssetCheckResult:
+    """The reject rate of a feed's latest run against REJECT_RATE_WARN, and what an operator
+    acts on: the top reasons with counts, the first rejects, the commands to see and replay
+    them."""
+    metadata: Metadata = {
+        "reject_rate": round(run.reject_rate, 4),
+        "threshold": REJECT_RATE_WARN,
+        "rejected": run.rejected,
+        "records_in": run.records_in,
+    }
+    description = f"{run.rejected} of {run.records_in} records rejected"
+    if run.rejected:
+        with warehouse.connect() as conn:
+            rejects = quality.run_rejects(conn, feed.load.name, run_id)
+        reason, count = rejects.reasons[0] if rejects.reasons else ("unrecorded", run.rejected)
+        metadata |= {
+            "top_reasons": metadata_table(
+                [{"reason": r, "rejects": n} for r, n in rejects.reasons],
+                {"reason": "string", "rejects": "int"},
+            ),
+            "reject_samples": metadata_table(
+                [dict(zip(REJECT_COLUMNS, sample, strict=True)) for sample in rejects.samples],
+                REJECT_COLUMNS,
+            ),
+            "list_rejects": f"costudy rejects list --source {feed.asset}",
+            "replay_rejects": f"costudy rejects replay --source {feed.asset}",
+        }
+        description += (
+            f" ({run.reject_rate:.1%}), most for {reason!r} ({count}). Fix them at the source "
+            f"and re-sync, or fix the validator and run `costudy rejects replay --source "
+            f"{feed.asset}`; `costudy rejects list --source {feed.asset}` lists them."
+        )
+    return dg.AssetCheckResult(
+        passed=run.reject_rate <= REJECT_RATE_WARN,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata=metadata,
+        description=description,
+    )
 
 
 def source_definitions(
@@ -494,9 +529,7 @@ def source_definitions(
     return dg.Definitions(
         assets=list(assets),
         asset_checks=[
-            check
-            for asset, feed in zip(assets, source.feeds, strict=True)
-            for check in feed_checks(asset.key, feed)
+            feed_checks(asset.key, feed) for asset, feed in zip(assets, source.feeds, strict=True)
         ],
         resources=resources,
     )

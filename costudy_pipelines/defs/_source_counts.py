@@ -18,6 +18,7 @@ from datetime import date
 
 import dagster as dg
 
+from costudy_pipelines.defs._feed_check import FeedCheck, FeedCheckContext
 from costudy_pipelines.defs._metadata import Metadata, metadata_table
 from costudy_pipelines.lib.count_comparison import (
     CountComparison,
@@ -89,30 +90,29 @@ def _result(comparison: CountComparison, **extra: int) -> dg.AssetCheckResult:
 
 def database_count_check(
     asset_key: dg.AssetKey, spec: LoadSpec, counted: DatabaseCount
-) -> dg.AssetChecksDefinition:
+) -> FeedCheck:
     resource_key, source_table = counted.database, counted.table
     feed = warehouse_feed(spec)
 
-    @dg.asset_check(
-        asset=asset_key,
-        name=CHECK_NAME,
-        required_resource_keys={resource_key, "warehouse_db"},
-        description=(
-            f"Per synced day: {source_table.table} rows in the source database equal the "
-            f"warehouse's {feed.table} rows plus rejects; samples of ids missing on each side."
-        ),
-    )
-    def check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    def check(shared: FeedCheckContext) -> dg.AssetCheckResult:
         with (
-            getattr(context.resources, resource_key).connect(autocommit=True) as source,
-            context.resources.warehouse_db.connect(autocommit=True) as warehouse,
+            getattr(shared.context.resources, resource_key).connect(autocommit=True) as source,
+            shared.warehouse.connect(autocommit=True) as warehouse,
         ):
             comparison = compare_database(
                 source, source_table, warehouse, feed, synced_days(warehouse, feed)
             )
         return _result(comparison)
 
-    return check
+    description = (
+        f"Per synced day: {source_table.table} rows in the source database equal the "
+        f"warehouse's {feed.table} rows plus rejects; samples of ids missing on each side."
+    )
+    return FeedCheck(
+        dg.AssetCheckSpec(CHECK_NAME, asset=asset_key, description=description),
+        check,
+        frozenset({resource_key, "warehouse_db"}),
+    )
 
 
 @dataclass
@@ -160,22 +160,13 @@ def reported_counts(instance: dg.DagsterInstance, key: dg.AssetKey) -> ReportedC
     return found
 
 
-def api_count_check(asset_key: dg.AssetKey, spec: LoadSpec) -> dg.AssetChecksDefinition:
+def api_count_check(asset_key: dg.AssetKey, spec: LoadSpec) -> FeedCheck:
     feed = warehouse_feed(spec)
 
-    @dg.asset_check(
-        asset=asset_key,
-        name=CHECK_NAME,
-        required_resource_keys={"warehouse_db"},
-        description=(
-            f"Per materialized day: the count the API reported (`{REPORTED_COUNT}` in the "
-            f"materialization metadata) equals the warehouse's {feed.table} rows plus rejects."
-        ),
-    )
-    def check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        found = reported_counts(context.instance, asset_key)
+    def check(shared: FeedCheckContext) -> dg.AssetCheckResult:
+        found = reported_counts(shared.context.instance, asset_key)
         reported, unreported = found.counts, found.unreported
-        with context.resources.warehouse_db.connect(autocommit=True) as warehouse:
+        with shared.warehouse.connect(autocommit=True) as warehouse:
             comparison = compare_reported(warehouse, feed, reported)
         result = _result(comparison, partitions_without_count=unreported + len(found.missing))
         if found.missing:  # the API reports counts, but gave none for these days
@@ -207,10 +198,14 @@ def api_count_check(asset_key: dg.AssetKey, spec: LoadSpec) -> dg.AssetChecksDef
             )
         return result
 
-    return check
+    description = (
+        f"Per materialized day: the count the API reported (`{REPORTED_COUNT}` in the "
+        f"materialization metadata) equals the warehouse's {feed.table} rows plus rejects."
+    )
+    return FeedCheck(dg.AssetCheckSpec(CHECK_NAME, asset=asset_key, description=description), check)
 
 
-def counts_check(asset_key: dg.AssetKey, feed: Feed) -> list[dg.AssetChecksDefinition]:
+def counts_check(asset_key: dg.AssetKey, feed: Feed) -> list[FeedCheck]:
     """The count comparison `feed` declares; none for NoCount (its reason documents why: a
     check that could only ever skip would be noise, and a green one a lie)."""
     match feed.counts:

@@ -129,6 +129,40 @@ def run_counts(conn: psycopg.Connection, source: str, run_id: str) -> RunCounts:
     return RunCounts(*(int(value) for value in row))
 
 
+@dataclass
+class RunRejects:
+    """What one run of a feed rejected, for the operator: its most frequent reasons with their
+    counts, and the first rejects themselves."""
+
+    reasons: list[tuple[str, int]]
+    samples: list[tuple[int, str | None, str | None, str]]  # id, partition, record key, reason
+
+
+def run_rejects(
+    conn: psycopg.Connection, source: str, run_id: str, *, reasons: int = 5, samples: int = 5
+) -> RunRejects:
+    """The run's rejects (sync_rejects rows it last saw) by reason, most frequent first, and
+    a sample of them in the order they were first recorded."""
+    where = {"source": source, "run_id": run_id}
+    by_reason = conn.execute(
+        """
+        select reason, count(*) from sync_rejects
+        where source = %(source)s and run_id = %(run_id)s
+        group by reason order by count(*) desc, reason limit %(limit)s
+        """,
+        where | {"limit": reasons},
+    ).fetchall()
+    first = conn.execute(
+        """
+        select id, partition_key, record_key, reason from sync_rejects
+        where source = %(source)s and run_id = %(run_id)s
+        order by id limit %(limit)s
+        """,
+        where | {"limit": samples},
+    ).fetchall()
+    return RunRejects([(reason, int(count)) for reason, count in by_reason], list(first))
+
+
 class UserSummary(TypedDict):
     users: int
     name_source: dict[str, int]  # users whose name came from each source
