@@ -269,8 +269,10 @@ def sync_daily(
 
     Each partition's materialization carries its own day's figures and nothing else
     (partition-scoped metadata: Dagster records one materialization per partition of the
-    range). As each day commits, an observation of that partition with the same figures is
-    yielded at once: the UI shows the run's progress day by day, not all at the step's end.
+    range). As each day but the last commits, an observation of that partition with the same
+    figures is yielded at once: the UI shows the run's progress day by day, not all at the
+    step's end (the last day's materialization follows it at once; a one-day run stores no
+    observation of its day, one asset event fewer).
     What belongs to the run (its partitions, its duration, `run_figures()`) is one line of
     the run's log and one observation of the asset without a partition. If a day fails, the
     days committed before it are materialized there and then, with their figures, and the
@@ -280,6 +282,7 @@ def sync_daily(
     started = time.monotonic()
     committed: dict[str, dict[str, Any]] = {}
     partitions = list(windows(context, source))
+    last = partitions[-1][0] if partitions else None
     shapes = shape_recorder(warehouse, feed)
     try:
         with failures_as_dagster(feed):
@@ -306,7 +309,9 @@ def sync_daily(
                 context.add_asset_metadata(metadata, partition_key=key)
                 committed[key] = metadata
                 # the day is committed: show it now, before the next day's session commits
-                yield dg.AssetObservation(context.asset_key, partition=key, metadata=metadata)
+                # (the last day's materialization follows at once: no observation of it)
+                if key != last:
+                    yield dg.AssetObservation(context.asset_key, partition=key, metadata=metadata)
                 day_started = time.monotonic()
     except Exception:
         log_run(context, feed, committed, started, run_figures)
