@@ -1,9 +1,9 @@
-"""A feed's checks run as one step. Each check (integrity, run accounting, reject rate, the
-count comparison, shape drift) is a `FeedCheck`: its spec and how it is evaluated; a feed's
-checks become one `multi_asset_check` that evaluates the selected ones. One step instead of
-one per check: a partition's run is the asset and one check step, not five steps, each of
-which costs its own events (and connections) in Dagster's storage and, on the multiprocess
-executor, a process."""
+"""A feed's checks, evaluated in its asset's own op. Each check (integrity, run accounting,
+reject rate, the count comparison, shape drift) is a `FeedCheck`: its spec and how it is
+evaluated. The feed's asset declares them (`check_specs`) and evaluates those selected after its
+sync (`evaluate_checks`): a partition's run is one step, as a one-asset project's is, instead of
+the asset and one step per check, each of which cost its own events (and connections) in
+Dagster's storage and, on the multiprocess executor, a process of its own."""
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -13,13 +13,16 @@ import dagster as dg
 
 from costudy_pipelines.defs.resources import PostgresResource
 
+# The asset's op evaluates them (a check-only run of it too); a separate check op could as well.
+CheckingContext = dg.AssetExecutionContext | dg.AssetCheckExecutionContext
+
 
 @dataclass
 class FeedCheckContext:
     """What a feed's checks share in their step: the step's context, and the asset's latest
     materialization, read from the instance once for all of them."""
 
-    context: dg.AssetCheckExecutionContext
+    context: CheckingContext
     asset_key: dg.AssetKey
 
     @cached_property
@@ -40,22 +43,13 @@ class FeedCheck:
     resource_keys: frozenset[str] = frozenset({"warehouse_db"})
 
 
-def checks_step(asset_key: dg.AssetKey, checks: Sequence[FeedCheck]) -> dg.AssetChecksDefinition:
-    """The feed's checks as one step that evaluates those selected (all, or any subset: a
-    check can still be run alone)."""
-
-    @dg.multi_asset_check(
-        specs=[check.spec for check in checks],
-        name=f"{asset_key.to_python_identifier()}_checks",
-        can_subset=True,
-        required_resource_keys=set().union(*(check.resource_keys for check in checks)),
-    )
-    def _checks(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
-        shared = FeedCheckContext(context, asset_key)
-        for check in checks:
-            if check.spec.key in context.selected_asset_check_keys:
-                yield check.evaluate(shared)._replace(
-                    asset_key=asset_key, check_name=check.spec.name
-                )
-
-    return _checks
+def evaluate_checks(
+    context: CheckingContext, asset_key: dg.AssetKey, checks: Sequence[FeedCheck]
+) -> Iterator[dg.AssetCheckResult]:
+    """The results of the selected checks (all, or a subset: a check can be run alone). After
+    a sync in the same op its materialization is already stored: the checks see this run."""
+    shared = FeedCheckContext(context, asset_key)
+    for check in checks:
+        if check.spec.key in context.selected_asset_check_keys:
+            result = check.evaluate(shared)
+            yield result._replace(asset_key=asset_key, check_name=check.spec.name)

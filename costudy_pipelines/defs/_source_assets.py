@@ -10,7 +10,7 @@ from typing import Any
 
 import dagster as dg
 
-from costudy_pipelines.defs._feed_check import FeedCheck, FeedCheckContext, checks_step
+from costudy_pipelines.defs._feed_check import FeedCheck, FeedCheckContext, evaluate_checks
 from costudy_pipelines.defs._metadata import Metadata, metadata_table, never_materialized
 from costudy_pipelines.defs._shape_drift import observed, record_shape, shape_checks, shape_recorder
 from costudy_pipelines.defs._source_counts import MISSING_COUNT, REPORTED_COUNT, counts_check
@@ -84,30 +84,69 @@ def declared_in(source: RegisteredSource) -> dg.CodeReferencesMetadataValue:
     return dg.CodeReferencesMetadataValue(code_references=[reference])
 
 
-def asset_arguments(
-    source: RegisteredSource, feed: Feed, *, kinds: set[str], pool: str | None = None
-) -> dict[str, Any]:
-    """The @dg.asset arguments of a feed, from its source's declaration: name, description,
-    group, owners, tags, freshness, partitions (daily sources), pool (the API it shares), and
-    a code reference to the declaration (definitions.py adds the code that runs it)."""
-    arguments: dict[str, Any] = {
-        "name": feed.asset,
+def asset_arguments(source: RegisteredSource, feed: Feed, *, kinds: set[str]) -> dict[str, Any]:
+    """The AssetSpec arguments of a feed, from its source's declaration: description, group,
+    owners, tags, freshness, and a code reference to the declaration (definitions.py adds the
+    code that runs it)."""
+    return {
         "description": feed.description,
         "group_name": SOURCE_GROUP,
         "owners": list(source.source.owners),
         "kinds": {*kinds, "postgres"},
         "tags": {"costudy/source": source.name},
         "deps": [WAREHOUSE_SCHEMA],
-        "pool": pool,
         "freshness_policy": freshness_policy(source),
         "metadata": {"dagster/code_references": declared_in(source)},
     }
-    if source.source.schedule is Schedule.DAILY:
-        arguments |= {
-            "partitions_def": daily_partitions(source.config),
-            "backfill_policy": BACKFILL_POLICY,
-        }
-    return arguments
+
+
+def partitioning(source: RegisteredSource) -> dict[str, Any]:
+    """A daily source's partitions and backfill policy (none for a source read whole)."""
+    if source.source.schedule is not Schedule.DAILY:
+        return {}
+    return {"partitions_def": daily_partitions(source.config), "backfill_policy": BACKFILL_POLICY}
+
+
+FeedSync = Callable[[dg.AssetExecutionContext, "SyncConfig"], Iterator["SyncEvent"]]
+
+
+def feed_asset(
+    source: RegisteredSource,
+    feed: Feed,
+    *,
+    kinds: set[str],
+    resource_keys: set[str],
+    pool: str | None = None,
+) -> Callable[[FeedSync], dg.AssetsDefinition]:
+    """Makes a feed's sync (`sync(context, config)`, its events) the feed's asset, declared by
+    its source (asset_arguments, partitioning), in the op that also evaluates the feed's checks
+    (feed_checks): one step per run. Either part can be selected alone: a run of the checks
+    only does not sync. `resource_keys`: what the sync needs besides the warehouse; `pool`:
+    the API or deployment it shares with others."""
+    key = dg.AssetKey(feed.asset)
+    checks = feed_checks(key, feed)
+    needed = {"warehouse_db", *resource_keys}.union(*(check.resource_keys for check in checks))
+
+    def decorate(sync: FeedSync) -> dg.AssetsDefinition:
+        @dg.multi_asset(
+            name=feed.asset,
+            specs=[dg.AssetSpec(key, **asset_arguments(source, feed, kinds=kinds))],
+            check_specs=[check.spec for check in checks],
+            can_subset=True,
+            pool=pool,
+            required_resource_keys=needed,
+            **partitioning(source),
+        )
+        def _asset(
+            context: dg.AssetExecutionContext, config: SyncConfig
+        ) -> Iterator[SyncEvent | dg.AssetCheckResult]:
+            if key in context.selected_asset_keys:
+                yield from sync(context, config)
+            yield from evaluate_checks(context, key, checks)
+
+        return _asset
+
+    return decorate
 
 
 def share_the_api(context: dg.AssetExecutionContext) -> None:
@@ -335,10 +374,7 @@ def daily_asset(
     """A dated feed's asset: each run opens its reader from the resource `resource_key` (the
     API's connection, the application database) and syncs the run's days through it."""
 
-    @dg.asset(
-        **asset_arguments(source, feed, kinds=kinds, pool=pool),
-        required_resource_keys={resource_key, "warehouse_db"},
-    )
+    @feed_asset(source, feed, kinds=kinds, resource_keys={resource_key}, pool=pool)
     def _asset(context: dg.AssetExecutionContext, config: SyncConfig) -> Iterator[SyncEvent]:
         reader = open_reader(getattr(context.resources, resource_key))
         try:
@@ -382,10 +418,9 @@ REJECT_RATE_WARN = 0.05
 REJECT_COLUMNS = {"id": "int", "partition": "string", "record_key": "string", "reason": "string"}
 
 
-def feed_checks(asset_key: dg.AssetKey, feed: Feed) -> dg.AssetChecksDefinition:
+def feed_checks(asset_key: dg.AssetKey, feed: Feed) -> list[FeedCheck]:
     """Integrity (keys unique, no orphans), run accounting (in = stored + rejected), the
-    reject rate, the count comparison its registry entry declares and its shape drift: one
-    step (`checks_step`)."""
+    reject rate, the count comparison its registry entry declares and its shape drift."""
     spec = feed.load
     hashed = spec.key_sql_type == "bytea"
 
@@ -474,9 +509,7 @@ def feed_checks(asset_key: dg.AssetKey, feed: Feed) -> dg.AssetChecksDefinition:
             reject_rate,
         ),
     ]
-    return checks_step(
-        asset_key, [*run_checks, *counts_check(asset_key, feed), *shape_checks(asset_key, feed)]
-    )
+    return [*run_checks, *counts_check(asset_key, feed), *shape_checks(asset_key, feed)]
 
 
 def rejects_result(
@@ -524,17 +557,11 @@ def rejects_result(
 def source_definitions(
     assets: Sequence[dg.AssetsDefinition], source: RegisteredSource, resources: dict[str, Any]
 ) -> dg.Definitions:
-    """A source's Definitions: one asset per feed (in feed order), each with its checks, and
-    the source's resources."""
+    """A source's Definitions: one asset per feed (in feed order; each made by feed_asset, its
+    checks with it), and the source's resources."""
     if len(assets) != len(source.feeds):
         raise ValueError(
             f"source {source.name!r}: defs.py built {len(assets)} assets for "
             f"{len(source.feeds)} feeds"
         )
-    return dg.Definitions(
-        assets=list(assets),
-        asset_checks=[
-            feed_checks(asset.key, feed) for asset, feed in zip(assets, source.feeds, strict=True)
-        ],
-        resources=resources,
-    )
+    return dg.Definitions(assets=list(assets), resources=resources)

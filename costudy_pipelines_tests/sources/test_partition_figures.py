@@ -15,15 +15,13 @@ import pytest
 from psycopg.rows import dict_row
 
 from costudy_pipelines.definitions import project_definitions
-from costudy_pipelines.defs._api_sources import ApiConnection
 from costudy_pipelines.defs._source_assets import (
     SyncConfig,
     SyncEvent,
-    asset_arguments,
     daily_partitions,
+    feed_asset,
     sync_daily,
 )
-from costudy_pipelines.defs.resources import PostgresResource
 from costudy_pipelines.sources.registry import load_registry
 from costudy_pipelines.sources.whop.client import open_feed
 from costudy_pipelines_tests.sources.runs import run_assets
@@ -152,15 +150,11 @@ def test_each_day_shows_as_it_commits_while_the_run_goes_on(
     # shows already, the run's days committed in the warehouse, the days materialized)
     seen: list[tuple[str | None, list[str], list[str], list[str]]] = []
 
-    @dg.asset(**asset_arguments(source, feed, kinds={"whop"}))
-    def whop_payments(
-        context: dg.AssetExecutionContext,
-        config: SyncConfig,
-        whop: ApiConnection,
-        warehouse_db: PostgresResource,
-    ) -> Iterator[SyncEvent]:
+    @feed_asset(source, feed, kinds={"whop"}, resource_keys={"whop"})
+    def whop_payments(context: dg.AssetExecutionContext, config: SyncConfig) -> Iterator[SyncEvent]:
         run_id = context.run.run_id
-        with closing(open_feed(whop.settings, feed.asset)) as reader:
+        warehouse_db = context.resources.warehouse_db
+        with closing(open_feed(context.resources.whop.settings, feed.asset)) as reader:
             for event in sync_daily(context, config, warehouse_db, source, feed, reader.day):
                 if isinstance(event, dg.AssetObservation) and event.partition:
                     seen.append(

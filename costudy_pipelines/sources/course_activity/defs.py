@@ -9,7 +9,7 @@ import dagster as dg
 from costudy_pipelines.defs._source_assets import (
     SyncConfig,
     SyncEvent,
-    asset_arguments,
+    feed_asset,
     source_definitions,
     sync_daily,
 )
@@ -40,19 +40,20 @@ class MongoResource(dg.ConfigurableResource):
 
 def activity_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
     # pool: the analytics deployment is shared with the course platform itself
-    @dg.asset(**asset_arguments(source, feed, kinds={"mongodb"}, pool="course_mongo"))
-    def _asset(
-        context: dg.AssetExecutionContext,
-        config: SyncConfig,
-        course_mongo: MongoResource,
-        course_db: PostgresResource,
-        warehouse_db: PostgresResource,
-    ) -> Iterator[SyncEvent]:
-        with course_mongo.reader() as reader:
-            emails = partial(course_user_emails, course_db.engine)
+    @feed_asset(
+        source,
+        feed,
+        kinds={"mongodb"},
+        resource_keys={"course_mongo", "course_db"},
+        pool="course_mongo",
+    )
+    def _asset(context: dg.AssetExecutionContext, config: SyncConfig) -> Iterator[SyncEvent]:
+        resources = context.resources
+        with resources.course_mongo.reader() as reader:
+            emails = partial(course_user_emails, resources.course_db.engine)
             extract = activity_extract(reader, emails)
             yield from sync_daily(
-                context, config, warehouse_db, source, feed, extract, reader.count
+                context, config, resources.warehouse_db, source, feed, extract, reader.count
             )
 
     return _asset

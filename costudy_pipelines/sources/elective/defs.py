@@ -4,14 +4,15 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import dagster as dg
 
 from costudy_pipelines.defs._source_assets import (
     SyncConfig,
-    asset_arguments,
+    SyncEvent,
+    feed_asset,
     run_sync,
     source_definitions,
     sync_result,
@@ -57,13 +58,10 @@ class ElectiveDropResource(dg.ConfigurableResource):
 
 
 def exports_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
-    @dg.asset(**asset_arguments(source, feed, kinds={"csv"}))
-    def _asset(
-        context: dg.AssetExecutionContext,
-        config: SyncConfig,
-        elective: ElectiveDropResource,
-        warehouse_db: PostgresResource,
-    ) -> dg.MaterializeResult:
+    @feed_asset(source, feed, kinds={"csv"}, resource_keys={"elective"})
+    def _asset(context: dg.AssetExecutionContext, config: SyncConfig) -> Iterator[SyncEvent]:
+        elective: ElectiveDropResource = context.resources.elective
+        warehouse_db: PostgresResource = context.resources.warehouse_db
         started = time.monotonic()
         reader = elective.reader(source.settings.email_headers)
         scan = reader.scan()
@@ -83,7 +81,7 @@ def exports_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
         )
         with warehouse_db.connect() as conn:
             resolved = places.resolve(conn, context.run.run_id)
-        return sync_result(
+        yield sync_result(
             report,
             started,
             rejects_resolved_by_place=resolved,

@@ -12,7 +12,8 @@ from psycopg.types.json import Jsonb
 
 from costudy_pipelines.defs._source_assets import (
     SyncConfig,
-    asset_arguments,
+    SyncEvent,
+    feed_asset,
     run_sync,
     source_definitions,
     sync_result,
@@ -58,13 +59,12 @@ class GoogleSheetsResource(dg.ConfigurableResource):
 def sheet_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
     sheet = worksheet_of(source.settings, feed.asset)
 
-    @dg.asset(**asset_arguments(source, feed, kinds={"googlesheets"}, pool="sheets_api"))
-    def _asset(
-        context: dg.AssetExecutionContext,
-        config: SyncConfig,
-        google_sheets: GoogleSheetsResource,
-        warehouse_db: PostgresResource,
-    ) -> dg.MaterializeResult:
+    @feed_asset(
+        source, feed, kinds={"googlesheets"}, resource_keys={"google_sheets"}, pool="sheets_api"
+    )
+    def _asset(context: dg.AssetExecutionContext, config: SyncConfig) -> Iterator[SyncEvent]:
+        google_sheets: GoogleSheetsResource = context.resources.google_sheets
+        warehouse_db: PostgresResource = context.resources.warehouse_db
         started = time.monotonic()
         reader = SheetsReader(google_sheets.client)
         # this run's own validator, told the sheet's time zone once the sheet is read
@@ -94,7 +94,7 @@ def sheet_asset(source: RegisteredSource, feed: Feed) -> dg.AssetsDefinition:
         )
         with warehouse_db.connect() as conn:
             resolved = places.resolve(conn, context.run.run_id)
-        return sync_result(
+        yield sync_result(
             report, started, rejects_resolved_by_place=resolved, **reader.counters.as_metadata()
         )
 

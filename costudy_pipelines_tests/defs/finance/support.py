@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import dagster as dg
 
@@ -14,10 +15,12 @@ from costudy_pipelines_tests.defs.finance.copies import Copies
 
 VIEW_ASSETS = {asset.key.to_user_string(): asset for asset in views_module.defs.assets}
 RECONCILIATION_CHECKS = list(finance.defs.asset_checks)
-COUNT_CHECKS = [
-    checks
-    for checks in project_definitions().asset_checks or []
-    if any(key.name == CHECK_NAME for key in checks.check_keys)
+# the source assets that compare counts (each evaluates its checks in its own op)
+COUNT_CHECKED = [
+    asset
+    for asset in project_definitions().assets or []
+    if isinstance(asset, dg.AssetsDefinition)
+    and any(key.name == CHECK_NAME for key in asset.check_keys)
 ]
 PEOPLE_CHECKS = list(discrepancies.defs.asset_checks)
 REPORT = sync_health.sync_health_report
@@ -29,11 +32,14 @@ def run(
     definitions: Sequence,
     selection: dg.AssetSelection | None = None,
     partition_key: str | None = None,
+    resources: dict[str, Any] | None = None,
 ) -> dg.ExecuteInProcessResult:
+    """The run of `definitions` (or of `selection`) with the databases of this test's copy and
+    `resources` besides."""
     required = set().union(*(definition.required_resource_keys for definition in definitions))
     return dg.materialize(
         definitions,
-        resources=dbs.resources(required),
+        resources={**dbs.resources(required), **(resources or {})},
         instance=instance,
         selection=selection,
         partition_key=partition_key,

@@ -18,7 +18,7 @@ import dagster as dg
 import pytest
 
 from costudy_pipelines.defs._api_sources import ApiConnection, api_asset
-from costudy_pipelines.defs._feed_check import checks_step
+from costudy_pipelines.defs._feed_check import evaluate_checks
 from costudy_pipelines.defs._source_counts import MISSING_COUNT, REPORTED_COUNT, api_count_check
 from costudy_pipelines.lib.clients.base import parse_timestamp
 from costudy_pipelines.lib.loading import sync_session
@@ -36,7 +36,7 @@ from costudy_pipelines_tests.defs.finance.loading import (
     whop_payments_by_day,
 )
 from costudy_pipelines_tests.defs.finance.support import (
-    COUNT_CHECKS,
+    COUNT_CHECKED,
     evaluations,
     metadata_value,
     run,
@@ -47,16 +47,21 @@ CHECK = "counts_match_source"
 PAYMENTS = registered(spec_whop_payments())
 
 
-def count_check(asset: str) -> dg.AssetChecksDefinition:
-    return next(
-        c for c in COUNT_CHECKS if dg.AssetKey(asset) in {k.asset_key for k in c.check_keys}
-    )
+def count_checked(asset: str) -> dg.AssetsDefinition:
+    return next(a for a in COUNT_CHECKED if dg.AssetKey(asset) in a.keys)
 
 
 def evaluate(dbs, instance, asset: str) -> dg.AssetCheckEvaluation:
-    """The feed's count comparison alone (its step holds the feed's other checks too)."""
+    """The feed's count comparison alone: its asset's op, neither syncing nor running the
+    feed's other checks."""
     only_counts = dg.AssetSelection.checks(dg.AssetCheckKey(dg.AssetKey(asset), CHECK))
-    found = evaluations(run(dbs, instance, [count_check(asset)], only_counts))
+    checked = count_checked(asset)
+    # an API source's connection is required by the op, never opened by its checks
+    required = checked.required_resource_keys - {"io_manager"}
+    unopened = {key: ApiConnection(settings={}) for key in required - set(dbs.resources(required))}
+    result = run(dbs, instance, [checked], only_counts, resources=unopened)
+    assert not result.get_asset_materialization_events()
+    found = evaluations(result)
     assert set(found) == {(asset, CHECK)}
     return found[asset, CHECK]
 
@@ -135,7 +140,13 @@ def test_platform_users_after_a_full_sync_compare_every_day(dbs, instance):
 def reported_count_check() -> dg.AssetChecksDefinition:
     """The check a feed declaring ReportedCount carries (GoHighLevel's, here on a stand-in)."""
     key = dg.AssetKey("whop_payments")
-    return checks_step(key, [api_count_check(key, registered(spec_whop_payments()))])
+    check = api_count_check(key, registered(spec_whop_payments()))
+
+    @dg.multi_asset_check(specs=[check.spec], required_resource_keys={"warehouse_db"})
+    def counts(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
+        yield from evaluate_checks(context, key, [check])
+
+    return counts
 
 
 def whop_stand_in(world, *, report: bool = True) -> dg.AssetsDefinition:
