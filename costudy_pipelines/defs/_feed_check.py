@@ -19,15 +19,21 @@ CheckingContext = dg.AssetExecutionContext | dg.AssetCheckExecutionContext
 
 @dataclass
 class FeedCheckContext:
-    """What a feed's checks share in their step: the step's context, and the asset's latest
-    materialization, read from the instance once for all of them."""
+    """What a feed's checks share in their op: its context, and the run of the asset's latest
+    materialization, found once for all of them."""
 
     context: CheckingContext
     asset_key: dg.AssetKey
+    synced: bool  # the op has just synced the asset: its run is the latest materialization's
 
     @cached_property
-    def latest(self) -> dg.EventLogEntry | None:
-        return self.context.instance.get_latest_materialization_event(self.asset_key)
+    def latest_run_id(self) -> str | None:
+        """This run's id right after its sync (nothing to ask the instance), else the run of
+        the latest materialization the instance holds (None: never materialized)."""
+        if self.synced:
+            return self.context.run.run_id
+        event = self.context.instance.get_latest_materialization_event(self.asset_key)
+        return event.run_id if event else None
 
     @property
     def warehouse(self) -> PostgresResource:
@@ -44,11 +50,15 @@ class FeedCheck:
 
 
 def evaluate_checks(
-    context: CheckingContext, asset_key: dg.AssetKey, checks: Sequence[FeedCheck]
+    context: CheckingContext,
+    asset_key: dg.AssetKey,
+    checks: Sequence[FeedCheck],
+    *,
+    synced: bool = False,
 ) -> Iterator[dg.AssetCheckResult]:
-    """The results of the selected checks (all, or a subset: a check can be run alone). After
-    a sync in the same op its materialization is already stored: the checks see this run."""
-    shared = FeedCheckContext(context, asset_key)
+    """The results of the selected checks (all, or a subset: a check can be run alone), of the
+    run the op has just `synced`, or else of the asset's latest materialization."""
+    shared = FeedCheckContext(context, asset_key, synced)
     for check in checks:
         if check.spec.key in context.selected_asset_check_keys:
             result = check.evaluate(shared)

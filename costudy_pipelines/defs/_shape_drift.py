@@ -69,11 +69,11 @@ def shape_checks(asset_key: dg.AssetKey, feed: Feed) -> list[FeedCheck]:
     )
 
     def shape_drift(shared: FeedCheckContext) -> dg.AssetCheckResult:
-        event = shared.latest
-        if event is None:
+        run_id = shared.latest_run_id
+        if run_id is None:
             return never_materialized()
         with shared.warehouse.connect() as conn:
-            found = drift_history(conn, sources=[spec.name], run_id=event.run_id)
+            found = drift_history(conn, sources=[spec.name], run_id=run_id)
         by_kind: dict[str, list[str]] = {"appeared": [], "disappeared": [], "changed_type": []}
         for item in found:
             by_kind.setdefault(item.kind, []).append(item.field)
@@ -81,7 +81,7 @@ def shape_checks(asset_key: dg.AssetKey, feed: Feed) -> list[FeedCheck]:
             passed=not found,
             severity=dg.AssetCheckSeverity.WARN,
             metadata={
-                "run_id": event.run_id,
+                "run_id": run_id,
                 "drift": len(found),
                 "fields_appeared": sorted(by_kind["appeared"]),
                 "fields_disappeared": sorted(by_kind["disappeared"]),

@@ -140,9 +140,10 @@ def feed_asset(
         def _asset(
             context: dg.AssetExecutionContext, config: SyncConfig
         ) -> Iterator[SyncEvent | dg.AssetCheckResult]:
-            if key in context.selected_asset_keys:
+            synced = key in context.selected_asset_keys
+            if synced:
                 yield from sync(context, config)
-            yield from evaluate_checks(context, key, checks)
+            yield from evaluate_checks(context, key, checks, synced=synced)
 
         return _asset
 
@@ -424,16 +425,14 @@ def feed_checks(asset_key: dg.AssetKey, feed: Feed) -> list[FeedCheck]:
     spec = feed.load
     hashed = spec.key_sql_type == "bytea"
 
-    def latest_run(
-        shared: FeedCheckContext,
-    ) -> tuple[dg.EventLogEntry, quality.RunCounts] | dg.AssetCheckResult:
+    def latest_run(shared: FeedCheckContext) -> tuple[str, quality.RunCounts] | dg.AssetCheckResult:
         """The latest materialization's run and its sync_log counts, or the skip (WARN) to
         return when the asset was never materialized: nothing to compare is never a pass."""
-        event = shared.latest
-        if event is None:
+        run_id = shared.latest_run_id
+        if run_id is None:
             return never_materialized()
         with shared.warehouse.connect() as conn:
-            return event, quality.run_counts(conn, spec.name, event.run_id)
+            return run_id, quality.run_counts(conn, spec.name, run_id)
 
     def integrity(shared: FeedCheckContext) -> dg.AssetCheckResult:
         with shared.warehouse.connect() as conn:
@@ -453,14 +452,14 @@ def feed_checks(asset_key: dg.AssetKey, feed: Feed) -> list[FeedCheck]:
         found = latest_run(shared)
         if isinstance(found, dg.AssetCheckResult):
             return found
-        event, run = found
+        run_id, run = found
         balanced = run.records_in == run.accounted and (run.rejected == 0) == (
             run.rejects_recorded == 0
         )
         return dg.AssetCheckResult(
             passed=balanced,
             metadata={
-                "run_id": event.run_id,
+                "run_id": run_id,
                 "sessions": run.sessions,
                 "records_in": run.records_in,
                 "accounted": run.accounted,
@@ -473,8 +472,8 @@ def feed_checks(asset_key: dg.AssetKey, feed: Feed) -> list[FeedCheck]:
         found = latest_run(shared)
         if isinstance(found, dg.AssetCheckResult):
             return found
-        event, run = found
-        return rejects_result(feed, run, event.run_id, shared.warehouse)
+        run_id, run = found
+        return rejects_result(feed, run, run_id, shared.warehouse)
 
     def check(name: str, description: str, *, blocking: bool = False) -> dg.AssetCheckSpec:
         return dg.AssetCheckSpec(name, asset=asset_key, description=description, blocking=blocking)
