@@ -14,6 +14,7 @@ from costudy_pipelines_tests.defs.workers import broker
 from costudy_pipelines_tests.defs.workers.support import (
     WORLD,
     Cluster,
+    prepare_storage,
 )
 from costudy_pipelines_tests.harness import DatabaseFactory, project_environment
 
@@ -33,6 +34,7 @@ def project(
         state = stack.up(WORLD, database_urls=urls)
         apply_pending(env["WAREHOUSE_DB_URL"], PROJECT_ROOT / "sql" / "warehouse")
         env |= {**stack.sandbox_environment(state), "DAGSTER_HOME": str(PROJECT_ROOT)}
+        prepare_storage(env, home)
         yield env, home
     finally:
         stack.down()

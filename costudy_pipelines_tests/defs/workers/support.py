@@ -37,6 +37,27 @@ RUN_S = HANG_S
 MODULE = "costudy_pipelines.definitions"
 
 
+# What deploy/compose.yaml's one-shot `storage` service runs before the long-lived processes:
+# without it, processes starting together on an empty storage database race to create its
+# tables, and Dagster does not retry the duplicate row type one of them then hits.
+PREPARE_STORAGE = ("dagster", "instance", "migrate")
+
+
+def prepare_storage(env: dict[str, str], home: Path) -> None:
+    """Create Dagster's storage tables as the deployment does, before any process starts (in
+    `home`: Dagster's CLI loads ./.env over the environment)."""
+    program, *args = PREPARE_STORAGE
+    done = subprocess.run(
+        [str(BIN / program), *args],
+        cwd=home,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=HANG_S,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 T = TypeVar("T")
 
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from costudy_pipelines.lib.settings import DATABASES, PROJECT_ROOT
-from costudy_pipelines_tests.defs.workers.support import BIN
+from costudy_pipelines_tests.defs.workers.support import BIN, PREPARE_STORAGE
 from costudy_pipelines_tests.harness import HANG_S
 
 DEPLOY = PROJECT_ROOT / "deploy"
@@ -38,7 +38,7 @@ def documented(name: str) -> bool:
 
 def test_the_platform_is_webserver_daemon_workers_and_their_servers() -> None:
     services = compose()["services"]
-    assert set(services) == {*DAGSTER_SERVICES, "postgres", "rabbitmq", "redis"}
+    assert set(services) == {*DAGSTER_SERVICES, "storage", "postgres", "rabbitmq", "redis"}
     images = {services[name]["image"] for name in DAGSTER_SERVICES}
     assert len(images) == 1, "one image: the same code in every Dagster process"
     for name in DAGSTER_SERVICES:  # one instance, one broker, one executor everywhere
@@ -50,6 +50,23 @@ def test_the_platform_is_webserver_daemon_workers_and_their_servers() -> None:
     assert "replicas" in services["worker"]["deploy"]
     for server in ("postgres", "rabbitmq", "redis"):
         assert services["worker"]["depends_on"][server] == {"condition": "service_healthy"}
+
+
+def test_storage_is_prepared_once_before_the_processes_that_share_it() -> None:
+    """webserver, daemon and workers once started together on an empty storage database; one
+    of them could fail creating a table the others were creating (the tests' clusters hit it)."""
+    services = compose()["services"]
+    storage = services["storage"]
+    assert tuple(storage["command"]) == PREPARE_STORAGE  # what the tests' clusters run first
+    assert storage["restart"] == "no"
+    assert storage["image"] == services["webserver"]["image"]
+    assert storage["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    for name in DAGSTER_SERVICES:
+        assert services[name]["depends_on"]["storage"] == {
+            "condition": "service_completed_successfully"
+        }, name
+    # the instance's settings only: no source's credentials, no server's password
+    assert storage["environment"] == compose()["x-shared-environment"]
 
 
 SERVER_PASSWORDS = {"POSTGRES_PASSWORD", "RABBITMQ_PASSWORD", "REDIS_PASSWORD"}
@@ -80,7 +97,8 @@ def test_the_daemon_keeps_its_identity_and_every_service_has_a_health_check() ->
     # recreated container with a new one would orphan every run it had launched
     assert services["daemon"]["hostname"] == "costudy-daemon"
     for name, service in services.items():
-        assert service["healthcheck"]["test"][0] in {"CMD", "CMD-SHELL"}, name
+        if service.get("restart") != "no":  # a one-shot service ends; nothing to probe
+            assert service["healthcheck"]["test"][0] in {"CMD", "CMD-SHELL"}, name
     assert services["daemon"]["healthcheck"]["test"] == [
         "CMD",
         "dagster-daemon",
@@ -144,7 +162,7 @@ def test_every_variable_is_documented_and_none_has_a_value_committed() -> None:
 
 
 def test_the_commands_and_files_it_names_exist() -> None:
-    for program in ("dagster-webserver", "dagster-daemon"):
+    for program in ("dagster-webserver", "dagster-daemon", PREPARE_STORAGE[0]):
         assert (BIN / program).exists(), program
     help_text = subprocess.run(
         [str(BIN / "costudy"), "worker", "--help"], capture_output=True, text=True, timeout=60
