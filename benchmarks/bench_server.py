@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.embedded_pg import EmbeddedPostgres
 from costudy_pipelines.lib.settings import costudy_home, embedded_port
@@ -65,8 +67,22 @@ def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
             pg.drop_database(conn, name)
 
 
-def peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+def peak_rss_mb(pid: int | None = None) -> float:
+    """A process's own peak resident memory (this one by default): Linux's VmHWM, the
+    high-water mark of its address space since it started.
+
+    Not getrusage's ru_maxrss: Linux keeps that across fork and exec, so a child reported its
+    parent's peak when that was higher (load_ratio's load processes at 1M records all "peaked"
+    at their parent's 200 MB, the world it had generated, whatever they used themselves).
+    """
+    try:
+        with open(f"/proc/{pid or 'self'}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)  # kB
+    except OSError:
+        pass
+    return round(psutil.Process(pid).memory_info().rss / 2**20, 1)  # no /proc: RSS now
 
 
 def cpu_seconds() -> float:

@@ -41,7 +41,6 @@ import contextlib
 import csv
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -53,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 import _checkout  # noqa: F401  (the checkout on sys.path: the tests' helpers)
+from bench_server import peak_rss_mb
 
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.people.matching import (
@@ -132,7 +132,8 @@ def score_child(args: argparse.Namespace) -> None:
                 out.write(f"{identity.user_id}\t{identity.birth_date or ''}\t"
                           f"{identity.phone or ''}\n")  # fmt: skip
     seconds = time.perf_counter() - started
-    print(json.dumps({**describe(run), "scoring_s": round(seconds, 2)}))
+    print(json.dumps({**describe(run), "scoring_s": round(seconds, 2),
+                      "peak_rss_mb": peak_rss_mb()}))  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -154,11 +155,7 @@ def run_child(args: argparse.Namespace, folder: Path, source: list[str]) -> dict
                "--auto-accept-above", str(args.auto_accept_above), "--out", str(folder),
                "--max-block-size", str(args.max_block_size), *source]  # fmt: skip
     done = subprocess.run(command, check=True, capture_output=True, text=True)
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
-    figures["peak_rss_mb"] = round(
-        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
-    )  # KiB on Linux
-    return figures
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def synthetic(args: argparse.Namespace, folder: Path) -> tuple[dict[str, Any], Persons]:

@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import psutil
+from bench_server import peak_rss_mb
 
 from costudy_pipelines.sandbox.servers import (
     GoHighLevelServer,
@@ -203,7 +204,7 @@ def bench(system: str, records: int) -> dict[str, Any]:
             "server": system,
             "records": records,
             "load_and_index_seconds": round(loaded.value, 2),
-            "server_peak_rss_mb": round(_peak_rss(process.pid) / 2**20),
+            "server_peak_rss_mb": round(peak_rss_mb(process.pid)),
             "runs": results,
         }
     finally:
@@ -227,18 +228,6 @@ def _wait_ready(base_url: str, process: multiprocessing.process.BaseProcess) -> 
 def _cpu_seconds(process: psutil.Process) -> float:
     times = process.cpu_times()
     return times.user + times.system
-
-
-def _peak_rss(pid: int) -> int:
-    """The process's high-water mark (Linux VmHWM: includes loading and indexing), else RSS."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return psutil.Process(pid).memory_info().rss
 
 
 def _free_port() -> int:

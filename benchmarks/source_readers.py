@@ -18,20 +18,15 @@ import csv
 import json
 import multiprocessing
 import os
-import resource
 import tempfile
 import time
 from pathlib import Path
 
-from bench_server import add_server_options, benchmark_server, scratch_database
+from bench_server import add_server_options, benchmark_server, peak_rss_mb, scratch_database
 
 from costudy_pipelines.lib import pg
 from costudy_pipelines.lib.clients.databases import COURSE_ORDERS, extract_pages
 from costudy_pipelines.sources.elective.client import ORDERS_LAYOUT, ElectiveReader
-
-
-def peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def elective_row(n: int) -> list[str]:

@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
+from bench_server import peak_rss_mb
+
 from costudy_pipelines.sandbox.dump import dump_world
 from costudy_pipelines.sandbox.world import World, WorldConfig
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
 def timed(action):
