@@ -20,11 +20,12 @@ reference  a bare load of its own: per chunk of --chunk-size records, key and em
 
 Both read the file the same way (a line, then parse_json as the API clients parse a page);
 `read` is that reading alone, the floor under both. Prints one JSON line per (N, shape, path)
-with records, seconds, rows/s, client CPU seconds, peak RSS and the load average (the
-project's lines add the session's own timings), one line per (N, shape) with the ratio of
-rows/s (project / reference), and a summary: the ratio at the largest N against the target
-(>= 0.8 on both shapes) and the project's peak RSS at the largest N over the smallest's
-(target <= 1.1).
+with records, seconds, rows/s, client CPU seconds, peak RSS, the load average and what the
+server did meanwhile (WAL written, checkpoints, autovacuum runs: what makes one run slower
+than its repetition; the project's lines add the session's own timings), one line per
+(N, shape) with the ratio of rows/s (project / reference), and a summary: the ratio at the
+largest N against the target (>= 0.8 on both shapes) and the project's peak RSS at the
+largest N over the smallest's (target <= 1.1).
 
     .venv/bin/python benchmarks/load_ratio.py                      # 100k, 300k, 1M
     .venv/bin/python benchmarks/load_ratio.py --records 100000 --repeat 3
@@ -289,11 +290,48 @@ def run_in_child(job: dict[str, Any]) -> dict[str, Any]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+# What the server did besides the job's statements, the suspects of a run that is slower than
+# its repetition: WAL written (full-page images after a checkpoint multiply it), checkpoints
+# begun, autovacuum and autoanalyze runs on the scratch database's tables.
+SERVER_WAL_AND_CHECKPOINTS = (
+    "select pg_current_wal_lsn(), checkpoints_timed + checkpoints_req from pg_stat_bgwriter"
+)
+WAL_BYTES = "select pg_wal_lsn_diff(%s, %s)::bigint"
+AUTOVACUUM_RUNS = (
+    "select coalesce(sum(autovacuum_count), 0)::int, coalesce(sum(autoanalyze_count), 0)::int"
+    " from pg_stat_user_tables"
+)
+
+
+def _one_row(conn: psycopg.Connection, query: str, params: tuple[Any, ...] = ()) -> Any:
+    row = conn.execute(query, params).fetchone()
+    assert row is not None, query
+    return row
+
+
+def server_activity(url: str, during: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run `during`, and what the server did meanwhile (see SERVER_WAL_AND_CHECKPOINTS)."""
+    with pg.connect(url, source="--server-url", autocommit=True) as conn:
+        lsn, checkpoints = _one_row(conn, SERVER_WAL_AND_CHECKPOINTS)
+        result = during()
+        lsn_after, checkpoints_after = _one_row(conn, SERVER_WAL_AND_CHECKPOINTS)
+        (wal_bytes,) = _one_row(conn, WAL_BYTES, (lsn_after, lsn))
+        vacuums, analyzes = _one_row(conn, AUTOVACUUM_RUNS)
+    return result | {
+        "server": {
+            "wal_mb": round(wal_bytes / 2**20, 1),
+            "checkpoints": checkpoints_after - checkpoints,
+            "autovacuums": vacuums,
+            "autoanalyzes": analyzes,
+        }
+    }
+
+
 def measure(server_url: str, job: dict[str, Any]) -> dict[str, Any]:
     with scratch_database(server_url, f"bench_ratio_{job['path']}") as url:
         apply_pending(url, PROJECT_ROOT / "sql" / "warehouse")
         before = load_average()
-        result = run_in_child({**job, "url": url})
+        result = server_activity(url, lambda: run_in_child({**job, "url": url}))
     return result | {"load_average": [before, load_average()]}
 
 
@@ -318,7 +356,10 @@ def run_size(records: int, args, server_url: str) -> list[dict[str, Any]]:
                 median = statistics.median(rates)
                 best = min(runs[path], key=lambda run: abs(run["rows_per_s"] - median))
                 line = {"world_records": records, "shape": shape, "path": path, **best}
-                by_path[path] = emit(line | {"rows_per_s": median, "runs_rows_per_s": rates})
+                servers = [run["server"] for run in runs[path]]
+                by_path[path] = emit(
+                    line | {"rows_per_s": median, "runs_rows_per_s": rates, "runs_server": servers}
+                )
             ratio = by_path["project"]["rows_per_s"] / by_path["reference"]["rows_per_s"]
             lines.append(
                 emit(
