@@ -186,11 +186,13 @@ def db_up() -> None:
 @db.command("down")
 @operator_errors
 def db_down() -> None:
-    """Stop the embedded server; its data directory is kept."""
-    from costudy_pipelines.lib.environment import embedded_server
+    """Stop the embedded server; its data directory is kept, .env forgets its URLs."""
+    from costudy_pipelines.lib.environment import embedded_server, forget_for_dagster
 
     server = embedded_server()
-    click.echo("stopped" if server.stop() else f"not running ({server.data_dir})")
+    stopped = server.stop()
+    forget_for_dagster()
+    click.echo("stopped" if stopped else f"not running ({server.data_dir})")
 
 
 @db.command("status")

@@ -1,7 +1,8 @@
 """README's commands, as written, from a fresh setup: `costudy db up` (which records the
 databases and DAGSTER_HOME in .env), `costudy migrate apply`, `costudy sandbox up`, then the
 plain `dagster asset materialize` of README with no variable of its own, `costudy db status`,
-`dg list defs`, `costudy sandbox down` and `costudy db down`. (`costudy demo` and `costudy ui`
+`dg list defs`, `costudy sandbox down` and `costudy db down`, then `make lint`'s `dg check
+defs`. (`costudy demo` and `costudy ui`
 are run by test_dagster_instance.py; the migrate and sandbox subcommands by their own tests.)"""
 
 from __future__ import annotations
@@ -101,3 +102,10 @@ def readme_backfill_in(tmp_path: Path, home: Path) -> None:
         stopped = [run([costudy, *command], env, folder) for command in (SANDBOX_DOWN, DB_DOWN)]
     assert [done.returncode for done in stopped] == [0, 0], [d.stderr for d in stopped]
     assert "stopped" in stopped[1].stdout
+    # .env no longer names the stopped server: Dagster's commands load it over the shell, and
+    # `make lint`'s `dg check defs` (its own throwaway DAGSTER_HOME) waited on those URLs
+    assert ENV_BLOCK_START not in (folder / ".env").read_text()
+    lint_env = env | {"DAGSTER_HOME": str(tmp_path / "lint-home")}
+    (tmp_path / "lint-home").mkdir()
+    checked = run([".venv/bin/dg", "check", "defs"], lint_env, folder)
+    assert checked.returncode == 0, checked.stdout[-2000:] + checked.stderr[-2000:]

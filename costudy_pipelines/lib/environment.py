@@ -26,6 +26,7 @@ from costudy_pipelines.lib.settings import (
     embedded_port,
     env_block_removed,
     env_file,
+    remove_env_block,
     unset_databases,
     write_env_block,
 )
@@ -87,3 +88,10 @@ def record_for_dagster(resolved: list[ResolvedDatabase]) -> None:
     values = {database.env_var: database.url for database in resolved if database.embedded}
     values |= {var: os.environ[var] for var in DAGSTER_VARS}
     write_env_block(ENV_BLOCK_START, ENV_BLOCK_END, values)
+
+
+def forget_for_dagster() -> None:
+    """Remove that block: once the embedded server stops, its URLs name nothing, and Dagster's
+    commands (which load .env over the shell) would wait on them (`dg check defs` in `make
+    lint` did, whatever DAGSTER_HOME the shell gave)."""
+    remove_env_block(ENV_BLOCK_START, ENV_BLOCK_END)

@@ -107,6 +107,16 @@ def env_block_removed(lines: list[str], start: str, end: str) -> list[str]:
     return lines[:first] + lines[last + 1 :]
 
 
+def remove_env_block(start: str, end: str) -> None:
+    """Remove one command's block of the env file, keeping every other line."""
+    path = env_file()
+    if path.exists():
+        lines = path.read_text().splitlines()
+        kept = env_block_removed(lines, start, end)
+        if kept != lines:
+            path.write_text("".join(f"{line}\n" for line in kept))
+
+
 def write_env_block(start: str, end: str, values: dict[str, str]) -> Path:
     """Replace one command's block of the env file (`start` .. `end`), keeping every line
     the user wrote and every other block."""

@@ -11,12 +11,15 @@ from costudy_pipelines_tests.harness import HANG_S
 HELD_MB = 300
 # A parent that holds HELD_MB (as load_ratio's parent holds the world it generated) starts a
 # child that holds nothing: the child's own peak, and what getrusage says of it.
+CHILD = (
+    "import resource, bench_server; print(bench_server.peak_rss_mb(),"
+    " resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+)
 PARENT = f"""
 import subprocess, sys
 held = bytearray(b"x") * ({HELD_MB} * 2**20)
-child = ("import resource, bench_server;"
-         "print(bench_server.peak_rss_mb(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
-print(subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True).stdout)
+child = [sys.executable, "-c", {CHILD!r}]
+print(subprocess.run(child, capture_output=True, text=True, check=True).stdout)
 """
 
 
