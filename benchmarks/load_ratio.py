@@ -296,6 +296,10 @@ def run_in_child(job: dict[str, Any]) -> dict[str, Any]:
 SERVER_WAL_AND_CHECKPOINTS = (
     "select pg_current_wal_lsn(), checkpoints_timed + checkpoints_req from pg_stat_bgwriter"
 )
+# PostgreSQL 17 moved the checkpoint counters to a view of their own
+SERVER_WAL_AND_CHECKPOINTS_17 = (
+    "select pg_current_wal_lsn(), num_timed + num_requested from pg_stat_checkpointer"
+)
 WAL_BYTES = "select pg_wal_lsn_diff(%s, %s)::bigint"
 AUTOVACUUM_RUNS = (
     "select coalesce(sum(autovacuum_count), 0)::int, coalesce(sum(autoanalyze_count), 0)::int"
@@ -312,9 +316,12 @@ def _one_row(conn: psycopg.Connection, query: str, params: tuple[Any, ...] = ())
 def server_activity(url: str, during: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run `during`, and what the server did meanwhile (see SERVER_WAL_AND_CHECKPOINTS)."""
     with pg.connect(url, source="--server-url", autocommit=True) as conn:
-        lsn, checkpoints = _one_row(conn, SERVER_WAL_AND_CHECKPOINTS)
+        counters = SERVER_WAL_AND_CHECKPOINTS
+        if conn.info.server_version >= 170000:
+            counters = SERVER_WAL_AND_CHECKPOINTS_17
+        lsn, checkpoints = _one_row(conn, counters)
         result = during()
-        lsn_after, checkpoints_after = _one_row(conn, SERVER_WAL_AND_CHECKPOINTS)
+        lsn_after, checkpoints_after = _one_row(conn, counters)
         (wal_bytes,) = _one_row(conn, WAL_BYTES, (lsn_after, lsn))
         vacuums, analyzes = _one_row(conn, AUTOVACUUM_RUNS)
     return result | {
